@@ -1,0 +1,3 @@
+//! Implementations of the ports: on AWS, and on one machine.
+
+pub mod local;

@@ -1,0 +1,232 @@
+//! A connected social account, and the tokens that let Postora act for it.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+use super::ids::{AccountId, WorkspaceId};
+use super::platform::PlatformKind;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountStatus {
+    /// Connected and able to publish.
+    Active,
+    /// The platform no longer accepts its tokens; the person must connect it again.
+    NeedsReauth,
+    /// The person removed Postora's access at the platform (deauthorize callback).
+    Revoked,
+    /// Deleted at the person's request (disconnect or a platform data-deletion request); only an audit trace remains.
+    Deleted,
+}
+
+impl AccountStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountStatus::Active => "active",
+            AccountStatus::NeedsReauth => "needs_reauth",
+            AccountStatus::Revoked => "revoked",
+            AccountStatus::Deleted => "deleted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Active,
+            Self::NeedsReauth,
+            Self::Revoked,
+            Self::Deleted,
+        ]
+        .into_iter()
+        .find(|x| x.as_str() == s)
+    }
+}
+
+/// Who the account is on its platform, as the platform's profile endpoint reports it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Profile {
+    pub platform_user_id: String,
+    pub username: Option<String>,
+    pub display_name: Option<String>,
+    pub picture_url: Option<String>,
+    pub biography: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Account {
+    pub id: AccountId,
+    pub workspace_id: WorkspaceId,
+    pub platform: PlatformKind,
+    pub profile: Profile,
+    pub status: AccountStatus,
+    /// Platform-specific, non-secret facts the adapter needs (an Instagram login variant, a Page id, an instance).
+    pub settings: serde_json::Value,
+    pub token_expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: u64,
+}
+
+impl Account {
+    pub fn can_publish(&self) -> bool {
+        self.status == AccountStatus::Active
+    }
+
+    /// The same account with its personal profile data removed (after a deletion request).
+    pub fn scrubbed(&self, status: AccountStatus, now: DateTime<Utc>) -> Account {
+        let mut a = self.clone();
+        a.status = status;
+        a.profile = Profile {
+            platform_user_id: self.profile.platform_user_id.clone(),
+            ..Profile::default()
+        };
+        a.settings = serde_json::Value::Null;
+        a.token_expires_at = None;
+        a.updated_at = now;
+        a.version += 1;
+        a
+    }
+}
+
+/// The tokens of one account, in the clear. Lives only in memory; `Debug` never shows a secret.
+#[derive(Clone)]
+pub struct TokenSet {
+    pub access_token: SecretString,
+    pub refresh_token: Option<SecretString>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub refresh_expires_at: Option<DateTime<Utc>>,
+    pub scope: Option<String>,
+    /// When this set was issued: some platforms refuse to refresh a token younger than a day.
+    pub issued_at: DateTime<Utc>,
+}
+
+impl fmt::Debug for TokenSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenSet")
+            .field("access_token", &"[redacted]")
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "[redacted]"),
+            )
+            .field("expires_at", &self.expires_at)
+            .field("refresh_expires_at", &self.refresh_expires_at)
+            .field("scope", &self.scope)
+            .field("issued_at", &self.issued_at)
+            .finish()
+    }
+}
+
+/// The serialized form sealed inside a ciphertext. Never stored or sent anywhere in the clear.
+#[derive(Serialize, Deserialize)]
+struct TokenWire {
+    access_token: String,
+    refresh_token: Option<String>,
+    expires_at: Option<DateTime<Utc>>,
+    refresh_expires_at: Option<DateTime<Utc>>,
+    scope: Option<String>,
+    issued_at: DateTime<Utc>,
+}
+
+impl TokenSet {
+    pub fn new(access_token: impl Into<String>, issued_at: DateTime<Utc>) -> Self {
+        Self {
+            access_token: SecretString::from(access_token.into()),
+            refresh_token: None,
+            expires_at: None,
+            refresh_expires_at: None,
+            scope: None,
+            issued_at,
+        }
+    }
+
+    /// True when the access token expires within `margin` of `now`.
+    pub fn expires_within(&self, now: DateTime<Utc>, margin: chrono::Duration) -> bool {
+        self.expires_at.is_some_and(|e| e <= now + margin)
+    }
+
+    /// Bytes to seal. The caller must zeroize them after use.
+    pub fn to_plaintext(&self) -> zeroize::Zeroizing<Vec<u8>> {
+        let wire = TokenWire {
+            access_token: self.access_token.expose_secret().to_owned(),
+            refresh_token: self
+                .refresh_token
+                .as_ref()
+                .map(|t| t.expose_secret().to_owned()),
+            expires_at: self.expires_at,
+            refresh_expires_at: self.refresh_expires_at,
+            scope: self.scope.clone(),
+            issued_at: self.issued_at,
+        };
+        let bytes = serde_json::to_vec(&wire).unwrap_or_default();
+        let mut wire = wire;
+        zeroize::Zeroize::zeroize(&mut wire.access_token);
+        if let Some(r) = wire.refresh_token.as_mut() {
+            zeroize::Zeroize::zeroize(r);
+        }
+        zeroize::Zeroizing::new(bytes)
+    }
+
+    pub fn from_plaintext(bytes: &[u8]) -> Option<Self> {
+        let mut wire: TokenWire = serde_json::from_slice(bytes).ok()?;
+        let set = TokenSet {
+            access_token: SecretString::from(std::mem::take(&mut wire.access_token)),
+            refresh_token: wire.refresh_token.take().map(SecretString::from),
+            expires_at: wire.expires_at,
+            refresh_expires_at: wire.refresh_expires_at,
+            scope: wire.scope.take(),
+            issued_at: wire.issued_at,
+        };
+        Some(set)
+    }
+}
+
+/// A token set sealed under the workspace's data key, as stored. `version` serializes refreshes of one account.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealedTokens {
+    pub ciphertext: Vec<u8>,
+    pub version: u64,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl fmt::Debug for SealedTokens {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SealedTokens")
+            .field(
+                "ciphertext",
+                &format_args!("[{} bytes]", self.ciphertext.len()),
+            )
+            .field("version", &self.version)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_a_token() {
+        let mut t = TokenSet::new("very-secret-access", Utc::now());
+        t.refresh_token = Some(SecretString::from("very-secret-refresh".to_owned()));
+        let shown = format!("{t:?}");
+        assert!(!shown.contains("very-secret"), "{shown}");
+        let sealed = SealedTokens {
+            ciphertext: b"very-secret".to_vec(),
+            version: 1,
+            expires_at: None,
+        };
+        assert!(!format!("{sealed:?}").contains("very-secret"));
+    }
+
+    #[test]
+    fn token_sets_round_trip_through_plaintext() {
+        let mut t = TokenSet::new("a", Utc::now());
+        t.refresh_token = Some(SecretString::from("r".to_owned()));
+        let back = TokenSet::from_plaintext(&t.to_plaintext()).unwrap();
+        assert_eq!(back.access_token.expose_secret(), "a");
+        assert_eq!(back.refresh_token.unwrap().expose_secret(), "r");
+    }
+}

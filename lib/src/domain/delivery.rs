@@ -1,0 +1,538 @@
+//! A delivery: one post going to one account, and the status machine it moves through.
+//!
+//! `SCHEDULED → QUEUED → PUBLISHING → PUBLISHED`, or `FAILED`, `IN_DOUBT`, `CANCELED`. Every transition here returns a
+//! new value with the version bumped; the store writes it only if the stored version is still the one it was read at.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::ids::{AccountId, DeliveryKey, PostId, WorkspaceId};
+use super::platform::PlatformKind;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    Scheduled,
+    Queued,
+    Publishing,
+    Published,
+    Failed,
+    InDoubt,
+    Canceled,
+}
+
+impl DeliveryStatus {
+    pub const ALL: [DeliveryStatus; 7] = [
+        DeliveryStatus::Scheduled,
+        DeliveryStatus::Queued,
+        DeliveryStatus::Publishing,
+        DeliveryStatus::Published,
+        DeliveryStatus::Failed,
+        DeliveryStatus::InDoubt,
+        DeliveryStatus::Canceled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Scheduled => "scheduled",
+            DeliveryStatus::Queued => "queued",
+            DeliveryStatus::Publishing => "publishing",
+            DeliveryStatus::Published => "published",
+            DeliveryStatus::Failed => "failed",
+            DeliveryStatus::InDoubt => "in_doubt",
+            DeliveryStatus::Canceled => "canceled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    /// A terminal delivery never moves again on its own (a person may retry a failed or in-doubt one).
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            DeliveryStatus::Published
+                | DeliveryStatus::Failed
+                | DeliveryStatus::InDoubt
+                | DeliveryStatus::Canceled
+        )
+    }
+}
+
+/// Why a delivery failed, is in doubt, was canceled or is waiting to be retried.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DeliveryError {
+    /// A stable snake_case code, for example `rate_limited`, `rejected`, `data_deletion`.
+    pub code: String,
+    /// What happened, for a person; includes the platform's own answer where there was one.
+    pub message: String,
+}
+
+impl DeliveryError {
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub workspace_id: WorkspaceId,
+    pub post_id: PostId,
+    pub account_id: AccountId,
+    pub platform: PlatformKind,
+    /// Replaces the post's text for this account, if set.
+    pub text: Option<String>,
+    pub status: DeliveryStatus,
+    pub scheduled_at: DateTime<Utc>,
+    /// When the dispatcher must next look at this delivery: its due time while scheduled, the deadline to queue it
+    /// again while queued, the end of the lease while publishing; `None` once terminal.
+    pub wake_at: Option<DateTime<Utc>>,
+    pub version: u64,
+    /// Publishing attempts made in this generation.
+    pub attempts: u32,
+    /// Bumped when a person retries a failed or in-doubt delivery, so platform idempotency keys change with it.
+    pub generation: u32,
+    pub attempt_id: Option<String>,
+    pub lease_until: Option<DateTime<Utc>>,
+    /// What the platform adapter recorded mid-publish (a container id, a publish id) so a crash can be recovered.
+    pub checkpoint: Option<serde_json::Value>,
+    pub published_at: Option<DateTime<Utc>>,
+    pub platform_post_id: Option<String>,
+    pub permalink: Option<String>,
+    pub error: Option<DeliveryError>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a {from} delivery cannot become {to}")]
+pub struct InvalidTransition {
+    pub from: &'static str,
+    pub to: &'static str,
+}
+
+/// What a publisher holds after claiming a delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// A fresh attempt: nothing was sent to the platform before.
+    Fresh,
+    /// An earlier attempt's lease ran out mid-publish: ask the platform whether it landed before anything else.
+    Recover { previous_attempt: String },
+}
+
+impl Delivery {
+    pub fn new(
+        workspace_id: WorkspaceId,
+        post_id: PostId,
+        account_id: AccountId,
+        platform: PlatformKind,
+        text: Option<String>,
+        scheduled_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            workspace_id,
+            post_id,
+            account_id,
+            platform,
+            text,
+            status: DeliveryStatus::Scheduled,
+            scheduled_at,
+            wake_at: Some(scheduled_at),
+            version: 1,
+            attempts: 0,
+            generation: 0,
+            attempt_id: None,
+            lease_until: None,
+            checkpoint: None,
+            published_at: None,
+            platform_post_id: None,
+            permalink: None,
+            error: None,
+            updated_at: now,
+        }
+    }
+
+    pub fn key(&self) -> DeliveryKey {
+        DeliveryKey {
+            workspace_id: self.workspace_id.clone(),
+            post_id: self.post_id.clone(),
+            account_id: self.account_id.clone(),
+        }
+    }
+
+    /// The idempotency key a platform sees for this delivery's current generation.
+    pub fn idempotency_key(&self) -> String {
+        if self.generation == 0 {
+            self.key().idempotency_key()
+        } else {
+            format!("{}.{}", self.key().idempotency_key(), self.generation)
+        }
+    }
+
+    /// Still editable by the user: scheduled and never attempted.
+    pub fn is_untouched(&self) -> bool {
+        self.status == DeliveryStatus::Scheduled && self.attempts == 0 && self.generation == 0
+    }
+
+    fn next(&self, status: DeliveryStatus, now: DateTime<Utc>) -> Self {
+        let mut d = self.clone();
+        d.status = status;
+        d.version += 1;
+        d.updated_at = now;
+        d
+    }
+
+    fn refuse(&self, to: DeliveryStatus) -> InvalidTransition {
+        InvalidTransition {
+            from: self.status.as_str(),
+            to: to.as_str(),
+        }
+    }
+
+    /// The dispatcher hands a due delivery to the queue. `requeue_after` is how long it may stay queued before the
+    /// dispatcher sends it again.
+    pub fn queue(
+        &self,
+        now: DateTime<Utc>,
+        requeue_after: Duration,
+    ) -> Result<Self, InvalidTransition> {
+        match self.status {
+            DeliveryStatus::Scheduled => {
+                let due = self.wake_at.unwrap_or(self.scheduled_at).max(now);
+                let mut d = self.next(DeliveryStatus::Queued, now);
+                d.wake_at = Some(due + requeue_after);
+                Ok(d)
+            }
+            // Queued too long (the message was lost) or publishing with an expired lease: send it again. The
+            // publisher that receives it decides, from the stored state, whether to publish or to recover.
+            DeliveryStatus::Queued | DeliveryStatus::Publishing
+                if self.wake_at.is_some_and(|w| w <= now) =>
+            {
+                let mut d = self.clone();
+                d.version += 1;
+                d.updated_at = now;
+                d.wake_at = Some(now + requeue_after);
+                Ok(d)
+            }
+            _ => Err(self.refuse(DeliveryStatus::Queued)),
+        }
+    }
+
+    /// A publisher takes the delivery for one attempt, before any platform call.
+    pub fn claim(
+        &self,
+        now: DateTime<Utc>,
+        attempt_id: &str,
+        lease: Duration,
+    ) -> Result<(Self, Claim), InvalidTransition> {
+        let claim = match self.status {
+            DeliveryStatus::Queued => match &self.attempt_id {
+                // Queued again after a lease ran out: the earlier attempt may have reached the platform.
+                Some(previous) if self.checkpoint.is_some() || self.lease_until.is_some() => {
+                    Claim::Recover {
+                        previous_attempt: previous.clone(),
+                    }
+                }
+                _ => Claim::Fresh,
+            },
+            DeliveryStatus::Publishing if self.lease_until.is_some_and(|l| l <= now) => {
+                Claim::Recover {
+                    previous_attempt: self.attempt_id.clone().unwrap_or_default(),
+                }
+            }
+            _ => return Err(self.refuse(DeliveryStatus::Publishing)),
+        };
+        let mut d = self.next(DeliveryStatus::Publishing, now);
+        d.attempt_id = Some(attempt_id.to_owned());
+        d.lease_until = Some(now + lease);
+        d.wake_at = Some(now + lease);
+        d.attempts += 1;
+        Ok((d, claim))
+    }
+
+    fn check_attempt(&self, attempt_id: &str, to: DeliveryStatus) -> Result<(), InvalidTransition> {
+        if self.status == DeliveryStatus::Publishing
+            && self.attempt_id.as_deref() == Some(attempt_id)
+        {
+            Ok(())
+        } else {
+            Err(self.refuse(to))
+        }
+    }
+
+    /// The attempt records what the platform told it mid-publish, so a crash after this point can be recovered.
+    pub fn with_checkpoint(
+        &self,
+        attempt_id: &str,
+        checkpoint: serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> Result<Self, InvalidTransition> {
+        self.check_attempt(attempt_id, DeliveryStatus::Publishing)?;
+        let mut d = self.next(DeliveryStatus::Publishing, now);
+        d.checkpoint = Some(checkpoint);
+        Ok(d)
+    }
+
+    pub fn published(
+        &self,
+        attempt_id: &str,
+        platform_post_id: String,
+        permalink: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<Self, InvalidTransition> {
+        self.check_attempt(attempt_id, DeliveryStatus::Published)?;
+        let mut d = self.next(DeliveryStatus::Published, now);
+        d.platform_post_id = Some(platform_post_id);
+        d.permalink = permalink;
+        d.published_at = Some(now);
+        d.wake_at = None;
+        d.lease_until = None;
+        d.error = None;
+        Ok(d)
+    }
+
+    /// Nothing reached the platform; try again at `at`.
+    pub fn retry_at(
+        &self,
+        attempt_id: &str,
+        at: DateTime<Utc>,
+        error: DeliveryError,
+        now: DateTime<Utc>,
+    ) -> Result<Self, InvalidTransition> {
+        self.check_attempt(attempt_id, DeliveryStatus::Scheduled)?;
+        let mut d = self.next(DeliveryStatus::Scheduled, now);
+        d.wake_at = Some(at);
+        d.lease_until = None;
+        d.checkpoint = None;
+        d.error = Some(error);
+        Ok(d)
+    }
+
+    pub fn failed(
+        &self,
+        attempt_id: &str,
+        error: DeliveryError,
+        now: DateTime<Utc>,
+    ) -> Result<Self, InvalidTransition> {
+        self.check_attempt(attempt_id, DeliveryStatus::Failed)?;
+        let mut d = self.next(DeliveryStatus::Failed, now);
+        d.wake_at = None;
+        d.lease_until = None;
+        d.error = Some(error);
+        Ok(d)
+    }
+
+    pub fn in_doubt(
+        &self,
+        attempt_id: &str,
+        error: DeliveryError,
+        now: DateTime<Utc>,
+    ) -> Result<Self, InvalidTransition> {
+        self.check_attempt(attempt_id, DeliveryStatus::InDoubt)?;
+        let mut d = self.next(DeliveryStatus::InDoubt, now);
+        d.wake_at = None;
+        d.lease_until = None;
+        d.error = Some(error);
+        Ok(d)
+    }
+
+    /// Stops a delivery that has not started publishing.
+    pub fn cancel(
+        &self,
+        reason: DeliveryError,
+        now: DateTime<Utc>,
+    ) -> Result<Self, InvalidTransition> {
+        match self.status {
+            DeliveryStatus::Scheduled | DeliveryStatus::Queued => {
+                let mut d = self.next(DeliveryStatus::Canceled, now);
+                d.wake_at = None;
+                d.lease_until = None;
+                d.error = Some(reason);
+                Ok(d)
+            }
+            _ => Err(self.refuse(DeliveryStatus::Canceled)),
+        }
+    }
+
+    /// A person asks for another try. An in-doubt delivery may already be on the platform, so it needs `confirm`.
+    pub fn retry_by_person(
+        &self,
+        confirm: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Self, InvalidTransition> {
+        match (self.status, confirm) {
+            (DeliveryStatus::Failed, _) | (DeliveryStatus::InDoubt, true) => {
+                let mut d = self.next(DeliveryStatus::Scheduled, now);
+                d.wake_at = Some(now);
+                d.attempts = 0;
+                d.generation += 1;
+                d.attempt_id = None;
+                d.lease_until = None;
+                d.checkpoint = None;
+                d.error = None;
+                Ok(d)
+            }
+            _ => Err(self.refuse(DeliveryStatus::Scheduled)),
+        }
+    }
+
+    /// A scheduled, untouched delivery gets a new time or text (the post was edited).
+    pub fn reschedule(
+        &self,
+        scheduled_at: DateTime<Utc>,
+        text: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<Self, InvalidTransition> {
+        if !self.is_untouched() {
+            return Err(self.refuse(DeliveryStatus::Scheduled));
+        }
+        let mut d = self.next(DeliveryStatus::Scheduled, now);
+        d.scheduled_at = scheduled_at;
+        d.wake_at = Some(scheduled_at);
+        d.text = text;
+        Ok(d)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn fresh() -> Delivery {
+        let now = Utc::now();
+        Delivery::new(
+            WorkspaceId::generate(),
+            PostId::generate(),
+            AccountId::generate(),
+            PlatformKind::Sandbox,
+            None,
+            now,
+            now,
+        )
+    }
+
+    #[test]
+    fn a_delivery_walks_the_happy_path_and_each_step_bumps_the_version() {
+        let now = Utc::now();
+        let d = fresh();
+        let q = d.queue(now, Duration::seconds(120)).unwrap();
+        assert_eq!(q.status, DeliveryStatus::Queued);
+        let (p, claim) = q.claim(now, "a1", Duration::seconds(60)).unwrap();
+        assert_eq!(claim, Claim::Fresh);
+        let done = p.published("a1", "123".into(), None, now).unwrap();
+        assert_eq!(done.status, DeliveryStatus::Published);
+        assert_eq!(done.wake_at, None);
+        assert_eq!(done.version, d.version + 3);
+    }
+
+    #[test]
+    fn only_the_attempt_holding_the_claim_may_record_a_result() {
+        let now = Utc::now();
+        let (p, _) = fresh()
+            .queue(now, Duration::seconds(1))
+            .unwrap()
+            .claim(now, "a1", Duration::seconds(60))
+            .unwrap();
+        assert!(p.published("a2", "x".into(), None, now).is_err());
+        assert!(p.failed("a2", DeliveryError::new("x", "y"), now).is_err());
+    }
+
+    #[test]
+    fn a_live_lease_cannot_be_claimed_but_an_expired_one_is_recovered() {
+        let now = Utc::now();
+        let (p, _) = fresh()
+            .queue(now, Duration::seconds(1))
+            .unwrap()
+            .claim(now, "a1", Duration::seconds(60))
+            .unwrap();
+        assert!(p.claim(now, "a2", Duration::seconds(60)).is_err());
+        let later = now + Duration::seconds(61);
+        let (_, claim) = p.claim(later, "a2", Duration::seconds(60)).unwrap();
+        assert_eq!(
+            claim,
+            Claim::Recover {
+                previous_attempt: "a1".into()
+            }
+        );
+    }
+
+    #[test]
+    fn in_doubt_needs_confirmation_to_retry() {
+        let now = Utc::now();
+        let (p, _) = fresh()
+            .queue(now, Duration::seconds(1))
+            .unwrap()
+            .claim(now, "a1", Duration::seconds(60))
+            .unwrap();
+        let doubt = p
+            .in_doubt("a1", DeliveryError::new("unknown", "timeout"), now)
+            .unwrap();
+        assert!(doubt.retry_by_person(false, now).is_err());
+        let again = doubt.retry_by_person(true, now).unwrap();
+        assert_eq!(again.status, DeliveryStatus::Scheduled);
+        assert_ne!(again.idempotency_key(), doubt.idempotency_key());
+    }
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        Queue,
+        Claim(u8),
+        Publish(u8),
+        Retry(u8),
+        Fail(u8),
+        Doubt(u8),
+        Cancel,
+        PersonRetry(bool),
+        Advance(u16),
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            Just(Step::Queue),
+            (0u8..3).prop_map(Step::Claim),
+            (0u8..3).prop_map(Step::Publish),
+            (0u8..3).prop_map(Step::Retry),
+            (0u8..3).prop_map(Step::Fail),
+            (0u8..3).prop_map(Step::Doubt),
+            Just(Step::Cancel),
+            any::<bool>().prop_map(Step::PersonRetry),
+            (0u16..400).prop_map(Step::Advance),
+        ]
+    }
+
+    proptest! {
+        /// Whatever happens, a published delivery stays published, versions only grow, and terminal deliveries have
+        /// no timer while live ones always have one.
+        #[test]
+        fn the_status_machine_keeps_its_invariants(steps in proptest::collection::vec(step(), 0..40)) {
+            let mut now = Utc::now();
+            let mut d = fresh();
+            for s in steps {
+                let before = d.clone();
+                let next = match s {
+                    Step::Queue => d.queue(now, Duration::seconds(120)).ok(),
+                    Step::Claim(a) => d.claim(now, &format!("a{a}"), Duration::seconds(60)).ok().map(|(d, _)| d),
+                    Step::Publish(a) => d.published(&format!("a{a}"), "id".into(), None, now).ok(),
+                    Step::Retry(a) => d.retry_at(&format!("a{a}"), now, DeliveryError::new("t", "t"), now).ok(),
+                    Step::Fail(a) => d.failed(&format!("a{a}"), DeliveryError::new("f", "f"), now).ok(),
+                    Step::Doubt(a) => d.in_doubt(&format!("a{a}"), DeliveryError::new("u", "u"), now).ok(),
+                    Step::Cancel => d.cancel(DeliveryError::new("c", "c"), now).ok(),
+                    Step::PersonRetry(c) => d.retry_by_person(c, now).ok(),
+                    Step::Advance(s) => { now += Duration::seconds(i64::from(s)); None }
+                };
+                if let Some(n) = next {
+                    prop_assert!(n.version > before.version);
+                    prop_assert!(before.status != DeliveryStatus::Published, "published moved to {:?}", n.status);
+                    prop_assert!(before.status != DeliveryStatus::Canceled);
+                    d = n;
+                }
+                prop_assert_eq!(d.status.is_terminal(), d.wake_at.is_none());
+            }
+        }
+    }
+}

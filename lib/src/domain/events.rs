@@ -1,0 +1,58 @@
+//! Domain events, sent to the event bus for other systems to react to. Never carry a token.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::ids::WorkspaceId;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EventKind {
+    #[serde(rename = "post.published")]
+    PostPublished,
+    #[serde(rename = "post.failed")]
+    PostFailed,
+    #[serde(rename = "post.in_doubt")]
+    PostInDoubt,
+    #[serde(rename = "account.needs_reauth")]
+    AccountNeedsReauth,
+    #[serde(rename = "deletion.completed")]
+    DeletionCompleted,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::PostPublished => "post.published",
+            EventKind::PostFailed => "post.failed",
+            EventKind::PostInDoubt => "post.in_doubt",
+            EventKind::AccountNeedsReauth => "account.needs_reauth",
+            EventKind::DeletionCompleted => "deletion.completed",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub id: String,
+    pub kind: EventKind,
+    pub workspace_id: Option<WorkspaceId>,
+    pub at: DateTime<Utc>,
+    pub detail: serde_json::Value,
+}
+
+impl Event {
+    pub fn new(
+        kind: EventKind,
+        workspace_id: Option<WorkspaceId>,
+        at: DateTime<Utc>,
+        detail: serde_json::Value,
+    ) -> Self {
+        Self {
+            id: uuid::Uuid::now_v7().to_string(),
+            kind,
+            workspace_id,
+            at,
+            detail,
+        }
+    }
+}

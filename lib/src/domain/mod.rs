@@ -1,0 +1,20 @@
+//! Pure types and rules: no I/O here.
+
+pub mod account;
+pub mod content;
+pub mod delivery;
+pub mod events;
+pub mod ids;
+pub mod platform;
+pub mod post;
+pub mod records;
+pub mod workspace;
+
+pub use account::{Account, AccountStatus, Profile, SealedTokens, TokenSet};
+pub use delivery::{Claim, Delivery, DeliveryError, DeliveryStatus, InvalidTransition};
+pub use events::{Event, EventKind};
+pub use ids::{AccountId, DeliveryKey, PostId, WorkspaceId};
+pub use platform::{ContentLimits, PlatformKind, TextMeasure};
+pub use post::{Media, MediaKind, Post};
+pub use records::{AuditEntry, DeletionRequest, DeletionStatus, IdempotencyRecord, OAuthState};
+pub use workspace::{ApiKey, Workspace};

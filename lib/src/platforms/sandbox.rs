@@ -1,0 +1,242 @@
+//! The sandbox platform adapter. It talks HTTP to Postora's own sandbox server (`crate::http::sandbox`), which
+//! behaves like a small, well-mannered social network: standard OAuth with PKCE and rotating refresh tokens, a
+//! profile endpoint, and a post endpoint that honours `Idempotency-Key` the way Mastodon does.
+
+use async_trait::async_trait;
+use chrono::Utc;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use super::http::{endpoint, read_transport_error, retry_after, transport_error};
+use super::oauth::{ClientAuth, OAuthApp};
+use super::{
+    AuthorizeRequest, CodeExchange, Connection, Platform, PlatformError, Progress, PublishJob,
+    Published, Recovery,
+};
+use crate::domain::{Account, PlatformKind, Profile, TokenSet};
+
+/// The paths the sandbox server serves, below its origin.
+pub mod paths {
+    pub const AUTHORIZE: &str = "/sandbox/oauth/authorize";
+    pub const TOKEN: &str = "/sandbox/oauth/token";
+    pub const REVOKE: &str = "/sandbox/oauth/revoke";
+    pub const ME: &str = "/sandbox/api/me";
+    pub const POSTS: &str = "/sandbox/api/posts";
+}
+
+pub struct SandboxPlatform {
+    http: reqwest::Client,
+    oauth: OAuthApp,
+    api: url::Url,
+    client_id: String,
+    client_secret: SecretString,
+}
+
+impl SandboxPlatform {
+    /// `auth_origin` is where a person's browser reaches the consent page; `api_origin` where Postora reaches the
+    /// token and API endpoints.
+    pub fn new(
+        http: reqwest::Client,
+        auth_origin: &url::Url,
+        api_origin: &url::Url,
+        client_id: &str,
+        client_secret: SecretString,
+    ) -> Self {
+        let oauth = OAuthApp::new(
+            client_id,
+            &client_secret,
+            endpoint(auth_origin, paths::AUTHORIZE),
+            endpoint(api_origin, paths::TOKEN),
+            ClientAuth::Basic,
+        );
+        Self {
+            http,
+            oauth,
+            api: api_origin.clone(),
+            client_id: client_id.to_owned(),
+            client_secret,
+        }
+    }
+
+    async fn profile(&self, tokens: &TokenSet) -> Result<Profile, PlatformError> {
+        #[derive(Deserialize)]
+        struct Me {
+            id: String,
+            username: String,
+            name: Option<String>,
+            avatar_url: Option<String>,
+            bio: Option<String>,
+        }
+        let resp = self
+            .http
+            .get(endpoint(&self.api, paths::ME))
+            .bearer_auth(tokens.access_token.expose_secret())
+            .send()
+            .await
+            .map_err(|e| read_transport_error(&e, "sandbox profile"))?;
+        let resp = check(resp).await?;
+        let me: Me = resp
+            .json()
+            .await
+            .map_err(|_| PlatformError::Transient("sandbox profile was unreadable".into()))?;
+        Ok(Profile {
+            platform_user_id: me.id,
+            username: Some(me.username),
+            display_name: me.name,
+            picture_url: me.avatar_url,
+            biography: me.bio,
+        })
+    }
+}
+
+#[derive(Deserialize)]
+struct SandboxPost {
+    id: String,
+    url: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct SandboxError {
+    error: String,
+    #[serde(default)]
+    message: String,
+}
+
+/// Maps the sandbox's answers to error classes, as a real adapter maps its platform's documented errors.
+async fn check(resp: reqwest::Response) -> Result<reqwest::Response, PlatformError> {
+    let status = resp.status();
+    if status.is_success() {
+        return Ok(resp);
+    }
+    let wait = retry_after(resp.headers());
+    let body: Option<SandboxError> = resp.json().await.ok();
+    let (code, message) = body
+        .map(|b| (b.error, b.message))
+        .unwrap_or_else(|| (String::new(), format!("HTTP {status}")));
+    Err(match (status.as_u16(), code.as_str()) {
+        (401, "token_expired") => PlatformError::TokenExpired,
+        (401, _) | (403, "revoked") => PlatformError::Reauth(message),
+        (429, _) => PlatformError::RateLimited {
+            retry_after: wait,
+            message,
+        },
+        (500..=599, _) => PlatformError::Transient(format!("sandbox said {status}: {message}")),
+        _ => PlatformError::Rejected(format!("sandbox said {status}: {message}")),
+    })
+}
+
+#[async_trait]
+impl Platform for SandboxPlatform {
+    fn kind(&self) -> PlatformKind {
+        PlatformKind::Sandbox
+    }
+
+    fn uses_pkce(&self) -> bool {
+        true
+    }
+
+    fn authorize_url(&self, request: &AuthorizeRequest<'_>) -> Result<url::Url, PlatformError> {
+        self.oauth.authorize_url(
+            request.state,
+            request.redirect_uri,
+            &["profile", "publish"],
+            request.pkce_verifier,
+            &[],
+        )
+    }
+
+    async fn exchange_code(
+        &self,
+        exchange: &CodeExchange<'_>,
+    ) -> Result<Vec<Connection>, PlatformError> {
+        let tokens = self
+            .oauth
+            .exchange_code(
+                &self.http,
+                exchange.code,
+                exchange.redirect_uri,
+                exchange.pkce_verifier,
+                Utc::now(),
+            )
+            .await?;
+        let profile = self.profile(&tokens).await?;
+        Ok(vec![Connection {
+            profile,
+            tokens,
+            settings: serde_json::Value::Null,
+        }])
+    }
+
+    async fn refresh(
+        &self,
+        _account: &Account,
+        tokens: &TokenSet,
+    ) -> Result<TokenSet, PlatformError> {
+        self.oauth.refresh(&self.http, tokens, Utc::now()).await
+    }
+
+    async fn publish(
+        &self,
+        job: &PublishJob<'_>,
+        _progress: &dyn Progress,
+    ) -> Result<Published, PlatformError> {
+        let body = serde_json::json!({
+            "text": job.text,
+            "media": job.media.iter().map(|m| serde_json::json!({"url": m.url, "alt": m.alt})).collect::<Vec<_>>(),
+        });
+        let resp = self
+            .http
+            .post(endpoint(&self.api, paths::POSTS))
+            .bearer_auth(job.tokens.access_token.expose_secret())
+            .header("Idempotency-Key", job.idempotency_key)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| transport_error(&e, "sandbox publish"))?;
+        let resp = check(resp).await?;
+        let post: SandboxPost = resp.json().await.map_err(|_| {
+            PlatformError::Unknown("sandbox publish: the answer was cut off".into())
+        })?;
+        Ok(Published {
+            platform_post_id: post.id,
+            permalink: post.url,
+        })
+    }
+
+    async fn recover(&self, job: &PublishJob<'_>) -> Result<Recovery, PlatformError> {
+        let mut url = endpoint(&self.api, paths::POSTS);
+        url.query_pairs_mut()
+            .append_pair("idempotency_key", job.idempotency_key);
+        let resp = self
+            .http
+            .get(url)
+            .bearer_auth(job.tokens.access_token.expose_secret())
+            .send()
+            .await
+            .map_err(|e| read_transport_error(&e, "sandbox recovery"))?;
+        if resp.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(Recovery::NotPublished);
+        }
+        let resp = check(resp).await?;
+        let post: SandboxPost = resp
+            .json()
+            .await
+            .map_err(|_| PlatformError::Transient("sandbox recovery: unreadable answer".into()))?;
+        Ok(Recovery::Published(Published {
+            platform_post_id: post.id,
+            permalink: post.url,
+        }))
+    }
+
+    async fn revoke(&self, _account: &Account, tokens: &TokenSet) -> Result<(), PlatformError> {
+        let resp = self
+            .http
+            .post(endpoint(&self.api, paths::REVOKE))
+            .basic_auth(&self.client_id, Some(self.client_secret.expose_secret()))
+            .form(&[("token", tokens.access_token.expose_secret())])
+            .send()
+            .await
+            .map_err(|e| read_transport_error(&e, "sandbox revoke"))?;
+        check(resp).await.map(|_| ())
+    }
+}

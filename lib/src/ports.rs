@@ -1,0 +1,372 @@
+//! The ports: what the use cases need from the outside world. Each has an AWS adapter and a local one, and one
+//! conformance suite (`crate::conformance`) that both must pass.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::domain::{
+    Account, AccountId, AuditEntry, DeletionRequest, Delivery, DeliveryKey, DeliveryStatus, Event,
+    IdempotencyRecord, OAuthState, PlatformKind, Post, PostId, SealedTokens, Workspace,
+    WorkspaceId,
+};
+
+/// Why a store operation did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A conditional write found another version or status than expected: someone else got there first.
+    #[error("the record changed underneath this write")]
+    Conflict,
+    /// The item to change does not exist.
+    #[error("not found")]
+    NotFound,
+    /// The store refused for load; safe to retry later.
+    #[error("the store is busy: {0}")]
+    Throttled(String),
+    /// Anything else: the store could not be reached or answered strangely.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Filters for listing posts.
+#[derive(Debug, Clone, Default)]
+pub struct PostFilter {
+    /// Only posts with at least one delivery in this status.
+    pub status: Option<DeliveryStatus>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// A page of results and the opaque cursor of the next page.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// A post and all its deliveries, as read together.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PostRecord {
+    pub post: Post,
+    pub deliveries: Vec<Delivery>,
+}
+
+/// Workspaces and their API keys.
+#[async_trait]
+pub trait WorkspaceStore: Send + Sync {
+    /// Creates a workspace with its first API key (only the key's hash).
+    async fn create_workspace(&self, workspace: &Workspace, api_key_hash: &str) -> StoreResult<()>;
+    async fn get_workspace(&self, id: &WorkspaceId) -> StoreResult<Option<Workspace>>;
+    async fn workspace_for_key(&self, api_key_hash: &str) -> StoreResult<Option<WorkspaceId>>;
+    async fn add_api_key(&self, id: &WorkspaceId, api_key_hash: &str) -> StoreResult<()>;
+    /// Removes the workspace and everything in it: keys, accounts, tokens, posts, deliveries, idempotency records and
+    /// its audit log. The caller writes the tombstone afterwards.
+    async fn erase_workspace(&self, id: &WorkspaceId) -> StoreResult<()>;
+    /// All workspace ids (admin listings and maintenance sweeps).
+    async fn list_workspaces(&self) -> StoreResult<Vec<Workspace>>;
+}
+
+/// Accounts and their sealed tokens. Tokens live apart from the account, so listing accounts never reads a secret.
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    /// Inserts a new account, or updates the one with the same workspace, platform and platform user id
+    /// (reconnecting). Returns the stored account, whose id is the existing one on a reconnect.
+    async fn upsert_account(&self, account: &Account) -> StoreResult<Account>;
+    async fn get_account(&self, ws: &WorkspaceId, id: &AccountId) -> StoreResult<Option<Account>>;
+    async fn list_accounts(&self, ws: &WorkspaceId) -> StoreResult<Vec<Account>>;
+    /// Every account of one platform user, in every workspace (the deletion callbacks name only the user).
+    async fn accounts_by_platform_user(
+        &self,
+        platform: PlatformKind,
+        platform_user_id: &str,
+    ) -> StoreResult<Vec<Account>>;
+    /// Writes `account` if the stored version is `expected_version`.
+    async fn update_account(&self, account: &Account, expected_version: u64) -> StoreResult<()>;
+    /// Removes an account row entirely (workspace erase uses `erase_workspace`; this is for tests and admin).
+    async fn delete_account(&self, ws: &WorkspaceId, id: &AccountId) -> StoreResult<()>;
+    /// Writes sealed tokens. With `expected_version` the write happens only if the stored tokens have that version
+    /// (serialized refresh); with `None` it overwrites. The new version is `tokens.version`.
+    async fn put_tokens(
+        &self,
+        ws: &WorkspaceId,
+        id: &AccountId,
+        tokens: &SealedTokens,
+        expected_version: Option<u64>,
+    ) -> StoreResult<()>;
+    async fn get_tokens(
+        &self,
+        ws: &WorkspaceId,
+        id: &AccountId,
+    ) -> StoreResult<Option<SealedTokens>>;
+    async fn delete_tokens(&self, ws: &WorkspaceId, id: &AccountId) -> StoreResult<()>;
+    /// Active accounts whose tokens expire before `before`, for the token refresher.
+    async fn accounts_expiring_before(
+        &self,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<Account>>;
+}
+
+/// Posts and their deliveries.
+#[async_trait]
+pub trait PostStore: Send + Sync {
+    /// Writes a new post and all its deliveries at once.
+    async fn create_post(&self, record: &PostRecord) -> StoreResult<()>;
+    async fn get_post(&self, ws: &WorkspaceId, id: &PostId) -> StoreResult<Option<PostRecord>>;
+    async fn list_posts(
+        &self,
+        ws: &WorkspaceId,
+        filter: &PostFilter,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> StoreResult<Page<PostRecord>>;
+    /// Replaces a post and its deliveries at once: each delivery in `upsert` is written if its stored version is the
+    /// one before it (or it is new), each key in `remove` is deleted if it is still at the given version, and the post
+    /// itself must still be at `expected_version`. All or nothing.
+    async fn update_post(
+        &self,
+        post: &Post,
+        expected_version: u64,
+        upsert: &[(Delivery, Option<u64>)],
+        remove: &[(AccountId, u64)],
+    ) -> StoreResult<()>;
+    /// Deletes a post and its deliveries (workspace erase and admin only; users cancel instead).
+    async fn delete_post(&self, ws: &WorkspaceId, id: &PostId) -> StoreResult<()>;
+    async fn get_delivery(&self, key: &DeliveryKey) -> StoreResult<Option<Delivery>>;
+    /// Writes `delivery` if the stored one is at `expected_version`: every status change goes through here.
+    async fn save_delivery(&self, delivery: &Delivery, expected_version: u64) -> StoreResult<()>;
+    /// Deliveries whose timer (`wake_at`) falls at or before `before`, earliest first, at most `limit`.
+    async fn due_deliveries(
+        &self,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<Delivery>>;
+    /// The deliveries of one account that are not yet terminal.
+    async fn live_deliveries_for_account(
+        &self,
+        ws: &WorkspaceId,
+        account: &AccountId,
+    ) -> StoreResult<Vec<Delivery>>;
+}
+
+/// Short-lived records: OAuth states, Idempotency-Key records.
+#[async_trait]
+pub trait EphemeralStore: Send + Sync {
+    async fn put_oauth_state(&self, state: &OAuthState) -> StoreResult<()>;
+    /// Removes and returns the state if it exists and has not expired at `now`; a second call returns `None`.
+    async fn take_oauth_state(
+        &self,
+        state: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<OAuthState>>;
+    /// Stores the record unless one with the same workspace and key exists and has not expired; returns the existing
+    /// one in that case.
+    async fn put_idempotency(
+        &self,
+        record: &IdempotencyRecord,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<IdempotencyRecord>>;
+    async fn delete_idempotency(&self, ws: &WorkspaceId, key: &str) -> StoreResult<()>;
+}
+
+/// Data-deletion requests and the audit log.
+#[async_trait]
+pub trait RecordStore: Send + Sync {
+    /// Stores the request unless one for the same platform user exists; returns the stored one either way.
+    async fn put_deletion_request(&self, request: &DeletionRequest)
+        -> StoreResult<DeletionRequest>;
+    async fn update_deletion_request(&self, request: &DeletionRequest) -> StoreResult<()>;
+    async fn get_deletion_request(&self, code: &str) -> StoreResult<Option<DeletionRequest>>;
+    async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<()>;
+    /// Newest first.
+    async fn list_audit(
+        &self,
+        ws: &WorkspaceId,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> StoreResult<Page<AuditEntry>>;
+}
+
+/// Everything the use cases store, each aggregate behind its own port.
+#[derive(Clone)]
+pub struct Stores {
+    pub workspaces: Arc<dyn WorkspaceStore>,
+    pub accounts: Arc<dyn AccountStore>,
+    pub posts: Arc<dyn PostStore>,
+    pub ephemeral: Arc<dyn EphemeralStore>,
+    pub records: Arc<dyn RecordStore>,
+}
+
+impl Stores {
+    /// One adapter that implements every store port.
+    pub fn from_one<T>(store: Arc<T>) -> Self
+    where
+        T: WorkspaceStore + AccountStore + PostStore + EphemeralStore + RecordStore + 'static,
+    {
+        Stores {
+            workspaces: store.clone(),
+            accounts: store.clone(),
+            posts: store.clone(),
+            ephemeral: store.clone(),
+            records: store,
+        }
+    }
+}
+
+/// Wraps and unwraps per-workspace data keys (KMS on AWS, a master key file locally).
+#[async_trait]
+pub trait KeyService: Send + Sync {
+    /// A fresh 256-bit data key, in the clear and wrapped, bound to the workspace.
+    async fn generate_data_key(
+        &self,
+        ws: &WorkspaceId,
+    ) -> Result<(Zeroizing<[u8; 32]>, Vec<u8>), KeyError>;
+    /// Unwraps a data key; fails if it was wrapped for another workspace.
+    async fn decrypt_data_key(
+        &self,
+        ws: &WorkspaceId,
+        wrapped: &[u8],
+    ) -> Result<Zeroizing<[u8; 32]>, KeyError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("the key service refused: {0}")]
+    Refused(String),
+    #[error("the key service is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// A message on the delivery queue: which delivery to publish now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueMessage {
+    pub workspace_id: WorkspaceId,
+    pub post_id: PostId,
+    pub account_id: AccountId,
+}
+
+impl QueueMessage {
+    pub fn key(&self) -> DeliveryKey {
+        DeliveryKey {
+            workspace_id: self.workspace_id.clone(),
+            post_id: self.post_id.clone(),
+            account_id: self.account_id.clone(),
+        }
+    }
+}
+
+impl From<DeliveryKey> for QueueMessage {
+    fn from(k: DeliveryKey) -> Self {
+        QueueMessage {
+            workspace_id: k.workspace_id,
+            post_id: k.post_id,
+            account_id: k.account_id,
+        }
+    }
+}
+
+/// A message to send, visible after `delay` (at most 15 minutes, as SQS allows).
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub message: QueueMessage,
+    pub delay: Duration,
+}
+
+/// A received message: its body (raw, since a malformed body must fail only itself) and the handle to settle it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub id: String,
+    pub body: String,
+    pub receipt: String,
+    pub receive_count: u32,
+}
+
+/// A message parked in the dead-letter queue.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeadLetter {
+    pub id: String,
+    pub body: String,
+    pub receive_count: u32,
+}
+
+/// The longest delay a queue message may carry.
+pub const MAX_QUEUE_DELAY: Duration = Duration::from_secs(900);
+
+#[async_trait]
+pub trait Queue: Send + Sync {
+    /// Sends messages, each with its own delay. Fails as a whole or not at all per message chunk.
+    async fn send(&self, messages: &[Outgoing]) -> Result<(), QueueError>;
+    /// Waits up to `wait` for at most `max` messages that are visible now; they stay invisible for the visibility
+    /// timeout unless settled.
+    async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Received>, QueueError>;
+    /// The message was handled: remove it.
+    async fn ack(&self, receipt: &str) -> Result<(), QueueError>;
+    /// The message should come back after `delay` (counts as a receive; too many go to the dead-letter queue).
+    async fn retry_later(&self, receipt: &str, delay: Duration) -> Result<(), QueueError>;
+    async fn dead_letters(&self, max: usize) -> Result<Vec<DeadLetter>, QueueError>;
+    /// Moves every dead letter back onto the queue; returns how many moved.
+    async fn redrive(&self) -> Result<usize, QueueError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("queue unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Where domain events go (EventBridge on AWS; a log, a table and optional webhooks locally).
+#[async_trait]
+pub trait EventBus: Send + Sync {
+    async fn publish(&self, events: &[Event]) -> Result<(), BusError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error("event bus unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// The time. Injected so tests can move it.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// A clock tests set by hand.
+#[derive(Debug)]
+pub struct ManualClock(std::sync::Mutex<DateTime<Utc>>);
+
+impl ManualClock {
+    pub fn new(at: DateTime<Utc>) -> Self {
+        Self(std::sync::Mutex::new(at))
+    }
+
+    pub fn advance(&self, by: chrono::Duration) {
+        let mut t = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        *t += by;
+    }
+
+    pub fn set(&self, at: DateTime<Utc>) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = at;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
