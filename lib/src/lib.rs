@@ -6,6 +6,7 @@
 //! wrappers around it.
 
 pub mod adapters;
+pub mod conformance;
 pub mod crypto;
 pub mod domain;
 pub mod platforms;

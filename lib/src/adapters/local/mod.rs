@@ -1,1 +1,14 @@
-//! Adapters for one machine: an embedded SQLite store, a master key file, a durable delay queue and a local event bus.
+//! Adapters for one machine: an embedded SQLite store, a master key file, a durable delay queue and a local event
+//! bus, all on one database file in the data directory.
+
+pub mod bus;
+pub mod db;
+pub mod keys;
+pub mod queue;
+pub mod store;
+
+pub use bus::{LocalBus, Webhook};
+pub use db::Db;
+pub use keys::MasterKeyFile;
+pub use queue::SqliteQueue;
+pub use store::SqliteStore;

@@ -1,0 +1,198 @@
+//! The embedded SQLite database: one file in the data directory, WAL mode with a busy timeout so admin commands can
+//! work on it while `postora serve` runs. Blocking calls run on tokio's blocking pool.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+
+use crate::ports::{StoreError, StoreResult};
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS workspaces (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    wrapped_key BLOB NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS api_keys (
+    hash TEXT PRIMARY KEY,
+    workspace_id TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS api_keys_by_workspace ON api_keys (workspace_id);
+CREATE TABLE IF NOT EXISTS accounts (
+    workspace_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    platform TEXT NOT NULL,
+    platform_user_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    token_expires_at INTEGER,
+    version INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (workspace_id, id),
+    UNIQUE (workspace_id, platform, platform_user_id)
+);
+CREATE INDEX IF NOT EXISTS accounts_by_platform_user ON accounts (platform, platform_user_id);
+CREATE INDEX IF NOT EXISTS accounts_by_expiry ON accounts (token_expires_at) WHERE token_expires_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS tokens (
+    workspace_id TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    ciphertext BLOB NOT NULL,
+    version INTEGER NOT NULL,
+    expires_at INTEGER,
+    PRIMARY KEY (workspace_id, account_id)
+);
+CREATE TABLE IF NOT EXISTS posts (
+    workspace_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    scheduled_at INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (workspace_id, id)
+);
+CREATE INDEX IF NOT EXISTS posts_by_time ON posts (workspace_id, scheduled_at, id);
+CREATE TABLE IF NOT EXISTS deliveries (
+    workspace_id TEXT NOT NULL,
+    post_id TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    wake_at INTEGER,
+    version INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (workspace_id, post_id, account_id)
+);
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (wake_at) WHERE wake_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS deliveries_by_account ON deliveries (workspace_id, account_id, status);
+CREATE TABLE IF NOT EXISTS oauth_states (
+    state TEXT PRIMARY KEY,
+    data TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS idempotency (
+    workspace_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    request_hash TEXT NOT NULL,
+    post_id TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (workspace_id, key)
+);
+CREATE TABLE IF NOT EXISTS deletion_requests (
+    code TEXT PRIMARY KEY,
+    platform TEXT NOT NULL,
+    platform_user_id TEXT NOT NULL,
+    data TEXT NOT NULL,
+    UNIQUE (platform, platform_user_id)
+);
+CREATE TABLE IF NOT EXISTS audit (
+    workspace_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (workspace_id, id)
+);
+CREATE TABLE IF NOT EXISTS queue (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    body TEXT NOT NULL,
+    visible_at INTEGER NOT NULL,
+    receive_count INTEGER NOT NULL DEFAULT 0,
+    receipt TEXT
+);
+CREATE INDEX IF NOT EXISTS queue_by_visibility ON queue (visible_at);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    body TEXT NOT NULL,
+    receive_count INTEGER NOT NULL,
+    died_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    workspace_id TEXT,
+    at INTEGER NOT NULL,
+    data TEXT NOT NULL
+);
+"#;
+
+/// A shared handle on the database file.
+#[derive(Clone)]
+pub struct Db {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl Db {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(map_err)?;
+        Self::init(conn)
+    }
+
+    /// A private in-memory database (tests).
+    pub fn in_memory() -> Result<Self, StoreError> {
+        Self::init(Connection::open_in_memory().map_err(map_err)?)
+    }
+
+    fn init(conn: Connection) -> Result<Self, StoreError> {
+        conn.busy_timeout(Duration::from_secs(10))
+            .map_err(map_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(map_err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(map_err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(map_err)?;
+        conn.execute_batch(SCHEMA).map_err(map_err)?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Runs `f` on the connection on the blocking pool.
+    pub async fn call<R, F>(&self, f: F) -> StoreResult<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Connection) -> StoreResult<R> + Send + 'static,
+    {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn.lock().unwrap_or_else(|e| e.into_inner());
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("store task failed: {e}")))?
+    }
+}
+
+/// Maps SQLite's errors: a busy database is load (retry later), anything else is unavailability.
+pub fn map_err(e: rusqlite::Error) -> StoreError {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy) | Some(ErrorCode::DatabaseLocked) => {
+            StoreError::Throttled(e.to_string())
+        }
+        _ => StoreError::Unavailable(e.to_string()),
+    }
+}
+
+/// Milliseconds since the epoch, as stored.
+pub fn ms(t: chrono::DateTime<chrono::Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+pub fn from_ms(v: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_millis(v).unwrap_or_default()
+}
+
+pub fn to_json<T: serde::Serialize>(v: &T) -> StoreResult<String> {
+    serde_json::to_string(v)
+        .map_err(|e| StoreError::Unavailable(format!("could not encode a record: {e}")))
+}
+
+pub fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> StoreResult<T> {
+    serde_json::from_str(s)
+        .map_err(|e| StoreError::Unavailable(format!("a stored record is unreadable: {e}")))
+}
