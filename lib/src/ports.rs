@@ -141,8 +141,16 @@ pub trait PostStore: Send + Sync {
     async fn get_delivery(&self, key: &DeliveryKey) -> StoreResult<Option<Delivery>>;
     /// Writes `delivery` if the stored one is at `expected_version`: every status change goes through here.
     async fn save_delivery(&self, delivery: &Delivery, expected_version: u64) -> StoreResult<()>;
-    /// Deliveries whose timer (`wake_at`) falls at or before `before`, earliest first, at most `limit`.
+    /// Scheduled deliveries due at or before `before`, earliest first, at most `limit` (the due index).
     async fn due_deliveries(
+        &self,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<Delivery>>;
+    /// Queued or publishing deliveries whose timer (the requeue deadline, the end of the lease) ran out at or before
+    /// `before`, earliest first, at most `limit`. Kept apart from the due index so that a busy minute of scheduled
+    /// deliveries never hides an expired lease, and the reverse.
+    async fn expired_deliveries(
         &self,
         before: DateTime<Utc>,
         limit: usize,

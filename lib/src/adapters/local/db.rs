@@ -62,7 +62,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     data TEXT NOT NULL,
     PRIMARY KEY (workspace_id, post_id, account_id)
 );
-CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (wake_at) WHERE wake_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (status, wake_at) WHERE wake_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS deliveries_by_account ON deliveries (workspace_id, account_id, status);
 CREATE TABLE IF NOT EXISTS oauth_states (
     state TEXT PRIMARY KEY,

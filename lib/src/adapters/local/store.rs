@@ -27,6 +27,27 @@ impl SqliteStore {
     pub fn new(db: Db) -> Self {
         Self { db }
     }
+
+    async fn timers(
+        &self,
+        which: &'static str,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<Delivery>> {
+        self.db
+            .call(move |c| {
+                let sql = format!(
+                    "SELECT data FROM deliveries WHERE wake_at IS NOT NULL AND wake_at <= ?1 AND {which}
+                     ORDER BY wake_at LIMIT ?2"
+                );
+                let mut st = c.prepare_cached(&sql).map_err(map_err)?;
+                let rows = st
+                    .query_map(params![ms(before), limit as i64], |r| r.get::<_, String>(0))
+                    .map_err(map_err)?;
+                rows.map(|r| r.map_err(map_err).and_then(|s| from_json(&s))).collect()
+            })
+            .await
+    }
 }
 
 fn encode_cursor(parts: &[&str]) -> String {
@@ -687,18 +708,15 @@ impl PostStore for SqliteStore {
         before: DateTime<Utc>,
         limit: usize,
     ) -> StoreResult<Vec<Delivery>> {
-        self.db
-            .call(move |c| {
-                let mut st = c
-                    .prepare_cached(
-                        "SELECT data FROM deliveries WHERE wake_at IS NOT NULL AND wake_at <= ?1 ORDER BY wake_at LIMIT ?2",
-                    )
-                    .map_err(map_err)?;
-                let rows = st
-                    .query_map(params![ms(before), limit as i64], |r| r.get::<_, String>(0))
-                    .map_err(map_err)?;
-                rows.map(|r| r.map_err(map_err).and_then(|s| from_json(&s))).collect()
-            })
+        self.timers("status = 'scheduled'", before, limit).await
+    }
+
+    async fn expired_deliveries(
+        &self,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<Delivery>> {
+        self.timers("status IN ('queued', 'publishing')", before, limit)
             .await
     }
 
