@@ -6,8 +6,11 @@
 //! wrappers around it.
 
 pub mod adapters;
+pub mod app;
+pub mod config;
 pub mod conformance;
 pub mod crypto;
 pub mod domain;
+pub mod error;
 pub mod platforms;
 pub mod ports;

@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used)]
+
 //! The port conformance suite against the local adapters.
 
 use std::sync::Arc;

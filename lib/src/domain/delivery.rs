@@ -358,6 +358,24 @@ impl Delivery {
         }
     }
 
+    /// Stops a delivery that has not started publishing, as failed: its account can no longer publish.
+    pub fn fail_pending(
+        &self,
+        error: DeliveryError,
+        now: DateTime<Utc>,
+    ) -> Result<Self, InvalidTransition> {
+        match self.status {
+            DeliveryStatus::Scheduled | DeliveryStatus::Queued => {
+                let mut d = self.next(DeliveryStatus::Failed, now);
+                d.wake_at = None;
+                d.lease_until = None;
+                d.error = Some(error);
+                Ok(d)
+            }
+            _ => Err(self.refuse(DeliveryStatus::Failed)),
+        }
+    }
+
     /// A person asks for another try. An in-doubt delivery may already be on the platform, so it needs `confirm`.
     pub fn retry_by_person(
         &self,

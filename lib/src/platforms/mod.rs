@@ -12,6 +12,7 @@ use crate::domain::{Account, ContentLimits, Media, PlatformKind, Profile, TokenS
 
 pub mod http;
 pub mod oauth;
+pub mod registry;
 pub mod sandbox;
 
 /// How a platform call went wrong, in the classes the publisher acts on.

@@ -1,0 +1,597 @@
+//! Posts: compose once for many accounts, check each target's limits, schedule, edit while nothing is queued,
+//! cancel, and retry a delivery.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::App;
+use crate::domain::content::{self, Violation};
+use crate::domain::post::{
+    MAX_FUTURE_SCHEDULE, MAX_MEDIA_URL_LEN, MAX_PAST_SCHEDULE, MAX_TARGETS, MAX_TEXT_BYTES,
+};
+use crate::domain::records::IDEMPOTENCY_TTL;
+use crate::domain::{
+    Account, AccountId, AuditEntry, Delivery, DeliveryError, DeliveryStatus, IdempotencyRecord,
+    Media, MediaKind, Post, PostId, WorkspaceId,
+};
+use crate::error::{Error, Result};
+use crate::ports::{Page, PostFilter, PostRecord, StoreError};
+
+/// One media item as a client sends it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MediaInput {
+    /// A public http(s) URL the platform downloads the file from.
+    pub url: String,
+    /// Alternative text for people who cannot see the image.
+    #[serde(default)]
+    pub alt: Option<String>,
+    /// `image` or `video`; guessed from the URL's extension when absent.
+    #[serde(default)]
+    pub kind: Option<MediaKind>,
+}
+
+/// One account a post goes to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TargetInput {
+    pub account_id: String,
+    /// Replaces the post's text for this account.
+    #[serde(default)]
+    pub text: Option<String>,
+}
+
+/// A new post.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewPost {
+    #[serde(default)]
+    pub text: String,
+    #[serde(default)]
+    pub media: Vec<MediaInput>,
+    #[serde(default)]
+    pub targets: Vec<TargetInput>,
+    /// RFC 3339 with an offset, for example `2026-12-01T09:00:00+01:00`. Absent means now.
+    #[serde(default)]
+    pub scheduled_at: Option<String>,
+}
+
+/// Changes to a post that has not started publishing; absent fields stay as they are.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PostPatch {
+    #[serde(default)]
+    pub text: Option<String>,
+    #[serde(default)]
+    pub media: Option<Vec<MediaInput>>,
+    #[serde(default)]
+    pub targets: Option<Vec<TargetInput>>,
+    #[serde(default)]
+    pub scheduled_at: Option<String>,
+}
+
+/// A post that passed every rule.
+struct Checked {
+    text: String,
+    media: Vec<Media>,
+    targets: Vec<(Account, Option<String>)>,
+    scheduled_at: DateTime<Utc>,
+}
+
+fn parse_time(raw: Option<&str>, now: DateTime<Utc>, v: &mut Vec<Violation>) -> DateTime<Utc> {
+    let Some(raw) = raw else { return now };
+    match DateTime::parse_from_rfc3339(raw) {
+        Ok(t) => {
+            let t = t.with_timezone(&Utc);
+            if t < now - MAX_PAST_SCHEDULE {
+                v.push(violation(
+                    "scheduled_at",
+                    "is more than 5 minutes in the past",
+                ));
+            } else if t > now + MAX_FUTURE_SCHEDULE {
+                v.push(violation("scheduled_at", "is more than two years ahead"));
+            }
+            t.max(now)
+        }
+        Err(_) => {
+            v.push(violation(
+                "scheduled_at",
+                "must be an RFC 3339 time with an offset, for example 2026-12-01T09:00:00Z",
+            ));
+            now
+        }
+    }
+}
+
+fn violation(field: &str, message: &str) -> Violation {
+    Violation {
+        field: field.to_owned(),
+        message: message.to_owned(),
+    }
+}
+
+fn parse_media(input: &[MediaInput], v: &mut Vec<Violation>) -> Vec<Media> {
+    let mut out = Vec::new();
+    for (i, m) in input.iter().enumerate() {
+        let ok_url = url::Url::parse(&m.url)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
+        if ok_url.is_none() || m.url.len() > MAX_MEDIA_URL_LEN {
+            v.push(violation(
+                &format!("media[{i}].url"),
+                "must be a public http(s) URL of at most 2048 characters",
+            ));
+            continue;
+        }
+        if m.alt.as_ref().is_some_and(|a| a.chars().count() > 1500) {
+            v.push(violation(
+                &format!("media[{i}].alt"),
+                "has more than 1500 characters",
+            ));
+        }
+        out.push(Media {
+            url: m.url.clone(),
+            alt: m.alt.clone(),
+            kind: m.kind.unwrap_or_else(|| MediaKind::infer(&m.url)),
+        });
+    }
+    out
+}
+
+fn request_hash<T: Serialize>(input: &T) -> String {
+    hex::encode(Sha256::digest(
+        serde_json::to_vec(input).unwrap_or_default(),
+    ))
+}
+
+impl App {
+    async fn check_post(
+        &self,
+        ws: &WorkspaceId,
+        text: &str,
+        media: &[MediaInput],
+        targets: &[TargetInput],
+        scheduled_at: Option<&str>,
+    ) -> Result<Checked> {
+        let now = self.now();
+        let mut v = Vec::new();
+        if text.len() > MAX_TEXT_BYTES {
+            v.push(violation("text", "is too long"));
+        }
+        let scheduled_at = parse_time(scheduled_at, now, &mut v);
+        let media = parse_media(media, &mut v);
+        if targets.is_empty() {
+            v.push(violation("targets", "needs at least one account"));
+        }
+        if targets.len() > MAX_TARGETS {
+            v.push(violation(
+                "targets",
+                &format!("has more than {MAX_TARGETS} accounts"),
+            ));
+        }
+        let mut seen = HashSet::new();
+        let mut checked = Vec::new();
+        for (i, t) in targets.iter().enumerate().take(MAX_TARGETS) {
+            let field = format!("targets[{i}].account_id");
+            let Some(id) = AccountId::parse(&t.account_id) else {
+                v.push(violation(&field, "is not an account id"));
+                continue;
+            };
+            if !seen.insert(id.clone()) {
+                v.push(violation(&field, "names the same account twice"));
+                continue;
+            }
+            let account = match self.get_account(ws, &id).await {
+                Ok(a) => a,
+                Err(Error::NotFound(_)) => {
+                    v.push(violation(&field, "is not an account of this workspace"));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            if !account.can_publish() {
+                v.push(violation(
+                    &field,
+                    &format!("is {} and cannot publish", account.status.as_str()),
+                ));
+                continue;
+            }
+            let Some(platform) = self.platforms.get(account.platform) else {
+                v.push(violation(
+                    &field,
+                    &format!("is on {}, which is not enabled", account.platform),
+                ));
+                continue;
+            };
+            let (body, text_field) = match &t.text {
+                Some(own) => (own.as_str(), format!("targets[{i}].text")),
+                None => (text, "text".to_owned()),
+            };
+            if body.len() > MAX_TEXT_BYTES {
+                v.push(violation(&text_field, "is too long"));
+                continue;
+            }
+            v.extend(content::check(
+                &platform.limits(),
+                account.platform.as_str(),
+                body,
+                &media,
+                &text_field,
+            ));
+            checked.push((account, t.text.clone()));
+        }
+        if !v.is_empty() {
+            // One message per field and rule, in request order.
+            let mut unique = Vec::new();
+            for x in v {
+                if !unique.contains(&x) {
+                    unique.push(x);
+                }
+            }
+            return Err(Error::Validation(unique));
+        }
+        Ok(Checked {
+            text: text.to_owned(),
+            media,
+            targets: checked,
+            scheduled_at,
+        })
+    }
+
+    /// Creates a post and a delivery per target. With an idempotency key, a repeat of the same request returns the
+    /// post it created (`false` in the second field) and a different request under the same key is refused.
+    pub async fn create_post(
+        &self,
+        ws: &WorkspaceId,
+        input: &NewPost,
+        idempotency_key: Option<&str>,
+    ) -> Result<(PostRecord, bool)> {
+        let checked = self
+            .check_post(
+                ws,
+                &input.text,
+                &input.media,
+                &input.targets,
+                input.scheduled_at.as_deref(),
+            )
+            .await?;
+        let now = self.now();
+        let post = Post {
+            id: PostId::generate(),
+            workspace_id: ws.clone(),
+            text: checked.text,
+            media: checked.media,
+            scheduled_at: checked.scheduled_at,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        };
+        if let Some(key) = idempotency_key {
+            let record = IdempotencyRecord {
+                workspace_id: ws.clone(),
+                key: key.to_owned(),
+                request_hash: request_hash(input),
+                post_id: post.id.clone(),
+                expires_at: now + IDEMPOTENCY_TTL,
+            };
+            if let Some(existing) = self.stores.ephemeral.put_idempotency(&record, now).await? {
+                if existing.request_hash != record.request_hash {
+                    return Err(Error::conflict(
+                        "idempotency_key_reused",
+                        "this Idempotency-Key was used with a different request",
+                    ));
+                }
+                return match self.stores.posts.get_post(ws, &existing.post_id).await? {
+                    Some(rec) => Ok((rec, false)),
+                    None => Err(Error::conflict(
+                        "idempotency_in_progress",
+                        "a request with this Idempotency-Key is still being processed; try again shortly",
+                    )),
+                };
+            }
+        }
+        let deliveries: Vec<Delivery> = checked
+            .targets
+            .iter()
+            .map(|(account, text)| {
+                Delivery::new(
+                    ws.clone(),
+                    post.id.clone(),
+                    account.id.clone(),
+                    account.platform,
+                    text.clone(),
+                    post.scheduled_at,
+                    now,
+                )
+            })
+            .collect();
+        let record = PostRecord { post, deliveries };
+        if let Err(e) = self.stores.posts.create_post(&record).await {
+            if let Some(key) = idempotency_key {
+                let _ = self.stores.ephemeral.delete_idempotency(ws, key).await;
+            }
+            return Err(e.into());
+        }
+        self.audit(
+            AuditEntry::new(ws.clone(), now, "post.created", serde_json::json!({"targets": record.deliveries.len(), "scheduled_at": record.post.scheduled_at}))
+                .post(&record.post.id),
+        )
+        .await;
+        // A post due now or within the dispatcher's horizon is queued at once rather than on the next tick.
+        self.dispatch_soon(&record.deliveries).await;
+        let fresh = self
+            .stores
+            .posts
+            .get_post(ws, &record.post.id)
+            .await?
+            .unwrap_or(record);
+        Ok((fresh, true))
+    }
+
+    pub async fn get_post(&self, ws: &WorkspaceId, id: &PostId) -> Result<PostRecord> {
+        self.stores
+            .posts
+            .get_post(ws, id)
+            .await?
+            .ok_or(Error::NotFound("post"))
+    }
+
+    pub async fn list_posts(
+        &self,
+        ws: &WorkspaceId,
+        filter: &PostFilter,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<PostRecord>> {
+        match self
+            .stores
+            .posts
+            .list_posts(ws, filter, limit, cursor)
+            .await
+        {
+            Err(StoreError::NotFound) => Err(Error::invalid(
+                "cursor",
+                "is not a cursor this API returned",
+            )),
+            other => Ok(other?),
+        }
+    }
+
+    /// Edits a post while none of its deliveries has been queued.
+    pub async fn update_post(
+        &self,
+        ws: &WorkspaceId,
+        id: &PostId,
+        patch: &PostPatch,
+    ) -> Result<PostRecord> {
+        let current = self.get_post(ws, id).await?;
+        let live: Vec<&Delivery> = current
+            .deliveries
+            .iter()
+            .filter(|d| d.status != DeliveryStatus::Canceled)
+            .collect();
+        if live.is_empty() || !live.iter().all(|d| d.is_untouched()) {
+            return Err(Error::conflict(
+                "post_not_editable",
+                "a post can be changed only while none of its deliveries has been queued or canceled",
+            ));
+        }
+        let text = patch
+            .text
+            .clone()
+            .unwrap_or_else(|| current.post.text.clone());
+        let media_input: Vec<MediaInput> = match &patch.media {
+            Some(m) => m.clone(),
+            None => current
+                .post
+                .media
+                .iter()
+                .map(|m| MediaInput {
+                    url: m.url.clone(),
+                    alt: m.alt.clone(),
+                    kind: Some(m.kind),
+                })
+                .collect(),
+        };
+        let targets: Vec<TargetInput> = match &patch.targets {
+            Some(t) => t.clone(),
+            None => live
+                .iter()
+                .map(|d| TargetInput {
+                    account_id: d.account_id.to_string(),
+                    text: d.text.clone(),
+                })
+                .collect(),
+        };
+        let scheduled = patch
+            .scheduled_at
+            .clone()
+            .unwrap_or_else(|| current.post.scheduled_at.to_rfc3339());
+        // An unchanged time in the past is fine: it stays as it was.
+        let checked = if patch.scheduled_at.is_none() && current.post.scheduled_at < self.now() {
+            let mut c = self
+                .check_post(ws, &text, &media_input, &targets, None)
+                .await?;
+            c.scheduled_at = current.post.scheduled_at;
+            c
+        } else {
+            self.check_post(ws, &text, &media_input, &targets, Some(&scheduled))
+                .await?
+        };
+        let now = self.now();
+        let mut post = current.post.clone();
+        post.text = checked.text;
+        post.media = checked.media;
+        post.scheduled_at = checked.scheduled_at;
+        post.updated_at = now;
+        post.version += 1;
+        let mut upsert = Vec::new();
+        let mut keep = HashSet::new();
+        for (account, own_text) in &checked.targets {
+            keep.insert(account.id.clone());
+            match current
+                .deliveries
+                .iter()
+                .find(|d| d.account_id == account.id)
+            {
+                Some(d) if d.status == DeliveryStatus::Canceled => {
+                    return Err(Error::invalid(
+                        "targets",
+                        "a canceled delivery cannot be targeted again; create a new post",
+                    ));
+                }
+                Some(d) => {
+                    let next = d
+                        .reschedule(post.scheduled_at, own_text.clone(), now)
+                        .map_err(|_| {
+                            Error::conflict(
+                                "post_not_editable",
+                                "a delivery of this post has started",
+                            )
+                        })?;
+                    upsert.push((next, Some(d.version)));
+                }
+                None => upsert.push((
+                    Delivery::new(
+                        ws.clone(),
+                        post.id.clone(),
+                        account.id.clone(),
+                        account.platform,
+                        own_text.clone(),
+                        post.scheduled_at,
+                        now,
+                    ),
+                    None,
+                )),
+            }
+        }
+        let remove: Vec<(AccountId, u64)> = live
+            .iter()
+            .filter(|d| !keep.contains(&d.account_id))
+            .map(|d| (d.account_id.clone(), d.version))
+            .collect();
+        match self
+            .stores
+            .posts
+            .update_post(&post, current.post.version, &upsert, &remove)
+            .await
+        {
+            Ok(()) => {}
+            Err(StoreError::Conflict) => {
+                return Err(Error::conflict(
+                    "post_not_editable",
+                    "the post changed or started publishing meanwhile",
+                ))
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.audit(
+            AuditEntry::new(ws.clone(), now, "post.updated", serde_json::json!({})).post(id),
+        )
+        .await;
+        let updated: Vec<Delivery> = upsert.into_iter().map(|(d, _)| d).collect();
+        self.dispatch_soon(&updated).await;
+        self.get_post(ws, id).await
+    }
+
+    /// Cancels every delivery of a post that has not started publishing.
+    pub async fn cancel_post(&self, ws: &WorkspaceId, id: &PostId) -> Result<PostRecord> {
+        for _ in 0..3 {
+            let current = self.get_post(ws, id).await?;
+            let mut conflicts = 0;
+            for d in &current.deliveries {
+                let Ok(next) = d.cancel(
+                    DeliveryError::new("canceled", "canceled by the user"),
+                    self.now(),
+                ) else {
+                    continue;
+                };
+                match self.stores.posts.save_delivery(&next, d.version).await {
+                    Ok(()) => {}
+                    Err(StoreError::Conflict) => conflicts += 1,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            if conflicts == 0 {
+                break;
+            }
+        }
+        self.audit(
+            AuditEntry::new(
+                ws.clone(),
+                self.now(),
+                "post.canceled",
+                serde_json::json!({}),
+            )
+            .post(id),
+        )
+        .await;
+        self.get_post(ws, id).await
+    }
+
+    /// A person retries a failed delivery, or an in-doubt one with `confirm`.
+    pub async fn retry_delivery(
+        &self,
+        ws: &WorkspaceId,
+        post: &PostId,
+        account: &AccountId,
+        confirm: bool,
+    ) -> Result<PostRecord> {
+        let current = self.get_post(ws, post).await?;
+        let d = current
+            .deliveries
+            .iter()
+            .find(|d| &d.account_id == account)
+            .ok_or(Error::NotFound("delivery"))?;
+        let next = match (d.status, confirm) {
+            (DeliveryStatus::InDoubt, false) => {
+                return Err(Error::conflict(
+                    "confirmation_required",
+                    "this delivery may already be on the platform; retry with {\"confirm\": true} to publish it again",
+                ))
+            }
+            (DeliveryStatus::Failed | DeliveryStatus::InDoubt, _) => d
+                .retry_by_person(confirm, self.now())
+                .map_err(|e| Error::conflict("not_retryable", e.to_string()))?,
+            (status, _) => {
+                return Err(Error::conflict(
+                    "not_retryable",
+                    format!("only failed or in-doubt deliveries can be retried; this one is {}", status.as_str()),
+                ))
+            }
+        };
+        let account_row = self.get_account(ws, account).await?;
+        if !account_row.can_publish() {
+            return Err(Error::conflict(
+                "account_cannot_publish",
+                format!("the account is {}", account_row.status.as_str()),
+            ));
+        }
+        match self.stores.posts.save_delivery(&next, d.version).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict) => {
+                return Err(Error::conflict(
+                    "conflict",
+                    "the delivery changed meanwhile",
+                ))
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.audit(
+            AuditEntry::new(
+                ws.clone(),
+                self.now(),
+                "delivery.retried",
+                serde_json::json!({"confirmed": confirm}),
+            )
+            .post(post)
+            .account(account),
+        )
+        .await;
+        self.dispatch_soon(&[next]).await;
+        self.get_post(ws, post).await
+    }
+}

@@ -1,0 +1,263 @@
+//! Typed configuration, read once from the environment. A missing or malformed variable is an error that names it.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+/// A snapshot of the environment (or a map given by a test).
+#[derive(Clone, Debug, Default)]
+pub struct Env {
+    vars: HashMap<String, String>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("{name} is required")]
+    Missing { name: String },
+    #[error("{name} is not valid: {reason}")]
+    Invalid { name: String, reason: String },
+}
+
+impl ConfigError {
+    pub fn invalid(name: &str, reason: impl Into<String>) -> Self {
+        ConfigError::Invalid {
+            name: name.to_owned(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl Env {
+    pub fn from_process() -> Self {
+        Self {
+            vars: std::env::vars().collect(),
+        }
+    }
+
+    pub fn from_pairs<I, K, V>(pairs: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        Self {
+            vars: pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        }
+    }
+
+    pub fn set(&mut self, name: &str, value: impl Into<String>) {
+        self.vars.insert(name.to_owned(), value.into());
+    }
+
+    /// The value, if set and not blank.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.vars
+            .get(name)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+    }
+
+    pub fn require(&self, name: &str) -> Result<&str, ConfigError> {
+        self.get(name).ok_or_else(|| ConfigError::Missing {
+            name: name.to_owned(),
+        })
+    }
+
+    pub fn secret(&self, name: &str) -> Option<SecretString> {
+        self.get(name).map(|v| SecretString::from(v.to_owned()))
+    }
+
+    pub fn parse<T: FromStr>(&self, name: &str, default: T) -> Result<T, ConfigError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        match self.get(name) {
+            None => Ok(default),
+            Some(v) => v
+                .parse()
+                .map_err(|e: T::Err| ConfigError::invalid(name, e.to_string())),
+        }
+    }
+
+    pub fn flag(&self, name: &str, default: bool) -> Result<bool, ConfigError> {
+        match self.get(name).map(str::to_ascii_lowercase).as_deref() {
+            None => Ok(default),
+            Some("1" | "true" | "on" | "yes") => Ok(true),
+            Some("0" | "false" | "off" | "no") => Ok(false),
+            Some(_) => Err(ConfigError::invalid(name, "expected on or off")),
+        }
+    }
+
+    pub fn seconds(&self, name: &str, default: u64) -> Result<Duration, ConfigError> {
+        self.parse(name, default).map(Duration::from_secs)
+    }
+
+    /// An origin (scheme, host, optional port, no path), as every platform endpoint variable holds.
+    pub fn origin(&self, name: &str, default: &str) -> Result<url::Url, ConfigError> {
+        let raw = self.get(name).unwrap_or(default);
+        parse_origin(raw).map_err(|reason| ConfigError::invalid(name, reason))
+    }
+
+    /// A full URL.
+    pub fn url(&self, name: &str) -> Result<Option<url::Url>, ConfigError> {
+        self.get(name)
+            .map(|raw| {
+                let u =
+                    url::Url::parse(raw).map_err(|e| ConfigError::invalid(name, e.to_string()))?;
+                if matches!(u.scheme(), "http" | "https") {
+                    Ok(u)
+                } else {
+                    Err(ConfigError::invalid(name, "must be an http or https URL"))
+                }
+            })
+            .transpose()
+    }
+}
+
+/// Parses `scheme://host[:port]` and refuses paths, queries and fragments.
+pub fn parse_origin(raw: &str) -> Result<url::Url, String> {
+    let u = url::Url::parse(raw.trim_end_matches('/')).map_err(|e| e.to_string())?;
+    if !matches!(u.scheme(), "http" | "https") {
+        return Err("must start with http:// or https://".into());
+    }
+    if u.host_str().is_none() {
+        return Err("has no host".into());
+    }
+    if (u.path() != "/" && !u.path().is_empty()) || u.query().is_some() || u.fragment().is_some() {
+        return Err("must be an origin (scheme, host and port) without a path".into());
+    }
+    Ok(u)
+}
+
+/// How the publisher works.
+#[derive(Debug, Clone)]
+pub struct PublisherSettings {
+    /// How long a claim holds before another attempt may recover the delivery. Longer than any platform call chain.
+    pub lease: Duration,
+    /// Attempts before a delivery that keeps failing temporarily is marked failed.
+    pub max_attempts: u32,
+    /// First retry delay; doubles per attempt, with jitter, up to `backoff_max`.
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    /// Refresh a token this long before it expires, when publishing.
+    pub refresh_margin: Duration,
+}
+
+/// How the dispatcher works.
+#[derive(Debug, Clone)]
+pub struct DispatcherSettings {
+    /// How far ahead a tick looks for due deliveries (a little more than the tick interval).
+    pub horizon: Duration,
+    /// How long a queued delivery may wait for its publisher before it is queued again.
+    pub requeue_after: Duration,
+    /// The most deliveries one query returns; a tick pages until nothing is left.
+    pub batch: usize,
+}
+
+/// Who runs this Postora, for the privacy and data-deletion pages.
+#[derive(Debug, Clone)]
+pub struct Operator {
+    pub name: String,
+    pub contact: String,
+}
+
+/// Everything the use cases are configured with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The origin people and platforms reach Postora at.
+    pub public_url: url::Url,
+    /// Where a person lands after connecting an account, if set.
+    pub return_url: Option<url::Url>,
+    pub publisher: PublisherSettings,
+    pub dispatcher: DispatcherSettings,
+    pub operator: Operator,
+}
+
+impl Settings {
+    pub fn from_env(env: &Env, default_public_url: &str) -> Result<Self, ConfigError> {
+        Ok(Settings {
+            public_url: env.origin("POSTORA_PUBLIC_URL", default_public_url)?,
+            return_url: env.url("POSTORA_RETURN_URL")?,
+            publisher: PublisherSettings {
+                lease: env.seconds("POSTORA_PUBLISH_LEASE_SECS", 120)?,
+                max_attempts: env.parse("POSTORA_MAX_ATTEMPTS", 5)?,
+                backoff_base: env.seconds("POSTORA_BACKOFF_BASE_SECS", 2)?,
+                backoff_max: env.seconds("POSTORA_BACKOFF_MAX_SECS", 900)?,
+                refresh_margin: env.seconds("POSTORA_REFRESH_MARGIN_SECS", 300)?,
+            },
+            dispatcher: DispatcherSettings {
+                horizon: env.seconds("POSTORA_DISPATCH_HORIZON_SECS", 75)?,
+                requeue_after: env.seconds("POSTORA_REQUEUE_AFTER_SECS", 120)?,
+                batch: env.parse("POSTORA_DISPATCH_BATCH", 500)?,
+            },
+            operator: Operator {
+                name: env
+                    .get("POSTORA_OPERATOR_NAME")
+                    .unwrap_or("The operator of this Postora")
+                    .to_owned(),
+                contact: env
+                    .get("POSTORA_OPERATOR_CONTACT")
+                    .unwrap_or("the address given by the operator")
+                    .to_owned(),
+            },
+        })
+    }
+
+    /// The redirect URI registered with a platform: `<public url>/oauth/<platform>/callback`.
+    pub fn redirect_uri(&self, platform: crate::domain::PlatformKind) -> String {
+        format!(
+            "{}/oauth/{}/callback",
+            self.public_url.as_str().trim_end_matches('/'),
+            platform
+        )
+    }
+
+    /// A link under the public URL.
+    pub fn public_link(&self, path: &str) -> String {
+        format!("{}{}", self.public_url.as_str().trim_end_matches('/'), path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_refuse_paths_and_name_the_variable() {
+        let env = Env::from_pairs([("POSTORA_THREADS_API_URL", "http://127.0.0.1:9/v1.0")]);
+        let err = env
+            .origin("POSTORA_THREADS_API_URL", "https://graph.threads.net")
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("POSTORA_THREADS_API_URL is not valid"),
+            "{err}"
+        );
+        let ok = Env::default()
+            .origin("POSTORA_THREADS_API_URL", "https://graph.threads.net")
+            .unwrap();
+        assert_eq!(ok.as_str(), "https://graph.threads.net/");
+    }
+
+    #[test]
+    fn numbers_that_do_not_parse_name_their_variable() {
+        let env = Env::from_pairs([("POSTORA_MAX_ATTEMPTS", "many")]);
+        let err = Settings::from_env(&env, "http://127.0.0.1:8080").unwrap_err();
+        assert!(err.to_string().contains("POSTORA_MAX_ATTEMPTS"));
+    }
+
+    #[test]
+    fn the_redirect_uri_follows_the_public_url() {
+        let env = Env::from_pairs([("POSTORA_PUBLIC_URL", "https://postora.example.com")]);
+        let s = Settings::from_env(&env, "http://127.0.0.1:8080").unwrap();
+        assert_eq!(
+            s.redirect_uri(crate::domain::PlatformKind::Threads),
+            "https://postora.example.com/oauth/threads/callback"
+        );
+    }
+}
