@@ -1,1 +1,204 @@
-fn main() {}
+//! `postora`: run Postora on one machine, and administer its data.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use postora::app::App;
+use postora::config::Env;
+use postora::runtime::{self, LocalBackend};
+
+#[derive(Parser)]
+#[command(
+    name = "postora",
+    version,
+    about = "Schedule a post once; publish it exactly once to many social accounts."
+)]
+struct Cli {
+    /// Where the embedded store, master key and sandbox live.
+    #[arg(
+        long,
+        global = true,
+        env = "POSTORA_DATA_DIR",
+        default_value = "./.postora"
+    )]
+    data_dir: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the API, OAuth callback, dispatcher, publisher and the sandbox platform in one process.
+    Serve {
+        #[arg(long, env = "POSTORA_ADDR", default_value = "127.0.0.1:8080")]
+        addr: SocketAddr,
+        /// Publishes in flight at once.
+        #[arg(long, env = "POSTORA_WORKERS", default_value_t = 32)]
+        workers: usize,
+    },
+    /// Workspaces and their API keys.
+    Workspace {
+        #[command(subcommand)]
+        command: WorkspaceCommand,
+    },
+    /// The dead-letter queue: messages the publisher could not process.
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCommand,
+    },
+    /// Run the dispatcher once.
+    Dispatch,
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+#[derive(Subcommand)]
+enum WorkspaceCommand {
+    /// Create a workspace; prints its id and an API key (shown once).
+    Create { name: String },
+    /// List workspaces.
+    List,
+    /// Add an API key to a workspace (shown once).
+    AddKey { workspace_id: String },
+}
+
+#[derive(Subcommand)]
+enum DlqCommand {
+    /// Show dead letters.
+    List {
+        #[arg(long, default_value_t = 100)]
+        max: usize,
+    },
+    /// Move every dead letter back onto the queue.
+    Redrive,
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("POSTORA_LOG")
+        .unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var("POSTORA_LOG_FORMAT").as_deref() == Ok("json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn local_app(
+    data_dir: &std::path::Path,
+    env: &Env,
+    public_url: &str,
+) -> anyhow::Result<(Arc<App>, LocalBackend)> {
+    let local = LocalBackend::open(data_dir, env)?;
+    let backend = runtime::Backend {
+        stores: local.backend.stores.clone(),
+        keys: local.backend.keys.clone(),
+        queue: local.backend.queue.clone(),
+        bus: local.backend.bus.clone(),
+    };
+    let app = runtime::build_app(backend, env, public_url, true)?;
+    Ok((app, local))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    init_tracing();
+    let cli = Cli::parse();
+    let env = Env::from_process();
+    match cli.command {
+        Command::Serve { addr, workers } => {
+            let default_url = format!("http://{addr}");
+            let (app, local) = local_app(&cli.data_dir, &env, &default_url)?;
+            let sandbox = if app
+                .platforms
+                .get(postora::domain::PlatformKind::Sandbox)
+                .is_some()
+            {
+                Some(local.sandbox(&env, app.settings.public_url.as_str())?)
+            } else {
+                None
+            };
+            let router = postora::http::full_router(app.clone(), sandbox.as_ref());
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr}"))?;
+            let bound = listener.local_addr()?;
+            println!(
+                "Postora is listening on http://{bound} (public URL {})",
+                app.settings.public_url
+            );
+            println!("Data directory: {}", cli.data_dir.display());
+            println!(
+                "Platforms: {}",
+                app.platforms
+                    .enabled()
+                    .iter()
+                    .map(|p| p.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            println!(
+                "Get an API key:  postora workspace create <name> --data-dir {}",
+                cli.data_dir.display()
+            );
+            runtime::serve(app, router, listener, workers, async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await?;
+        }
+        Command::Workspace { command } => {
+            let (app, _) = local_app(&cli.data_dir, &env, "http://127.0.0.1:8080")?;
+            match command {
+                WorkspaceCommand::Create { name } => {
+                    let (ws, key) = app.create_workspace(&name).await?;
+                    println!(
+                        "{}",
+                        serde_json::json!({"workspace_id": ws.id, "name": ws.name, "api_key": key.reveal()})
+                    );
+                }
+                WorkspaceCommand::List => {
+                    for ws in app.stores.workspaces.list_workspaces().await? {
+                        println!(
+                            "{}",
+                            serde_json::json!({"workspace_id": ws.id, "name": ws.name, "created_at": ws.created_at})
+                        );
+                    }
+                }
+                WorkspaceCommand::AddKey { workspace_id } => {
+                    let id = postora::domain::WorkspaceId::parse(&workspace_id)
+                        .context("that is not a workspace id")?;
+                    let key = app.add_api_key(&id).await?;
+                    println!(
+                        "{}",
+                        serde_json::json!({"workspace_id": id, "api_key": key.reveal()})
+                    );
+                }
+            }
+        }
+        Command::Dlq { command } => {
+            let (app, _) = local_app(&cli.data_dir, &env, "http://127.0.0.1:8080")?;
+            match command {
+                DlqCommand::List { max } => {
+                    for letter in app.queue.dead_letters(max).await? {
+                        println!("{}", serde_json::to_string(&letter)?);
+                    }
+                }
+                DlqCommand::Redrive => {
+                    let moved = app.queue.redrive().await?;
+                    println!("{}", serde_json::json!({"redriven": moved}));
+                }
+            }
+        }
+        Command::Dispatch => {
+            let (app, _) = local_app(&cli.data_dir, &env, "http://127.0.0.1:8080")?;
+            println!("{}", serde_json::to_string(&app.dispatch_tick().await?)?);
+        }
+        Command::Openapi => println!("{}", postora::http::openapi::document()),
+    }
+    Ok(())
+}

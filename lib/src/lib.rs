@@ -12,5 +12,7 @@ pub mod conformance;
 pub mod crypto;
 pub mod domain;
 pub mod error;
+pub mod http;
 pub mod platforms;
 pub mod ports;
+pub mod runtime;

@@ -122,6 +122,11 @@ pub struct Db {
 impl Db {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_with_schema(path, SCHEMA)
+    }
+
+    /// Opens a database file with another schema (the sandbox platform keeps its own file).
+    pub fn open_with_schema(path: &Path, schema: &str) -> Result<Self, StoreError> {
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -129,15 +134,19 @@ impl Db {
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(map_err)?;
-        Self::init(conn)
+        Self::init(conn, schema)
     }
 
     /// A private in-memory database (tests).
     pub fn in_memory() -> Result<Self, StoreError> {
-        Self::init(Connection::open_in_memory().map_err(map_err)?)
+        Self::in_memory_with_schema(SCHEMA)
     }
 
-    fn init(conn: Connection) -> Result<Self, StoreError> {
+    pub fn in_memory_with_schema(schema: &str) -> Result<Self, StoreError> {
+        Self::init(Connection::open_in_memory().map_err(map_err)?, schema)
+    }
+
+    fn init(conn: Connection, schema: &str) -> Result<Self, StoreError> {
         conn.busy_timeout(Duration::from_secs(10))
             .map_err(map_err)?;
         conn.pragma_update(None, "journal_mode", "WAL")
@@ -146,7 +155,7 @@ impl Db {
             .map_err(map_err)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(map_err)?;
-        conn.execute_batch(SCHEMA).map_err(map_err)?;
+        conn.execute_batch(schema).map_err(map_err)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
         })

@@ -1,0 +1,274 @@
+//! The public API under `/v1`: accounts, connecting them, and posts.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+
+use super::auth::Caller;
+use super::error::{query, ApiError, ErrorBody, Json};
+use super::views::{AccountList, AccountView, ConnectStarted, PostPage, PostView, RetryRequest};
+use crate::app::posts::{NewPost, PostPatch};
+use crate::app::App;
+use crate::domain::{AccountId, DeliveryStatus, PlatformKind, PostId};
+use crate::error::Error;
+use crate::ports::PostFilter;
+
+pub fn router() -> Router<Arc<App>> {
+    Router::new()
+        .route("/v1/accounts", get(list_accounts))
+        .route("/v1/accounts/connect/{platform}", post(connect))
+        .route("/v1/accounts/{id}", get(get_account).delete(disconnect))
+        .route("/v1/posts", post(create_post).get(list_posts))
+        .route(
+            "/v1/posts/{id}",
+            get(get_post).patch(update_post).delete(cancel_post),
+        )
+        .route(
+            "/v1/posts/{id}/deliveries/{account_id}/retry",
+            post(retry_delivery),
+        )
+}
+
+fn post_id(raw: &str) -> Result<PostId, ApiError> {
+    PostId::parse(raw).ok_or_else(|| Error::NotFound("post").into())
+}
+
+fn account_id(raw: &str) -> Result<AccountId, ApiError> {
+    AccountId::parse(raw).ok_or_else(|| Error::NotFound("account").into())
+}
+
+/// Starts connecting an account: returns the URL to send the person to.
+#[utoipa::path(post, path = "/v1/accounts/connect/{platform}", tag = "accounts",
+    params(("platform" = PlatformKind, Path, description = "sandbox, threads, instagram, facebook, ...")),
+    responses((status = 200, body = ConnectStarted), (status = 404, body = ErrorBody, description = "unknown or disabled platform")),
+    security(("api_key" = [])))]
+async fn connect(
+    State(app): State<Arc<App>>,
+    Caller(ws): Caller,
+    Path(platform): Path<String>,
+) -> Result<Json<ConnectStarted>, ApiError> {
+    let platform: PlatformKind = platform.parse().map_err(|_| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "platform_not_enabled",
+            format!(
+                "there is no platform `{}`",
+                platform.chars().take(40).collect::<String>()
+            ),
+        )
+    })?;
+    let start = app.start_connect(&ws, platform).await?;
+    Ok(Json(ConnectStarted {
+        authorize_url: start.authorize_url,
+        state: start.state,
+        expires_at: start.expires_at,
+    }))
+}
+
+/// The workspace's connected accounts.
+#[utoipa::path(get, path = "/v1/accounts", tag = "accounts", responses((status = 200, body = AccountList)), security(("api_key" = [])))]
+async fn list_accounts(
+    State(app): State<Arc<App>>,
+    Caller(ws): Caller,
+) -> Result<Json<AccountList>, ApiError> {
+    let accounts = app.list_accounts(&ws).await?;
+    Ok(Json(AccountList {
+        accounts: accounts.iter().map(AccountView::from).collect(),
+    }))
+}
+
+#[utoipa::path(get, path = "/v1/accounts/{id}", tag = "accounts", params(("id" = String, Path)),
+    responses((status = 200, body = AccountView), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+async fn get_account(
+    State(app): State<Arc<App>>,
+    Caller(ws): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<AccountView>, ApiError> {
+    let account = app.get_account(&ws, &account_id(&id)?).await?;
+    Ok(Json(AccountView::from(&account)))
+}
+
+/// Disconnects an account: revokes at the platform where possible, deletes its tokens, cancels pending deliveries.
+#[utoipa::path(delete, path = "/v1/accounts/{id}", tag = "accounts", params(("id" = String, Path)),
+    responses((status = 200, body = AccountView), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+async fn disconnect(
+    State(app): State<Arc<App>>,
+    Caller(ws): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<AccountView>, ApiError> {
+    let account = app.disconnect_account(&ws, &account_id(&id)?).await?;
+    Ok(Json(AccountView::from(&account)))
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(v) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let s = v
+        .to_str()
+        .ok()
+        .filter(|s| !s.is_empty() && s.len() <= 255 && s.bytes().all(|b| b.is_ascii_graphic()))
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_idempotency_key",
+                "Idempotency-Key must be 1 to 255 visible ASCII characters",
+            )
+        })?;
+    Ok(Some(s.to_owned()))
+}
+
+/// Creates a post and one delivery per target. Due now (or absent `scheduled_at`): published at once.
+#[utoipa::path(post, path = "/v1/posts", tag = "posts", request_body = NewPost,
+    params(("Idempotency-Key" = Option<String>, Header, description = "same key and body: the same post again; same key, other body: 409")),
+    responses((status = 201, body = PostView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody, description = "a rule is broken; `field` names it")),
+    security(("api_key" = [])))]
+async fn create_post(
+    State(app): State<Arc<App>>,
+    Caller(ws): Caller,
+    headers: HeaderMap,
+    Json(input): Json<NewPost>,
+) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
+    let (record, created) = app.create_post(&ws, &input, key.as_deref()).await?;
+    let mut resp = (StatusCode::CREATED, axum::Json(PostView::from(&record))).into_response();
+    if !created {
+        resp.headers_mut().insert(
+            "idempotent-replayed",
+            axum::http::HeaderValue::from_static("true"),
+        );
+    }
+    Ok(resp)
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    /// Only posts with a delivery in this status.
+    status: Option<String>,
+    /// Scheduled at or after (RFC 3339).
+    from: Option<String>,
+    /// Scheduled at or before (RFC 3339).
+    to: Option<String>,
+    /// 1 to 200, default 50.
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+fn time_param(
+    name: &str,
+    raw: Option<&str>,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, ApiError> {
+    raw.map(|r| {
+        chrono::DateTime::parse_from_rfc3339(r)
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .map_err(|_| ApiError::invalid(name, "must be an RFC 3339 time with an offset"))
+    })
+    .transpose()
+}
+
+/// Lists posts, newest scheduled first.
+#[utoipa::path(get, path = "/v1/posts", tag = "posts", params(ListQuery),
+    responses((status = 200, body = PostPage), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
+async fn list_posts(
+    State(app): State<Arc<App>>,
+    Caller(ws): Caller,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<PostPage>, ApiError> {
+    let q: ListQuery = query(raw.as_deref())?;
+    let status = q
+        .status
+        .as_deref()
+        .map(|s| DeliveryStatus::parse(s).ok_or_else(|| ApiError::invalid("status", "must be one of scheduled, queued, publishing, published, failed, in_doubt, canceled")))
+        .transpose()?;
+    let limit = match q.limit.as_deref() {
+        None => 50,
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=200).contains(n))
+            .ok_or_else(|| ApiError::invalid("limit", "must be a whole number from 1 to 200"))?,
+    };
+    let filter = PostFilter {
+        status,
+        from: time_param("from", q.from.as_deref())?,
+        to: time_param("to", q.to.as_deref())?,
+    };
+    let page = app
+        .list_posts(&ws, &filter, limit, q.cursor.as_deref())
+        .await?;
+    Ok(Json(PostPage {
+        posts: page.items.iter().map(PostView::from).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+#[utoipa::path(get, path = "/v1/posts/{id}", tag = "posts", params(("id" = String, Path)),
+    responses((status = 200, body = PostView), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+async fn get_post(
+    State(app): State<Arc<App>>,
+    Caller(ws): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<PostView>, ApiError> {
+    Ok(Json(PostView::from(
+        &app.get_post(&ws, &post_id(&id)?).await?,
+    )))
+}
+
+/// Changes text, media, targets or time while no delivery has been queued.
+#[utoipa::path(patch, path = "/v1/posts/{id}", tag = "posts", params(("id" = String, Path)), request_body = PostPatch,
+    responses((status = 200, body = PostView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("api_key" = [])))]
+async fn update_post(
+    State(app): State<Arc<App>>,
+    Caller(ws): Caller,
+    Path(id): Path<String>,
+    Json(patch): Json<PostPatch>,
+) -> Result<Json<PostView>, ApiError> {
+    let id = post_id(&id)?;
+    Ok(Json(PostView::from(
+        &app.update_post(&ws, &id, &patch).await?,
+    )))
+}
+
+/// Cancels the deliveries that have not started publishing.
+#[utoipa::path(delete, path = "/v1/posts/{id}", tag = "posts", params(("id" = String, Path)),
+    responses((status = 200, body = PostView), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+async fn cancel_post(
+    State(app): State<Arc<App>>,
+    Caller(ws): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<PostView>, ApiError> {
+    Ok(Json(PostView::from(
+        &app.cancel_post(&ws, &post_id(&id)?).await?,
+    )))
+}
+
+/// Retries a failed delivery, or an in-doubt one with `{"confirm": true}`.
+#[utoipa::path(post, path = "/v1/posts/{id}/deliveries/{account_id}/retry", tag = "posts",
+    params(("id" = String, Path), ("account_id" = String, Path)), request_body(content = RetryRequest, description = "optional"),
+    responses((status = 200, body = PostView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)), security(("api_key" = [])))]
+async fn retry_delivery(
+    State(app): State<Arc<App>>,
+    Caller(ws): Caller,
+    Path((id, account)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Result<Json<PostView>, ApiError> {
+    // The body is optional: an empty one means `{"confirm": false}`.
+    let confirm = if body.iter().all(u8::is_ascii_whitespace) {
+        false
+    } else {
+        serde_json::from_slice::<RetryRequest>(&body)
+            .map_err(|e| ApiError::invalid("body", format!("is not a retry request: {e}")))?
+            .confirm
+    };
+    let record = app
+        .retry_delivery(&ws, &post_id(&id)?, &account_id(&account)?, confirm)
+        .await?;
+    Ok(Json(PostView::from(&record)))
+}

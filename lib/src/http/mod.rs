@@ -1,0 +1,91 @@
+//! The HTTP side: axum routers for the public API, the OAuth callback, the sandbox platform and the service pages.
+//! Lambda functions serve the same routers through lambda_http; `postora serve` merges them into one.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::app::App;
+
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod oauth;
+pub mod openapi;
+pub mod sandbox;
+pub mod views;
+
+/// The largest request body any route accepts.
+pub const MAX_BODY: usize = 256 * 1024;
+
+/// The public API (`/v1/*`) with the service routes (`/healthz`, `/openapi.json`).
+pub fn api_router(app: Arc<App>) -> Router {
+    finish(api::router().merge(service_routes()), app)
+}
+
+/// The OAuth callback (`/oauth/*`).
+pub fn oauth_router(app: Arc<App>) -> Router {
+    finish(oauth::router(), app)
+}
+
+/// Everything one process serves: API, OAuth callback, and the sandbox platform when given.
+pub fn full_router(app: Arc<App>, sandbox: Option<&sandbox::Sandbox>) -> Router {
+    let mut router = api::router()
+        .merge(oauth::router())
+        .merge(service_routes())
+        .with_state(app);
+    if let Some(sb) = sandbox {
+        router = router.merge(sb.router());
+    }
+    harden(router)
+}
+
+fn service_routes() -> Router<Arc<App>> {
+    Router::new()
+        .route("/healthz", get(health))
+        .route("/openapi.json", get(openapi::serve))
+}
+
+fn finish(router: Router<Arc<App>>, app: Arc<App>) -> Router {
+    harden(router.with_state(app))
+}
+
+/// Layers every router gets: a JSON 404 and 405, a body size limit, a timeout, and a panic guard that answers with
+/// the JSON error shape instead of dropping the connection.
+fn harden(router: Router) -> Router {
+    router
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(RequestBodyLimitLayer::new(MAX_BODY))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(60),
+        ))
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("a request handler panicked");
+            error::ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "something went wrong; nothing secret was exposed",
+            )
+            .into_response()
+        }))
+}
+
+#[utoipa::path(get, path = "/healthz", tag = "service", responses((status = 200, body = views::Health)))]
+async fn health(State(app): State<Arc<App>>) -> Response {
+    error::Json(views::Health {
+        status: "ok".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        platforms: app.platforms.enabled(),
+    })
+    .into_response()
+}

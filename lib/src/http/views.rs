@@ -1,0 +1,141 @@
+//! What the API shows of the domain. Views are built from domain values in one place each, and hold nothing secret.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{
+    Account, AccountStatus, Delivery, DeliveryError, DeliveryStatus, Media, PlatformKind,
+};
+use crate::ports::PostRecord;
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AccountView {
+    pub id: String,
+    pub platform: PlatformKind,
+    pub platform_user_id: String,
+    pub username: Option<String>,
+    pub display_name: Option<String>,
+    pub picture_url: Option<String>,
+    pub biography: Option<String>,
+    pub status: AccountStatus,
+    pub token_expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&Account> for AccountView {
+    fn from(a: &Account) -> Self {
+        AccountView {
+            id: a.id.to_string(),
+            platform: a.platform,
+            platform_user_id: a.profile.platform_user_id.clone(),
+            username: a.profile.username.clone(),
+            display_name: a.profile.display_name.clone(),
+            picture_url: a.profile.picture_url.clone(),
+            biography: a.profile.biography.clone(),
+            status: a.status,
+            token_expires_at: a.token_expires_at,
+            created_at: a.created_at,
+            updated_at: a.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AccountList {
+    pub accounts: Vec<AccountView>,
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DeliveryView {
+    pub account_id: String,
+    pub platform: PlatformKind,
+    pub status: DeliveryStatus,
+    /// The text this account gets, when it differs from the post's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    pub scheduled_at: DateTime<Utc>,
+    pub published_at: Option<DateTime<Utc>>,
+    pub platform_post_id: Option<String>,
+    pub permalink: Option<String>,
+    /// Why it failed, is in doubt, was canceled, or is waiting for a retry.
+    pub error: Option<DeliveryError>,
+    pub attempts: u32,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&Delivery> for DeliveryView {
+    fn from(d: &Delivery) -> Self {
+        DeliveryView {
+            account_id: d.account_id.to_string(),
+            platform: d.platform,
+            status: d.status,
+            text: d.text.clone(),
+            scheduled_at: d
+                .wake_at
+                .filter(|_| d.status == DeliveryStatus::Scheduled)
+                .unwrap_or(d.scheduled_at),
+            published_at: d.published_at,
+            platform_post_id: d.platform_post_id.clone(),
+            permalink: d.permalink.clone(),
+            error: d.error.clone(),
+            attempts: d.attempts,
+            updated_at: d.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PostView {
+    pub id: String,
+    pub text: String,
+    pub media: Vec<Media>,
+    pub scheduled_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub deliveries: Vec<DeliveryView>,
+}
+
+impl From<&PostRecord> for PostView {
+    fn from(r: &PostRecord) -> Self {
+        PostView {
+            id: r.post.id.to_string(),
+            text: r.post.text.clone(),
+            media: r.post.media.clone(),
+            scheduled_at: r.post.scheduled_at,
+            created_at: r.post.created_at,
+            updated_at: r.post.updated_at,
+            deliveries: r.deliveries.iter().map(DeliveryView::from).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PostPage {
+    pub posts: Vec<PostView>,
+    /// Pass as `cursor` to read the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ConnectStarted {
+    /// Send the person here to give consent.
+    pub authorize_url: String,
+    pub state: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetryRequest {
+    /// Required for an in-doubt delivery: it may already be on the platform.
+    #[serde(default)]
+    pub confirm: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Health {
+    pub status: String,
+    pub version: String,
+    pub platforms: Vec<PlatformKind>,
+}

@@ -1,0 +1,266 @@
+//! Running Postora as long-lived loops in one process (`postora serve`): the dispatcher ticking every second, the
+//! publisher workers draining the queue, and a daily token refresh. The same loops run over the local adapters or
+//! the AWS ones; on Lambda the functions call the same use cases once per event instead.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{watch, Semaphore};
+
+use crate::adapters::local::{Db, LocalBus, MasterKeyFile, SqliteQueue, SqliteStore, Webhook};
+use crate::app::publish::Settle;
+use crate::app::{App, Deps};
+use crate::config::{ConfigError, Env, Settings};
+use crate::http::sandbox::{parse_faults, Sandbox};
+use crate::platforms::registry;
+use crate::ports::{Clock, EventBus, KeyService, Queue, Stores, SystemClock};
+
+/// The ports of one backend, before they become an [`App`].
+pub struct Backend {
+    pub stores: Stores,
+    pub keys: Arc<dyn KeyService>,
+    pub queue: Arc<dyn Queue>,
+    pub bus: Arc<dyn EventBus>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("the data directory {path} cannot be used: {reason}")]
+    DataDir { path: PathBuf, reason: String },
+    #[error("{0}")]
+    Other(String),
+}
+
+/// The embedded backend: everything in one data directory.
+pub struct LocalBackend {
+    pub backend: Backend,
+    pub queue: Arc<SqliteQueue>,
+    pub bus: Arc<LocalBus>,
+    pub data_dir: PathBuf,
+}
+
+impl LocalBackend {
+    /// Opens (creating if needed) the data directory: `postora.db` and `master.key` (mode 0600).
+    pub fn open(data_dir: &Path, env: &Env) -> Result<Self, StartError> {
+        let dir_err = |reason: String| StartError::DataDir {
+            path: data_dir.to_owned(),
+            reason,
+        };
+        std::fs::create_dir_all(data_dir).map_err(|e| dir_err(e.to_string()))?;
+        let db = Db::open(&data_dir.join("postora.db")).map_err(|e| dir_err(e.to_string()))?;
+        let keys = MasterKeyFile::load_or_create(&data_dir.join("master.key"))
+            .map_err(|e| dir_err(e.to_string()))?;
+        let queue = Arc::new(SqliteQueue::new(
+            db.clone(),
+            env.seconds("POSTORA_QUEUE_VISIBILITY_SECS", 60)?,
+            env.parse("POSTORA_QUEUE_MAX_RECEIVES", 5)?,
+        ));
+        let webhook = match (
+            env.url("POSTORA_WEBHOOK_URL")?,
+            env.secret("POSTORA_WEBHOOK_SECRET"),
+        ) {
+            (Some(url), Some(secret)) => Some(Webhook { url, secret }),
+            (Some(_), None) => {
+                return Err(ConfigError::Missing {
+                    name: "POSTORA_WEBHOOK_SECRET".into(),
+                }
+                .into())
+            }
+            _ => None,
+        };
+        let bus = Arc::new(LocalBus::new(db.clone(), webhook));
+        let store = Arc::new(SqliteStore::new(db));
+        Ok(LocalBackend {
+            backend: Backend {
+                stores: Stores::from_one(store),
+                keys: Arc::new(keys),
+                queue: queue.clone(),
+                bus: bus.clone(),
+            },
+            queue,
+            bus,
+            data_dir: data_dir.to_owned(),
+        })
+    }
+
+    /// The sandbox platform's server, on its own file in the same directory.
+    pub fn sandbox(&self, env: &Env, public_url: &str) -> Result<Sandbox, StartError> {
+        let sandbox = Sandbox::open(
+            &self.data_dir.join("sandbox.db"),
+            public_url,
+            env.seconds("POSTORA_SANDBOX_TOKEN_TTL_SECS", 3600)?,
+        )
+        .map_err(|e| StartError::Other(format!("the sandbox could not open its database: {e}")))?;
+        if let Some(spec) = env.get("POSTORA_SANDBOX_FAULTS") {
+            sandbox.add_faults(
+                parse_faults(spec)
+                    .map_err(|r| ConfigError::invalid("POSTORA_SANDBOX_FAULTS", r))?,
+            );
+        }
+        Ok(sandbox)
+    }
+}
+
+/// Builds the app over a backend, with the platforms and settings from the environment.
+pub fn build_app(
+    backend: Backend,
+    env: &Env,
+    default_public_url: &str,
+    sandbox_default: bool,
+) -> Result<Arc<App>, StartError> {
+    let settings = Settings::from_env(env, default_public_url)?;
+    let platforms = registry::from_env(env, &settings.public_url, sandbox_default)?;
+    Ok(Arc::new(App::new(Deps {
+        stores: backend.stores,
+        keys: backend.keys,
+        queue: backend.queue,
+        bus: backend.bus,
+        clock: Arc::new(SystemClock) as Arc<dyn Clock>,
+        platforms,
+        settings,
+    })))
+}
+
+/// Stops the loops when flipped to `true`.
+#[derive(Clone)]
+pub struct Shutdown(watch::Receiver<bool>);
+
+impl Shutdown {
+    pub fn new() -> (watch::Sender<bool>, Shutdown) {
+        let (tx, rx) = watch::channel(false);
+        (tx, Shutdown(rx))
+    }
+
+    pub fn is_set(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    pub async fn wait(&mut self) {
+        while !*self.0.borrow() {
+            if self.0.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Runs the dispatcher every `interval` until shutdown.
+pub async fn dispatcher_loop(app: Arc<App>, interval: Duration, mut shutdown: Shutdown) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = shutdown.wait() => return,
+        }
+        if let Err(e) = app.dispatch_tick().await {
+            tracing::warn!(error = %e, "dispatcher run failed; trying again next tick");
+        }
+    }
+}
+
+/// Drains the queue with up to `concurrency` publishes at once until shutdown, then lets those in flight finish.
+pub async fn publisher_loop(app: Arc<App>, concurrency: usize, mut shutdown: Shutdown) {
+    let permits = Arc::new(Semaphore::new(concurrency.max(1)));
+    loop {
+        if shutdown.is_set() {
+            break;
+        }
+        let available = permits.available_permits().clamp(1, 10);
+        let received = tokio::select! {
+            r = app.queue.receive(available, Duration::from_secs(1)) => r,
+            _ = shutdown.wait() => break,
+        };
+        let messages = match received {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(error = %e, "the queue could not be read; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        for message in messages {
+            let Ok(permit) = permits.clone().acquire_owned().await else {
+                return;
+            };
+            let app = app.clone();
+            tokio::spawn(async move {
+                let settle = app.handle_message(&message.body).await;
+                let settled = match &settle {
+                    Settle::Done => app.queue.ack(&message.receipt).await,
+                    Settle::Retry(delay) => app.queue.retry_later(&message.receipt, *delay).await,
+                    Settle::Poison(reason) => {
+                        tracing::warn!(message = %message.id, %reason, "an unreadable message will go to the dead-letter queue");
+                        app.queue
+                            .retry_later(&message.receipt, Duration::from_secs(1))
+                            .await
+                    }
+                };
+                if let Err(e) = settled {
+                    tracing::warn!(error = %e, "could not settle a queue message; it will come back");
+                }
+                drop(permit);
+            });
+        }
+    }
+    // Wait for in-flight publishes (they hold permits), at most a while.
+    let _ = tokio::time::timeout(
+        Duration::from_secs(15),
+        permits.acquire_many(concurrency.max(1) as u32),
+    )
+    .await;
+}
+
+/// Refreshes tokens that expire within a day, every `interval`, until shutdown.
+pub async fn refresher_loop(app: Arc<App>, interval: Duration, mut shutdown: Shutdown) {
+    let mut ticker = tokio::time::interval(interval);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = shutdown.wait() => return,
+        }
+        match app.refresh_expiring(chrono::Duration::days(1)).await {
+            Ok(report) if report.examined > 0 => tracing::info!(?report, "token refresh run"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "token refresh run failed"),
+        }
+    }
+}
+
+/// Runs the HTTP server and every loop until `signal` resolves.
+pub async fn serve(
+    app: Arc<App>,
+    router: axum::Router,
+    listener: tokio::net::TcpListener,
+    workers: usize,
+    signal: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (stop, shutdown) = Shutdown::new();
+    let loops = [
+        tokio::spawn(dispatcher_loop(
+            app.clone(),
+            Duration::from_secs(1),
+            shutdown.clone(),
+        )),
+        tokio::spawn(publisher_loop(app.clone(), workers, shutdown.clone())),
+        tokio::spawn(refresher_loop(
+            app.clone(),
+            Duration::from_secs(24 * 3600),
+            shutdown.clone(),
+        )),
+    ];
+    let mut http_shutdown = shutdown.clone();
+    let server = axum::serve(listener, router)
+        .with_graceful_shutdown(async move { http_shutdown.wait().await });
+    let server = tokio::spawn(async move { server.await });
+    signal.await;
+    let _ = stop.send(true);
+    for l in loops {
+        let _ = l.await;
+    }
+    server.await.map_err(std::io::Error::other)?
+}
