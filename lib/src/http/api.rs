@@ -263,9 +263,7 @@ async fn retry_delivery(
     let confirm = if body.iter().all(u8::is_ascii_whitespace) {
         false
     } else {
-        serde_json::from_slice::<RetryRequest>(&body)
-            .map_err(|e| ApiError::invalid("body", format!("is not a retry request: {e}")))?
-            .confirm
+        super::error::parse_json::<RetryRequest>(&body)?.confirm
     };
     let record = app
         .retry_delivery(&ws, &post_id(&id)?, &account_id(&account)?, confirm)
