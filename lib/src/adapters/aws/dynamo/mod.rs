@@ -545,3 +545,49 @@ async fn backoff(round: u32) {
     let ms = 25u64.saturating_mul(1 << round.min(7));
     tokio::time::sleep(Duration::from_millis(ms)).await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::operation::put_item::PutItemError;
+    use aws_smithy_runtime_api::http::{Response, StatusCode};
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    fn service_error(code: &str) -> SdkError<PutItemError, Response> {
+        let err = PutItemError::generic(
+            ErrorMetadata::builder()
+                .code(code)
+                .message("item contained very-secret")
+                .build(),
+        );
+        SdkError::service_error(
+            err,
+            Response::new(StatusCode::try_from(400).unwrap(), SdkBody::empty()),
+        )
+    }
+
+    #[test]
+    fn throttling_answers_become_throttled_and_others_unavailable() {
+        for code in BUSY_CODES {
+            assert!(matches!(
+                failure("PutItem", &service_error(code)),
+                StoreError::Throttled(_)
+            ));
+        }
+        let other = failure("PutItem", &service_error("ValidationException"));
+        assert!(matches!(other, StoreError::Unavailable(_)));
+        let shown = other.to_string();
+        assert!(shown.contains("ValidationException"), "{shown}");
+        assert!(!shown.contains("very-secret"), "{shown}");
+        assert!(is_condition_failure(&service_error(
+            "ConditionalCheckFailedException"
+        )));
+    }
+
+    #[test]
+    fn cursors_round_trip_and_foreign_ones_are_refused() {
+        assert_eq!(decode_cursor(&encode_cursor("POST#x")).unwrap(), "POST#x");
+        assert!(decode_cursor("not base64 !").is_err());
+    }
+}
