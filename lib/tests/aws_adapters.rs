@@ -368,7 +368,7 @@ async fn every_delivery_status_change_is_conditional_on_its_version() {
 }
 
 #[tokio::test]
-async fn due_deliveries_come_from_every_shard_earliest_first_and_leave_when_terminal() {
+async fn due_deliveries_come_from_every_shard_earliest_first_and_expired_timers_apart() {
     let env = Emulator::fresh().await;
     let store = &env.adapters.store;
     let ws = WorkspaceId::generate();
@@ -391,7 +391,7 @@ async fn due_deliveries_come_from_every_shard_earliest_first_and_leave_when_term
     let first_five = store.due_deliveries(cut, 5).await.unwrap();
     assert_eq!(first_five, all[..5].to_vec());
 
-    // Published deliveries leave the index; queued ones move to their requeue deadline.
+    // Published deliveries leave the due index; queued ones move to the timer listing at their requeue deadline.
     let d = &all[0];
     let queued = d.queue(base, Duration::seconds(600)).unwrap();
     store.save_delivery(&queued, d.version).await.unwrap();
@@ -417,7 +417,19 @@ async fn due_deliveries_come_from_every_shard_earliest_first_and_leave_when_term
         .due_deliveries(base + Duration::seconds(700), 100)
         .await
         .unwrap();
-    assert_eq!(much_later.len(), 23);
+    assert_eq!(much_later.len(), 22, "only scheduled deliveries are due");
+
+    // The queued one (due at base + 1 s) waits in the timer listing until its requeue deadline.
+    assert!(store
+        .expired_deliveries(base + Duration::seconds(599), 100)
+        .await
+        .unwrap()
+        .is_empty());
+    let expired = store
+        .expired_deliveries(base + Duration::seconds(601), 100)
+        .await
+        .unwrap();
+    assert_eq!(expired, vec![queued2]);
 }
 
 #[tokio::test]

@@ -66,14 +66,15 @@ const fn string_key(name: &'static str) -> KeyAttribute {
     }
 }
 
-/// The due index: `DUE#<shard>` / `<wake_at ms>#<delivery>` for every delivery that is not terminal, and
-/// `TOKEXP` / `<expiry ms>#<workspace>#<account>` for every active account whose token expires.
+/// The due index: `DUE#<shard>` / `<wake_at ms>#<delivery>` for every scheduled delivery, `TIMER#<shard>` /
+/// `<wake_at ms>#<delivery>` for every queued or publishing one (its requeue deadline or lease end), and `TOKEXP` /
+/// `<expiry ms>#<workspace>#<account>` for every active account whose token expires.
 pub const DUE_INDEX: IndexDefinition = IndexDefinition {
     name: "gsi1",
     partition_key: string_key("gsi1pk"),
     sort_key: string_key("gsi1sk"),
     projected: &[DATA],
-    purpose: "due deliveries by timer, sharded; accounts by token expiry",
+    purpose: "due deliveries and expired timers, sharded; accounts by token expiry",
 };
 
 /// The lookup index: `PU#<platform>#<platform user id>` for accounts (the data-deletion callbacks name only a

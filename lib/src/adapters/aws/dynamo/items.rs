@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use super::keys;
 use crate::adapters::aws::table::{DATA, DUE_INDEX, LOOKUP_INDEX, TABLE};
 use crate::domain::{
-    Account, AccountStatus, Delivery, IdempotencyRecord, PostId, SealedTokens, Workspace,
-    WorkspaceId,
+    Account, AccountStatus, Delivery, DeliveryStatus, IdempotencyRecord, PostId, SealedTokens,
+    Workspace, WorkspaceId,
 };
 use crate::ports::StoreError;
 
@@ -249,12 +249,20 @@ pub fn delivery_item(d: &Delivery) -> Result<Item, StoreError> {
     item.insert("status".into(), s(d.status.as_str()));
     if let Some(wake_at) = d.wake_at {
         let key = d.key();
-        index_keys(
-            &mut item,
-            &DUE_INDEX,
-            keys::due_pk(keys::due_shard(&key)),
-            keys::due_sk(wake_at, &key),
-        );
+        let shard = keys::due_shard(&key);
+        let partition = match d.status {
+            DeliveryStatus::Scheduled => Some(keys::due_pk(shard)),
+            DeliveryStatus::Queued | DeliveryStatus::Publishing => Some(keys::timer_pk(shard)),
+            _ => None,
+        };
+        if let Some(partition) = partition {
+            index_keys(
+                &mut item,
+                &DUE_INDEX,
+                partition,
+                keys::due_sk(wake_at, &key),
+            );
+        }
     }
     if !d.status.is_terminal() {
         index_keys(

@@ -109,10 +109,18 @@ pub fn audit_sk(at: DateTime<Utc>, id: &str) -> String {
     format!("{}#{id}", padded_millis(at))
 }
 
+/// The due index proper: scheduled deliveries by due time.
 pub fn due_pk(shard: u32) -> String {
     format!("DUE#{shard}")
 }
 
+/// Queued and publishing deliveries by the end of their requeue deadline or lease, kept apart from the due index so
+/// that a busy minute of scheduled deliveries never hides an expired lease, nor the reverse.
+pub fn timer_pk(shard: u32) -> String {
+    format!("TIMER#{shard}")
+}
+
+/// The sort key in the due and timer listings: the time, then the delivery.
 pub fn due_sk(wake_at: DateTime<Utc>, key: &DeliveryKey) -> String {
     format!(
         "{}#{}#{}#{}",
@@ -123,7 +131,7 @@ pub fn due_sk(wake_at: DateTime<Utc>, key: &DeliveryKey) -> String {
     )
 }
 
-/// The shard of a delivery in the due index: stable for the delivery's whole life, spread evenly.
+/// The shard of a delivery in the due and timer listings: stable for the delivery's whole life, spread evenly.
 pub fn due_shard(key: &DeliveryKey) -> u32 {
     let h = fnv1a(
         [

@@ -1,7 +1,7 @@
 //! Posts and their deliveries. A post and its deliveries share the workspace partition, with sort keys `POST#<post>`
 //! and `POST#<post>#DLV#<account>`, so one query reads a post whole and a listing reads posts with their deliveries.
-//! A delivery carries its timer in the due index (GSI1) while it has one, and its account's live listing (GSI2)
-//! while it is not terminal.
+//! A delivery carries its timer in GSI1 (under `DUE#` while scheduled, `TIMER#` while queued or publishing), and its
+//! account's live listing (GSI2) while it is not terminal.
 
 use std::collections::HashMap;
 
@@ -44,14 +44,14 @@ fn record(post: Post, mut deliveries: Vec<Delivery>) -> PostRecord {
 }
 
 impl DynamoStore {
-    /// The deliveries due in one shard of the due index, earliest first.
-    async fn due_in_shard(
+    /// The deliveries in one shard of a timer listing (`DUE#` or `TIMER#`) whose time has come, earliest first.
+    async fn timers_in_shard(
         &self,
-        shard: u32,
+        partition: String,
         before: DateTime<Utc>,
         limit: usize,
     ) -> StoreResult<Vec<Delivery>> {
-        let query = Query::index(DUE_INDEX.name, keys::due_pk(shard))
+        let query = Query::index(DUE_INDEX.name, partition)
             .range(SortRange::Below(keys::millis_upper_bound(before)))
             .page_size(limit);
         let mut found = Vec::new();
@@ -69,6 +69,42 @@ impl DynamoStore {
                 None => break,
             }
         }
+        Ok(found)
+    }
+}
+
+impl DynamoStore {
+    /// Queries every shard of one timer listing at once and merges them, earliest first.
+    async fn timers(
+        &self,
+        partition: fn(u32) -> String,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<Delivery>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut shards = JoinSet::new();
+        for shard in 0..keys::DUE_SHARDS {
+            let store = self.clone();
+            let partition = partition(shard);
+            shards.spawn(async move { store.timers_in_shard(partition, before, limit).await });
+        }
+        let mut found = Vec::new();
+        while let Some(joined) = shards.join_next().await {
+            let shard = joined
+                .map_err(|e| StoreError::Unavailable(format!("a timer query stopped: {e}")))??;
+            found.extend(shard);
+        }
+        found.sort_by(|a, b| {
+            (a.wake_at, &a.workspace_id, &a.post_id, &a.account_id).cmp(&(
+                b.wake_at,
+                &b.workspace_id,
+                &b.post_id,
+                &b.account_id,
+            ))
+        });
+        found.truncate(limit);
         Ok(found)
     }
 }
@@ -229,37 +265,22 @@ impl PostStore for DynamoStore {
             .await
     }
 
-    /// Queries every shard of the due index at once and merges them, earliest first.
+    /// Scheduled deliveries whose due time has come: every shard of the due index at once, merged.
     async fn due_deliveries(
         &self,
         before: DateTime<Utc>,
         limit: usize,
     ) -> StoreResult<Vec<Delivery>> {
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let mut shards = JoinSet::new();
-        for shard in 0..keys::DUE_SHARDS {
-            let store = self.clone();
-            shards.spawn(async move { store.due_in_shard(shard, before, limit).await });
-        }
-        let mut due = Vec::new();
-        while let Some(joined) = shards.join_next().await {
-            let found = joined.map_err(|e| {
-                StoreError::Unavailable(format!("a due-index query stopped: {e}"))
-            })??;
-            due.extend(found);
-        }
-        due.sort_by(|a, b| {
-            (a.wake_at, &a.workspace_id, &a.post_id, &a.account_id).cmp(&(
-                b.wake_at,
-                &b.workspace_id,
-                &b.post_id,
-                &b.account_id,
-            ))
-        });
-        due.truncate(limit);
-        Ok(due)
+        self.timers(keys::due_pk, before, limit).await
+    }
+
+    /// Queued and publishing deliveries whose requeue deadline or lease ran out: every timer shard, merged.
+    async fn expired_deliveries(
+        &self,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<Delivery>> {
+        self.timers(keys::timer_pk, before, limit).await
     }
 
     /// Finds the account's live deliveries in the lookup index, then reads them from the table so their versions are
