@@ -1,0 +1,354 @@
+//! How domain values become items and back. Most records are stored whole as JSON in the `data` attribute (the only
+//! attribute the indexes copy), next to the key and index attributes and the few plain attributes that condition
+//! expressions test (`version`, `status`, expiry numbers). Secrets and wrapped keys are Binary attributes of their own,
+//! never part of `data`.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_smithy_types::Blob;
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::keys;
+use crate::adapters::aws::table::{DATA, DUE_INDEX, LOOKUP_INDEX, TABLE};
+use crate::domain::{
+    Account, AccountStatus, Delivery, DeliveryStatus, IdempotencyRecord, PostId, SealedTokens,
+    Workspace, WorkspaceId,
+};
+use crate::ports::StoreError;
+
+pub type Item = HashMap<String, AttributeValue>;
+
+pub const VERSION: &str = "version";
+pub const KIND: &str = "kind";
+/// Exact expiry in nanoseconds, for conditions; `expires_at` (seconds) is only for DynamoDB's time to live.
+pub const EXPIRES_NS: &str = "expires_ns";
+const WRAPPED_KEY: &str = "wrapped_key";
+const CIPHERTEXT: &str = "ciphertext";
+/// Named so as not to be the table's TTL attribute: an expired access token must not delete its refresh token.
+const TOKEN_EXPIRES: &str = "token_expires_at";
+pub const REF_ACCOUNT: &str = "account_id";
+pub const REF_WORKSPACE: &str = "workspace_id";
+pub const REF_CODE: &str = "confirmation_code";
+
+pub fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+pub fn n(v: impl std::fmt::Display) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+/// An item that could not be read back: the store holds something this code did not write.
+pub fn unreadable(what: &str) -> StoreError {
+    StoreError::Unavailable(format!("a stored {what} could not be read"))
+}
+
+pub fn key(pk: impl Into<String>, sk: impl Into<String>) -> Item {
+    HashMap::from([
+        (TABLE.partition_key.name.to_owned(), s(pk)),
+        (TABLE.sort_key.name.to_owned(), s(sk)),
+    ])
+}
+
+/// The partition and sort key of an item read back.
+pub fn key_of(item: &Item) -> Item {
+    [TABLE.partition_key.name, TABLE.sort_key.name]
+        .iter()
+        .filter_map(|k| item.get(*k).map(|v| ((*k).to_owned(), v.clone())))
+        .collect()
+}
+
+pub fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+}
+
+pub fn get_n<T: std::str::FromStr>(item: &Item, name: &str) -> Option<T> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+pub fn sort_key(item: &Item) -> Option<&str> {
+    get_s(item, TABLE.sort_key.name)
+}
+
+fn json<T: Serialize>(value: &T, what: &str) -> Result<AttributeValue, StoreError> {
+    serde_json::to_string(value)
+        .map(AttributeValue::S)
+        .map_err(|_| StoreError::Unavailable(format!("a {what} could not be encoded")))
+}
+
+/// The record in an item's `data` attribute.
+pub fn data<T: DeserializeOwned>(item: &Item, what: &str) -> Result<T, StoreError> {
+    get_s(item, DATA)
+        .and_then(|d| serde_json::from_str(d).ok())
+        .ok_or_else(|| unreadable(what))
+}
+
+fn index_keys(
+    item: &mut Item,
+    index: &crate::adapters::aws::table::IndexDefinition,
+    pk: String,
+    sk: String,
+) {
+    item.insert(index.partition_key.name.to_owned(), s(pk));
+    item.insert(index.sort_key.name.to_owned(), s(sk));
+}
+
+#[derive(Serialize, Deserialize)]
+struct WorkspaceData {
+    id: WorkspaceId,
+    name: String,
+    created_at: DateTime<Utc>,
+}
+
+pub fn workspace_item(w: &Workspace) -> Result<Item, StoreError> {
+    let mut item = key(keys::workspace_pk(&w.id), keys::WORKSPACE_SK);
+    item.insert(KIND.into(), s("workspace"));
+    let data = WorkspaceData {
+        id: w.id.clone(),
+        name: w.name.clone(),
+        created_at: w.created_at,
+    };
+    item.insert(DATA.into(), json(&data, "workspace")?);
+    item.insert(
+        WRAPPED_KEY.into(),
+        AttributeValue::B(Blob::new(w.wrapped_key.clone())),
+    );
+    index_keys(
+        &mut item,
+        &LOOKUP_INDEX,
+        keys::WORKSPACES_INDEX.into(),
+        w.id.to_string(),
+    );
+    Ok(item)
+}
+
+pub fn workspace_from(item: &Item) -> Result<Workspace, StoreError> {
+    let data: WorkspaceData = data(item, "workspace")?;
+    let wrapped_key = item
+        .get(WRAPPED_KEY)
+        .and_then(|v| v.as_b().ok())
+        .map(|b| b.as_ref().to_vec())
+        .ok_or_else(|| unreadable("workspace"))?;
+    Ok(Workspace {
+        id: data.id,
+        name: data.name,
+        wrapped_key,
+        created_at: data.created_at,
+    })
+}
+
+pub fn api_key_item(hash: &str, ws: &WorkspaceId) -> Item {
+    let mut item = key(keys::api_key_pk(hash), keys::API_KEY_SK);
+    item.insert(KIND.into(), s("api_key"));
+    item.insert(REF_WORKSPACE.into(), s(ws.as_str()));
+    item
+}
+
+pub fn api_key_ref_item(hash: &str, ws: &WorkspaceId) -> Item {
+    let mut item = key(keys::workspace_pk(ws), keys::api_key_ref_sk(hash));
+    item.insert(KIND.into(), s("api_key_ref"));
+    item
+}
+
+pub fn account_item(a: &Account) -> Result<Item, StoreError> {
+    let mut item = key(keys::workspace_pk(&a.workspace_id), keys::account_sk(&a.id));
+    item.insert(KIND.into(), s("account"));
+    item.insert(DATA.into(), json(a, "account")?);
+    item.insert(VERSION.into(), n(a.version));
+    index_keys(
+        &mut item,
+        &LOOKUP_INDEX,
+        keys::platform_user_index(a.platform, &a.profile.platform_user_id),
+        keys::account_index_sk(&a.workspace_id, &a.id),
+    );
+    if let (AccountStatus::Active, Some(expires)) = (a.status, a.token_expires_at) {
+        index_keys(
+            &mut item,
+            &DUE_INDEX,
+            keys::TOKEN_EXPIRY_INDEX.into(),
+            keys::token_expiry_sk(expires, &a.workspace_id, &a.id),
+        );
+    }
+    Ok(item)
+}
+
+/// Marks that the workspace has an account for this platform user, and which.
+pub fn platform_user_item(a: &Account) -> Item {
+    let mut item = key(
+        keys::workspace_pk(&a.workspace_id),
+        keys::platform_user_sk(a.platform, &a.profile.platform_user_id),
+    );
+    item.insert(KIND.into(), s("platform_user"));
+    item.insert(REF_ACCOUNT.into(), s(a.id.as_str()));
+    item
+}
+
+pub fn tokens_item(
+    ws: &WorkspaceId,
+    acc: &crate::domain::AccountId,
+    tokens: &SealedTokens,
+) -> Item {
+    let mut item = key(keys::workspace_pk(ws), keys::token_sk(acc));
+    item.insert(KIND.into(), s("tokens"));
+    item.insert(
+        CIPHERTEXT.into(),
+        AttributeValue::B(Blob::new(tokens.ciphertext.clone())),
+    );
+    item.insert(VERSION.into(), n(tokens.version));
+    if let Some(at) = tokens.expires_at {
+        item.insert(TOKEN_EXPIRES.into(), s(at.to_rfc3339()));
+    }
+    item
+}
+
+pub fn tokens_from(item: &Item) -> Result<SealedTokens, StoreError> {
+    let ciphertext = item
+        .get(CIPHERTEXT)
+        .and_then(|v| v.as_b().ok())
+        .map(|b| b.as_ref().to_vec())
+        .ok_or_else(|| unreadable("token set"))?;
+    let version = get_n(item, VERSION).ok_or_else(|| unreadable("token set"))?;
+    let expires_at = match get_s(item, TOKEN_EXPIRES) {
+        Some(t) => Some(
+            DateTime::parse_from_rfc3339(t)
+                .map_err(|_| unreadable("token set"))?
+                .with_timezone(&Utc),
+        ),
+        None => None,
+    };
+    Ok(SealedTokens {
+        ciphertext,
+        version,
+        expires_at,
+    })
+}
+
+pub fn post_item(p: &crate::domain::Post) -> Result<Item, StoreError> {
+    let mut item = key(keys::workspace_pk(&p.workspace_id), keys::post_sk(&p.id));
+    item.insert(KIND.into(), s("post"));
+    item.insert(DATA.into(), json(p, "post")?);
+    item.insert(VERSION.into(), n(p.version));
+    Ok(item)
+}
+
+pub fn delivery_item(d: &Delivery) -> Result<Item, StoreError> {
+    let mut item = key(
+        keys::workspace_pk(&d.workspace_id),
+        keys::delivery_sk(&d.post_id, &d.account_id),
+    );
+    item.insert(KIND.into(), s("delivery"));
+    item.insert(DATA.into(), json(d, "delivery")?);
+    item.insert(VERSION.into(), n(d.version));
+    item.insert("status".into(), s(d.status.as_str()));
+    if let Some(wake_at) = d.wake_at {
+        let key = d.key();
+        let shard = keys::due_shard(&key);
+        let partition = match d.status {
+            DeliveryStatus::Scheduled => Some(keys::due_pk(shard)),
+            DeliveryStatus::Queued | DeliveryStatus::Publishing => Some(keys::timer_pk(shard)),
+            _ => None,
+        };
+        if let Some(partition) = partition {
+            index_keys(
+                &mut item,
+                &DUE_INDEX,
+                partition,
+                keys::due_sk(wake_at, &key),
+            );
+        }
+    }
+    if !d.status.is_terminal() {
+        index_keys(
+            &mut item,
+            &LOOKUP_INDEX,
+            keys::live_index(&d.workspace_id, &d.account_id),
+            d.post_id.to_string(),
+        );
+    }
+    Ok(item)
+}
+
+/// Sets the time-to-live attribute (whole seconds, rounded up so DynamoDB never removes an item early) and the
+/// exact expiry that conditions compare.
+fn expiring(item: &mut Item, at: DateTime<Utc>) {
+    let secs = at.timestamp() + i64::from(at.timestamp_subsec_nanos() > 0);
+    item.insert(TABLE.ttl_attribute.into(), n(secs));
+    item.insert(EXPIRES_NS.into(), n(keys::nanos(at)));
+}
+
+pub fn oauth_state_item(st: &crate::domain::OAuthState) -> Result<Item, StoreError> {
+    let mut item = key(keys::oauth_state_pk(&st.state), keys::OAUTH_STATE_SK);
+    item.insert(KIND.into(), s("oauth_state"));
+    item.insert(DATA.into(), json(st, "OAuth state")?);
+    expiring(&mut item, st.expires_at);
+    Ok(item)
+}
+
+#[derive(Serialize, Deserialize)]
+struct IdempotencyData {
+    workspace_id: WorkspaceId,
+    key: String,
+    request_hash: String,
+    post_id: PostId,
+    expires_at: DateTime<Utc>,
+}
+
+pub fn idempotency_item(r: &IdempotencyRecord) -> Result<Item, StoreError> {
+    let mut item = key(
+        keys::workspace_pk(&r.workspace_id),
+        keys::idempotency_sk(&r.key),
+    );
+    item.insert(KIND.into(), s("idempotency"));
+    let data = IdempotencyData {
+        workspace_id: r.workspace_id.clone(),
+        key: r.key.clone(),
+        request_hash: r.request_hash.clone(),
+        post_id: r.post_id.clone(),
+        expires_at: r.expires_at,
+    };
+    item.insert(DATA.into(), json(&data, "idempotency record")?);
+    expiring(&mut item, r.expires_at);
+    Ok(item)
+}
+
+pub fn idempotency_from(item: &Item) -> Result<IdempotencyRecord, StoreError> {
+    let d: IdempotencyData = data(item, "idempotency record")?;
+    Ok(IdempotencyRecord {
+        workspace_id: d.workspace_id,
+        key: d.key,
+        request_hash: d.request_hash,
+        post_id: d.post_id,
+        expires_at: d.expires_at,
+    })
+}
+
+pub fn deletion_item(r: &crate::domain::DeletionRequest) -> Result<Item, StoreError> {
+    let mut item = key(keys::deletion_pk(&r.confirmation_code), keys::DELETION_SK);
+    item.insert(KIND.into(), s("deletion_request"));
+    item.insert(DATA.into(), json(r, "deletion request")?);
+    Ok(item)
+}
+
+pub fn deletion_user_item(r: &crate::domain::DeletionRequest) -> Item {
+    let mut item = key(
+        keys::deletion_user_pk(r.platform, &r.platform_user_id),
+        keys::DELETION_SK,
+    );
+    item.insert(KIND.into(), s("deletion_user"));
+    item.insert(REF_CODE.into(), s(r.confirmation_code.as_str()));
+    item
+}
+
+pub fn audit_item(e: &crate::domain::AuditEntry) -> Result<Item, StoreError> {
+    let mut item = key(keys::audit_pk(&e.workspace_id), keys::audit_sk(e.at, &e.id));
+    item.insert(KIND.into(), s("audit"));
+    item.insert(DATA.into(), json(e, "audit entry")?);
+    Ok(item)
+}

@@ -1,0 +1,253 @@
+//! The AWS adapters: DynamoDB for every store, KMS for data keys, SQS for the delivery queue, EventBridge for domain
+//! events. [`AwsAdapters::connect`] builds them all from one `SdkConfig`, which honours the standard AWS environment
+//! (`AWS_REGION`, credentials, and `AWS_ENDPOINT_URL` to point every client at an emulator).
+
+pub mod bootstrap;
+pub mod dynamo;
+pub mod eventbridge;
+pub mod kms;
+pub mod metrics;
+pub mod sqs;
+pub mod table;
+
+use std::sync::Arc;
+
+use aws_config::{BehaviorVersion, SdkConfig};
+
+pub use self::dynamo::DynamoStore;
+pub use self::eventbridge::EventBridgeBus;
+pub use self::kms::KmsKeyService;
+pub use self::metrics::{RequestCounts, RequestMetrics};
+pub use self::sqs::SqsQueue;
+use crate::ports::Stores;
+
+pub const ENV_TABLE: &str = "POSTORA_TABLE";
+pub const ENV_KMS_KEY: &str = "POSTORA_KMS_KEY";
+pub const ENV_QUEUE_URL: &str = "POSTORA_QUEUE_URL";
+pub const ENV_DLQ_URL: &str = "POSTORA_DLQ_URL";
+pub const ENV_EVENT_BUS: &str = "POSTORA_EVENT_BUS";
+
+/// The name every resource is derived from unless configured otherwise.
+pub const DEFAULT_NAME: &str = "postora";
+
+/// Which AWS resources Postora uses. Queues may be given by URL (as template.yaml passes them, saving a lookup per
+/// cold start) or by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsConfig {
+    pub table: String,
+    /// A key id, key ARN or `alias/<name>`.
+    pub kms_key: String,
+    pub queue: String,
+    pub dead_letter_queue: String,
+    pub event_bus: String,
+}
+
+impl Default for AwsConfig {
+    fn default() -> Self {
+        Self::named(DEFAULT_NAME)
+    }
+}
+
+impl AwsConfig {
+    /// Every resource named after `name`: table `name`, key `alias/name`, queues `name-deliveries` and
+    /// `name-deliveries-dlq`, bus `name`. Tests use a fresh name each.
+    pub fn named(name: &str) -> Self {
+        Self {
+            table: name.to_owned(),
+            kms_key: format!("alias/{name}"),
+            queue: format!("{name}-deliveries"),
+            dead_letter_queue: format!("{name}-deliveries-dlq"),
+            event_bus: name.to_owned(),
+        }
+    }
+
+    /// Reads `POSTORA_TABLE`, `POSTORA_KMS_KEY`, `POSTORA_QUEUE_URL`, `POSTORA_DLQ_URL` and `POSTORA_EVENT_BUS`; each
+    /// one unset or empty keeps its default.
+    pub fn from_env() -> Self {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Like [`AwsConfig::from_env`], reading variables through `lookup`.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let defaults = Self::default();
+        let read = |name: &str, default: String| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+                .unwrap_or(default)
+        };
+        Self {
+            table: read(ENV_TABLE, defaults.table),
+            kms_key: read(ENV_KMS_KEY, defaults.kms_key),
+            queue: read(ENV_QUEUE_URL, defaults.queue),
+            dead_letter_queue: read(ENV_DLQ_URL, defaults.dead_letter_queue),
+            event_bus: read(ENV_EVENT_BUS, defaults.event_bus),
+        }
+    }
+}
+
+/// A queue given by URL or by name: its name.
+pub fn queue_name(url_or_name: &str) -> &str {
+    url_or_name.rsplit('/').next().unwrap_or(url_or_name)
+}
+
+fn is_url(s: &str) -> bool {
+    s.contains("://")
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AwsSetupError {
+    #[error("the queue {name} does not exist; create it with `postora aws bootstrap` or set {var} to its URL")]
+    QueueMissing { name: String, var: &'static str },
+    #[error("AWS is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Loads the SDK configuration from the environment.
+pub async fn load_sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest()).load().await
+}
+
+/// One client per service, all from the same `SdkConfig`, each counting its requests if `metrics` is given.
+#[derive(Clone, Debug)]
+pub struct AwsClients {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub kms: aws_sdk_kms::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub eventbridge: aws_sdk_eventbridge::Client,
+}
+
+impl AwsClients {
+    pub fn new(sdk: &SdkConfig, metrics: Option<&RequestMetrics>) -> Self {
+        let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(sdk);
+        let mut kms = aws_sdk_kms::config::Builder::from(sdk);
+        let mut sqs = aws_sdk_sqs::config::Builder::from(sdk);
+        let mut eventbridge = aws_sdk_eventbridge::config::Builder::from(sdk);
+        if let Some(m) = metrics {
+            dynamodb = dynamodb.interceptor(m.clone());
+            kms = kms.interceptor(m.clone());
+            sqs = sqs.interceptor(m.clone());
+            eventbridge = eventbridge.interceptor(m.clone());
+        }
+        Self {
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb.build()),
+            kms: aws_sdk_kms::Client::from_conf(kms.build()),
+            sqs: aws_sdk_sqs::Client::from_conf(sqs.build()),
+            eventbridge: aws_sdk_eventbridge::Client::from_conf(eventbridge.build()),
+        }
+    }
+
+    /// The URL of a queue given by URL or by name.
+    pub async fn queue_url(
+        &self,
+        url_or_name: &str,
+        var: &'static str,
+    ) -> Result<String, AwsSetupError> {
+        if is_url(url_or_name) {
+            return Ok(url_or_name.to_owned());
+        }
+        let result = self
+            .sqs
+            .get_queue_url()
+            .queue_name(url_or_name)
+            .send()
+            .await;
+        match result {
+            Ok(out) => out.queue_url.ok_or_else(|| AwsSetupError::QueueMissing {
+                name: url_or_name.to_owned(),
+                var,
+            }),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_queue_does_not_exist()) =>
+            {
+                Err(AwsSetupError::QueueMissing {
+                    name: url_or_name.to_owned(),
+                    var,
+                })
+            }
+            Err(e) => Err(AwsSetupError::Unavailable(format!(
+                "GetQueueUrl: {}",
+                aws_sdk_sqs::error::DisplayErrorContext(&e)
+            ))),
+        }
+    }
+}
+
+/// Every AWS adapter, built once (per Lambda cold start, or per `postora` process).
+#[derive(Clone, Debug)]
+pub struct AwsAdapters {
+    pub store: Arc<DynamoStore>,
+    pub keys: Arc<KmsKeyService>,
+    pub queue: Arc<SqsQueue>,
+    pub bus: Arc<EventBridgeBus>,
+}
+
+impl AwsAdapters {
+    /// Builds the adapters. Resolves queue names to URLs (one request each) unless URLs were given.
+    pub async fn connect(
+        sdk: &SdkConfig,
+        config: &AwsConfig,
+        metrics: Option<&RequestMetrics>,
+    ) -> Result<Self, AwsSetupError> {
+        let clients = AwsClients::new(sdk, metrics);
+        let queue_url = clients.queue_url(&config.queue, ENV_QUEUE_URL).await?;
+        let dead_letter_url = clients
+            .queue_url(&config.dead_letter_queue, ENV_DLQ_URL)
+            .await?;
+        Ok(Self::from_clients(
+            clients,
+            config,
+            queue_url,
+            dead_letter_url,
+        ))
+    }
+
+    /// Builds the adapters from clients and queue URLs already known.
+    pub fn from_clients(
+        clients: AwsClients,
+        config: &AwsConfig,
+        queue_url: String,
+        dead_letter_url: String,
+    ) -> Self {
+        Self {
+            store: Arc::new(DynamoStore::new(clients.dynamodb, &config.table)),
+            keys: Arc::new(KmsKeyService::new(clients.kms, &config.kms_key)),
+            queue: Arc::new(SqsQueue::new(clients.sqs, queue_url, dead_letter_url)),
+            bus: Arc::new(EventBridgeBus::new(clients.eventbridge, &config.event_bus)),
+        }
+    }
+
+    /// The store ports, all on the one table.
+    pub fn stores(&self) -> Stores {
+        Stores::from_one(self.store.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_name_everything_postora() {
+        let c = AwsConfig::from_lookup(|_| None);
+        assert_eq!(c.table, "postora");
+        assert_eq!(c.kms_key, "alias/postora");
+        assert_eq!(c.queue, "postora-deliveries");
+        assert_eq!(c.dead_letter_queue, "postora-deliveries-dlq");
+        assert_eq!(c.event_bus, "postora");
+    }
+
+    #[test]
+    fn variables_override_and_empty_ones_do_not() {
+        let c = AwsConfig::from_lookup(|name| match name {
+            ENV_TABLE => Some("t".into()),
+            ENV_QUEUE_URL => Some("https://sqs.eu-west-1.amazonaws.com/1/q".into()),
+            ENV_EVENT_BUS => Some("  ".into()),
+            _ => None,
+        });
+        assert_eq!(c.table, "t");
+        assert_eq!(queue_name(&c.queue), "q");
+        assert_eq!(c.event_bus, "postora");
+    }
+}
