@@ -17,9 +17,10 @@ use super::super::{
     AuthorizeRequest, CodeExchange, Connection, Platform, PlatformError, Progress, PublishJob,
     Published, Recovery,
 };
-use super::config::{self, ConfigError, Lookup, MetaApp};
+use super::config::{self, MetaApp};
 use super::graph::{parse_time, CallKind, Graph};
 use super::login::FacebookLogin;
+use crate::config::{ConfigError, Env};
 use crate::domain::{Account, Media, MediaKind, PlatformKind, Profile, TokenSet};
 
 const SCOPES: &str = "pages_show_list,pages_manage_posts,pages_read_engagement";
@@ -50,26 +51,15 @@ impl FacebookConfig {
         }
     }
 
-    /// `None` when `POSTORA_FACEBOOK_CLIENT_ID` and `_CLIENT_SECRET` are both unset.
-    pub fn from_env() -> Result<Option<Self>, ConfigError> {
-        Self::from_lookup(&|name| std::env::var(name).ok())
-    }
-
-    pub fn from_lookup(lookup: Lookup<'_>) -> Result<Option<Self>, ConfigError> {
-        let Some(app) = config::app_from(lookup, "FACEBOOK")? else {
+    /// `None` when `POSTORA_FACEBOOK_CLIENT_ID` and `_CLIENT_SECRET` are both unset; an error naming the variable when
+    /// one of them, or a host, is malformed.
+    pub fn from_env(env: &Env) -> Result<Option<Self>, ConfigError> {
+        let Some(app) = config::app_from(env, "FACEBOOK")? else {
             return Ok(None);
         };
         Ok(Some(Self {
-            auth_origin: config::origin_from(
-                lookup,
-                "POSTORA_FACEBOOK_AUTH_URL",
-                Self::DEFAULT_AUTH_ORIGIN,
-            )?,
-            api_origin: config::origin_from(
-                lookup,
-                "POSTORA_FACEBOOK_API_URL",
-                Self::DEFAULT_API_ORIGIN,
-            )?,
+            auth_origin: env.origin("POSTORA_FACEBOOK_AUTH_URL", Self::DEFAULT_AUTH_ORIGIN)?,
+            api_origin: env.origin("POSTORA_FACEBOOK_API_URL", Self::DEFAULT_API_ORIGIN)?,
             ..Self::new(app)
         }))
     }

@@ -18,11 +18,12 @@ use super::super::{
     AuthorizeRequest, CodeExchange, Connection, Platform, PlatformError, Progress, PublishJob,
     Published, Recovery,
 };
-use super::config::{self, ConfigError, Lookup, MetaApp};
+use super::config::{self, MetaApp};
 use super::container::{self, ContainerPolling, Containers, Params, Spec};
 use super::graph::{Failure, Graph};
 use super::login::FacebookLogin;
 use super::token::{self, CodeAnswer, TokenAnswer};
+use crate::config::{ConfigError, Env};
 use crate::domain::{Account, Media, MediaKind, PlatformKind, Profile, TokenSet};
 
 /// The documented paths below the configured origins.
@@ -111,31 +112,27 @@ impl InstagramConfig {
         }
     }
 
-    /// `None` when `POSTORA_INSTAGRAM_CLIENT_ID` and `_CLIENT_SECRET` are both unset.
-    pub fn from_env() -> Result<Option<Self>, ConfigError> {
-        Self::from_lookup(&|name| std::env::var(name).ok())
-    }
-
-    pub fn from_lookup(lookup: Lookup<'_>) -> Result<Option<Self>, ConfigError> {
-        let Some(app) = config::app_from(lookup, "INSTAGRAM")? else {
+    /// `None` when `POSTORA_INSTAGRAM_CLIENT_ID` and `_CLIENT_SECRET` are both unset; an error naming the variable when
+    /// one of them, or a host, is malformed.
+    pub fn from_env(env: &Env) -> Result<Option<Self>, ConfigError> {
+        let Some(app) = config::app_from(env, "INSTAGRAM")? else {
             return Ok(None);
         };
-        let login = match config::var(lookup, "POSTORA_INSTAGRAM_LOGIN").as_deref() {
+        let login = match env.get("POSTORA_INSTAGRAM_LOGIN") {
             None | Some("instagram") => InstagramLogin::Instagram,
             Some("facebook") => InstagramLogin::Facebook,
-            Some(other) => {
-                return Err(ConfigError::BadValue {
-                    name: "POSTORA_INSTAGRAM_LOGIN".into(),
-                    allowed: "instagram, facebook",
-                    value: other.chars().take(40).collect(),
-                })
+            Some(_) => {
+                return Err(ConfigError::invalid(
+                    "POSTORA_INSTAGRAM_LOGIN",
+                    "expected instagram or facebook",
+                ))
             }
         };
         let [auth, api, graph] = Self::defaults(login);
         Ok(Some(Self {
-            auth_origin: config::origin_from(lookup, "POSTORA_INSTAGRAM_AUTH_URL", auth)?,
-            api_origin: config::origin_from(lookup, "POSTORA_INSTAGRAM_API_URL", api)?,
-            graph_origin: config::origin_from(lookup, "POSTORA_INSTAGRAM_GRAPH_URL", graph)?,
+            auth_origin: env.origin("POSTORA_INSTAGRAM_AUTH_URL", auth)?,
+            api_origin: env.origin("POSTORA_INSTAGRAM_API_URL", api)?,
+            graph_origin: env.origin("POSTORA_INSTAGRAM_GRAPH_URL", graph)?,
             ..Self::new(app, login)
         }))
     }
@@ -554,30 +551,26 @@ mod tests {
 
     #[test]
     fn login_variant_comes_from_configuration() {
-        let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |k: &str| {
-                pairs
-                    .iter()
-                    .find(|(n, _)| *n == k)
-                    .map(|(_, v)| (*v).to_owned())
-            }
-        };
-        let base: &[(&str, &str)] = &[
+        let mut env = Env::from_pairs([
             ("POSTORA_INSTAGRAM_CLIENT_ID", "1"),
             ("POSTORA_INSTAGRAM_CLIENT_SECRET", "s"),
             ("POSTORA_INSTAGRAM_LOGIN", "facebook"),
             ("POSTORA_INSTAGRAM_GRAPH_URL", "http://127.0.0.1:9"),
-        ];
-        let c = InstagramConfig::from_lookup(&env(base)).unwrap().unwrap();
+        ]);
+        let c = InstagramConfig::from_env(&env).unwrap().unwrap();
         assert_eq!(c.login, InstagramLogin::Facebook);
         assert_eq!(c.auth_origin.as_str(), "https://www.facebook.com/");
+        assert_eq!(c.api_origin.as_str(), "https://graph.facebook.com/");
         assert_eq!(c.graph_origin.as_str(), "http://127.0.0.1:9/");
-        let bad: &[(&str, &str)] = &[
-            ("POSTORA_INSTAGRAM_CLIENT_ID", "1"),
-            ("POSTORA_INSTAGRAM_CLIENT_SECRET", "s"),
-            ("POSTORA_INSTAGRAM_LOGIN", "myspace"),
-        ];
-        let err = InstagramConfig::from_lookup(&env(bad)).unwrap_err();
+        env.set("POSTORA_INSTAGRAM_LOGIN", "myspace");
+        let err = InstagramConfig::from_env(&env).unwrap_err();
         assert!(err.to_string().contains("POSTORA_INSTAGRAM_LOGIN"));
+        env.set("POSTORA_INSTAGRAM_LOGIN", "instagram");
+        env.set(
+            "POSTORA_INSTAGRAM_API_URL",
+            "https://api.instagram.com/oauth",
+        );
+        let err = InstagramConfig::from_env(&env).unwrap_err();
+        assert!(err.to_string().contains("POSTORA_INSTAGRAM_API_URL"));
     }
 }

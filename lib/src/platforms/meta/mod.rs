@@ -11,7 +11,7 @@ mod login;
 pub mod threads;
 mod token;
 
-pub use config::{ConfigError, MetaApp};
+pub use config::MetaApp;
 pub use container::ContainerPolling;
 pub use facebook::{FacebookConfig, FacebookPlatform};
 pub use instagram::{InstagramConfig, InstagramLogin, InstagramPlatform};

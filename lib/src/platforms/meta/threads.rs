@@ -12,10 +12,11 @@ use super::super::{
     AuthorizeRequest, CodeExchange, Connection, Platform, PlatformError, Progress, PublishJob,
     Published, Recovery,
 };
-use super::config::{self, ConfigError, Lookup, MetaApp};
+use super::config::{self, MetaApp};
 use super::container::{self, ContainerPolling, Containers, Params, Spec};
 use super::graph::{Failure, Graph};
 use super::token::{self, CodeAnswer, TokenAnswer};
+use crate::config::{ConfigError, Env};
 use crate::domain::{Account, Media, MediaKind, PlatformKind, Profile, TokenSet};
 
 /// The documented paths below the configured origins.
@@ -59,26 +60,15 @@ impl ThreadsConfig {
         }
     }
 
-    /// `None` when `POSTORA_THREADS_CLIENT_ID` and `_CLIENT_SECRET` are both unset.
-    pub fn from_env() -> Result<Option<Self>, ConfigError> {
-        Self::from_lookup(&|name| std::env::var(name).ok())
-    }
-
-    pub fn from_lookup(lookup: Lookup<'_>) -> Result<Option<Self>, ConfigError> {
-        let Some(app) = config::app_from(lookup, "THREADS")? else {
+    /// `None` when `POSTORA_THREADS_CLIENT_ID` and `_CLIENT_SECRET` are both unset; an error naming the variable when
+    /// one of them, or a host, is malformed.
+    pub fn from_env(env: &Env) -> Result<Option<Self>, ConfigError> {
+        let Some(app) = config::app_from(env, "THREADS")? else {
             return Ok(None);
         };
         Ok(Some(Self {
-            auth_origin: config::origin_from(
-                lookup,
-                "POSTORA_THREADS_AUTH_URL",
-                Self::DEFAULT_AUTH_ORIGIN,
-            )?,
-            api_origin: config::origin_from(
-                lookup,
-                "POSTORA_THREADS_API_URL",
-                Self::DEFAULT_API_ORIGIN,
-            )?,
+            auth_origin: env.origin("POSTORA_THREADS_AUTH_URL", Self::DEFAULT_AUTH_ORIGIN)?,
+            api_origin: env.origin("POSTORA_THREADS_API_URL", Self::DEFAULT_API_ORIGIN)?,
             ..Self::new(app)
         }))
     }
