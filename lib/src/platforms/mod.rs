@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use crate::domain::{Account, ContentLimits, Media, PlatformKind, Profile, TokenSet};
 
 pub mod http;
+pub mod meta;
 pub mod oauth;
 pub mod registry;
 pub mod sandbox;

@@ -11,6 +11,8 @@ use postora::http::sandbox::Sandbox;
 use postora::runtime::{self, LocalBackend};
 use serde_json::{json, Value};
 
+pub mod fake_meta;
+
 /// A running Postora: the HTTP server, dispatcher and publishers, on the local backend.
 pub struct TestApp {
     pub base_url: String,
