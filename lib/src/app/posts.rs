@@ -38,6 +38,7 @@ pub struct MediaInput {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TargetInput {
+    #[schema(pattern = "^acc_[0-9a-zA-Z-]+$")]
     pub account_id: String,
     /// Replaces the post's text for this account.
     #[serde(default)]
@@ -53,6 +54,7 @@ pub struct NewPost {
     #[serde(default)]
     pub media: Vec<MediaInput>,
     #[serde(default)]
+    #[schema(min_items = 1, max_items = 50)]
     pub targets: Vec<TargetInput>,
     /// RFC 3339 with an offset, for example `2026-12-01T09:00:00+01:00`. Absent means now.
     #[serde(default)]

@@ -23,7 +23,7 @@ use crate::app::posts;
         posts::NewPost, posts::PostPatch, posts::MediaInput, posts::TargetInput,
         sandbox::Fault, sandbox::FaultKind, sandbox::SandboxPost, sandbox::SandboxPosts,
     )),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &CommonErrors),
     tags((name = "accounts"), (name = "posts"), (name = "service"))
 )]
 pub struct ApiDoc;
@@ -37,6 +37,63 @@ impl Modify for BearerAuth {
             "api_key",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
+    }
+}
+
+/// Documents the errors every operation can answer with, in the one error shape: 401 where a key is needed, and
+/// 400, 413 and 415 where a JSON body is read.
+struct CommonErrors;
+
+impl Modify for CommonErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let error = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build()
+        };
+        for item in openapi.paths.paths.values_mut() {
+            let ops = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for op in ops.into_iter().flatten() {
+                let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+                let has_body = op.request_body.is_some();
+                let responses = &mut op.responses.responses;
+                if secured {
+                    responses
+                        .entry("401".into())
+                        .or_insert_with(|| error("no valid API key").into());
+                }
+                if has_body {
+                    responses
+                        .entry("400".into())
+                        .or_insert_with(|| error("the body is not valid JSON").into());
+                    responses
+                        .entry("413".into())
+                        .or_insert_with(|| error("the body is too large").into());
+                    responses
+                        .entry("415".into())
+                        .or_insert_with(|| error("the body is not JSON").into());
+                    responses.entry("422".into()).or_insert_with(|| {
+                        error("a field is missing, unknown or breaks a rule").into()
+                    });
+                }
+                responses.entry("503".into()).or_insert_with(|| {
+                    error("busy or a dependency is unreachable; nothing changed").into()
+                });
+            }
+        }
     }
 }
 
