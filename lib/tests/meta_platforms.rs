@@ -1265,3 +1265,120 @@ async fn no_token_or_secret_appears_in_errors_or_debug_output() {
         assert!(!shown.contains(s.as_str()), "a secret leaked: {shown}");
     }
 }
+
+// ---- end to end: Postora's own API, publisher and store against the fake Meta
+
+const SETTLE: Duration = Duration::from_secs(20);
+
+async fn spawn_with_threads(fake: &FakeMeta) -> support::TestApp {
+    let env = fake.threads_env();
+    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    support::spawn_app_with(&pairs).await
+}
+
+/// Connects the fake's Threads user through `POST /v1/accounts/connect/threads` and the OAuth callback.
+async fn connect_threads_via_api(t: &support::TestApp, key: &str, fake: &FakeMeta) -> String {
+    let resp = t
+        .post_json(key, "/v1/accounts/connect/threads", &serde_json::json!({}))
+        .await;
+    assert_eq!(resp.status(), 200, "connect start");
+    let start: Value = resp.json().await.unwrap();
+    let authorize = url::Url::parse(start["authorize_url"].as_str().unwrap()).unwrap();
+    assert_eq!(authorize.origin(), fake.origin().origin());
+    let back = fake.consent(&authorize).await;
+    assert_eq!(
+        back.path(),
+        "/oauth/threads/callback",
+        "the redirect URI follows POSTORA_PUBLIC_URL"
+    );
+    let page = t.http.get(back.as_str()).send().await.unwrap();
+    assert_eq!(page.status(), 200, "{}", page.text().await.unwrap());
+    let accounts: Value = t.get(key, "/v1/accounts").await.json().await.unwrap();
+    let account = accounts["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["platform"] == "threads")
+        .expect("the Threads account is listed")
+        .clone();
+    assert_eq!(account["platform_user_id"], THREADS_USER);
+    assert_eq!(account["username"], THREADS_USERNAME);
+    account["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_threads_account_connects_through_postoras_api_and_publishes() {
+    let fake = FakeMeta::start().await;
+    let t = spawn_with_threads(&fake).await;
+    let (ws, key) = t.workspace("bakery").await;
+    let account = connect_threads_via_api(&t, &key, &fake).await;
+
+    let created = t
+        .create_post(
+            &key,
+            &serde_json::json!({"text": "Fresh loaves at 7.", "targets": [{"account_id": account}]}),
+        )
+        .await;
+    let post = t
+        .wait_settled(&key, created["id"].as_str().unwrap(), SETTLE)
+        .await;
+    let d = &post["deliveries"][0];
+    assert_eq!(d["status"], "published", "{post}");
+    let posts = fake.posts();
+    assert_eq!(posts.len(), 1);
+    assert_eq!(posts[0].text, "Fresh loaves at 7.");
+    assert_eq!(d["platform_post_id"], posts[0].id.as_str());
+    assert_eq!(d["permalink"], posts[0].permalink.as_str());
+
+    // The stored token is the long-lived one, sealed; the API never shows it.
+    let ws = WorkspaceId::parse(&ws).unwrap();
+    let acc = AccountId::parse(&account).unwrap();
+    let sealed = t
+        .app
+        .stores
+        .accounts
+        .get_tokens(&ws, &acc)
+        .await
+        .unwrap()
+        .unwrap();
+    let tokens = t
+        .app
+        .vault
+        .open(&ws, &acc, &sealed.ciphertext)
+        .await
+        .unwrap();
+    assert!(tokens.expires_at.unwrap() - Utc::now() > chrono::Duration::days(59));
+    let access = tokens.access_token.expose_secret().to_owned();
+    for path in [
+        "/v1/accounts",
+        &format!("/v1/accounts/{account}"),
+        "/v1/posts",
+    ] {
+        let body = t.get(&key, path).await.text().await.unwrap();
+        assert!(!body.contains(&access), "{path} shows the token");
+    }
+}
+
+#[tokio::test]
+async fn postora_records_a_threads_post_whose_answer_was_lost_without_posting_twice() {
+    let fake = FakeMeta::start().await;
+    let t = spawn_with_threads(&fake).await;
+    let (_, key) = t.workspace("bakery").await;
+    let account = connect_threads_via_api(&t, &key, &fake).await;
+
+    fake.fail_next(Op::Publish, Fault::AcceptThenDrop);
+    let created = t
+        .create_post(
+            &key,
+            &serde_json::json!({"text": "Only once.", "targets": [{"account_id": account}]}),
+        )
+        .await;
+    let post = t
+        .wait_settled(&key, created["id"].as_str().unwrap(), SETTLE)
+        .await;
+    let d = &post["deliveries"][0];
+    assert_eq!(d["status"], "published", "{post}");
+    assert_eq!(fake.post_count(), 1);
+    assert_eq!(fake.calls(Op::Publish), 1);
+    assert_eq!(d["platform_post_id"], fake.posts()[0].id.as_str());
+}
