@@ -1382,3 +1382,89 @@ async fn postora_records_a_threads_post_whose_answer_was_lost_without_posting_tw
     assert_eq!(fake.calls(Op::Publish), 1);
     assert_eq!(d["platform_post_id"], fake.posts()[0].id.as_str());
 }
+
+/// Captures every log line (all levels, all crates) written on this thread.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+#[tokio::test]
+async fn no_token_or_secret_appears_in_a_log_line() {
+    let logs = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(logs.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let fake = FakeMeta::start().await;
+    let (platform, mut c) = threads(&fake).await;
+    let (ig, i) = instagram(&fake, InstagramLogin::Facebook).await;
+    let (fb, pages) = facebook(&fake).await;
+    let media = [image("https://cdn.example/a.jpg")];
+    platform
+        .publish(&c.job("logged", &[], None), &NoProgress)
+        .await
+        .unwrap();
+    ig.publish(&i.job("logged", &media, None), &NoProgress)
+        .await
+        .unwrap();
+    fb.publish(&pages[0].job("logged", &media, None), &NoProgress)
+        .await
+        .unwrap();
+    fake.fail_next(Op::Permalink, Fault::graph(1).echo_token());
+    platform
+        .publish(&c.job("no permalink", &[], None), &NoProgress)
+        .await
+        .unwrap();
+    fake.fail_next(Op::Publish, Fault::AcceptThenDrop);
+    let progress = Recorder::default();
+    platform
+        .publish(&c.job("dropped", &[], None), &progress)
+        .await
+        .unwrap_err();
+    platform
+        .recover(&c.job("dropped", &[], progress.last().as_ref()))
+        .await
+        .unwrap();
+    c.tokens.issued_at -= chrono::Duration::days(2);
+    fake.advance(chrono::Duration::days(2));
+    platform.refresh(&c.account, &c.tokens).await.unwrap();
+
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(text.contains("media container created"), "logging was captured");
+    let mut secrets = vec![
+        THREADS_APP.1.to_owned(),
+        FACEBOOK_APP.1.to_owned(),
+        c.tokens.access_token.expose_secret().to_owned(),
+        i.tokens.access_token.expose_secret().to_owned(),
+    ];
+    secrets.extend(
+        pages
+            .iter()
+            .map(|p| p.tokens.access_token.expose_secret().to_owned()),
+    );
+    for s in &secrets {
+        assert!(!text.contains(s.as_str()), "a secret was logged");
+    }
+    assert!(!text.contains("access_token="), "a URL with a token was logged");
+}
