@@ -1045,6 +1045,44 @@ async fn a_crash_between_container_and_publish_resumes_the_same_container() {
     );
 }
 
+/// An attempt whose lease ran out while it waited, and the attempt that took over, both reach the same container.
+/// Here the late one is held up reading the quota while the other publishes: Meta refuses its publish, and it finds
+/// the post the container became instead of failing the delivery.
+#[tokio::test]
+async fn two_attempts_on_one_container_make_one_post() {
+    let fake = FakeMeta::start().await;
+    let (platform, c) = threads(&fake).await;
+    let crash = CrashAfterCheckpoint(Recorder::default());
+    platform
+        .publish(&c.job("Raced.", &[], None), &crash)
+        .await
+        .unwrap_err();
+    let checkpoint = crash.0.last().unwrap();
+    let job = c.job("Raced.", &[], Some(&checkpoint));
+
+    fake.fail_next(
+        Op::PublishingLimit,
+        Fault::SlowAnswer(Duration::from_millis(400)),
+    );
+    let late = platform.publish(&job, &NoProgress);
+    let first = async {
+        while fake.calls(Op::PublishingLimit) == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        platform.publish(&job, &NoProgress).await
+    };
+    let (late, first) = tokio::join!(late, first);
+    let (late, first) = (late.unwrap(), first.unwrap());
+    assert_eq!(
+        fake.calls(Op::Publish),
+        2,
+        "both attempts asked Meta to publish"
+    );
+    assert_eq!(fake.post_count(), 1);
+    assert_eq!(first.platform_post_id, fake.posts()[0].id);
+    assert_eq!(late.platform_post_id, first.platform_post_id);
+}
+
 #[tokio::test]
 async fn an_expired_checkpointed_container_is_replaced() {
     let fake = FakeMeta::start().await;
@@ -1451,7 +1489,10 @@ async fn no_token_or_secret_appears_in_a_log_line() {
     platform.refresh(&c.account, &c.tokens).await.unwrap();
 
     let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
-    assert!(text.contains("media container created"), "logging was captured");
+    assert!(
+        text.contains("media container created"),
+        "logging was captured"
+    );
     let mut secrets = vec![
         THREADS_APP.1.to_owned(),
         FACEBOOK_APP.1.to_owned(),
@@ -1466,5 +1507,8 @@ async fn no_token_or_secret_appears_in_a_log_line() {
     for s in &secrets {
         assert!(!text.contains(s.as_str()), "a secret was logged");
     }
-    assert!(!text.contains("access_token="), "a URL with a token was logged");
+    assert!(
+        !text.contains("access_token="),
+        "a URL with a token was logged"
+    );
 }
