@@ -1045,6 +1045,44 @@ async fn a_crash_between_container_and_publish_resumes_the_same_container() {
     );
 }
 
+/// An attempt whose lease ran out while it waited, and the attempt that took over, both reach the same container.
+/// Here the late one is held up reading the quota while the other publishes: Meta refuses its publish, and it finds
+/// the post the container became instead of failing the delivery.
+#[tokio::test]
+async fn two_attempts_on_one_container_make_one_post() {
+    let fake = FakeMeta::start().await;
+    let (platform, c) = threads(&fake).await;
+    let crash = CrashAfterCheckpoint(Recorder::default());
+    platform
+        .publish(&c.job("Raced.", &[], None), &crash)
+        .await
+        .unwrap_err();
+    let checkpoint = crash.0.last().unwrap();
+    let job = c.job("Raced.", &[], Some(&checkpoint));
+
+    fake.fail_next(
+        Op::PublishingLimit,
+        Fault::SlowAnswer(Duration::from_millis(400)),
+    );
+    let late = platform.publish(&job, &NoProgress);
+    let first = async {
+        while fake.calls(Op::PublishingLimit) == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        platform.publish(&job, &NoProgress).await
+    };
+    let (late, first) = tokio::join!(late, first);
+    let (late, first) = (late.unwrap(), first.unwrap());
+    assert_eq!(
+        fake.calls(Op::Publish),
+        2,
+        "both attempts asked Meta to publish"
+    );
+    assert_eq!(fake.post_count(), 1);
+    assert_eq!(first.platform_post_id, fake.posts()[0].id);
+    assert_eq!(late.platform_post_id, first.platform_post_id);
+}
+
 #[tokio::test]
 async fn an_expired_checkpointed_container_is_replaced() {
     let fake = FakeMeta::start().await;
@@ -1264,4 +1302,213 @@ async fn no_token_or_secret_appears_in_errors_or_debug_output() {
     for s in &secrets {
         assert!(!shown.contains(s.as_str()), "a secret leaked: {shown}");
     }
+}
+
+// ---- end to end: Postora's own API, publisher and store against the fake Meta
+
+const SETTLE: Duration = Duration::from_secs(20);
+
+async fn spawn_with_threads(fake: &FakeMeta) -> support::TestApp {
+    let env = fake.threads_env();
+    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    support::spawn_app_with(&pairs).await
+}
+
+/// Connects the fake's Threads user through `POST /v1/accounts/connect/threads` and the OAuth callback.
+async fn connect_threads_via_api(t: &support::TestApp, key: &str, fake: &FakeMeta) -> String {
+    let resp = t
+        .post_json(key, "/v1/accounts/connect/threads", &serde_json::json!({}))
+        .await;
+    assert_eq!(resp.status(), 200, "connect start");
+    let start: Value = resp.json().await.unwrap();
+    let authorize = url::Url::parse(start["authorize_url"].as_str().unwrap()).unwrap();
+    assert_eq!(authorize.origin(), fake.origin().origin());
+    let back = fake.consent(&authorize).await;
+    assert_eq!(
+        back.path(),
+        "/oauth/threads/callback",
+        "the redirect URI follows POSTORA_PUBLIC_URL"
+    );
+    let page = t.http.get(back.as_str()).send().await.unwrap();
+    assert_eq!(page.status(), 200, "{}", page.text().await.unwrap());
+    let accounts: Value = t.get(key, "/v1/accounts").await.json().await.unwrap();
+    let account = accounts["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["platform"] == "threads")
+        .expect("the Threads account is listed")
+        .clone();
+    assert_eq!(account["platform_user_id"], THREADS_USER);
+    assert_eq!(account["username"], THREADS_USERNAME);
+    account["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_threads_account_connects_through_postoras_api_and_publishes() {
+    let fake = FakeMeta::start().await;
+    let t = spawn_with_threads(&fake).await;
+    let (ws, key) = t.workspace("bakery").await;
+    let account = connect_threads_via_api(&t, &key, &fake).await;
+
+    let created = t
+        .create_post(
+            &key,
+            &serde_json::json!({"text": "Fresh loaves at 7.", "targets": [{"account_id": account}]}),
+        )
+        .await;
+    let post = t
+        .wait_settled(&key, created["id"].as_str().unwrap(), SETTLE)
+        .await;
+    let d = &post["deliveries"][0];
+    assert_eq!(d["status"], "published", "{post}");
+    let posts = fake.posts();
+    assert_eq!(posts.len(), 1);
+    assert_eq!(posts[0].text, "Fresh loaves at 7.");
+    assert_eq!(d["platform_post_id"], posts[0].id.as_str());
+    assert_eq!(d["permalink"], posts[0].permalink.as_str());
+
+    // The stored token is the long-lived one, sealed; the API never shows it.
+    let ws = WorkspaceId::parse(&ws).unwrap();
+    let acc = AccountId::parse(&account).unwrap();
+    let sealed = t
+        .app
+        .stores
+        .accounts
+        .get_tokens(&ws, &acc)
+        .await
+        .unwrap()
+        .unwrap();
+    let tokens = t
+        .app
+        .vault
+        .open(&ws, &acc, &sealed.ciphertext)
+        .await
+        .unwrap();
+    assert!(tokens.expires_at.unwrap() - Utc::now() > chrono::Duration::days(59));
+    let access = tokens.access_token.expose_secret().to_owned();
+    for path in [
+        "/v1/accounts",
+        &format!("/v1/accounts/{account}"),
+        "/v1/posts",
+    ] {
+        let body = t.get(&key, path).await.text().await.unwrap();
+        assert!(!body.contains(&access), "{path} shows the token");
+    }
+}
+
+#[tokio::test]
+async fn postora_records_a_threads_post_whose_answer_was_lost_without_posting_twice() {
+    let fake = FakeMeta::start().await;
+    let t = spawn_with_threads(&fake).await;
+    let (_, key) = t.workspace("bakery").await;
+    let account = connect_threads_via_api(&t, &key, &fake).await;
+
+    fake.fail_next(Op::Publish, Fault::AcceptThenDrop);
+    let created = t
+        .create_post(
+            &key,
+            &serde_json::json!({"text": "Only once.", "targets": [{"account_id": account}]}),
+        )
+        .await;
+    let post = t
+        .wait_settled(&key, created["id"].as_str().unwrap(), SETTLE)
+        .await;
+    let d = &post["deliveries"][0];
+    assert_eq!(d["status"], "published", "{post}");
+    assert_eq!(fake.post_count(), 1);
+    assert_eq!(fake.calls(Op::Publish), 1);
+    assert_eq!(d["platform_post_id"], fake.posts()[0].id.as_str());
+}
+
+/// Captures every log line (all levels, all crates) written on this thread.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+#[tokio::test]
+async fn no_token_or_secret_appears_in_a_log_line() {
+    let logs = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(logs.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let fake = FakeMeta::start().await;
+    let (platform, mut c) = threads(&fake).await;
+    let (ig, i) = instagram(&fake, InstagramLogin::Facebook).await;
+    let (fb, pages) = facebook(&fake).await;
+    let media = [image("https://cdn.example/a.jpg")];
+    platform
+        .publish(&c.job("logged", &[], None), &NoProgress)
+        .await
+        .unwrap();
+    ig.publish(&i.job("logged", &media, None), &NoProgress)
+        .await
+        .unwrap();
+    fb.publish(&pages[0].job("logged", &media, None), &NoProgress)
+        .await
+        .unwrap();
+    fake.fail_next(Op::Permalink, Fault::graph(1).echo_token());
+    platform
+        .publish(&c.job("no permalink", &[], None), &NoProgress)
+        .await
+        .unwrap();
+    fake.fail_next(Op::Publish, Fault::AcceptThenDrop);
+    let progress = Recorder::default();
+    platform
+        .publish(&c.job("dropped", &[], None), &progress)
+        .await
+        .unwrap_err();
+    platform
+        .recover(&c.job("dropped", &[], progress.last().as_ref()))
+        .await
+        .unwrap();
+    c.tokens.issued_at -= chrono::Duration::days(2);
+    fake.advance(chrono::Duration::days(2));
+    platform.refresh(&c.account, &c.tokens).await.unwrap();
+
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        text.contains("media container created"),
+        "logging was captured"
+    );
+    let mut secrets = vec![
+        THREADS_APP.1.to_owned(),
+        FACEBOOK_APP.1.to_owned(),
+        c.tokens.access_token.expose_secret().to_owned(),
+        i.tokens.access_token.expose_secret().to_owned(),
+    ];
+    secrets.extend(
+        pages
+            .iter()
+            .map(|p| p.tokens.access_token.expose_secret().to_owned()),
+    );
+    for s in &secrets {
+        assert!(!text.contains(s.as_str()), "a secret was logged");
+    }
+    assert!(
+        !text.contains("access_token="),
+        "a URL with a token was logged"
+    );
 }

@@ -1,11 +1,15 @@
 //! Builds the set of platforms switched on from configuration: a platform is on when its client id and secret are
-//! set; the sandbox is on unless `POSTORA_SANDBOX=off`.
+//! set (`POSTORA_<PLATFORM>_CLIENT_ID` / `_CLIENT_SECRET`); the sandbox is on unless `POSTORA_SANDBOX=off`.
 
 use std::sync::Arc;
 
 use secrecy::SecretString;
 
 use super::http::{client, HttpTimeouts};
+use super::meta::{
+    FacebookConfig, FacebookPlatform, InstagramConfig, InstagramPlatform, ThreadsConfig,
+    ThreadsPlatform,
+};
 use super::sandbox::SandboxPlatform;
 use super::Platforms;
 use crate::config::{ConfigError, Env};
@@ -36,6 +40,15 @@ pub fn from_env(
             SANDBOX_CLIENT_ID,
             SecretString::from(SANDBOX_CLIENT_SECRET.to_owned()),
         )));
+    }
+    if let Some(config) = ThreadsConfig::from_env(env)? {
+        platforms = platforms.with(Arc::new(ThreadsPlatform::new(http.clone(), config)));
+    }
+    if let Some(config) = InstagramConfig::from_env(env)? {
+        platforms = platforms.with(Arc::new(InstagramPlatform::new(http.clone(), config)));
+    }
+    if let Some(config) = FacebookConfig::from_env(env)? {
+        platforms = platforms.with(Arc::new(FacebookPlatform::new(http.clone(), config)));
     }
     Ok(platforms)
 }

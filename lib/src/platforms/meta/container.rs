@@ -18,6 +18,9 @@ use super::graph::{parse_time, CallKind, Failure, Graph};
 
 /// How patiently to wait for Meta to process a container. Meta suggests about 30 s for media and polling no more
 /// than once a minute for five minutes; text and images are usually ready at once, so the wait starts short.
+///
+/// `give_up_after` must stay well inside the publisher's lease (`POSTORA_PUBLISH_LEASE_SECS`, 120 s by default):
+/// an attempt that waits longer gives up as transient, and the next one resumes the checkpointed container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ContainerPolling {
     /// The first pause after a container reports IN_PROGRESS; each further pause doubles.
@@ -32,8 +35,8 @@ impl Default for ContainerPolling {
     fn default() -> Self {
         Self {
             first_delay: Duration::from_secs(2),
-            max_delay: Duration::from_secs(30),
-            give_up_after: Duration::from_secs(300),
+            max_delay: Duration::from_secs(20),
+            give_up_after: Duration::from_secs(60),
         }
     }
 }
@@ -355,7 +358,7 @@ impl Containers<'_> {
         }
         self.check_quota().await?;
         let url = self.url(&format!("{}/{}", self.user_id, self.flavor.publish_edge));
-        let answer: IdAnswer = self
+        let sent: Result<IdAnswer, Failure> = self
             .graph
             .post(
                 url,
@@ -364,7 +367,19 @@ impl Containers<'_> {
                 CallKind::Publish,
                 "publishing a media container",
             )
-            .await?;
+            .await;
+        let answer = match sent {
+            Ok(a) => a,
+            // A container publishes once: a refusal may mean another attempt (one whose lease ran out while it
+            // waited) published it first. Then that post is this delivery's post.
+            Err(Failure::Platform(PlatformError::Rejected(why))) => {
+                return match self.status(&container.id).await {
+                    Ok(Status::Published) => Ok(self.find_published(container, text).await),
+                    _ => Err(PlatformError::Rejected(why).into()),
+                };
+            }
+            Err(e) => return Err(e),
+        };
         tracing::info!(platform = self.flavor.platform, container = %container.id, media = %answer.id, "published");
         let permalink = self.permalink(&answer.id).await;
         Ok(Published {
