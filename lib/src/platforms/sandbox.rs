@@ -85,6 +85,7 @@ impl SandboxPlatform {
             display_name: me.name,
             picture_url: me.avatar_url,
             biography: me.bio,
+            owner_id: None,
         })
     }
 }
