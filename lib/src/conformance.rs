@@ -643,6 +643,7 @@ pub async fn ephemeral_records(s: &Stores) {
         redirect_uri: "http://localhost/cb".into(),
         return_url: None,
         expires_at: now() + chrono::Duration::minutes(10),
+        pending: None,
     };
     s.ephemeral.put_oauth_state(&st).await.unwrap();
     assert_eq!(

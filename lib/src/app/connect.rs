@@ -1,16 +1,56 @@
 //! Connecting an account through OAuth: start (a state kept ten minutes, PKCE where the platform takes it) and the
 //! callback (the state consumed exactly once, the code exchanged, the tokens sealed, the account stored).
 
+use base64::Engine;
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 use super::App;
 use crate::domain::ids::random_token;
 use crate::domain::records::OAUTH_STATE_TTL;
 use crate::domain::{
-    Account, AccountId, AccountStatus, AuditEntry, OAuthState, PlatformKind, WorkspaceId,
+    Account, AccountId, AccountStatus, AuditEntry, OAuthState, PlatformKind, Profile, TokenSet,
+    WorkspaceId,
 };
 use crate::error::{Error, Result};
-use crate::platforms::{oauth, AuthorizeRequest, CodeExchange};
+use crate::platforms::{oauth, AuthorizeRequest, CodeExchange, Connection};
+
+/// What a callback led to.
+#[derive(Debug, Clone)]
+pub enum Callback {
+    Connected(ConnectOutcome),
+    /// The consent gave access to several identities (a person's Facebook Pages): the person chooses which to connect.
+    Choose(Choice),
+}
+
+/// A choice the person makes on a page Postora shows, within the state's lifetime.
+#[derive(Debug, Clone)]
+pub struct Choice {
+    /// Single use; sent back with the choice.
+    pub token: String,
+    pub platform: PlatformKind,
+    pub options: Vec<ChoiceOption>,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ChoiceOption {
+    pub index: usize,
+    pub name: String,
+    pub username: Option<String>,
+    pub platform_user_id: String,
+}
+
+/// What is sealed while the person chooses.
+#[derive(Serialize, Deserialize)]
+struct PendingConnection {
+    profile: Profile,
+    settings: serde_json::Value,
+    /// The token set's sealed-form plaintext (never stored outside the sealed blob).
+    tokens: String,
+}
+
+const PENDING_CONTEXT: &str = "pending-connections";
 
 /// Where to send the person, and the state that comes back.
 #[derive(Debug, Clone)]
@@ -52,6 +92,8 @@ pub enum CallbackError {
     Exchange(String),
     #[error("Postora could not store the account right now; please try again")]
     Unavailable,
+    #[error("no account was chosen, so nothing was connected; start again from Postora to choose")]
+    NothingChosen,
 }
 
 impl App {
@@ -85,6 +127,7 @@ impl App {
                 redirect_uri,
                 return_url: self.settings.return_url.as_ref().map(|u| u.to_string()),
                 expires_at,
+                pending: None,
             })
             .await?;
         Ok(ConnectStart {
@@ -98,7 +141,7 @@ impl App {
         &self,
         platform: PlatformKind,
         params: &CallbackParams,
-    ) -> Result<ConnectOutcome, CallbackError> {
+    ) -> Result<Callback, CallbackError> {
         let adapter = self
             .platforms
             .get(platform)
@@ -115,7 +158,7 @@ impl App {
             .take_oauth_state(state, self.now())
             .await
             .map_err(|_| CallbackError::Unavailable)?
-            .filter(|s| s.platform == platform)
+            .filter(|s| s.platform == platform && s.pending.is_none())
             .ok_or(CallbackError::BadState)?;
         if let Some(error) = &params.error {
             let detail = params.error_description.as_deref().unwrap_or(error);
@@ -134,12 +177,157 @@ impl App {
             })
             .await
             .map_err(|e| CallbackError::Exchange(e.to_string()))?;
+        if connections.is_empty() {
+            return Err(CallbackError::Exchange(
+                "the consent gave access to no account Postora can publish to".into(),
+            ));
+        }
+        if adapter.person_chooses_accounts() && connections.len() > 1 {
+            return self
+                .offer_choice(&stored, connections)
+                .await
+                .map(Callback::Choose);
+        }
+        let accounts = self
+            .store_connections(&stored.workspace_id, platform, connections)
+            .await?;
+        Ok(Callback::Connected(ConnectOutcome {
+            workspace_id: stored.workspace_id,
+            accounts,
+            return_url: stored.return_url,
+        }))
+    }
+
+    /// Keeps the identities sealed for ten minutes under a new single-use token, for the person to choose from.
+    async fn offer_choice(
+        &self,
+        stored: &OAuthState,
+        connections: Vec<Connection>,
+    ) -> Result<Choice, CallbackError> {
+        let options = connections
+            .iter()
+            .enumerate()
+            .map(|(index, c)| ChoiceOption {
+                index,
+                name: c
+                    .profile
+                    .display_name
+                    .clone()
+                    .or_else(|| c.profile.username.clone())
+                    .unwrap_or_else(|| c.profile.platform_user_id.clone()),
+                username: c.profile.username.clone(),
+                platform_user_id: c.profile.platform_user_id.clone(),
+            })
+            .collect();
+        let pending: Vec<PendingConnection> = connections
+            .into_iter()
+            .map(|c| PendingConnection {
+                profile: c.profile,
+                settings: c.settings,
+                tokens: String::from_utf8_lossy(&c.tokens.to_plaintext()).into_owned(),
+            })
+            .collect();
+        let plain = zeroize::Zeroizing::new(
+            serde_json::to_vec(&pending).map_err(|_| CallbackError::Unavailable)?,
+        );
+        drop(pending);
+        let sealed = self
+            .vault
+            .seal_for(&stored.workspace_id, PENDING_CONTEXT, &plain)
+            .await
+            .map_err(|_| CallbackError::Unavailable)?;
+        let token = random_token(32);
+        let expires_at = self.now() + OAUTH_STATE_TTL;
+        self.stores
+            .ephemeral
+            .put_oauth_state(&OAuthState {
+                state: token.clone(),
+                pkce_verifier: None,
+                expires_at,
+                pending: Some(base64::engine::general_purpose::STANDARD.encode(sealed)),
+                ..stored.clone()
+            })
+            .await
+            .map_err(|_| CallbackError::Unavailable)?;
+        Ok(Choice {
+            token,
+            platform: stored.platform,
+            options,
+            expires_at,
+        })
+    }
+
+    /// Connects the identities the person chose (by index) from a pending choice. The choice is used once.
+    pub async fn finish_choice(
+        &self,
+        platform: PlatformKind,
+        token: &str,
+        chosen: &[usize],
+    ) -> Result<ConnectOutcome, CallbackError> {
+        if token.is_empty() || token.len() > 256 {
+            return Err(CallbackError::BadState);
+        }
+        let stored = self
+            .stores
+            .ephemeral
+            .take_oauth_state(token, self.now())
+            .await
+            .map_err(|_| CallbackError::Unavailable)?
+            .filter(|s| s.platform == platform)
+            .ok_or(CallbackError::BadState)?;
+        let sealed = stored
+            .pending
+            .as_deref()
+            .and_then(|p| base64::engine::general_purpose::STANDARD.decode(p).ok())
+            .ok_or(CallbackError::BadState)?;
+        if chosen.is_empty() {
+            return Err(CallbackError::NothingChosen);
+        }
+        let plain = self
+            .vault
+            .open_for(&stored.workspace_id, PENDING_CONTEXT, &sealed)
+            .await
+            .map_err(|_| CallbackError::BadState)?;
+        let pending: Vec<PendingConnection> =
+            serde_json::from_slice(&plain).map_err(|_| CallbackError::BadState)?;
+        let mut connections = Vec::new();
+        for (index, p) in pending.into_iter().enumerate() {
+            if !chosen.contains(&index) {
+                continue;
+            }
+            let tokens =
+                TokenSet::from_plaintext(p.tokens.as_bytes()).ok_or(CallbackError::BadState)?;
+            connections.push(Connection {
+                profile: p.profile,
+                tokens,
+                settings: p.settings,
+            });
+        }
+        if connections.is_empty() {
+            return Err(CallbackError::NothingChosen);
+        }
+        let accounts = self
+            .store_connections(&stored.workspace_id, platform, connections)
+            .await?;
+        Ok(ConnectOutcome {
+            workspace_id: stored.workspace_id,
+            accounts,
+            return_url: stored.return_url,
+        })
+    }
+
+    async fn store_connections(
+        &self,
+        ws: &WorkspaceId,
+        platform: PlatformKind,
+        connections: Vec<Connection>,
+    ) -> Result<Vec<Account>, CallbackError> {
         let mut accounts = Vec::new();
         for c in connections {
             let now = self.now();
             let candidate = Account {
                 id: AccountId::generate(),
-                workspace_id: stored.workspace_id.clone(),
+                workspace_id: ws.clone(),
                 platform,
                 profile: c.profile,
                 status: AccountStatus::Active,
@@ -170,10 +358,6 @@ impl App {
             .await;
             accounts.push(account);
         }
-        Ok(ConnectOutcome {
-            workspace_id: stored.workspace_id,
-            accounts,
-            return_url: stored.return_url,
-        })
+        Ok(accounts)
     }
 }

@@ -149,6 +149,35 @@ impl Vault {
         seal_with(&key, &Self::aad(ws, acc), &tokens.to_plaintext())
     }
 
+    /// Seals other short-lived secrets of a workspace; `context` names their purpose and must match when opened.
+    pub async fn seal_for(
+        &self,
+        ws: &WorkspaceId,
+        context: &str,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, VaultError> {
+        let key = self.data_key(ws).await?;
+        seal_with(
+            &key,
+            format!("postora/{context}/v1|{ws}").as_bytes(),
+            plaintext,
+        )
+    }
+
+    pub async fn open_for(
+        &self,
+        ws: &WorkspaceId,
+        context: &str,
+        sealed: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+        let key = self.data_key(ws).await?;
+        open_with(
+            &key,
+            format!("postora/{context}/v1|{ws}").as_bytes(),
+            sealed,
+        )
+    }
+
     pub async fn open(
         &self,
         ws: &WorkspaceId,

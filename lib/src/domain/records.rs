@@ -19,6 +19,10 @@ pub struct OAuthState {
     /// Where to send the person afterwards, if the caller asked.
     pub return_url: Option<String>,
     pub expires_at: DateTime<Utc>,
+    /// For a choice the person still has to make (which Facebook Pages to connect): the identities the consent
+    /// gave access to, sealed under the workspace's data key. Such a record is not an authorization state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<String>,
 }
 
 impl fmt::Debug for OAuthState {

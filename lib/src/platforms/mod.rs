@@ -159,6 +159,12 @@ pub trait Platform: Send + Sync {
         self.kind().limits()
     }
 
+    /// Whether a consent that gives access to several identities (a person's Facebook Pages) is followed by the
+    /// person choosing which of them to connect.
+    fn person_chooses_accounts(&self) -> bool {
+        false
+    }
+
     /// Whether the authorize step takes a PKCE challenge.
     fn uses_pkce(&self) -> bool {
         false

@@ -250,6 +250,10 @@ impl FacebookPlatform {
 
 #[async_trait]
 impl Platform for FacebookPlatform {
+    fn person_chooses_accounts(&self) -> bool {
+        true
+    }
+
     fn kind(&self) -> PlatformKind {
         PlatformKind::Facebook
     }
