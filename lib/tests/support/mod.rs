@@ -50,16 +50,30 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
 
 /// Starts Postora on an existing data directory (a restart).
 pub async fn spawn_app_in(dir: tempfile::TempDir, extra: &[(&str, &str)]) -> TestApp {
+    spawn(dir, extra, None).await
+}
+
+/// Starts Postora on other ports (the AWS adapters on the emulator); the sandbox platform keeps its own file in a
+/// fresh directory, as any platform keeps its own data.
+pub async fn spawn_app_on(backend: runtime::Backend, extra: &[(&str, &str)]) -> TestApp {
+    spawn(tempfile::tempdir().unwrap(), extra, Some(backend)).await
+}
+
+async fn spawn(
+    dir: tempfile::TempDir,
+    extra: &[(&str, &str)],
+    other: Option<runtime::Backend>,
+) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base_url = format!("http://{}", listener.local_addr().unwrap());
     let env = test_env(&base_url, extra);
     let local = LocalBackend::open(dir.path(), &env).unwrap();
-    let backend = runtime::Backend {
+    let backend = other.unwrap_or_else(|| runtime::Backend {
         stores: local.backend.stores.clone(),
         keys: local.backend.keys.clone(),
         queue: local.backend.queue.clone(),
         bus: local.backend.bus.clone(),
-    };
+    });
     let app = runtime::build_app(backend, &env, &base_url, true).unwrap();
     let sandbox = local.sandbox(&env, &base_url).unwrap();
     let router = postora::http::full_router(app.clone(), Some(&sandbox));
