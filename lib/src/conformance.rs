@@ -44,7 +44,6 @@ fn account(ws: &WorkspaceId, platform: PlatformKind, user: &str) -> Account {
             display_name: Some("A Person".into()),
             picture_url: None,
             biography: Some("bio".into()),
-            owner_id: None,
         },
         status: AccountStatus::Active,
         settings: serde_json::json!({"k": "v"}),
@@ -247,28 +246,6 @@ pub async fn accounts_and_tokens(s: &Stores) {
         ids, want,
         "the platform-user lookup spans workspaces and only that platform"
     );
-
-    // An account of someone else's (a Facebook Page) is found by the person who granted access to it.
-    let mut page = account(&w2.id, PlatformKind::Facebook, &format!("page-{user}"));
-    page.profile.owner_id = Some(user.clone());
-    s.accounts.upsert_account(&page).await.unwrap();
-    let owned = s
-        .accounts
-        .accounts_by_platform_user(PlatformKind::Facebook, &user)
-        .await
-        .unwrap();
-    assert_eq!(
-        owned.iter().map(|x| x.id.clone()).collect::<Vec<_>>(),
-        vec![page.id.clone()],
-        "found by its owner"
-    );
-    assert!(s
-        .accounts
-        .accounts_by_platform_user(PlatformKind::Facebook, &page.profile.platform_user_id)
-        .await
-        .unwrap()
-        .is_empty());
-    s.accounts.delete_account(&w2.id, &page.id).await.unwrap();
 
     assert_eq!(s.accounts.list_accounts(&w2.id).await.unwrap().len(), 2);
     assert_eq!(

@@ -80,8 +80,7 @@ pub trait AccountStore: Send + Sync {
     async fn upsert_account(&self, account: &Account) -> StoreResult<Account>;
     async fn get_account(&self, ws: &WorkspaceId, id: &AccountId) -> StoreResult<Option<Account>>;
     async fn list_accounts(&self, ws: &WorkspaceId) -> StoreResult<Vec<Account>>;
-    /// Every account of one platform user, in every workspace, by [`Account::person_id`] (the deletion callbacks
-    /// name only the person).
+    /// Every account of one platform user, in every workspace (the deletion callbacks name only the user).
     async fn accounts_by_platform_user(
         &self,
         platform: PlatformKind,

@@ -52,10 +52,6 @@ pub struct Profile {
     pub display_name: Option<String>,
     pub picture_url: Option<String>,
     pub biography: Option<String>,
-    /// The platform's id for the person who granted access, when the account is not that person (a Facebook Page,
-    /// an Instagram account reached through Facebook Login). Data-deletion and deauthorize callbacks name this id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub owner_id: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -78,21 +74,12 @@ impl Account {
         self.status == AccountStatus::Active
     }
 
-    /// The id a platform uses for the person behind this account: what its data-deletion callbacks name.
-    pub fn person_id(&self) -> &str {
-        self.profile
-            .owner_id
-            .as_deref()
-            .unwrap_or(&self.profile.platform_user_id)
-    }
-
     /// The same account with its personal profile data removed (after a deletion request).
     pub fn scrubbed(&self, status: AccountStatus, now: DateTime<Utc>) -> Account {
         let mut a = self.clone();
         a.status = status;
         a.profile = Profile {
             platform_user_id: self.profile.platform_user_id.clone(),
-            owner_id: self.profile.owner_id.clone(),
             ..Profile::default()
         };
         a.settings = serde_json::Value::Null;

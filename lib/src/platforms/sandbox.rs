@@ -85,7 +85,6 @@ impl SandboxPlatform {
             display_name: me.name,
             picture_url: me.avatar_url,
             biography: me.bio,
-            owner_id: None,
         })
     }
 }

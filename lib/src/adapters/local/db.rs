@@ -26,7 +26,6 @@ CREATE TABLE IF NOT EXISTS accounts (
     id TEXT NOT NULL,
     platform TEXT NOT NULL,
     platform_user_id TEXT NOT NULL,
-    person_id TEXT NOT NULL,
     status TEXT NOT NULL,
     token_expires_at INTEGER,
     version INTEGER NOT NULL,
@@ -34,7 +33,7 @@ CREATE TABLE IF NOT EXISTS accounts (
     PRIMARY KEY (workspace_id, id),
     UNIQUE (workspace_id, platform, platform_user_id)
 );
-CREATE INDEX IF NOT EXISTS accounts_by_person ON accounts (platform, person_id);
+CREATE INDEX IF NOT EXISTS accounts_by_platform_user ON accounts (platform, platform_user_id);
 CREATE INDEX IF NOT EXISTS accounts_by_expiry ON accounts (token_expires_at) WHERE token_expires_at IS NOT NULL;
 CREATE TABLE IF NOT EXISTS tokens (
     workspace_id TEXT NOT NULL,

@@ -223,7 +223,7 @@ impl AccountStore for SqliteStore {
                         merged.created_at = old.created_at;
                         merged.version = old.version + 1;
                         tx.execute(
-                            "UPDATE accounts SET status = ?3, token_expires_at = ?4, version = ?5, data = ?6, person_id = ?7
+                            "UPDATE accounts SET status = ?3, token_expires_at = ?4, version = ?5, data = ?6
                              WHERE workspace_id = ?1 AND id = ?2",
                             params![
                                 merged.workspace_id.as_str(),
@@ -231,8 +231,7 @@ impl AccountStore for SqliteStore {
                                 merged.status.as_str(),
                                 merged.token_expires_at.map(ms),
                                 merged.version as i64,
-                                to_json(&merged)?,
-                                merged.person_id()
+                                to_json(&merged)?
                             ],
                         )
                         .map_err(map_err)?;
@@ -240,8 +239,8 @@ impl AccountStore for SqliteStore {
                     }
                     None => {
                         tx.execute(
-                            "INSERT INTO accounts (workspace_id, id, platform, platform_user_id, person_id, status, token_expires_at, version, data)
-                             VALUES (?1, ?2, ?3, ?4, ?9, ?5, ?6, ?7, ?8)",
+                            "INSERT INTO accounts (workspace_id, id, platform, platform_user_id, status, token_expires_at, version, data)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                             params![
                                 a.workspace_id.as_str(),
                                 a.id.as_str(),
@@ -250,8 +249,7 @@ impl AccountStore for SqliteStore {
                                 a.status.as_str(),
                                 a.token_expires_at.map(ms),
                                 a.version as i64,
-                                to_json(&a)?,
-                                a.person_id()
+                                to_json(&a)?
                             ],
                         )
                         .map_err(map_err)?;
@@ -302,7 +300,7 @@ impl AccountStore for SqliteStore {
         self.db
             .call(move |c| {
                 let mut st = c
-                    .prepare("SELECT data FROM accounts WHERE platform = ?1 AND person_id = ?2 ORDER BY workspace_id, id")
+                    .prepare("SELECT data FROM accounts WHERE platform = ?1 AND platform_user_id = ?2 ORDER BY workspace_id, id")
                     .map_err(map_err)?;
                 accounts_from(&mut st, [p, u])
             })
@@ -315,7 +313,7 @@ impl AccountStore for SqliteStore {
             .call(move |c| {
                 let n = c
                     .execute(
-                        "UPDATE accounts SET status = ?3, token_expires_at = ?4, version = ?5, data = ?6, person_id = ?8
+                        "UPDATE accounts SET status = ?3, token_expires_at = ?4, version = ?5, data = ?6
                          WHERE workspace_id = ?1 AND id = ?2 AND version = ?7",
                         params![
                             a.workspace_id.as_str(),
@@ -324,8 +322,7 @@ impl AccountStore for SqliteStore {
                             a.token_expires_at.map(ms),
                             a.version as i64,
                             to_json(&a)?,
-                            expected_version as i64,
-                            a.person_id()
+                            expected_version as i64
                         ],
                     )
                     .map_err(map_err)?;

@@ -300,7 +300,6 @@ impl Platform for FacebookPlatform {
                         display_name: page.name,
                         picture_url,
                         biography: page.about,
-                        owner_id: Some(facebook_user_id.clone()),
                     },
                     tokens,
                 })

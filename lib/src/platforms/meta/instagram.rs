@@ -285,7 +285,6 @@ impl InstagramPlatform {
         });
         Ok(vec![Connection {
             profile: Profile {
-                owner_id: me.id.clone().filter(|id| *id != ig_user_id),
                 platform_user_id: ig_user_id,
                 username: me.username,
                 display_name: me.name,
@@ -330,7 +329,6 @@ impl InstagramPlatform {
                         display_name: ig.name,
                         picture_url: ig.profile_picture_url,
                         biography: ig.biography,
-                        owner_id: Some(facebook_user_id.clone()),
                     },
                     tokens: tokens.clone(),
                 })

@@ -180,7 +180,6 @@ impl ThreadsPlatform {
             display_name: me.name,
             picture_url: me.threads_profile_picture_url,
             biography: me.threads_biography,
-            owner_id: None,
         })
     }
 
