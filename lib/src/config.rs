@@ -166,6 +166,41 @@ pub struct Operator {
     pub contact: String,
 }
 
+/// The app secrets that sign Meta's data-deletion and deauthorize callbacks, read once from the environment.
+///
+/// Facebook and Instagram callbacks (`/meta/*`) are signed with the Meta app's secret,
+/// `POSTORA_FACEBOOK_CLIENT_SECRET`; when Instagram runs as its own app (Instagram Login) its callbacks are signed
+/// with `POSTORA_INSTAGRAM_CLIENT_SECRET`, so a `/meta/*` callback is accepted when either signed it. Threads has its
+/// own app and callbacks (`/threads/*`), signed with `POSTORA_THREADS_CLIENT_SECRET`. A callback whose secret is not
+/// set is refused with a 503 that names the variable.
+#[derive(Clone, Default)]
+pub struct CallbackSecrets {
+    pub facebook: Option<SecretString>,
+    pub instagram: Option<SecretString>,
+    pub threads: Option<SecretString>,
+}
+
+impl CallbackSecrets {
+    pub fn from_env(env: &Env) -> Self {
+        Self {
+            facebook: env.secret("POSTORA_FACEBOOK_CLIENT_SECRET"),
+            instagram: env.secret("POSTORA_INSTAGRAM_CLIENT_SECRET"),
+            threads: env.secret("POSTORA_THREADS_CLIENT_SECRET"),
+        }
+    }
+}
+
+impl std::fmt::Debug for CallbackSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let set = |s: &Option<SecretString>| if s.is_some() { "set" } else { "not set" };
+        f.debug_struct("CallbackSecrets")
+            .field("facebook", &set(&self.facebook))
+            .field("instagram", &set(&self.instagram))
+            .field("threads", &set(&self.threads))
+            .finish()
+    }
+}
+
 /// Everything the use cases are configured with.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -176,6 +211,8 @@ pub struct Settings {
     pub publisher: PublisherSettings,
     pub dispatcher: DispatcherSettings,
     pub operator: Operator,
+    /// The secrets that verify Meta's callbacks; the HTTP layer takes them when it builds its routers.
+    pub callbacks: CallbackSecrets,
 }
 
 impl Settings {
@@ -205,6 +242,7 @@ impl Settings {
                     .unwrap_or("the address given by the operator")
                     .to_owned(),
             },
+            callbacks: CallbackSecrets::from_env(env),
         })
     }
 
@@ -249,6 +287,19 @@ mod tests {
         let env = Env::from_pairs([("POSTORA_MAX_ATTEMPTS", "many")]);
         let err = Settings::from_env(&env, "http://127.0.0.1:8080").unwrap_err();
         assert!(err.to_string().contains("POSTORA_MAX_ATTEMPTS"));
+    }
+
+    #[test]
+    fn callback_secrets_are_read_once_and_never_shown() {
+        let env = Env::from_pairs([
+            ("POSTORA_FACEBOOK_CLIENT_SECRET", "fb-very-secret"),
+            ("POSTORA_THREADS_CLIENT_SECRET", " "),
+        ]);
+        let s = Settings::from_env(&env, "http://127.0.0.1:8080").unwrap();
+        assert!(s.callbacks.facebook.is_some());
+        assert!(s.callbacks.threads.is_none(), "a blank variable is not set");
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("very-secret"), "{shown}");
     }
 
     #[test]

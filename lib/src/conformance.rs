@@ -44,6 +44,7 @@ fn account(ws: &WorkspaceId, platform: PlatformKind, user: &str) -> Account {
             display_name: Some("A Person".into()),
             picture_url: None,
             biography: Some("bio".into()),
+            granted_by: None,
         },
         status: AccountStatus::Active,
         settings: serde_json::json!({"k": "v"}),
@@ -246,8 +247,41 @@ pub async fn accounts_and_tokens(s: &Stores) {
         ids, want,
         "the platform-user lookup spans workspaces and only that platform"
     );
+    // A Page reached through the person's login is found by the person, not by the Page's own id.
+    let mut page = account(&w2.id, PlatformKind::Facebook, &format!("page-{user}"));
+    page.profile.granted_by = Some(user.clone());
+    let page = s.accounts.upsert_account(&page).await.unwrap();
+    let found = s
+        .accounts
+        .accounts_by_platform_user(PlatformKind::Facebook, &user)
+        .await
+        .unwrap();
+    assert_eq!(
+        found.iter().map(|x| &x.id).collect::<Vec<_>>(),
+        vec![&page.id],
+        "accounts are found by the user who granted access"
+    );
+    assert!(s
+        .accounts
+        .accounts_by_platform_user(PlatformKind::Facebook, &page.profile.platform_user_id)
+        .await
+        .unwrap()
+        .is_empty());
+    let scrubbed = page.scrubbed(AccountStatus::Deleted, now());
+    s.accounts
+        .update_account(&scrubbed, page.version)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.accounts
+            .accounts_by_platform_user(PlatformKind::Facebook, &user)
+            .await
+            .unwrap(),
+        vec![scrubbed],
+        "a scrubbed account is still found, so a repeated deletion request finds what it emptied"
+    );
 
-    assert_eq!(s.accounts.list_accounts(&w2.id).await.unwrap().len(), 2);
+    assert_eq!(s.accounts.list_accounts(&w2.id).await.unwrap().len(), 3);
     assert_eq!(
         s.accounts.get_account(&w2.id, &a.id).await.unwrap(),
         None,
@@ -568,6 +602,15 @@ pub async fn listing_posts(s: &Stores) {
     let mut newest_first = ids.clone();
     newest_first.reverse();
     assert_eq!(seen, newest_first);
+    assert!(
+        matches!(
+            s.posts
+                .list_posts(&w.id, &PostFilter::default(), 3, Some("not a cursor !"))
+                .await,
+            Err(StoreError::NotFound)
+        ),
+        "a cursor the store never issued is the caller's mistake, not an outage"
+    );
 
     let window = PostFilter {
         from: Some(base + chrono::Duration::minutes(2)),
@@ -747,6 +790,47 @@ pub async fn deletion_and_audit(s: &Stores) {
     assert_eq!(second.items.len(), 2);
     assert_eq!(second.items[1].id, ids[0]);
     assert!(second.next_cursor.is_none());
+    assert!(
+        matches!(
+            s.records.list_audit(&ws, 3, Some("not a cursor !")).await,
+            Err(StoreError::NotFound)
+        ),
+        "a cursor the store never issued is the caller's mistake"
+    );
+
+    // Redaction keeps what happened and when, and drops the detail, for one account only.
+    let acc = AccountId::generate();
+    let about = AuditEntry::new(
+        ws.clone(),
+        now(),
+        "delivery.published",
+        serde_json::json!({"permalink": "https://example.com/@pat/1"}),
+    )
+    .account(&acc);
+    s.records.append_audit(&about).await.unwrap();
+    let minimal = serde_json::json!({"redacted": "data_deletion"});
+    assert_eq!(
+        s.records.redact_audit(&ws, &acc, &minimal).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        s.records.redact_audit(&ws, &acc, &minimal).await.unwrap(),
+        0,
+        "a rerun finds nothing left to redact"
+    );
+    let all = s.records.list_audit(&ws, 10, None).await.unwrap().items;
+    assert_eq!(all.len(), 6, "redaction removes no entry");
+    let redacted = all.iter().find(|e| e.id == about.id).unwrap();
+    assert_eq!(
+        (redacted.action.as_str(), redacted.at, &redacted.detail),
+        ("delivery.published", about.at, &minimal)
+    );
+    assert!(
+        all.iter()
+            .filter(|e| e.id != about.id)
+            .all(|e| e.detail != minimal),
+        "entries about other accounts keep their detail"
+    );
 }
 
 /// A key service: data keys round-trip and are bound to their workspace.

@@ -80,7 +80,10 @@ pub trait AccountStore: Send + Sync {
     async fn upsert_account(&self, account: &Account) -> StoreResult<Account>;
     async fn get_account(&self, ws: &WorkspaceId, id: &AccountId) -> StoreResult<Option<Account>>;
     async fn list_accounts(&self, ws: &WorkspaceId) -> StoreResult<Vec<Account>>;
-    /// Every account of one platform user, in every workspace (the deletion callbacks name only the user).
+    /// Every account one platform user granted access to, in every workspace: the accounts whose
+    /// [`Profile::grantor_id`](crate::domain::Profile::grantor_id) is `platform_user_id` (the person's own account,
+    /// and the Pages and Instagram accounts they connected through their login). Meta's data-deletion and
+    /// deauthorize callbacks name only that person.
     async fn accounts_by_platform_user(
         &self,
         platform: PlatformKind,
@@ -192,6 +195,15 @@ pub trait RecordStore: Send + Sync {
     async fn update_deletion_request(&self, request: &DeletionRequest) -> StoreResult<()>;
     async fn get_deletion_request(&self, code: &str) -> StoreResult<Option<DeletionRequest>>;
     async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<()>;
+    /// Reduces every audit entry about `account` to what happened and when: its `detail` (platform ids,
+    /// permalinks, the platform's answers) becomes `detail`. A data-deletion request leaves only such minimal
+    /// records. Returns how many entries were rewritten.
+    async fn redact_audit(
+        &self,
+        ws: &WorkspaceId,
+        account: &AccountId,
+        detail: &serde_json::Value,
+    ) -> StoreResult<u64>;
     /// Newest first.
     async fn list_audit(
         &self,

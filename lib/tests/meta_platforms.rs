@@ -194,6 +194,7 @@ async fn threads_connects_with_a_long_lived_token_and_the_profile() {
     assert_eq!(connections.len(), 1);
     let c = &connections[0];
     assert_eq!(c.profile.platform_user_id, THREADS_USER);
+    assert_eq!(c.profile.grantor_id(), THREADS_USER);
     assert_eq!(c.profile.username.as_deref(), Some(THREADS_USERNAME));
     assert_eq!(c.profile.display_name.as_deref(), Some("Pat Example"));
     assert_eq!(
@@ -322,6 +323,11 @@ async fn instagram_login_connects_the_professional_account_and_refreshes() {
     assert_eq!(c.profile.username.as_deref(), Some(IG_USERNAME));
     assert_eq!(c.settings["login"], "instagram");
     assert_eq!(c.settings["app_scoped_id"], IG_APP_SCOPED);
+    assert_eq!(
+        c.profile.grantor_id(),
+        IG_APP_SCOPED,
+        "Instagram's deletion callbacks name the app-scoped id"
+    );
     assert!(c.tokens.expires_at.unwrap() - c.tokens.issued_at > chrono::Duration::days(59));
     assert!(c
         .tokens
@@ -368,6 +374,7 @@ async fn instagram_with_facebook_login_connects_each_linked_account() {
     assert_eq!(c.settings["login"], "facebook");
     assert_eq!(c.settings["page_id"], PAGE_BAKERY);
     assert_eq!(c.settings["facebook_user_id"], FB_USER);
+    assert_eq!(c.profile.grantor_id(), FB_USER);
     // Facebook login tokens are long-lived and cannot be refreshed: nothing is scheduled, and a refresh asks for
     // reconnection.
     assert!(c.tokens.expires_at.unwrap() - c.tokens.issued_at > chrono::Duration::days(59));
@@ -414,6 +421,11 @@ async fn facebook_gives_one_connection_per_page_with_its_own_token() {
         Some("https://cdn.example/fb/page-2001.jpg")
     );
     assert_eq!(bakery.settings["facebook_user_id"], FB_USER);
+    assert_eq!(
+        bakery.profile.grantor_id(),
+        FB_USER,
+        "Meta's deletion callbacks name the person who manages the Page"
+    );
     // Each Page has its own token, and Page tokens do not expire.
     assert_ne!(
         connections[0].tokens.access_token.expose_secret(),

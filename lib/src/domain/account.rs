@@ -52,6 +52,18 @@ pub struct Profile {
     pub display_name: Option<String>,
     pub picture_url: Option<String>,
     pub biography: Option<String>,
+    /// The platform user who granted Postora access, when that is not the account itself: a Facebook Page or an
+    /// Instagram account is reached through a person's login, and Meta's data-deletion and deauthorize callbacks
+    /// name that person (by their app-scoped id), never the Page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub granted_by: Option<String>,
+}
+
+impl Profile {
+    /// The platform user whose deletion or deauthorize callback covers this account.
+    pub fn grantor_id(&self) -> &str {
+        self.granted_by.as_deref().unwrap_or(&self.platform_user_id)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -74,12 +86,14 @@ impl Account {
         self.status == AccountStatus::Active
     }
 
-    /// The same account with its personal profile data removed (after a deletion request).
+    /// The same account with its personal profile data removed (after a deletion request). Only the platform's ids
+    /// stay, so a repeated request still finds the rows it already emptied.
     pub fn scrubbed(&self, status: AccountStatus, now: DateTime<Utc>) -> Account {
         let mut a = self.clone();
         a.status = status;
         a.profile = Profile {
             platform_user_id: self.profile.platform_user_id.clone(),
+            granted_by: self.profile.granted_by.clone(),
             ..Profile::default()
         };
         a.settings = serde_json::Value::Null;

@@ -85,6 +85,7 @@ impl SandboxPlatform {
             display_name: me.name,
             picture_url: me.avatar_url,
             biography: me.bio,
+            granted_by: None,
         })
     }
 }

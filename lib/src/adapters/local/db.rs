@@ -34,6 +34,9 @@ CREATE TABLE IF NOT EXISTS accounts (
     UNIQUE (workspace_id, platform, platform_user_id)
 );
 CREATE INDEX IF NOT EXISTS accounts_by_platform_user ON accounts (platform, platform_user_id);
+-- The platform user a data-deletion callback names: whoever granted access (Profile::grantor_id).
+CREATE INDEX IF NOT EXISTS accounts_by_grantor
+    ON accounts (platform, COALESCE(json_extract(data, '$.profile.granted_by'), platform_user_id));
 CREATE INDEX IF NOT EXISTS accounts_by_expiry ON accounts (token_expires_at) WHERE token_expires_at IS NOT NULL;
 CREATE TABLE IF NOT EXISTS tokens (
     workspace_id TEXT NOT NULL,

@@ -300,7 +300,11 @@ impl AccountStore for SqliteStore {
         self.db
             .call(move |c| {
                 let mut st = c
-                    .prepare("SELECT data FROM accounts WHERE platform = ?1 AND platform_user_id = ?2 ORDER BY workspace_id, id")
+                    .prepare(
+                        "SELECT data FROM accounts
+                         WHERE platform = ?1 AND COALESCE(json_extract(data, '$.profile.granted_by'), platform_user_id) = ?2
+                         ORDER BY workspace_id, id",
+                    )
                     .map_err(map_err)?;
                 accounts_from(&mut st, [p, u])
             })
@@ -926,6 +930,47 @@ impl RecordStore for SqliteStore {
                 )
                 .map(|_| ())
                 .map_err(map_err)
+            })
+            .await
+    }
+
+    async fn redact_audit(
+        &self,
+        ws: &WorkspaceId,
+        account: &AccountId,
+        detail: &serde_json::Value,
+    ) -> StoreResult<u64> {
+        let (ws, account, detail) = (ws.to_string(), account.to_string(), detail.clone());
+        self.db
+            .call(move |c| {
+                let tx = c.transaction().map_err(map_err)?;
+                let rows: Vec<(String, String)> = {
+                    let mut st = tx
+                        .prepare("SELECT id, data FROM audit WHERE workspace_id = ?1")
+                        .map_err(map_err)?;
+                    let rows = st
+                        .query_map([&ws], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .map_err(map_err)?;
+                    rows.collect::<Result<_, _>>().map_err(map_err)?
+                };
+                let mut redacted = 0;
+                for (id, data) in rows {
+                    let mut entry: AuditEntry = from_json(&data)?;
+                    if entry.account_id.as_deref() != Some(account.as_str())
+                        || entry.detail == detail
+                    {
+                        continue;
+                    }
+                    entry.detail = detail.clone();
+                    tx.execute(
+                        "UPDATE audit SET data = ?3 WHERE workspace_id = ?1 AND id = ?2",
+                        params![ws, id, to_json(&entry)?],
+                    )
+                    .map_err(map_err)?;
+                    redacted += 1;
+                }
+                tx.commit().map_err(map_err)?;
+                Ok(redacted)
             })
             .await
     }

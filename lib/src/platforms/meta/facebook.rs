@@ -300,6 +300,8 @@ impl Platform for FacebookPlatform {
                         display_name: page.name,
                         picture_url,
                         biography: page.about,
+                        // Meta's callbacks name the person who manages the Page, not the Page.
+                        granted_by: Some(facebook_user_id.clone()),
                     },
                     tokens,
                 })

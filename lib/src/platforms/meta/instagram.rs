@@ -278,6 +278,8 @@ impl InstagramPlatform {
             .ok_or_else(|| {
                 PlatformError::Transient("Instagram did not say which account this is".into())
             })?;
+        // Instagram's deletion and deauthorize callbacks name the person by the app-scoped id.
+        let granted_by = me.id.clone().filter(|id| *id != ig_user_id);
         let settings = serde_json::json!({
             "login": InstagramLogin::Instagram.as_str(),
             "ig_user_id": ig_user_id,
@@ -290,6 +292,7 @@ impl InstagramPlatform {
                 display_name: me.name,
                 picture_url: me.profile_picture_url,
                 biography: None,
+                granted_by,
             },
             tokens,
             settings,
@@ -329,6 +332,7 @@ impl InstagramPlatform {
                         display_name: ig.name,
                         picture_url: ig.profile_picture_url,
                         biography: ig.biography,
+                        granted_by: Some(facebook_user_id.clone()),
                     },
                     tokens: tokens.clone(),
                 })

@@ -180,6 +180,7 @@ impl ThreadsPlatform {
             display_name: me.name,
             picture_url: me.threads_profile_picture_url,
             biography: me.threads_biography,
+            granted_by: None,
         })
     }
 

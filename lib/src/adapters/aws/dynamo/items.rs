@@ -165,7 +165,7 @@ pub fn account_item(a: &Account) -> Result<Item, StoreError> {
     index_keys(
         &mut item,
         &LOOKUP_INDEX,
-        keys::platform_user_index(a.platform, &a.profile.platform_user_id),
+        keys::platform_user_index(a.platform, a.profile.grantor_id()),
         keys::account_index_sk(&a.workspace_id, &a.id),
     );
     if let (AccountStatus::Active, Some(expires)) = (a.status, a.token_expires_at) {

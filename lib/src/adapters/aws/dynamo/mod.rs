@@ -151,13 +151,14 @@ fn encode_cursor(position: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(position)
 }
 
-/// Reads back a cursor this store issued.
+/// Reads back a cursor this store issued. One it did not issue is [`StoreError::NotFound`], as on every store: the
+/// caller's mistake, never an outage.
 fn decode_cursor(cursor: &str) -> StoreResult<String> {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(cursor)
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(|| StoreError::Unavailable("the cursor is not one this store issued".into()))
+        .ok_or(StoreError::NotFound)
 }
 
 impl DynamoStore {

@@ -153,9 +153,7 @@ impl PostStore for DynamoStore {
         let to = match cursor {
             Some(c) => {
                 let after = decode_cursor(c)?;
-                let post = PostId::parse(&after).ok_or_else(|| {
-                    StoreError::Unavailable("the cursor is not one this store issued".into())
-                })?;
+                let post = PostId::parse(&after).ok_or(StoreError::NotFound)?;
                 keys::post_sk(&post)
             }
             None => keys::POSTS_TO.to_owned(),

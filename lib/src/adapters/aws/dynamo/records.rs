@@ -9,7 +9,7 @@ use super::items::{self, Item};
 use super::{
     decode_cursor, encode_cursor, keys, Condition, DynamoStore, Query, SortRange, TransactionError,
 };
-use crate::domain::{AuditEntry, DeletionRequest, WorkspaceId};
+use crate::domain::{AccountId, AuditEntry, DeletionRequest, WorkspaceId};
 use crate::ports::{Page, RecordStore, StoreError, StoreResult};
 
 #[async_trait]
@@ -71,6 +71,33 @@ impl RecordStore for DynamoStore {
 
     async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<()> {
         self.put_new(items::audit_item(entry)?).await
+    }
+
+    async fn redact_audit(
+        &self,
+        ws: &WorkspaceId,
+        account: &AccountId,
+        detail: &serde_json::Value,
+    ) -> StoreResult<u64> {
+        let partition = self.query_all(&Query::table(keys::audit_pk(ws))).await?;
+        let mut redacted = 0;
+        for item in partition {
+            let mut entry: AuditEntry = items::data(&item, "audit entry")?;
+            if entry.account_id.as_deref() != Some(account.as_str()) || entry.detail == *detail {
+                continue;
+            }
+            entry.detail = detail.clone();
+            // The same key, so the entry keeps its place in the log; a rerun rewrites it to the same value.
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(items::audit_item(&entry)?))
+                .send()
+                .await
+                .map_err(|e| super::failure("PutItem", &e))?;
+            redacted += 1;
+        }
+        Ok(redacted)
     }
 
     async fn list_audit(
