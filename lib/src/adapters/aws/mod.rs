@@ -10,6 +10,7 @@ pub mod kms;
 pub mod metrics;
 pub mod sqs;
 pub mod table;
+pub mod testing;
 
 use std::sync::Arc;
 
