@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
+use postora::adapters::aws::bootstrap::bootstrap;
+use postora::adapters::aws::{load_sdk_config, AwsAdapters, AwsClients, AwsConfig};
 use postora::app::App;
 use postora::config::Env;
 use postora::runtime::{self, LocalBackend};
@@ -25,8 +27,19 @@ struct Cli {
         default_value = "./.postora"
     )]
     data_dir: PathBuf,
+    /// Where Postora keeps its data: `local` (SQLite, a master key file and an in-process queue in the data
+    /// directory) or `aws` (DynamoDB, KMS, SQS and EventBridge, as named by POSTORA_TABLE, POSTORA_KMS_KEY,
+    /// POSTORA_QUEUE_URL, POSTORA_DLQ_URL and POSTORA_EVENT_BUS, or `postora aws bootstrap`'s defaults).
+    #[arg(long, global = true, env = "POSTORA_BACKEND", default_value = "local")]
+    backend: BackendKind,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum BackendKind {
+    Local,
+    Aws,
 }
 
 #[derive(Subcommand)]
@@ -53,6 +66,18 @@ enum Command {
     Dispatch,
     /// Print the OpenAPI document.
     Openapi,
+    /// Postora's AWS resources.
+    Aws {
+        #[command(subcommand)]
+        command: AwsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AwsCommand {
+    /// Create the table, the KMS key and its alias, the delivery queue with its dead-letter queue, and the event bus,
+    /// as template.yaml declares them. Creates only what is missing: running it again changes nothing.
+    Bootstrap,
 }
 
 #[derive(Subcommand)]
@@ -105,6 +130,31 @@ fn local_app(
     Ok((app, local))
 }
 
+/// The app on the AWS adapters, with resources named by the environment (or bootstrap's defaults).
+async fn aws_app(env: &Env, public_url: &str) -> anyhow::Result<Arc<App>> {
+    let sdk = load_sdk_config().await;
+    let adapters = AwsAdapters::connect(&sdk, &AwsConfig::from_env(), None).await?;
+    Ok(runtime::build_app(
+        adapters.backend(),
+        env,
+        public_url,
+        true,
+    )?)
+}
+
+/// The app on the chosen backend.
+async fn open_app(
+    backend: BackendKind,
+    data_dir: &std::path::Path,
+    env: &Env,
+    public_url: &str,
+) -> anyhow::Result<Arc<App>> {
+    match backend {
+        BackendKind::Local => Ok(local_app(data_dir, env, public_url)?.0),
+        BackendKind::Aws => aws_app(env, public_url).await,
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     init_tracing();
@@ -113,13 +163,17 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { addr, workers } => {
             let default_url = format!("http://{addr}");
-            let (app, local) = local_app(&cli.data_dir, &env, &default_url)?;
+            let app = open_app(cli.backend, &cli.data_dir, &env, &default_url).await?;
             let sandbox = if app
                 .platforms
                 .get(postora::domain::PlatformKind::Sandbox)
                 .is_some()
             {
-                Some(local.sandbox(&env, app.settings.public_url.as_str())?)
+                Some(runtime::open_sandbox(
+                    &cli.data_dir,
+                    &env,
+                    app.settings.public_url.as_str(),
+                )?)
             } else {
                 None
             };
@@ -132,7 +186,16 @@ async fn main() -> anyhow::Result<()> {
                 "Postora is listening on http://{bound} (public URL {})",
                 app.settings.public_url
             );
-            println!("Data directory: {}", cli.data_dir.display());
+            match cli.backend {
+                BackendKind::Local => println!("Data directory: {}", cli.data_dir.display()),
+                BackendKind::Aws => {
+                    let aws = AwsConfig::from_env();
+                    println!(
+                        "AWS: table {}, key {}, queue {}, bus {}",
+                        aws.table, aws.kms_key, aws.queue, aws.event_bus
+                    );
+                }
+            }
             println!(
                 "Platforms: {}",
                 app.platforms
@@ -142,17 +205,22 @@ async fn main() -> anyhow::Result<()> {
                     .collect::<Vec<_>>()
                     .join(", ")
             );
-            println!(
-                "Get an API key:  postora workspace create <name> --data-dir {}",
-                cli.data_dir.display()
-            );
+            match cli.backend {
+                BackendKind::Local => println!(
+                    "Get an API key:  postora workspace create <name> --data-dir {}",
+                    cli.data_dir.display()
+                ),
+                BackendKind::Aws => {
+                    println!("Get an API key:  postora --backend aws workspace create <name>")
+                }
+            }
             runtime::serve(app, router, listener, workers, async {
                 let _ = tokio::signal::ctrl_c().await;
             })
             .await?;
         }
         Command::Workspace { command } => {
-            let (app, _) = local_app(&cli.data_dir, &env, "http://127.0.0.1:8080")?;
+            let app = open_app(cli.backend, &cli.data_dir, &env, "http://127.0.0.1:8080").await?;
             match command {
                 WorkspaceCommand::Create { name } => {
                     let (ws, key) = app.create_workspace(&name).await?;
@@ -181,7 +249,7 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         Command::Dlq { command } => {
-            let (app, _) = local_app(&cli.data_dir, &env, "http://127.0.0.1:8080")?;
+            let app = open_app(cli.backend, &cli.data_dir, &env, "http://127.0.0.1:8080").await?;
             match command {
                 DlqCommand::List { max } => {
                     for letter in app.queue.dead_letters(max).await? {
@@ -195,10 +263,17 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         Command::Dispatch => {
-            let (app, _) = local_app(&cli.data_dir, &env, "http://127.0.0.1:8080")?;
+            let app = open_app(cli.backend, &cli.data_dir, &env, "http://127.0.0.1:8080").await?;
             println!("{}", serde_json::to_string(&app.dispatch_tick().await?)?);
         }
         Command::Openapi => println!("{}", postora::http::openapi::document()),
+        Command::Aws {
+            command: AwsCommand::Bootstrap,
+        } => {
+            let sdk = load_sdk_config().await;
+            let report = bootstrap(&AwsClients::new(&sdk, None), &AwsConfig::from_env()).await?;
+            println!("{report}");
+        }
     }
     Ok(())
 }

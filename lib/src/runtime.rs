@@ -89,20 +89,29 @@ impl LocalBackend {
 
     /// The sandbox platform's server, on its own file in the same directory.
     pub fn sandbox(&self, env: &Env, public_url: &str) -> Result<Sandbox, StartError> {
-        let sandbox = Sandbox::open(
-            &self.data_dir.join("sandbox.db"),
-            public_url,
-            env.seconds("POSTORA_SANDBOX_TOKEN_TTL_SECS", 3600)?,
-        )
-        .map_err(|e| StartError::Other(format!("the sandbox could not open its database: {e}")))?;
-        if let Some(spec) = env.get("POSTORA_SANDBOX_FAULTS") {
-            sandbox.add_faults(
-                parse_faults(spec)
-                    .map_err(|r| ConfigError::invalid("POSTORA_SANDBOX_FAULTS", r))?,
-            );
-        }
-        Ok(sandbox)
+        open_sandbox(&self.data_dir, env, public_url)
     }
+}
+
+/// The sandbox platform's server, on `sandbox.db` in `data_dir`. It is a stand-in for a social network, not part of
+/// Postora's data, so it lives on local disk whichever backend Postora itself uses.
+pub fn open_sandbox(data_dir: &Path, env: &Env, public_url: &str) -> Result<Sandbox, StartError> {
+    std::fs::create_dir_all(data_dir).map_err(|e| StartError::DataDir {
+        path: data_dir.to_owned(),
+        reason: e.to_string(),
+    })?;
+    let sandbox = Sandbox::open(
+        &data_dir.join("sandbox.db"),
+        public_url,
+        env.seconds("POSTORA_SANDBOX_TOKEN_TTL_SECS", 3600)?,
+    )
+    .map_err(|e| StartError::Other(format!("the sandbox could not open its database: {e}")))?;
+    if let Some(spec) = env.get("POSTORA_SANDBOX_FAULTS") {
+        sandbox.add_faults(
+            parse_faults(spec).map_err(|r| ConfigError::invalid("POSTORA_SANDBOX_FAULTS", r))?,
+        );
+    }
+    Ok(sandbox)
 }
 
 /// Builds the app over a backend, with the platforms and settings from the environment.

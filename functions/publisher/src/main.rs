@@ -1,1 +1,22 @@
-fn main() {}
+//! The publisher on Lambda: the SQS event source hands it batches of delivery messages; it publishes them at once and
+//! answers with the ones that must come back (ReportBatchItemFailures), so a malformed message fails only itself.
+
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use postora::adapters::aws::functions::{
+    app_from_env, publish_batch, SqsBatch, UNKNOWN_PUBLIC_URL,
+};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .without_time()
+        .init();
+    let app = app_from_env(UNKNOWN_PUBLIC_URL).await?;
+    run(service_fn(|event: LambdaEvent<SqsBatch>| {
+        let app = app.clone();
+        async move { Ok::<_, Error>(publish_batch(app, event.payload).await) }
+    }))
+    .await
+}

@@ -5,10 +5,12 @@
 pub mod bootstrap;
 pub mod dynamo;
 pub mod eventbridge;
+pub mod functions;
 pub mod kms;
 pub mod metrics;
 pub mod sqs;
 pub mod table;
+pub mod testing;
 
 use std::sync::Arc;
 
