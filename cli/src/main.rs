@@ -184,7 +184,7 @@ async fn main() -> anyhow::Result<()> {
             let bound = listener.local_addr()?;
             println!(
                 "Postora is listening on http://{bound} (public URL {})",
-                app.settings.public_url
+                app.settings.public_url.as_str().trim_end_matches('/')
             );
             match cli.backend {
                 BackendKind::Local => println!("Data directory: {}", cli.data_dir.display()),
