@@ -11,8 +11,10 @@ use crate::ports::{Clock, EventBus, KeyService, Queue, Stores};
 
 pub mod accounts;
 pub mod connect;
+pub mod deletion;
 pub mod dispatch;
 pub mod posts;
+pub mod privacy;
 pub mod publish;
 pub mod rate;
 pub mod refresh;
