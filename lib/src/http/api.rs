@@ -1,17 +1,21 @@
-//! The public API under `/v1`: accounts, connecting them, and posts.
+//! The public API under `/v1`: accounts, connecting them, posts, and the workspace's own data (export, erase, audit
+//! log).
 
 use std::sync::Arc;
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 use serde::Deserialize;
 
 use super::auth::Caller;
 use super::error::{query, ApiError, ErrorBody, Json};
-use super::views::{AccountList, AccountView, ConnectStarted, PostPage, PostView, RetryRequest};
+use super::views::{
+    AccountList, AccountView, AuditPage, ConnectStarted, PostPage, PostView, RetryRequest,
+    WorkspaceErasedView, WorkspaceExportView,
+};
 use crate::app::posts::{NewPost, PostPatch};
 use crate::app::App;
 use crate::domain::{AccountId, DeliveryStatus, PlatformKind, PostId};
@@ -32,6 +36,9 @@ pub fn router() -> Router<Arc<App>> {
             "/v1/posts/{id}/deliveries/{account_id}/retry",
             post(retry_delivery),
         )
+        .route("/v1/export", get(export_workspace))
+        .route("/v1/workspace", delete(erase_workspace))
+        .route("/v1/audit", get(list_audit))
 }
 
 fn post_id(raw: &str) -> Result<PostId, ApiError> {
@@ -269,4 +276,88 @@ async fn retry_delivery(
         .retry_delivery(&ws, &post_id(&id)?, &account_id(&account)?, confirm)
         .await?;
     Ok(Json(PostView::from(&record)))
+}
+
+/// Everything the workspace holds, as JSON: accounts, posts with their deliveries, and the audit log. Never a token,
+/// a ciphertext or a key.
+#[utoipa::path(get, path = "/v1/export", tag = "workspace",
+    responses((status = 200, body = WorkspaceExportView)), security(("api_key" = [])))]
+async fn export_workspace(
+    State(app): State<Arc<App>>,
+    Caller(ws): Caller,
+) -> Result<Response, ApiError> {
+    let export = app.export_workspace(&ws).await?;
+    let mut resp = axum::Json(WorkspaceExportView::from(&export)).into_response();
+    let headers = resp.headers_mut();
+    headers.insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    if let Ok(v) = axum::http::HeaderValue::from_str(&format!(
+        "attachment; filename=\"postora-export-{ws}.json\""
+    )) {
+        headers.insert(axum::http::header::CONTENT_DISPOSITION, v);
+    }
+    Ok(resp)
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+struct EraseQuery {
+    /// The workspace's id, repeated, so that an erase is never an accident.
+    confirm: Option<String>,
+}
+
+/// Erases the workspace: every account is disconnected, then everything goes (keys, accounts, tokens, posts,
+/// deliveries, audit log). Only a minimal tombstone stays in the audit log. The API key stops working.
+#[utoipa::path(delete, path = "/v1/workspace", tag = "workspace", params(EraseQuery),
+    responses((status = 200, body = WorkspaceErasedView), (status = 422, body = ErrorBody, description = "`confirm` is not this workspace's id")),
+    security(("api_key" = [])))]
+async fn erase_workspace(
+    State(app): State<Arc<App>>,
+    Caller(ws): Caller,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<WorkspaceErasedView>, ApiError> {
+    let q: EraseQuery = query(raw.as_deref())?;
+    if q.confirm.as_deref() != Some(ws.as_str()) {
+        return Err(ApiError::invalid(
+            "confirm",
+            "must be this workspace's id: erasing cannot be undone",
+        ));
+    }
+    let erased = app.erase_workspace(&ws).await?;
+    Ok(Json(WorkspaceErasedView::from(&erased)))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+struct AuditQuery {
+    /// 1 to 200, default 50.
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+/// The workspace's audit log, newest first: connections, token refreshes, publications, failures with the
+/// platform's answer, deletions. Never a token.
+#[utoipa::path(get, path = "/v1/audit", tag = "workspace", params(AuditQuery),
+    responses((status = 200, body = AuditPage), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
+async fn list_audit(
+    State(app): State<Arc<App>>,
+    Caller(ws): Caller,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<AuditPage>, ApiError> {
+    let q: AuditQuery = query(raw.as_deref())?;
+    let limit = match q.limit.as_deref() {
+        None => 50,
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=200).contains(n))
+            .ok_or_else(|| ApiError::invalid("limit", "must be a whole number from 1 to 200"))?,
+    };
+    let page = app.list_audit(&ws, limit, q.cursor.as_deref()).await?;
+    Ok(Json(AuditPage {
+        entries: page.items,
+        next_cursor: page.next_cursor,
+    }))
 }

@@ -62,6 +62,12 @@ impl ApiError {
         Error::invalid(field, message).into()
     }
 
+    /// Names the request field at fault.
+    pub fn field(mut self, field: &str) -> Self {
+        self.body.error.field = Some(field.to_owned());
+        self
+    }
+
     pub fn status(&self) -> StatusCode {
         self.status
     }

@@ -1,4 +1,5 @@
-//! The HTTP side: axum routers for the public API, the OAuth callback, the sandbox platform and the service pages.
+//! The HTTP side: axum routers for the public API, the OAuth callback, Meta's data-deletion callbacks and the pages
+//! about people's data, the sandbox platform and the service pages.
 //! Lambda functions serve the same routers through lambda_http; `postora serve` merges them into one.
 
 use std::sync::Arc;
@@ -18,8 +19,10 @@ use crate::app::App;
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod meta;
 pub mod oauth;
 pub mod openapi;
+pub mod pages;
 pub mod sandbox;
 pub mod views;
 
@@ -36,10 +39,18 @@ pub fn oauth_router(app: Arc<App>) -> Router {
     finish(oauth::router(), app)
 }
 
-/// Everything one process serves: API, OAuth callback, and the sandbox platform when given.
+/// Meta's data-deletion and deauthorize callbacks, the deletion status page and the privacy pages: what the
+/// data-deletion function serves. The callbacks' app secrets are taken from the app's settings here.
+pub fn deletion_router(app: Arc<App>) -> Router {
+    finish(meta::router(&app), app)
+}
+
+/// Everything one process serves: API, OAuth callback, the deletion callbacks and pages, and the sandbox platform
+/// when given.
 pub fn full_router(app: Arc<App>, sandbox: Option<&sandbox::Sandbox>) -> Router {
     let mut router = api::router()
         .merge(oauth::router())
+        .merge(meta::router(&app))
         .merge(service_routes())
         .with_state(app);
     if let Some(sb) = sandbox {

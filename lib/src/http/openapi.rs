@@ -5,7 +5,7 @@ use axum::response::{IntoResponse, Response};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{api, error, sandbox, views};
+use super::{api, error, meta, pages, sandbox, views};
 use crate::app::posts;
 
 #[derive(OpenApi)]
@@ -14,17 +14,25 @@ use crate::app::posts;
     paths(
         api::connect, api::list_accounts, api::get_account, api::disconnect,
         api::create_post, api::list_posts, api::get_post, api::update_post, api::cancel_post, api::retry_delivery,
+        api::export_workspace, api::erase_workspace, api::list_audit,
+        meta::meta_data_deletion, meta::meta_deauthorize, meta::threads_data_deletion, meta::threads_deauthorize,
+        pages::deletion_status,
         super::health,
     ),
     components(schemas(
         error::ErrorBody, error::ErrorDetail, error::FieldError,
         views::AccountView, views::AccountList, views::DeliveryView, views::PostView, views::PostPage,
         views::ConnectStarted, views::RetryRequest, views::Health,
+        views::ExportedAccount, views::WorkspaceExportView, views::AuditPage, views::WorkspaceErasedView,
+        views::DeletionAccepted, views::DeauthorizeDone, views::DeletionStatusView, meta::SignedRequestForm,
+        crate::domain::AuditEntry,
         posts::NewPost, posts::PostPatch, posts::MediaInput, posts::TargetInput,
         sandbox::Fault, sandbox::FaultKind, sandbox::SandboxPost, sandbox::SandboxPosts,
     )),
     modifiers(&BearerAuth, &CommonErrors),
-    tags((name = "accounts"), (name = "posts"), (name = "service"))
+    tags((name = "accounts"), (name = "posts"), (name = "workspace", description = "The workspace's own data: export, erase, audit log"),
+        (name = "privacy", description = "Meta's data-deletion and deauthorize callbacks, and the status of a deletion request"),
+        (name = "service"))
 )]
 pub struct ApiDoc;
 
@@ -68,7 +76,11 @@ impl Modify for CommonErrors {
             ];
             for op in ops.into_iter().flatten() {
                 let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
-                let has_body = op.request_body.is_some();
+                // Only JSON bodies go through the JSON extractor; Meta's callbacks take a form and answer 400 alone.
+                let has_body = op
+                    .request_body
+                    .as_ref()
+                    .is_some_and(|b| b.content.contains_key("application/json"));
                 let responses = &mut op.responses.responses;
                 if secured {
                     responses

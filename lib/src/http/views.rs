@@ -3,8 +3,11 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::app::deletion::CallbackSource;
+use crate::app::privacy::{WorkspaceErased, WorkspaceExport};
 use crate::domain::{
-    Account, AccountStatus, Delivery, DeliveryError, DeliveryStatus, Media, PlatformKind,
+    Account, AccountStatus, AuditEntry, DeletionRequest, DeletionStatus, Delivery, DeliveryError,
+    DeliveryStatus, Media, PlatformKind,
 };
 use crate::ports::PostRecord;
 
@@ -138,4 +141,123 @@ pub struct Health {
     pub status: String,
     pub version: String,
     pub platforms: Vec<PlatformKind>,
+}
+
+/// An account as exported: what the API shows, and the non-secret platform facts kept with it.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ExportedAccount {
+    #[serde(flatten)]
+    pub account: AccountView,
+    /// Platform facts the adapter keeps (a Page id, a login variant); never a token.
+    #[schema(value_type = Object)]
+    pub settings: serde_json::Value,
+}
+
+/// Everything a workspace holds, without tokens, ciphertexts or keys.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct WorkspaceExportView {
+    pub workspace_id: String,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub exported_at: DateTime<Utc>,
+    /// Every account, deleted ones included as their scrubbed rows.
+    pub accounts: Vec<ExportedAccount>,
+    /// Every post with its deliveries, newest first.
+    pub posts: Vec<PostView>,
+    /// The whole audit log, newest first.
+    pub audit: Vec<AuditEntry>,
+}
+
+impl From<&WorkspaceExport> for WorkspaceExportView {
+    fn from(e: &WorkspaceExport) -> Self {
+        WorkspaceExportView {
+            workspace_id: e.workspace_id.to_string(),
+            name: e.name.clone(),
+            created_at: e.created_at,
+            exported_at: e.exported_at,
+            accounts: e
+                .accounts
+                .iter()
+                .map(|a| ExportedAccount {
+                    account: AccountView::from(a),
+                    settings: a.settings.clone(),
+                })
+                .collect(),
+            posts: e.posts.iter().map(PostView::from).collect(),
+            audit: e.audit.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AuditPage {
+    /// Newest first.
+    pub entries: Vec<AuditEntry>,
+    /// Pass as `cursor` to read the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct WorkspaceErasedView {
+    pub workspace_id: String,
+    pub erased_at: DateTime<Utc>,
+    /// Accounts that were still connected and were disconnected first.
+    pub accounts_disconnected: usize,
+}
+
+impl From<&WorkspaceErased> for WorkspaceErasedView {
+    fn from(e: &WorkspaceErased) -> Self {
+        WorkspaceErasedView {
+            workspace_id: e.workspace_id.to_string(),
+            erased_at: e.erased_at,
+            accounts_disconnected: e.accounts_disconnected,
+        }
+    }
+}
+
+/// The answer Meta expects from a data-deletion callback.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DeletionAccepted {
+    /// The status page of this request, for the person.
+    pub url: String,
+    /// Random and alphanumeric; the same request gets the same code.
+    pub confirmation_code: String,
+}
+
+/// What a deauthorize callback did.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DeauthorizeDone {
+    pub accounts_revoked: usize,
+    pub deliveries_canceled: usize,
+}
+
+/// A deletion request's state, as its status page shows it.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DeletionStatusView {
+    pub confirmation_code: String,
+    /// `received` until the deletion is complete, then `completed`.
+    pub status: String,
+    /// Who sent the request: `Facebook or Instagram`, or `Threads`.
+    pub source: String,
+    pub received_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub accounts_deleted: u32,
+    pub deliveries_canceled: u32,
+}
+
+impl From<&DeletionRequest> for DeletionStatusView {
+    fn from(r: &DeletionRequest) -> Self {
+        DeletionStatusView {
+            confirmation_code: r.confirmation_code.clone(),
+            status: match r.status {
+                DeletionStatus::Received => "received".into(),
+                DeletionStatus::Completed => "completed".into(),
+            },
+            source: CallbackSource::of_recorded(r.platform).label().into(),
+            received_at: r.received_at,
+            completed_at: r.completed_at,
+            accounts_deleted: r.accounts_deleted,
+            deliveries_canceled: r.deliveries_canceled,
+        }
+    }
 }
