@@ -352,3 +352,71 @@ async fn the_deletion_router_alone_refuses_callbacks_it_cannot_verify() {
         .unwrap();
     assert_eq!(api.status(), 404, "the deletion function serves no API");
 }
+
+/// The sample events in `events/data-deletion/` (what `cargo lambda invoke` feeds the data-deletion function) get
+/// the answers their README promises when they arrive at the time they say they were sent.
+#[tokio::test]
+async fn the_sample_events_get_the_documented_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = support::test_env(
+        "https://postora.example",
+        &[
+            ("POSTORA_SANDBOX", "off"),
+            (
+                "POSTORA_FACEBOOK_CLIENT_SECRET",
+                "postora-sample-meta-app-secret",
+            ),
+            (
+                "POSTORA_THREADS_CLIENT_SECRET",
+                "postora-sample-threads-app-secret",
+            ),
+        ],
+    );
+    let local = LocalBackend::open(dir.path(), &env).unwrap();
+    let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/data-deletion");
+    let read = |file: &str| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(samples.join(file)).unwrap()).unwrap()
+    };
+    // Every sample says it was sent at the same moment; the app's clock is set to it.
+    let sent_at = chrono::DateTime::from_timestamp_millis(
+        read("meta-data-deletion.json")["requestContext"]["timeEpoch"]
+            .as_i64()
+            .unwrap(),
+    )
+    .unwrap();
+    let app = Arc::new(postora::app::App::new(postora::app::Deps {
+        stores: local.backend.stores.clone(),
+        keys: local.backend.keys.clone(),
+        queue: local.backend.queue.clone(),
+        bus: local.backend.bus.clone(),
+        clock: Arc::new(postora::ports::ManualClock::new(sent_at)),
+        platforms: postora::platforms::Platforms::new(),
+        settings: postora::config::Settings::from_env(&env, "https://postora.example").unwrap(),
+    }));
+    let router = postora::http::deletion_router(app);
+    for (file, status) in [
+        ("meta-data-deletion.json", 200),
+        ("meta-deauthorize.json", 200),
+        ("threads-data-deletion.json", 200),
+        ("threads-deauthorize.json", 200),
+        ("meta-data-deletion-bad-signature.json", 400),
+        ("privacy.json", 200),
+        ("data-deletion-instructions.json", 200),
+        ("deletion-status.json", 404),
+    ] {
+        let event = read(file);
+        let mut request = Request::builder()
+            .method(event["requestContext"]["http"]["method"].as_str().unwrap())
+            .uri(event["rawPath"].as_str().unwrap());
+        for (name, value) in event["headers"].as_object().unwrap() {
+            request = request.header(name.as_str(), value.as_str().unwrap());
+        }
+        let body = event["body"].as_str().unwrap_or("").to_owned();
+        let resp = router
+            .clone()
+            .oneshot(request.body(Body::from(body)).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), status, "{file}");
+    }
+}
