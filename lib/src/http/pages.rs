@@ -153,8 +153,8 @@ pub async fn privacy(State(app): State<Arc<App>>) -> Response {
              person who connected it, and the profile the platform reports (username, name, picture address, \
              biography), with a few non-secret facts the platform needs (such as a Page id).</li>\
              <li><strong>Access tokens</strong>: encrypted with a key of the workspace's own (AES-256-GCM, the key \
-             itself protected by a key service). They are used only to publish and to renew themselves, and never \
-             appear in any page, answer, log or event.</li>\
+             itself protected by a key service). They are used only to publish, to renew themselves, and to revoke \
+             them when an account is disconnected; they never appear in any page, answer, log or event.</li>\
              <li><strong>Posts</strong>: the text, media addresses and time chosen by the workspace, and for each \
              account whether it was published, the platform's id and link of the post, and the platform's answer \
              when it failed.</li>\
