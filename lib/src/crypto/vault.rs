@@ -40,6 +40,9 @@ pub struct Vault {
     keys: Arc<dyn KeyService>,
     workspaces: Arc<dyn WorkspaceStore>,
     cache: Mutex<HashMap<WorkspaceId, (Instant, DataKey)>>,
+    /// One gate per workspace whose key is being unwrapped, so that a burst of opens for a cold workspace (a batch of
+    /// ten deliveries on a fresh Lambda instance) makes one key-service call, not ten.
+    unwrapping: Mutex<HashMap<WorkspaceId, Arc<tokio::sync::Mutex<()>>>>,
     ttl: Duration,
     max_cached: usize,
     unwraps: AtomicU64,
@@ -60,6 +63,7 @@ impl Vault {
             keys,
             workspaces,
             cache: Mutex::new(HashMap::new()),
+            unwrapping: Mutex::new(HashMap::new()),
             ttl,
             max_cached: max_cached.max(1),
             unwraps: AtomicU64::new(0),
@@ -120,6 +124,27 @@ impl Vault {
         if let Some(k) = self.cached(ws) {
             return Ok(k);
         }
+        let gate = self
+            .unwrapping
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(ws.clone())
+            .or_default()
+            .clone();
+        let _held = gate.lock().await;
+        // Whoever held the gate before us may have unwrapped the key already.
+        if let Some(k) = self.cached(ws) {
+            return Ok(k);
+        }
+        let unwrapped = self.unwrap_key(ws).await;
+        self.unwrapping
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(ws);
+        unwrapped
+    }
+
+    async fn unwrap_key(&self, ws: &WorkspaceId) -> Result<DataKey, VaultError> {
         let workspace = self
             .workspaces
             .get_workspace(ws)
@@ -245,6 +270,41 @@ mod tests {
         let last = flipped.len() - 1;
         flipped[last] ^= 1;
         assert!(open_with(&key, b"ws_a|acc_a", &flipped).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_burst_of_opens_on_a_cold_cache_unwraps_the_key_once() {
+        use crate::adapters::local::{Db, MasterKeyFile, SqliteStore};
+        use crate::domain::{TokenSet, Workspace};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::new(Db::open(&dir.path().join("db")).unwrap()));
+        let keys: Arc<dyn KeyService> =
+            Arc::new(MasterKeyFile::load_or_create(&dir.path().join("key")).unwrap());
+        let warm = Vault::new(keys.clone(), store.clone());
+        let ws = WorkspaceId::generate();
+        let workspace = Workspace {
+            id: ws.clone(),
+            name: "w".into(),
+            wrapped_key: warm.new_workspace_key(&ws).await.unwrap(),
+            created_at: chrono::Utc::now(),
+        };
+        store.create_workspace(&workspace, "h").await.unwrap();
+        let acc = AccountId::generate();
+        let sealed = warm
+            .seal(&ws, &acc, &TokenSet::new("t", chrono::Utc::now()))
+            .await
+            .unwrap();
+
+        let cold = Arc::new(Vault::new(keys, store));
+        let mut opens = tokio::task::JoinSet::new();
+        for _ in 0..10 {
+            let (cold, ws, acc, sealed) = (cold.clone(), ws.clone(), acc.clone(), sealed.clone());
+            opens.spawn(async move { cold.open(&ws, &acc, &sealed).await.map(|_| ()) });
+        }
+        while let Some(r) = opens.join_next().await {
+            r.unwrap().unwrap();
+        }
+        assert_eq!(cold.unwrap_count(), 1);
     }
 
     #[test]
