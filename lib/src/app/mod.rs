@@ -12,6 +12,7 @@ use crate::ports::{Clock, EventBus, KeyService, Queue, Stores};
 pub mod accounts;
 pub mod connect;
 pub mod dispatch;
+pub mod lease;
 pub mod posts;
 pub mod publish;
 pub mod rate;

@@ -21,7 +21,7 @@ use crate::app::posts;
         views::AccountView, views::AccountList, views::DeliveryView, views::PostView, views::PostPage,
         views::ConnectStarted, views::RetryRequest, views::Health,
         posts::NewPost, posts::PostPatch, posts::MediaInput, posts::TargetInput,
-        sandbox::Fault, sandbox::FaultKind, sandbox::SandboxPost, sandbox::SandboxPosts,
+        sandbox::Fault, sandbox::FaultKind, sandbox::LimitScope, sandbox::SandboxPost, sandbox::SandboxPosts,
     )),
     modifiers(&BearerAuth, &CommonErrors),
     tags((name = "accounts"), (name = "posts"), (name = "service"))
