@@ -795,7 +795,11 @@ async fn graph_errors_map_to_the_publishers_classes() {
             Fault::graph(-1).subcode(2_207_051).into(),
             "rejected",
         ),
-        (Op::CreateContainer, Fault::graph(4).into(), "app_rate_limited"),
+        (
+            Op::CreateContainer,
+            Fault::graph(4).into(),
+            "app_rate_limited",
+        ),
         (Op::CreateContainer, Fault::graph(17).into(), "rate_limited"),
         (Op::CreateContainer, Fault::graph(32).into(), "rate_limited"),
         (
@@ -813,7 +817,11 @@ async fn graph_errors_map_to_the_publishers_classes() {
             Fault::graph(80_014).into(),
             "rate_limited",
         ),
-        (Op::ContainerStatus, Fault::graph(4).into(), "app_rate_limited"),
+        (
+            Op::ContainerStatus,
+            Fault::graph(4).into(),
+            "app_rate_limited",
+        ),
         (
             Op::Publish,
             Fault::graph(9).subcode(2_207_042).into(),
