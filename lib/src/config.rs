@@ -137,7 +137,8 @@ pub fn parse_origin(raw: &str) -> Result<url::Url, String> {
 /// How the publisher works.
 #[derive(Debug, Clone)]
 pub struct PublisherSettings {
-    /// How long a claim holds before another attempt may recover the delivery. Longer than any platform call chain.
+    /// How long a claim holds before another attempt may recover the delivery. An attempt renews it before each call
+    /// that may publish and at each checkpoint, and cuts off a call still running a margin before it ends.
     pub lease: Duration,
     /// Attempts before a delivery that keeps failing temporarily is marked failed.
     pub max_attempts: u32,
@@ -146,6 +147,14 @@ pub struct PublisherSettings {
     pub backoff_max: Duration,
     /// Refresh a token this long before it expires, when publishing.
     pub refresh_margin: Duration,
+}
+
+impl PublisherSettings {
+    /// How long before its lease ends an attempt stops waiting for the platform, so it can still record what it
+    /// knows before anyone else may claim the delivery: a fifth of the lease, at most ten seconds.
+    pub fn lease_margin(&self) -> Duration {
+        (self.lease / 5).min(Duration::from_secs(10))
+    }
 }
 
 /// How the dispatcher works.
@@ -217,6 +226,12 @@ pub struct Settings {
 
 impl Settings {
     pub fn from_env(env: &Env, default_public_url: &str) -> Result<Self, ConfigError> {
+        if env.seconds("POSTORA_PUBLISH_LEASE_SECS", 120)?.is_zero() {
+            return Err(ConfigError::invalid(
+                "POSTORA_PUBLISH_LEASE_SECS",
+                "a publishing lease must last at least a second",
+            ));
+        }
         Ok(Settings {
             public_url: env.origin("POSTORA_PUBLIC_URL", default_public_url)?,
             return_url: env.url("POSTORA_RETURN_URL")?,

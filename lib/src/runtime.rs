@@ -13,7 +13,7 @@ use crate::adapters::local::{Db, LocalBus, MasterKeyFile, SqliteQueue, SqliteSto
 use crate::app::publish::Settle;
 use crate::app::{App, Deps};
 use crate::config::{ConfigError, Env, Settings};
-use crate::http::sandbox::{parse_faults, Sandbox};
+use crate::http::sandbox::{parse_faults, Idempotency, Sandbox};
 use crate::platforms::registry;
 use crate::ports::{Clock, EventBus, KeyService, Queue, Stores, SystemClock};
 
@@ -106,6 +106,8 @@ pub fn open_sandbox(data_dir: &Path, env: &Env, public_url: &str) -> Result<Sand
         env.seconds("POSTORA_SANDBOX_TOKEN_TTL_SECS", 3600)?,
     )
     .map_err(|e| StartError::Other(format!("the sandbox could not open its database: {e}")))?;
+    let sandbox =
+        sandbox.with_idempotency(env.parse("POSTORA_SANDBOX_IDEMPOTENCY", Idempotency::Dedupe)?);
     if let Some(spec) = env.get("POSTORA_SANDBOX_FAULTS") {
         sandbox.add_faults(
             parse_faults(spec).map_err(|r| ConfigError::invalid("POSTORA_SANDBOX_FAULTS", r))?,

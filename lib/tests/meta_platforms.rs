@@ -795,7 +795,11 @@ async fn graph_errors_map_to_the_publishers_classes() {
             Fault::graph(-1).subcode(2_207_051).into(),
             "rejected",
         ),
-        (Op::CreateContainer, Fault::graph(4).into(), "rate_limited"),
+        (
+            Op::CreateContainer,
+            Fault::graph(4).into(),
+            "app_rate_limited",
+        ),
         (Op::CreateContainer, Fault::graph(17).into(), "rate_limited"),
         (Op::CreateContainer, Fault::graph(32).into(), "rate_limited"),
         (
@@ -813,7 +817,11 @@ async fn graph_errors_map_to_the_publishers_classes() {
             Fault::graph(80_014).into(),
             "rate_limited",
         ),
-        (Op::ContainerStatus, Fault::graph(4).into(), "rate_limited"),
+        (
+            Op::ContainerStatus,
+            Fault::graph(4).into(),
+            "app_rate_limited",
+        ),
         (
             Op::Publish,
             Fault::graph(9).subcode(2_207_042).into(),
@@ -891,8 +899,9 @@ async fn rate_limits_carry_metas_wait() {
         .publish(&c.job("x", &[], None), &NoProgress)
         .await
         .unwrap_err();
+    // Code 4 is the app's own limit: every account on the platform waits, not only this one.
     assert!(
-        matches!(err, PlatformError::RateLimited { retry_after: Some(d), .. } if d == Duration::from_secs(12)),
+        matches!(err, PlatformError::AppRateLimited { retry_after: Some(d), .. } if d == Duration::from_secs(12)),
         "{err:?}"
     );
 }

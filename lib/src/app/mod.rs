@@ -13,6 +13,7 @@ pub mod accounts;
 pub mod connect;
 pub mod deletion;
 pub mod dispatch;
+pub mod lease;
 pub mod posts;
 pub mod privacy;
 pub mod publish;

@@ -1,24 +1,31 @@
 //! The publisher: turns a queued delivery into a platform post, exactly once.
 //!
 //! The claim (queued → publishing, with an attempt id and a lease) is written before any platform call, and only the
-//! attempt holding the claim records the result. A message that finds an expired lease asks the platform whether the
-//! earlier attempt landed before anything else. Only errors where nothing can have been accepted are retried; a call
-//! that may have been accepted is recovered or marked in doubt, never repeated blindly.
+//! attempt holding the claim records the result. Just before a call that may publish, the attempt marks the
+//! delivery as sent (renewing its lease); a later claim that finds that mark asks the platform whether the call
+//! landed before anything else, and one that does not find it knows nothing reached the platform. Only errors where
+//! nothing can have been accepted are retried; a call that may have been accepted is recovered or marked in doubt,
+//! never repeated blindly.
 
 use std::time::Duration;
 
-use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use rand::Rng;
 
+use super::lease::{Attempt, LeaseError};
+use super::rate::{Hold, RateScope};
 use super::tokens::TokenProblem;
 use super::App;
 use crate::domain::{
     Account, AuditEntry, Claim, Delivery, DeliveryError, DeliveryKey, DeliveryStatus, Event,
-    EventKind, Post,
+    EventKind, TokenSet,
 };
-use crate::platforms::{Platform, PlatformError, Progress, PublishJob, Published, Recovery};
+use crate::platforms::{PlatformError, PublishJob, Published, Recovery};
 use crate::ports::{QueueMessage, StoreError};
+
+/// After a delivery's attempts are used up, the platform is still asked this many more times whether its last call
+/// landed before the delivery is left in doubt.
+const RECOVERY_ASKS: u32 = 3;
 
 /// What to do with the queue message afterwards.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,47 +38,19 @@ pub enum Settle {
     Poison(String),
 }
 
-/// Records checkpoints on the delivery, conditional on the attempt still holding the claim.
-struct DeliveryProgress<'a> {
-    app: &'a App,
-    attempt_id: &'a str,
-    delivery: tokio::sync::Mutex<Delivery>,
-}
-
-#[async_trait]
-impl Progress for DeliveryProgress<'_> {
-    async fn checkpoint(&self, value: serde_json::Value) -> Result<(), PlatformError> {
-        let mut current = self.delivery.lock().await;
-        let next = current
-            .with_checkpoint(self.attempt_id, value, self.app.now())
-            .map_err(|_| PlatformError::Interrupted)?;
-        match self
-            .app
-            .stores
-            .posts
-            .save_delivery(&next, current.version)
-            .await
-        {
-            Ok(()) => {
-                *current = next;
-                Ok(())
-            }
-            Err(StoreError::Conflict) => Err(PlatformError::Interrupted),
-            // The checkpoint could not be written: stop before the platform does anything more.
-            Err(e) => Err(PlatformError::Transient(format!(
-                "could not record progress: {e}"
-            ))),
-        }
-    }
-}
-
 /// How a publishing attempt ended, before it is written down.
+#[derive(Debug)]
 enum Outcome {
     Published(Published),
-    RetryAt(chrono::DateTime<Utc>, DeliveryError),
+    /// Nothing reached the platform: try again at this time (the attempt counts).
+    RetryAt(DateTime<Utc>, DeliveryError),
+    /// A rate limit held the delivery back before any call: try again at this time (the attempt is given back).
+    Defer(DateTime<Utc>, DeliveryError),
+    /// A call may have landed and the platform could not be asked yet: ask at this time.
+    RecoverAt(DateTime<Utc>, DeliveryError),
     Failed(DeliveryError),
     InDoubt(DeliveryError),
-    /// Leave the delivery as it is (claim lost, or the lease will bring it back for recovery).
+    /// The claim was lost: another attempt owns the delivery now.
     Leave,
 }
 
@@ -103,10 +82,9 @@ impl App {
             // Terminal, or scheduled again (a retry): the dispatcher owns it now.
             return Ok(Settle::Done);
         }
-        let now = self.now();
         let attempt_id = uuid::Uuid::new_v4().simple().to_string();
         let lease = chrono::Duration::from_std(self.settings.publisher.lease).unwrap_or_default();
-        let Ok((claimed, claim)) = delivery.claim(now, &attempt_id, lease) else {
+        let Ok((claimed, claim)) = delivery.claim(self.now(), &attempt_id, lease) else {
             // Another attempt holds a live lease; if it dies, the dispatcher sends the delivery again.
             return Ok(Settle::Done);
         };
@@ -120,12 +98,14 @@ impl App {
             Err(StoreError::Conflict) => return Ok(Settle::Done),
             Err(e) => return Err(e.into()),
         }
-        let outcome = self.attempt(&claimed, &attempt_id, &claim).await;
-        self.record(claimed, &attempt_id, outcome).await
+        let attempt = Attempt::new(self, attempt_id, claimed);
+        let outcome = self.attempt(&attempt, &claim).await;
+        self.record(&attempt, outcome).await
     }
 
-    async fn attempt(&self, delivery: &Delivery, attempt_id: &str, claim: &Claim) -> Outcome {
-        let now = self.now();
+    async fn attempt(&self, attempt: &Attempt<'_>, claim: &Claim) -> Outcome {
+        let delivery = attempt.delivery().await;
+        let recovering = matches!(claim, Claim::Recover { .. });
         let account = match self
             .stores
             .accounts
@@ -134,26 +114,31 @@ impl App {
         {
             Ok(Some(a)) => a,
             Ok(None) => {
-                return Outcome::Failed(DeliveryError::new(
-                    "account_missing",
-                    "the account no longer exists",
-                ))
+                return give_up(
+                    recovering,
+                    DeliveryError::new("account_missing", "the account no longer exists"),
+                )
             }
             Err(e) => {
-                return self.retry_or_fail(
-                    delivery,
+                return self.later(
+                    &delivery,
+                    recovering,
                     DeliveryError::new("store_unavailable", e.to_string()),
                     None,
                 )
             }
         };
         let Some(platform) = self.platforms.get(account.platform) else {
-            return Outcome::Failed(DeliveryError::new(
-                "platform_disabled",
-                format!("{} is not enabled", account.platform),
-            ));
+            return give_up(
+                recovering,
+                DeliveryError::new(
+                    "platform_disabled",
+                    format!("{} is not enabled", account.platform),
+                ),
+            );
         };
-        if !account.can_publish() && *claim == Claim::Fresh {
+        // An account that can no longer publish still lets an earlier call be looked up, where its tokens allow.
+        if !recovering && !account.can_publish() {
             return Outcome::Failed(DeliveryError::new(
                 "account_cannot_publish",
                 format!("the account is {}", account.status.as_str()),
@@ -167,41 +152,37 @@ impl App {
         {
             Ok(Some(r)) => r.post,
             Ok(None) => {
-                return Outcome::Failed(DeliveryError::new(
-                    "post_missing",
-                    "the post no longer exists",
-                ))
+                return give_up(
+                    recovering,
+                    DeliveryError::new("post_missing", "the post no longer exists"),
+                )
             }
             Err(e) => {
-                return self.retry_or_fail(
-                    delivery,
+                return self.later(
+                    &delivery,
+                    recovering,
                     DeliveryError::new("store_unavailable", e.to_string()),
                     None,
                 )
             }
         };
-        if *claim == Claim::Fresh {
-            if let Some(until) = self.rate.blocked_until(&account.id, now) {
-                return Outcome::RetryAt(
-                    until,
-                    DeliveryError::new(
-                        "rate_limited",
-                        "the account is rate limited; waiting for the platform's hint",
-                    ),
-                );
+        if !recovering {
+            if let Some(hold) = self
+                .rate
+                .hold_for(&account.id, account.platform, self.now())
+            {
+                return Outcome::Defer(self.spread(hold.until), hold_error(&hold));
             }
         }
-        let tokens = match self.tokens_for_publish(&account).await {
+        let mut tokens = match self.tokens_for_publish(&account).await {
             Ok(t) => t.tokens,
             Err(TokenProblem::Reauth(reason)) => {
-                return Outcome::Failed(DeliveryError::new(
-                    "needs_reauth",
-                    format!("the account must be connected again: {reason}"),
-                ))
+                return give_up(recovering, needs_reauth(&reason));
             }
             Err(TokenProblem::Unavailable(reason)) => {
-                return self.retry_or_fail(
-                    delivery,
+                return self.later(
+                    &delivery,
+                    recovering,
                     DeliveryError::new("token_unavailable", reason),
                     None,
                 )
@@ -209,110 +190,120 @@ impl App {
         };
         let text = delivery.text.clone().unwrap_or_else(|| post.text.clone());
         let idempotency_key = delivery.idempotency_key();
-        let mut tokens = tokens;
         let mut refreshed = false;
+        // Whether it is known that no earlier call landed.
+        let mut cleared = !recovering;
         loop {
+            let current = attempt.delivery().await;
             let job = PublishJob {
                 account: &account,
                 tokens: &tokens,
                 text: &text,
                 media: &post.media,
                 idempotency_key: &idempotency_key,
-                checkpoint: delivery.checkpoint.as_ref(),
+                checkpoint: current.checkpoint.as_ref(),
             };
-            if let Claim::Recover { .. } = claim {
-                match platform.recover(&job).await {
+            if !cleared {
+                match attempt.within_lease(platform.recover(&job)).await {
                     Ok(Recovery::Published(p)) => return Outcome::Published(p),
                     Ok(Recovery::Unknowable(why)) => {
                         return Outcome::InDoubt(DeliveryError::new("outcome_unknown", why))
                     }
-                    Ok(Recovery::NotPublished) => {}
+                    Ok(Recovery::NotPublished) => cleared = true,
                     Err(PlatformError::TokenExpired) if !refreshed => {
                         refreshed = true;
-                        match self.refresh_after_expiry(&account).await {
-                            Ok(t) => {
-                                tokens = t;
-                                continue;
-                            }
+                        match self.refresh_after_expiry(&delivery, &account, true).await {
+                            Ok(t) => tokens = t,
                             Err(o) => return o,
                         }
+                        continue;
                     }
-                    // Recovery could not ask; leave the lease to run out and ask again.
+                    Err(PlatformError::Reauth(reason)) => {
+                        self.mark_needs_reauth(&account, &reason).await;
+                        return give_up(true, needs_reauth(&reason));
+                    }
                     Err(e) => {
-                        tracing::warn!(delivery = %delivery.key(), error = %e, "recovery could not reach the platform");
-                        return Outcome::Leave;
+                        tracing::warn!(delivery = %delivery.key(), error = %e, "recovery could not ask the platform");
+                        let at = self.hinted(&e);
+                        return self.later(
+                            &delivery,
+                            true,
+                            DeliveryError::new(e.code(), e.to_string()),
+                            at,
+                        );
                     }
                 }
             }
-            let progress = DeliveryProgress {
-                app: self,
-                attempt_id,
-                delivery: tokio::sync::Mutex::new(delivery.clone()),
-            };
-            let result = platform.publish(&job, &progress).await;
-            match result {
+            match attempt.sending().await {
+                Ok(()) => {}
+                Err(LeaseError::Lost) => return Outcome::Leave,
+                // Nothing was sent: the call is refused before it starts.
+                Err(LeaseError::Store(e)) => {
+                    return self.retry_or_fail(
+                        &delivery,
+                        DeliveryError::new(
+                            "store_unavailable",
+                            format!("the call could not be marked as sent: {e}"),
+                        ),
+                        None,
+                    )
+                }
+            }
+            match attempt.within_lease(platform.publish(&job, attempt)).await {
                 Ok(p) => return Outcome::Published(p),
                 Err(PlatformError::TokenExpired) if !refreshed => {
                     refreshed = true;
-                    match self.refresh_after_expiry(&account).await {
+                    match self.refresh_after_expiry(&delivery, &account, false).await {
                         Ok(t) => tokens = t,
                         Err(o) => return o,
                     }
                 }
-                Err(e) => {
-                    return self
-                        .classify(
-                            delivery,
-                            &account,
-                            platform.as_ref(),
-                            &job_data(&tokens, &text, &post, &idempotency_key, &progress).await,
-                            e,
-                        )
-                        .await
-                }
+                Err(e) => return self.classify(&delivery, &account, e).await,
             }
         }
     }
 
+    /// A token the platform called expired: refresh it once. On failure, what happens to the delivery.
     async fn refresh_after_expiry(
         &self,
+        delivery: &Delivery,
         account: &Account,
-    ) -> Result<crate::domain::TokenSet, Outcome> {
+        recovering: bool,
+    ) -> Result<TokenSet, Outcome> {
         let current = match self.current_tokens(account).await {
             Ok(Some(c)) => c,
             Ok(None) => {
-                return Err(Outcome::Failed(DeliveryError::new(
-                    "needs_reauth",
-                    "no tokens are stored for this account",
-                )))
+                return Err(give_up(
+                    recovering,
+                    needs_reauth("no tokens are stored for this account"),
+                ))
             }
             Err(e) => {
-                return Err(Outcome::RetryAt(
-                    self.now() + chrono::Duration::seconds(30),
+                return Err(self.later(
+                    delivery,
+                    recovering,
                     DeliveryError::new("token_unavailable", e.to_string()),
+                    None,
                 ))
             }
         };
         match self.refresh_tokens(account, &current).await {
             Ok(t) => Ok(t),
-            Err(TokenProblem::Reauth(reason)) => Err(Outcome::Failed(DeliveryError::new(
-                "needs_reauth",
-                format!("the account must be connected again: {reason}"),
-            ))),
-            Err(TokenProblem::Unavailable(reason)) => Err(Outcome::RetryAt(
-                self.now() + chrono::Duration::seconds(30),
+            Err(TokenProblem::Reauth(reason)) => Err(give_up(recovering, needs_reauth(&reason))),
+            Err(TokenProblem::Unavailable(reason)) => Err(self.later(
+                delivery,
+                recovering,
                 DeliveryError::new("token_refresh_failed", reason),
+                None,
             )),
         }
     }
 
-    /// Maps a platform error to what happens to the delivery.
+    /// Maps the error of a publish call to what happens to the delivery.
     async fn classify(
         &self,
         delivery: &Delivery,
         account: &Account,
-        platform: &dyn Platform,
-        job: &JobData,
         error: PlatformError,
     ) -> Outcome {
         let code = error.code();
@@ -323,18 +314,24 @@ impl App {
             )),
             PlatformError::Reauth(reason) => {
                 self.mark_needs_reauth(account, &reason).await;
-                Outcome::Failed(DeliveryError::new(
-                    "needs_reauth",
-                    format!("the account must be connected again: {reason}"),
-                ))
+                Outcome::Failed(needs_reauth(&reason))
             }
             PlatformError::RateLimited {
                 retry_after,
-                message,
+                ref message,
             } => {
-                let wait = retry_after.unwrap_or_else(|| self.backoff(delivery.attempts));
-                let until = self.now() + chrono::Duration::from_std(wait).unwrap_or_default();
-                self.rate.block(&account.id, until);
+                let until = self.after(retry_after, delivery.attempts);
+                self.rate
+                    .block(RateScope::Account(account.id.clone()), until);
+                self.retry_or_fail(delivery, DeliveryError::new(code, message), Some(until))
+            }
+            PlatformError::AppRateLimited {
+                retry_after,
+                ref message,
+            } => {
+                let until = self.after(retry_after, delivery.attempts);
+                tracing::warn!(platform = %account.platform, %until, "the platform limits this app; holding its deliveries");
+                self.rate.block(RateScope::App(account.platform), until);
                 self.retry_or_fail(delivery, DeliveryError::new(code, message), Some(until))
             }
             PlatformError::Transient(m) => {
@@ -342,38 +339,42 @@ impl App {
             }
             PlatformError::Rejected(m) => Outcome::Failed(DeliveryError::new(code, m)),
             PlatformError::Interrupted => Outcome::Leave,
+            // The platform may have taken it. Give it a moment to settle, then ask; never publish again before that.
             PlatformError::Unknown(m) => {
-                // The platform may have taken it: ask before anything else.
-                let job = PublishJob {
-                    account,
-                    tokens: &job.tokens,
-                    text: &job.text,
-                    media: &job.post.media,
-                    idempotency_key: &job.idempotency_key,
-                    checkpoint: job.checkpoint.as_ref(),
-                };
-                match platform.recover(&job).await {
-                    Ok(Recovery::Published(p)) => Outcome::Published(p),
-                    Ok(Recovery::NotPublished) => {
-                        self.retry_or_fail(delivery, DeliveryError::new(code, m), None)
-                    }
-                    Ok(Recovery::Unknowable(why)) => {
-                        Outcome::InDoubt(DeliveryError::new(code, format!("{m}; {why}")))
-                    }
-                    Err(e) => {
-                        tracing::warn!(delivery = %delivery.key(), error = %e, "could not ask the platform after an unclear answer");
-                        Outcome::Leave
-                    }
-                }
+                self.later(delivery, true, DeliveryError::new(code, m), None)
             }
         }
+    }
+
+    /// Something stopped the attempt for now. Where an earlier call may have landed, ask again later (in doubt once
+    /// asking keeps failing); otherwise retry later, or fail once the attempts are used up.
+    fn later(
+        &self,
+        delivery: &Delivery,
+        recovering: bool,
+        error: DeliveryError,
+        at: Option<DateTime<Utc>>,
+    ) -> Outcome {
+        if !recovering {
+            return self.retry_or_fail(delivery, error, at);
+        }
+        let max = self.settings.publisher.max_attempts;
+        if delivery.attempts >= max.saturating_add(RECOVERY_ASKS) {
+            let message = format!(
+                "the platform may have published it, and asking failed {} times: {}",
+                delivery.attempts, error.message
+            );
+            return Outcome::InDoubt(DeliveryError::new(error.code, message));
+        }
+        let at = at.unwrap_or_else(|| self.after(None, delivery.attempts));
+        Outcome::RecoverAt(at, error)
     }
 
     fn retry_or_fail(
         &self,
         delivery: &Delivery,
         error: DeliveryError,
-        at: Option<chrono::DateTime<Utc>>,
+        at: Option<DateTime<Utc>>,
     ) -> Outcome {
         if delivery.attempts >= self.settings.publisher.max_attempts {
             let message = format!(
@@ -382,11 +383,29 @@ impl App {
             );
             return Outcome::Failed(DeliveryError::new(error.code, message));
         }
-        let at = at.unwrap_or_else(|| {
-            self.now()
-                + chrono::Duration::from_std(self.backoff(delivery.attempts)).unwrap_or_default()
-        });
+        let at = at.unwrap_or_else(|| self.after(None, delivery.attempts));
         Outcome::RetryAt(at, error)
+    }
+
+    /// When to try again: after the platform's hint if it gave one, else after the backoff for `attempts`.
+    fn after(&self, hint: Option<Duration>, attempts: u32) -> DateTime<Utc> {
+        let wait = hint.unwrap_or_else(|| self.backoff(attempts));
+        self.now() + chrono::Duration::from_std(wait).unwrap_or_default()
+    }
+
+    /// The platform's hint carried by a rate-limit error, as a time.
+    fn hinted(&self, error: &PlatformError) -> Option<DateTime<Utc>> {
+        match error {
+            PlatformError::RateLimited {
+                retry_after: Some(wait),
+                ..
+            }
+            | PlatformError::AppRateLimited {
+                retry_after: Some(wait),
+                ..
+            } => Some(self.after(Some(*wait), 0)),
+            _ => None,
+        }
     }
 
     /// Exponential backoff with jitter: base × 2^(attempts-1), capped, then a random 50-100% of it.
@@ -400,68 +419,71 @@ impl App {
         capped.mul_f64(factor)
     }
 
+    /// A time at or a little after `until`, so deliveries held by one rate limit do not all return at once.
+    fn spread(&self, until: DateTime<Utc>) -> DateTime<Utc> {
+        let wait = (until - self.now()).num_milliseconds().clamp(0, 5_000);
+        until + chrono::Duration::milliseconds(rand::thread_rng().gen_range(0..=wait))
+    }
+
     /// Writes the outcome, conditional on the attempt still holding the claim, and tells the world.
     async fn record(
         &self,
-        claimed: Delivery,
-        attempt_id: &str,
+        attempt: &Attempt<'_>,
         outcome: Outcome,
     ) -> crate::error::Result<Settle> {
-        if let Outcome::Leave = outcome {
-            return Ok(Settle::Done);
-        }
-        // Re-read: checkpoints may have moved the version on.
-        let Some(current) = self.stores.posts.get_delivery(&claimed.key()).await? else {
-            return Ok(Settle::Done);
-        };
-        let now = self.now();
-        let (next, event, action) = match &outcome {
-            Outcome::Published(p) => (
-                current.published(
-                    attempt_id,
-                    p.platform_post_id.clone(),
-                    p.permalink.clone(),
-                    now,
-                ),
-                Some(EventKind::PostPublished),
-                "delivery.published",
-            ),
-            Outcome::RetryAt(at, e) => (
-                current.retry_at(attempt_id, *at, e.clone(), now),
-                None,
-                "delivery.retry_scheduled",
-            ),
-            Outcome::Failed(e) => (
-                current.failed(attempt_id, e.clone(), now),
-                Some(EventKind::PostFailed),
-                "delivery.failed",
-            ),
-            Outcome::InDoubt(e) => (
-                current.in_doubt(attempt_id, e.clone(), now),
-                Some(EventKind::PostInDoubt),
-                "delivery.in_doubt",
-            ),
+        let id = attempt.id().to_owned();
+        let written = match &outcome {
+            Outcome::Published(p) => {
+                attempt
+                    .finish(|d, now| {
+                        d.published(&id, p.platform_post_id.clone(), p.permalink.clone(), now)
+                    })
+                    .await
+            }
+            Outcome::RetryAt(at, e) => {
+                attempt
+                    .finish(|d, now| d.retry_at(&id, *at, e.clone(), now))
+                    .await
+            }
+            Outcome::Defer(at, e) => {
+                attempt
+                    .finish(|d, now| d.defer(&id, *at, e.clone(), now))
+                    .await
+            }
+            Outcome::RecoverAt(at, e) => {
+                attempt
+                    .finish(|d, now| d.recover_later(&id, *at, e.clone(), now))
+                    .await
+            }
+            Outcome::Failed(e) => attempt.finish(|d, now| d.failed(&id, e.clone(), now)).await,
+            Outcome::InDoubt(e) => {
+                attempt
+                    .finish(|d, now| d.in_doubt(&id, e.clone(), now))
+                    .await
+            }
             Outcome::Leave => return Ok(Settle::Done),
         };
-        let Ok(next) = next else {
-            tracing::warn!(delivery = %claimed.key(), "the claim was lost before the result could be recorded");
-            return Ok(Settle::Done);
-        };
-        match self
-            .stores
-            .posts
-            .save_delivery(&next, current.version)
-            .await
-        {
-            Ok(()) => {}
-            Err(StoreError::Conflict) => {
-                tracing::warn!(delivery = %claimed.key(), "the claim was lost before the result could be recorded");
+        let next = match written {
+            Ok(next) => next,
+            Err(LeaseError::Lost) => {
+                let key = attempt.delivery().await.key();
+                tracing::warn!(delivery = %key, "the claim was lost before the result could be recorded");
                 return Ok(Settle::Done);
             }
-            // The result is known but not written: keep the message so it comes back; the lease expires and recovery
-            // finds the post on the platform instead of publishing it again.
-            Err(e) => return Err(e.into()),
-        }
+            // The result is known but not written: keep the message so it comes back. Once the lease runs out, the
+            // next claim asks the platform (if a call was sent) instead of publishing again.
+            Err(LeaseError::Store(e)) => return Err(e.into()),
+        };
+        let (event, action) = match outcome {
+            Outcome::Published(_) => (Some(EventKind::PostPublished), "delivery.published"),
+            Outcome::RetryAt(..) => (None, "delivery.retry_scheduled"),
+            Outcome::Defer(..) => (None, "delivery.deferred"),
+            Outcome::RecoverAt(..) => (None, "delivery.recovery_scheduled"),
+            Outcome::Failed(_) => (Some(EventKind::PostFailed), "delivery.failed"),
+            Outcome::InDoubt(_) => (Some(EventKind::PostInDoubt), "delivery.in_doubt"),
+            Outcome::Leave => return Ok(Settle::Done),
+        };
+        let now = self.now();
         let detail = serde_json::json!({
             "post_id": next.post_id,
             "account_id": next.account_id,
@@ -492,27 +514,54 @@ impl App {
     }
 }
 
-/// What a publish call was made with, kept for recovery after an unclear answer.
-struct JobData {
-    tokens: crate::domain::TokenSet,
-    text: String,
-    post: Post,
-    idempotency_key: String,
-    checkpoint: Option<serde_json::Value>,
+/// Nothing more can be done for the delivery. Where an earlier call may have landed, it is in doubt rather than
+/// failed, so a person does not publish it again by retrying.
+fn give_up(recovering: bool, error: DeliveryError) -> Outcome {
+    if recovering {
+        let message = format!(
+            "{}; an earlier attempt may have published it and the platform could not be asked",
+            error.message
+        );
+        Outcome::InDoubt(DeliveryError::new(error.code, message))
+    } else {
+        Outcome::Failed(error)
+    }
 }
 
-async fn job_data(
-    tokens: &crate::domain::TokenSet,
-    text: &str,
-    post: &Post,
-    idempotency_key: &str,
-    progress: &DeliveryProgress<'_>,
-) -> JobData {
-    JobData {
-        tokens: tokens.clone(),
-        text: text.to_owned(),
-        post: post.clone(),
-        idempotency_key: idempotency_key.to_owned(),
-        checkpoint: progress.delivery.lock().await.checkpoint.clone(),
+fn needs_reauth(reason: &str) -> DeliveryError {
+    DeliveryError::new(
+        "needs_reauth",
+        format!("the account must be connected again: {reason}"),
+    )
+}
+
+fn hold_error(hold: &Hold) -> DeliveryError {
+    match &hold.scope {
+        RateScope::Account(_) => DeliveryError::new(
+            "rate_limited",
+            "the account is rate limited; waiting for the platform's hint",
+        ),
+        RateScope::App(platform) => DeliveryError::new(
+            "app_rate_limited",
+            format!("{platform} limits Postora's app; every delivery to it waits for the platform's hint"),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn giving_up_on_a_recovery_leaves_the_delivery_in_doubt_never_failed() {
+        let e = DeliveryError::new("account_missing", "the account no longer exists");
+        assert!(matches!(give_up(false, e.clone()), Outcome::Failed(_)));
+        match give_up(true, e) {
+            Outcome::InDoubt(err) => {
+                assert_eq!(err.code, "account_missing");
+                assert!(err.message.contains("may have published"));
+            }
+            other => panic!("expected in doubt, got {other:?}"),
+        }
     }
 }

@@ -100,6 +100,11 @@ pub struct Delivery {
     pub lease_until: Option<DateTime<Utc>>,
     /// What the platform adapter recorded mid-publish (a container id, a publish id) so a crash can be recovered.
     pub checkpoint: Option<serde_json::Value>,
+    /// Set just before a call that may publish goes out, and cleared once its outcome is known. While it is set,
+    /// whoever claims the delivery next must first ask the platform whether that call landed; while it is not, an
+    /// attempt that died left nothing on the platform and the next claim starts afresh.
+    #[serde(default)]
+    pub publish_sent_at: Option<DateTime<Utc>>,
     pub published_at: Option<DateTime<Utc>>,
     pub platform_post_id: Option<String>,
     pub permalink: Option<String>,
@@ -148,6 +153,7 @@ impl Delivery {
             attempt_id: None,
             lease_until: None,
             checkpoint: None,
+            publish_sent_at: None,
             published_at: None,
             platform_post_id: None,
             permalink: None,
@@ -229,22 +235,21 @@ impl Delivery {
         attempt_id: &str,
         lease: Duration,
     ) -> Result<(Self, Claim), InvalidTransition> {
-        let claim = match self.status {
-            DeliveryStatus::Queued => match &self.attempt_id {
-                // Queued again after a lease ran out: the earlier attempt may have reached the platform.
-                Some(previous) if self.checkpoint.is_some() || self.lease_until.is_some() => {
-                    Claim::Recover {
-                        previous_attempt: previous.clone(),
-                    }
-                }
-                _ => Claim::Fresh,
-            },
-            DeliveryStatus::Publishing if self.lease_until.is_some_and(|l| l <= now) => {
-                Claim::Recover {
-                    previous_attempt: self.attempt_id.clone().unwrap_or_default(),
-                }
+        let claimable = match self.status {
+            DeliveryStatus::Queued => true,
+            DeliveryStatus::Publishing => self.lease_until.is_some_and(|l| l <= now),
+            _ => false,
+        };
+        if !claimable {
+            return Err(self.refuse(DeliveryStatus::Publishing));
+        }
+        let claim = if self.may_have_landed() {
+            // An earlier attempt sent something and nobody learned how it ended.
+            Claim::Recover {
+                previous_attempt: self.attempt_id.clone().unwrap_or_default(),
             }
-            _ => return Err(self.refuse(DeliveryStatus::Publishing)),
+        } else {
+            Claim::Fresh
         };
         let mut d = self.next(DeliveryStatus::Publishing, now);
         d.attempt_id = Some(attempt_id.to_owned());
@@ -252,6 +257,11 @@ impl Delivery {
         d.wake_at = Some(now + lease);
         d.attempts += 1;
         Ok((d, claim))
+    }
+
+    /// Whether an earlier attempt may have reached the platform without its outcome being recorded.
+    pub fn may_have_landed(&self) -> bool {
+        self.publish_sent_at.is_some() || self.checkpoint.is_some()
     }
 
     fn check_attempt(&self, attempt_id: &str, to: DeliveryStatus) -> Result<(), InvalidTransition> {
@@ -264,15 +274,43 @@ impl Delivery {
         }
     }
 
-    /// The attempt records what the platform told it mid-publish, so a crash after this point can be recovered.
-    pub fn with_checkpoint(
+    /// The attempt holding the claim keeps it until `until` (it is still working).
+    pub fn renew_lease(
         &self,
         attempt_id: &str,
-        checkpoint: serde_json::Value,
+        until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Self, InvalidTransition> {
         self.check_attempt(attempt_id, DeliveryStatus::Publishing)?;
         let mut d = self.next(DeliveryStatus::Publishing, now);
+        d.lease_until = Some(until);
+        d.wake_at = Some(until);
+        Ok(d)
+    }
+
+    /// The attempt is about to send a call that may publish: from now on, a crash leaves a delivery that must be
+    /// recovered rather than published again. The lease is renewed to `until` in the same write.
+    pub fn sending(
+        &self,
+        attempt_id: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Self, InvalidTransition> {
+        let mut d = self.renew_lease(attempt_id, until, now)?;
+        d.publish_sent_at = Some(now);
+        Ok(d)
+    }
+
+    /// The attempt records what the platform told it mid-publish, so a crash after this point can be recovered, and
+    /// renews its lease to `until`.
+    pub fn with_checkpoint(
+        &self,
+        attempt_id: &str,
+        checkpoint: serde_json::Value,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Self, InvalidTransition> {
+        let mut d = self.renew_lease(attempt_id, until, now)?;
         d.checkpoint = Some(checkpoint);
         Ok(d)
     }
@@ -291,6 +329,7 @@ impl Delivery {
         d.published_at = Some(now);
         d.wake_at = None;
         d.lease_until = None;
+        d.publish_sent_at = None;
         d.error = None;
         Ok(d)
     }
@@ -308,6 +347,38 @@ impl Delivery {
         d.wake_at = Some(at);
         d.lease_until = None;
         d.checkpoint = None;
+        d.publish_sent_at = None;
+        d.error = Some(error);
+        Ok(d)
+    }
+
+    /// The attempt made no platform call (a rate limit held it back): try again at `at`, and give the attempt back so
+    /// waiting never uses up the delivery's attempts.
+    pub fn defer(
+        &self,
+        attempt_id: &str,
+        at: DateTime<Utc>,
+        error: DeliveryError,
+        now: DateTime<Utc>,
+    ) -> Result<Self, InvalidTransition> {
+        let mut d = self.retry_at(attempt_id, at, error, now)?;
+        d.attempts = d.attempts.saturating_sub(1);
+        Ok(d)
+    }
+
+    /// An earlier attempt may have landed and the platform could not be asked yet: keep the delivery publishing, with
+    /// what recovery needs, and let its lease run out at `at` so the dispatcher sends it again to be recovered.
+    pub fn recover_later(
+        &self,
+        attempt_id: &str,
+        at: DateTime<Utc>,
+        error: DeliveryError,
+        now: DateTime<Utc>,
+    ) -> Result<Self, InvalidTransition> {
+        self.check_attempt(attempt_id, DeliveryStatus::Publishing)?;
+        let mut d = self.next(DeliveryStatus::Publishing, now);
+        d.lease_until = Some(at);
+        d.wake_at = Some(at);
         d.error = Some(error);
         Ok(d)
     }
@@ -322,6 +393,7 @@ impl Delivery {
         let mut d = self.next(DeliveryStatus::Failed, now);
         d.wake_at = None;
         d.lease_until = None;
+        d.publish_sent_at = None;
         d.error = Some(error);
         Ok(d)
     }
@@ -336,6 +408,7 @@ impl Delivery {
         let mut d = self.next(DeliveryStatus::InDoubt, now);
         d.wake_at = None;
         d.lease_until = None;
+        d.publish_sent_at = None;
         d.error = Some(error);
         Ok(d)
     }
@@ -391,6 +464,7 @@ impl Delivery {
                 d.attempt_id = None;
                 d.lease_until = None;
                 d.checkpoint = None;
+                d.publish_sent_at = None;
                 d.error = None;
                 Ok(d)
             }
@@ -468,15 +542,102 @@ mod tests {
             .unwrap()
             .claim(now, "a1", Duration::seconds(60))
             .unwrap();
-        assert!(p.claim(now, "a2", Duration::seconds(60)).is_err());
+        let sent = p.sending("a1", now + Duration::seconds(60), now).unwrap();
+        assert!(sent.claim(now, "a2", Duration::seconds(60)).is_err());
         let later = now + Duration::seconds(61);
-        let (_, claim) = p.claim(later, "a2", Duration::seconds(60)).unwrap();
+        let (recovering, claim) = sent.claim(later, "a2", Duration::seconds(60)).unwrap();
         assert_eq!(
             claim,
             Claim::Recover {
                 previous_attempt: "a1".into()
             }
         );
+        assert!(
+            recovering.publish_sent_at.is_some(),
+            "the mark stays until someone learns the outcome"
+        );
+    }
+
+    #[test]
+    fn an_attempt_that_died_before_sending_anything_is_claimed_afresh() {
+        let now = Utc::now();
+        let (p, _) = fresh()
+            .queue(now, Duration::seconds(1))
+            .unwrap()
+            .claim(now, "a1", Duration::seconds(60))
+            .unwrap();
+        let later = now + Duration::seconds(61);
+        let (_, claim) = p.claim(later, "a2", Duration::seconds(60)).unwrap();
+        assert_eq!(claim, Claim::Fresh);
+    }
+
+    #[test]
+    fn a_lease_is_renewed_only_by_the_attempt_holding_it() {
+        let now = Utc::now();
+        let (p, _) = fresh()
+            .queue(now, Duration::seconds(1))
+            .unwrap()
+            .claim(now, "a1", Duration::seconds(10))
+            .unwrap();
+        let until = now + Duration::seconds(30);
+        let renewed = p.renew_lease("a1", until, now).unwrap();
+        assert_eq!(renewed.lease_until, Some(until));
+        assert_eq!(
+            renewed.wake_at,
+            Some(until),
+            "the dispatcher's timer follows the lease"
+        );
+        assert!(p.renew_lease("a2", until, now).is_err());
+        let checkpointed = renewed
+            .with_checkpoint("a1", serde_json::json!({"container": "c1"}), until, now)
+            .unwrap();
+        let (_, claim) = checkpointed
+            .claim(until, "a2", Duration::seconds(10))
+            .unwrap();
+        assert!(matches!(claim, Claim::Recover { .. }));
+    }
+
+    #[test]
+    fn waiting_for_a_rate_limit_gives_the_attempt_back() {
+        let now = Utc::now();
+        let (p, _) = fresh()
+            .queue(now, Duration::seconds(1))
+            .unwrap()
+            .claim(now, "a1", Duration::seconds(60))
+            .unwrap();
+        assert_eq!(p.attempts, 1);
+        let at = now + Duration::seconds(30);
+        let held = p
+            .defer("a1", at, DeliveryError::new("rate_limited", "wait"), now)
+            .unwrap();
+        assert_eq!(held.status, DeliveryStatus::Scheduled);
+        assert_eq!(held.attempts, 0);
+        assert_eq!(held.wake_at, Some(at));
+    }
+
+    #[test]
+    fn recovering_later_keeps_the_delivery_publishing_until_the_platform_can_be_asked() {
+        let now = Utc::now();
+        let (p, _) = fresh()
+            .queue(now, Duration::seconds(1))
+            .unwrap()
+            .claim(now, "a1", Duration::seconds(60))
+            .unwrap();
+        let sent = p.sending("a1", now + Duration::seconds(60), now).unwrap();
+        let at = now + Duration::seconds(5);
+        let waiting = sent
+            .recover_later(
+                "a1",
+                at,
+                DeliveryError::new("unknown_outcome", "timeout"),
+                now,
+            )
+            .unwrap();
+        assert_eq!(waiting.status, DeliveryStatus::Publishing);
+        assert_eq!(waiting.wake_at, Some(at));
+        assert!(waiting.claim(now, "a2", Duration::seconds(60)).is_err());
+        let (_, claim) = waiting.claim(at, "a2", Duration::seconds(60)).unwrap();
+        assert!(matches!(claim, Claim::Recover { .. }));
     }
 
     #[test]
@@ -500,8 +661,11 @@ mod tests {
     enum Step {
         Queue,
         Claim(u8),
+        Send(u8),
         Publish(u8),
         Retry(u8),
+        Defer(u8),
+        RecoverLater(u8),
         Fail(u8),
         Doubt(u8),
         Cancel,
@@ -513,8 +677,11 @@ mod tests {
         prop_oneof![
             Just(Step::Queue),
             (0u8..3).prop_map(Step::Claim),
+            (0u8..3).prop_map(Step::Send),
             (0u8..3).prop_map(Step::Publish),
             (0u8..3).prop_map(Step::Retry),
+            (0u8..3).prop_map(Step::Defer),
+            (0u8..3).prop_map(Step::RecoverLater),
             (0u8..3).prop_map(Step::Fail),
             (0u8..3).prop_map(Step::Doubt),
             Just(Step::Cancel),
@@ -534,9 +701,19 @@ mod tests {
                 let before = d.clone();
                 let next = match s {
                     Step::Queue => d.queue(now, Duration::seconds(120)).ok(),
-                    Step::Claim(a) => d.claim(now, &format!("a{a}"), Duration::seconds(60)).ok().map(|(d, _)| d),
+                    Step::Claim(a) => match d.claim(now, &format!("a{a}"), Duration::seconds(60)) {
+                        Ok((claimed, claim)) => {
+                            // A claim recovers exactly when an earlier attempt may have reached the platform.
+                            prop_assert_eq!(matches!(claim, Claim::Recover { .. }), d.may_have_landed());
+                            Some(claimed)
+                        }
+                        Err(_) => None,
+                    },
+                    Step::Send(a) => d.sending(&format!("a{a}"), now + Duration::seconds(60), now).ok(),
                     Step::Publish(a) => d.published(&format!("a{a}"), "id".into(), None, now).ok(),
                     Step::Retry(a) => d.retry_at(&format!("a{a}"), now, DeliveryError::new("t", "t"), now).ok(),
+                    Step::Defer(a) => d.defer(&format!("a{a}"), now, DeliveryError::new("t", "t"), now).ok(),
+                    Step::RecoverLater(a) => d.recover_later(&format!("a{a}"), now, DeliveryError::new("t", "t"), now).ok(),
                     Step::Fail(a) => d.failed(&format!("a{a}"), DeliveryError::new("f", "f"), now).ok(),
                     Step::Doubt(a) => d.in_doubt(&format!("a{a}"), DeliveryError::new("u", "u"), now).ok(),
                     Step::Cancel => d.cancel(DeliveryError::new("c", "c"), now).ok(),
@@ -550,6 +727,8 @@ mod tests {
                     d = n;
                 }
                 prop_assert_eq!(d.status.is_terminal(), d.wake_at.is_none());
+                // Only a delivery that is publishing can have a call out whose outcome nobody knows.
+                prop_assert!(d.publish_sent_at.is_none() || d.status == DeliveryStatus::Publishing);
             }
         }
     }

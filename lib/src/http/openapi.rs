@@ -27,7 +27,7 @@ use crate::app::posts;
         views::DeletionAccepted, views::DeauthorizeDone, views::DeletionStatusView, meta::SignedRequestForm,
         crate::domain::AuditEntry,
         posts::NewPost, posts::PostPatch, posts::MediaInput, posts::TargetInput,
-        sandbox::Fault, sandbox::FaultKind, sandbox::SandboxPost, sandbox::SandboxPosts,
+        sandbox::Fault, sandbox::FaultKind, sandbox::LimitScope, sandbox::SandboxPost, sandbox::SandboxPosts,
     )),
     modifiers(&BearerAuth, &CommonErrors),
     tags((name = "accounts"), (name = "posts"), (name = "workspace", description = "The workspace's own data: export, erase, audit log"),

@@ -37,10 +37,32 @@ CREATE TABLE IF NOT EXISTS sandbox_tokens (
 );
 CREATE TABLE IF NOT EXISTS sandbox_posts (
     id TEXT PRIMARY KEY, user_id TEXT NOT NULL, idempotency_key TEXT,
-    text TEXT NOT NULL, media TEXT NOT NULL, accepted_at INTEGER NOT NULL,
-    UNIQUE (user_id, idempotency_key)
+    text TEXT NOT NULL, media TEXT NOT NULL, accepted_at INTEGER NOT NULL
 );
+CREATE INDEX IF NOT EXISTS sandbox_posts_by_key ON sandbox_posts (user_id, idempotency_key);
 "#;
+
+/// How the sandbox treats `Idempotency-Key`, so it can stand in for each kind of platform.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Idempotency {
+    /// A repeated key returns the first post, and posts can be looked up by key (Mastodon).
+    #[default]
+    Dedupe,
+    /// Every request makes a new post, but posts can be looked up by key (a platform that lets a publisher check,
+    /// as Meta's containers or TikTok's publish ids do). A publisher that repeats itself shows up as two posts.
+    Lookup,
+    /// Every request makes a new post and nothing can be looked up (X, LinkedIn).
+    None,
+}
+
+impl std::str::FromStr for Idempotency {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        serde_json::from_value(serde_json::Value::String(s.to_owned()))
+            .map_err(|_| format!("`{s}` is not one of dedupe, lookup, none"))
+    }
+}
 
 /// The most characters a sandbox post may have.
 pub const SANDBOX_MAX_CHARS: usize = 500;
@@ -58,6 +80,9 @@ pub struct Fault {
     /// For `rate_limit`: the Retry-After hint in seconds.
     #[serde(default)]
     pub retry_after_secs: Option<u64>,
+    /// For `rate_limit`: `app` to limit Postora's whole app (every account) instead of one account.
+    #[serde(default)]
+    pub scope: Option<LimitScope>,
     /// For `slow`: how long to wait before answering, in milliseconds.
     #[serde(default)]
     pub delay_ms: Option<u64>,
@@ -65,6 +90,16 @@ pub struct Fault {
 
 fn one() -> u32 {
     1
+}
+
+/// Whom a sandbox rate limit is said to apply to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitScope {
+    /// The account that made the request (`rate_limited`).
+    Account,
+    /// The client app as a whole (`app_rate_limited`).
+    App,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -108,19 +143,22 @@ pub fn parse_faults(spec: &str) -> Result<Vec<Fault>, String> {
                     .map_err(|_| format!("`{count}` is not a count"))?,
                 user: None,
                 retry_after_secs: None,
+                scope: None,
                 delay_ms: None,
             })
         })
         .collect()
 }
 
-/// The sandbox's state: its database, its faults, and how long its access tokens live.
+/// The sandbox's state: its database, its faults, how long its access tokens live and how it treats idempotency
+/// keys.
 #[derive(Clone)]
 pub struct Sandbox {
     db: Db,
     faults: Arc<Mutex<VecDeque<Fault>>>,
     token_ttl: Duration,
     public_url: String,
+    idempotency: Idempotency,
 }
 
 impl Sandbox {
@@ -147,7 +185,14 @@ impl Sandbox {
             faults: Arc::new(Mutex::new(VecDeque::new())),
             token_ttl,
             public_url: public_url.trim_end_matches('/').to_owned(),
+            idempotency: Idempotency::default(),
         }
+    }
+
+    /// The same sandbox, treating idempotency keys as `mode` says.
+    pub fn with_idempotency(mut self, mode: Idempotency) -> Self {
+        self.idempotency = mode;
+        self
     }
 
     pub fn add_faults(&self, faults: impl IntoIterator<Item = Fault>) {
@@ -642,7 +687,7 @@ async fn find_by_key(
     sb.db
         .call(move |c| {
             c.query_row(
-                "SELECT id, user_id, idempotency_key, text, media, accepted_at FROM sandbox_posts WHERE user_id = ?1 AND idempotency_key = ?2",
+                "SELECT id, user_id, idempotency_key, text, media, accepted_at FROM sandbox_posts WHERE user_id = ?1 AND idempotency_key = ?2 ORDER BY accepted_at, id LIMIT 1",
                 [u, k],
                 |r| read_post(r, &base),
             )
@@ -666,7 +711,7 @@ async fn create_post(
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    if let Some(k) = &key {
+    if let (Some(k), Idempotency::Dedupe) = (&key, sb.idempotency) {
         match find_by_key(&sb, &user, k).await {
             Ok(Some(existing)) => return axum::Json(existing).into_response(),
             Ok(None) => {}
@@ -684,7 +729,14 @@ async fn create_post(
         }
         Some(FaultKind::RateLimit) => {
             let wait = fault.as_ref().and_then(|f| f.retry_after_secs).unwrap_or(2);
-            let mut r = api_error(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "slow down");
+            let mut r = match fault.as_ref().and_then(|f| f.scope) {
+                Some(LimitScope::App) => api_error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "app_rate_limited",
+                    "this app sends too many requests; every account waits",
+                ),
+                _ => api_error(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "slow down"),
+            };
             r.headers_mut().insert(header::RETRY_AFTER, wait.into());
             return r;
         }
@@ -762,17 +814,39 @@ async fn create_post(
         input.media.to_string(),
         sb.public_url.clone(),
     );
+    let dedupe = sb.idempotency == Idempotency::Dedupe;
     let inserted = sb
         .db
         .call(move |c| {
-            c.execute(
-                "INSERT OR IGNORE INTO sandbox_posts (id, user_id, idempotency_key, text, media, accepted_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![i, u, k, t, m, now_ms()],
-            )
-            .map_err(map_err)?;
-            // Either ours, or the one a concurrent request with the same key stored first.
-            let sql = "SELECT id, user_id, idempotency_key, text, media, accepted_at FROM sandbox_posts WHERE id = ?1 OR (user_id = ?2 AND idempotency_key = ?3) ORDER BY accepted_at LIMIT 1";
-            c.query_row(sql, params![i, u, k], |r| read_post(r, &base)).map_err(map_err)
+            let tx = c.transaction().map_err(map_err)?;
+            // With deduplication, a concurrent request with the same key may have stored its post first: that one is
+            // the answer. The check and the insert share one transaction.
+            let sql = "SELECT id, user_id, idempotency_key, text, media, accepted_at FROM sandbox_posts WHERE user_id = ?1 AND idempotency_key = ?2 ORDER BY accepted_at, id LIMIT 1";
+            let existing = if dedupe {
+                tx.query_row(sql, params![u, k], |r| read_post(r, &base))
+                    .optional()
+                    .map_err(map_err)?
+            } else {
+                None
+            };
+            let post = match existing {
+                Some(p) => p,
+                None => {
+                    tx.execute(
+                        "INSERT INTO sandbox_posts (id, user_id, idempotency_key, text, media, accepted_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        params![i, u, k, t, m, now_ms()],
+                    )
+                    .map_err(map_err)?;
+                    tx.query_row(
+                        "SELECT id, user_id, idempotency_key, text, media, accepted_at FROM sandbox_posts WHERE id = ?1",
+                        [&i],
+                        |r| read_post(r, &base),
+                    )
+                    .map_err(map_err)?
+                }
+            };
+            tx.commit().map_err(map_err)?;
+            Ok(post)
         })
         .await;
     let post = match inserted {
@@ -840,6 +914,13 @@ async fn find_post(
             "idempotency_key is required",
         );
     };
+    if sb.idempotency == Idempotency::None {
+        return api_error(
+            StatusCode::NOT_IMPLEMENTED,
+            "not_supported",
+            "this network keeps no record of idempotency keys",
+        );
+    }
     match find_by_key(&sb, &user, &key).await {
         Ok(Some(p)) => axum::Json(p).into_response(),
         Ok(None) => api_error(
@@ -913,6 +994,8 @@ mod tests {
         assert_eq!(f[0].count, 2);
         assert_eq!(f[1].count, 1);
         assert!(parse_faults("explode").is_err());
+        assert_eq!("lookup".parse::<Idempotency>(), Ok(Idempotency::Lookup));
+        assert!("sometimes".parse::<Idempotency>().is_err());
         assert!(parse_faults("rate_limit:x").is_err());
     }
 }

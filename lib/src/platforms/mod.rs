@@ -31,6 +31,13 @@ pub enum PlatformError {
         retry_after: Option<Duration>,
         message: String,
     },
+    /// Too many requests from Postora's app as a whole (every account on this platform); nothing was accepted. Every
+    /// delivery to the platform waits `retry_after` if the platform said how long.
+    #[error("the platform limits this app: {message}")]
+    AppRateLimited {
+        retry_after: Option<Duration>,
+        message: String,
+    },
     /// Nothing was accepted and trying again may work.
     #[error("temporary failure: {0}")]
     Transient(String),
@@ -52,6 +59,7 @@ impl PlatformError {
             PlatformError::TokenExpired => "token_expired",
             PlatformError::Reauth(_) => "needs_reauth",
             PlatformError::RateLimited { .. } => "rate_limited",
+            PlatformError::AppRateLimited { .. } => "app_rate_limited",
             PlatformError::Transient(_) => "transient",
             PlatformError::Rejected(_) => "rejected",
             PlatformError::Unknown(_) => "unknown_outcome",

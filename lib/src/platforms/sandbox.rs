@@ -1,6 +1,7 @@
 //! The sandbox platform adapter. It talks HTTP to Postora's own sandbox server (`crate::http::sandbox`), which
 //! behaves like a small, well-mannered social network: standard OAuth with PKCE and rotating refresh tokens, a
-//! profile endpoint, and a post endpoint that honours `Idempotency-Key` the way Mastodon does.
+//! profile endpoint, and a post endpoint that honours `Idempotency-Key` the way Mastodon does (or, when configured to
+//! stand in for other platforms, only looks posts up by key, or keeps no record of keys at all).
 
 use async_trait::async_trait;
 use chrono::Utc;
@@ -117,6 +118,10 @@ async fn check(resp: reqwest::Response) -> Result<reqwest::Response, PlatformErr
     Err(match (status.as_u16(), code.as_str()) {
         (401, "token_expired") => PlatformError::TokenExpired,
         (401, _) | (403, "revoked") => PlatformError::Reauth(message),
+        (429, "app_rate_limited") => PlatformError::AppRateLimited {
+            retry_after: wait,
+            message,
+        },
         (429, _) => PlatformError::RateLimited {
             retry_after: wait,
             message,
@@ -217,6 +222,11 @@ impl Platform for SandboxPlatform {
             .map_err(|e| read_transport_error(&e, "sandbox recovery"))?;
         if resp.status() == reqwest::StatusCode::NOT_FOUND {
             return Ok(Recovery::NotPublished);
+        }
+        if resp.status() == reqwest::StatusCode::NOT_IMPLEMENTED {
+            return Ok(Recovery::Unknowable(
+                "the sandbox network cannot look posts up by idempotency key".into(),
+            ));
         }
         let resp = check(resp).await?;
         let post: SandboxPost = resp

@@ -12,6 +12,7 @@ use postora::runtime::{self, LocalBackend};
 use serde_json::{json, Value};
 
 pub mod fake_meta;
+pub mod faults;
 
 /// A running Postora: the HTTP server, dispatcher and publishers, on the local backend.
 pub struct TestApp {

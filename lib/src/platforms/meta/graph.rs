@@ -171,9 +171,12 @@ pub fn classify(status: StatusCode, headers: &HeaderMap, body: &[u8], call: Call
         (_, Some(2_207_051)) => {
             PlatformError::Rejected(format!("Meta blocked this action: {what}")).into()
         }
-        (4 | 17 | 32 | 613 | 80_000..=80_009 | 80_014, _) => {
-            limited(format!("rate limited: {what}"))
-        }
+        // Code 4 is the application's own request limit: every account of the app waits.
+        (4, _) => Failure::Platform(PlatformError::AppRateLimited {
+            retry_after: wait,
+            message: format!("the app is rate limited: {what}"),
+        }),
+        (17 | 32 | 613 | 80_000..=80_009 | 80_014, _) => limited(format!("rate limited: {what}")),
         (368, _) => PlatformError::Transient(format!("temporarily blocked: {what}")).into(),
         (1 | 2, _) => ambiguous(call, format!("Meta had a temporary problem: {what}")),
         _ if error.is_transient => ambiguous(call, format!("Meta had a temporary problem: {what}")),
@@ -275,6 +278,13 @@ fn scrub_failure(failure: Failure, secrets: &[&str]) -> Failure {
                 retry_after,
                 message,
             } => PlatformError::RateLimited {
+                retry_after,
+                message: s(message),
+            },
+            PlatformError::AppRateLimited {
+                retry_after,
+                message,
+            } => PlatformError::AppRateLimited {
                 retry_after,
                 message: s(message),
             },
@@ -459,12 +469,17 @@ mod tests {
 
     #[test]
     fn rate_limits_carry_metas_wait() {
-        for code in [4, 17, 32, 613, 80_000, 80_004, 80_009, 80_014] {
+        for code in [17, 32, 613, 80_000, 80_004, 80_009, 80_014] {
             assert_eq!(
                 platform(class(code, None, CallKind::Read)).code(),
                 "rate_limited"
             );
         }
+        assert_eq!(
+            platform(class(4, None, CallKind::Read)).code(),
+            "app_rate_limited",
+            "code 4 is the app's own limit"
+        );
         let mut headers = HeaderMap::new();
         headers.insert(
             "x-business-use-case-usage",
@@ -493,7 +508,7 @@ mod tests {
         );
         assert!(matches!(
             platform(e),
-            PlatformError::RateLimited { retry_after: Some(d), .. } if d == Duration::from_secs(30)
+            PlatformError::AppRateLimited { retry_after: Some(d), .. } if d == Duration::from_secs(30)
         ));
         assert_eq!(
             platform(class(9, Some(2_207_042), CallKind::Publish)).code(),

@@ -1,0 +1,203 @@
+//! One publishing attempt and the lease it holds on its delivery.
+//!
+//! The claim gives the attempt a lease; another publisher may take the delivery over once the lease has run out. So
+//! an attempt never lets a platform call outlive its lease unnoticed: before a call that may publish it renews the
+//! lease (in the same write that marks the call as sent), checkpoints renew it again, and the call itself is cut off
+//! a margin before the lease ends, so the attempt can still record what it knows before anyone else may claim. A cut
+//! call counts as one whose outcome is unknown.
+//!
+//! Every write is conditional on the version read; a write that finds another version re-reads the delivery and
+//! tries again only while this attempt still holds the claim (the dispatcher touches a delivery whose lease ran out
+//! without taking the claim away).
+
+use std::future::Future;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::App;
+use crate::domain::{Delivery, DeliveryStatus, InvalidTransition};
+use crate::platforms::{PlatformError, Progress};
+use crate::ports::StoreError;
+
+/// Writes of one attempt that meet load are tried this many times, with a short doubling pause between.
+const WRITE_TRIES: u32 = 5;
+const FIRST_PAUSE: Duration = Duration::from_millis(50);
+
+/// Why an attempt could not write its delivery.
+#[derive(Debug, thiserror::Error)]
+pub enum LeaseError {
+    /// Another attempt holds the delivery now, or it is no longer publishing.
+    #[error("the claim on the delivery was lost")]
+    Lost,
+    /// The store would not take the write.
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+/// A claimed delivery, as this attempt last wrote it.
+pub struct Attempt<'a> {
+    app: &'a App,
+    id: String,
+    delivery: tokio::sync::Mutex<Delivery>,
+    lease_until: std::sync::Mutex<DateTime<Utc>>,
+}
+
+impl<'a> Attempt<'a> {
+    pub fn new(app: &'a App, id: String, claimed: Delivery) -> Self {
+        let lease_until = claimed.lease_until.unwrap_or_else(|| app.now());
+        Self {
+            app,
+            id,
+            delivery: tokio::sync::Mutex::new(claimed),
+            lease_until: std::sync::Mutex::new(lease_until),
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The delivery as this attempt last wrote or read it.
+    pub async fn delivery(&self) -> Delivery {
+        self.delivery.lock().await.clone()
+    }
+
+    fn lease(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.app.settings.publisher.lease).unwrap_or_default()
+    }
+
+    /// When a platform call must have ended: a margin before the lease runs out.
+    pub fn deadline(&self) -> DateTime<Utc> {
+        let until = *self.lease_until.lock().unwrap_or_else(|e| e.into_inner());
+        let margin = chrono::Duration::from_std(self.app.settings.publisher.lease_margin())
+            .unwrap_or_default();
+        until - margin
+    }
+
+    /// Marks that a call which may publish is about to go out, renewing the lease for it. Nothing may be sent if
+    /// this fails.
+    pub async fn sending(&self) -> Result<(), LeaseError> {
+        let (id, until) = (self.id.clone(), self.app.now() + self.lease());
+        self.write(move |d, now| d.sending(&id, until, now)).await
+    }
+
+    /// Renews the lease if less than `needed` of it is left (before a call that must finish within it).
+    pub async fn keep_for(&self, needed: Duration) -> Result<(), LeaseError> {
+        let needed = chrono::Duration::from_std(needed).unwrap_or_default();
+        if self.deadline() - self.app.now() >= needed {
+            return Ok(());
+        }
+        let (id, until) = (self.id.clone(), self.app.now() + self.lease());
+        self.write(move |d, now| d.renew_lease(&id, until, now))
+            .await
+    }
+
+    /// Runs a platform call, cutting it off at the deadline. Checkpoints written meanwhile move the deadline on.
+    pub async fn within_lease<T>(
+        &self,
+        call: impl Future<Output = Result<T, PlatformError>>,
+    ) -> Result<T, PlatformError> {
+        tokio::pin!(call);
+        loop {
+            let left = (self.deadline() - self.app.now())
+                .to_std()
+                .unwrap_or(Duration::ZERO);
+            tokio::select! {
+                result = &mut call => return result,
+                _ = tokio::time::sleep(left) => {
+                    if self.deadline() <= self.app.now() {
+                        return Err(PlatformError::Unknown(
+                            "the platform call did not finish within the publishing lease".into(),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes the result of this attempt (`change` is a terminal move or a retry), conditional on still holding the
+    /// claim. Load is retried a few times: a result that is known but not written would have to be recovered.
+    pub async fn finish(
+        &self,
+        change: impl Fn(&Delivery, DateTime<Utc>) -> Result<Delivery, InvalidTransition>,
+    ) -> Result<Delivery, LeaseError> {
+        self.write(change).await?;
+        Ok(self.delivery().await)
+    }
+
+    /// One conditional write of a change to the delivery, kept on the claim: a version conflict re-reads and tries
+    /// again while this attempt still holds the claim; load is retried with a short pause.
+    async fn write(
+        &self,
+        change: impl Fn(&Delivery, DateTime<Utc>) -> Result<Delivery, InvalidTransition>,
+    ) -> Result<(), LeaseError> {
+        let mut current = self.delivery.lock().await;
+        let mut pause = FIRST_PAUSE;
+        for tries in 1..=WRITE_TRIES {
+            let next = change(&current, self.app.now()).map_err(|_| LeaseError::Lost)?;
+            let failure = match self
+                .app
+                .stores
+                .posts
+                .save_delivery(&next, current.version)
+                .await
+            {
+                Ok(()) => {
+                    if let Some(until) = next.lease_until {
+                        *self.lease_until.lock().unwrap_or_else(|e| e.into_inner()) = until;
+                    }
+                    *current = next;
+                    return Ok(());
+                }
+                Err(StoreError::Conflict) => match self.reread(&current).await {
+                    Ok(Some(fresh)) => {
+                        *current = fresh;
+                        continue;
+                    }
+                    Ok(None) => return Err(LeaseError::Lost),
+                    Err(e) => e,
+                },
+                Err(StoreError::NotFound) => return Err(LeaseError::Lost),
+                Err(e) => e,
+            };
+            if tries == WRITE_TRIES {
+                return Err(LeaseError::Store(failure));
+            }
+            tracing::debug!(error = %failure, "a delivery write met load; trying again");
+            tokio::time::sleep(pause).await;
+            pause = pause.saturating_mul(2);
+        }
+        // Every try met a conflict and still held the claim: someone keeps writing, so let the claim go.
+        Err(LeaseError::Lost)
+    }
+
+    /// The stored delivery, if this attempt still holds its claim.
+    async fn reread(&self, current: &Delivery) -> Result<Option<Delivery>, StoreError> {
+        let stored = self.app.stores.posts.get_delivery(&current.key()).await?;
+        Ok(stored.filter(|d| {
+            d.status == DeliveryStatus::Publishing && d.attempt_id.as_deref() == Some(&self.id)
+        }))
+    }
+}
+
+/// Adapters record their progress through the attempt: each checkpoint is written with the claim and renews the
+/// lease, so a slow multi-step publish keeps its claim as long as it keeps making progress.
+#[async_trait]
+impl Progress for Attempt<'_> {
+    async fn checkpoint(&self, value: serde_json::Value) -> Result<(), PlatformError> {
+        let (id, until) = (self.id.clone(), self.app.now() + self.lease());
+        match self
+            .write(move |d, now| d.with_checkpoint(&id, value.clone(), until, now))
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(LeaseError::Lost) => Err(PlatformError::Interrupted),
+            // The checkpoint could not be written: stop before the platform does anything more.
+            Err(LeaseError::Store(e)) => Err(PlatformError::Transient(format!(
+                "could not record progress: {e}"
+            ))),
+        }
+    }
+}
