@@ -202,7 +202,27 @@ impl DeletionApp {
         let authorize = url::Url::parse(start["authorize_url"].as_str().unwrap()).unwrap();
         let callback = self.fake.consent(&authorize).await;
         let page = self.http.get(callback).send().await.unwrap();
-        assert_eq!(page.status(), 200, "{}", page.text().await.unwrap());
+        assert_eq!(page.status(), 200);
+        let html = page.text().await.unwrap();
+        // Facebook asks the person which Pages to connect: choose every one offered.
+        if let Some(at) = html.find("name=\"choice\" value=\"") {
+            let token = html[at + 21..].split('"').next().unwrap().to_owned();
+            let mut form = vec![("choice".to_owned(), token)];
+            for option in html.split("name=\"account\" value=\"").skip(1) {
+                form.push((
+                    "account".to_owned(),
+                    option.split('"').next().unwrap().to_owned(),
+                ));
+            }
+            let chosen = self
+                .http
+                .post(self.url(&format!("/oauth/{platform}/choose")))
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(chosen.status(), 200, "{}", chosen.text().await.unwrap());
+        }
         let after = self.account_ids(key).await;
         after.into_iter().filter(|a| !before.contains(a)).collect()
     }
