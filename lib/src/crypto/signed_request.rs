@@ -249,7 +249,7 @@ mod tests {
     #[test]
     fn the_sample_events_verify_with_their_sample_secret() {
         // events/data-deletion/meta-data-deletion.json, signed with the sample Meta app secret.
-        let sample = "13-fzamcTy4KaU8Lc2jE6v2PDmA_TBKXq5-te2w347w.eyJhbGdvcml0aG0iOiJITUFDLVNIQTI1NiIsImV4cGlyZXMiOjAsImlzc3VlZF9hdCI6MTc5NTk1NzE0MCwidXNlcl9pZCI6IjEwMTYwMDAwMDAwMDAwMDAxIn0";
+        let sample = "wBCcVOvp5Xo1AzcyVmsZR3qY44Dga9xMenIaL0dW6MI.eyJhbGdvcml0aG0iOiJITUFDLVNIQTI1NiIsImV4cGlyZXMiOjAsImlzc3VlZF9hdCI6MTc5NTAwMDAwMCwidXNlcl9pZCI6IjEwMTYwMDAwMDAwMDAwMDAxIn0";
         let got = verify(
             sample,
             &[b"postora-sample-meta-app-secret"],
