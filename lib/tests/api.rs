@@ -775,3 +775,40 @@ async fn a_failed_delivery_can_be_retried_and_an_in_doubt_one_only_with_confirma
     );
     assert_eq!(t.sandbox_posts().await.len(), 1);
 }
+
+#[tokio::test]
+async fn a_consent_finished_after_its_workspace_was_erased_stores_nothing() {
+    let t = spawn_app().await;
+    let (ws, key) = t.workspace("gone").await;
+    let start: Value = t
+        .post_json(&key, "/v1/accounts/connect/sandbox", &json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let consent = t
+        .http
+        .get(start["authorize_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let callback = consent.headers()["location"].to_str().unwrap().to_owned();
+    let erased = t
+        .http
+        .delete(t.url(&format!("/v1/workspace?confirm={ws}")))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(erased.status(), 200, "{}", erased.text().await.unwrap());
+    assert_eq!(t.http.get(&callback).send().await.unwrap().status(), 400);
+    let ws = postora::domain::WorkspaceId::parse(&ws).unwrap();
+    assert!(t
+        .app
+        .stores
+        .accounts
+        .list_accounts(&ws)
+        .await
+        .unwrap()
+        .is_empty());
+}

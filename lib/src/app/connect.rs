@@ -322,6 +322,12 @@ impl App {
         platform: PlatformKind,
         connections: Vec<Connection>,
     ) -> Result<Vec<Account>, CallbackError> {
+        // The workspace may have been erased while the person was on the consent page.
+        match self.stores.workspaces.get_workspace(ws).await {
+            Ok(Some(_)) => {}
+            Ok(None) => return Err(CallbackError::BadState),
+            Err(_) => return Err(CallbackError::Unavailable),
+        }
         let mut accounts = Vec::new();
         for c in connections {
             let now = self.now();
