@@ -2,9 +2,7 @@
 //! answers with the ones that must come back (ReportBatchItemFailures), so a malformed message fails only itself.
 
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
-use postora::adapters::aws::functions::{
-    app_from_env, publish_batch, SqsBatch, UNKNOWN_PUBLIC_URL,
-};
+use postora::adapters::aws::functions::{Publisher, SqsBatch};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -13,10 +11,10 @@ async fn main() -> Result<(), Error> {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .without_time()
         .init();
-    let app = app_from_env(UNKNOWN_PUBLIC_URL).await?;
+    let publisher = std::sync::Arc::new(Publisher::from_env().await?);
     run(service_fn(|event: LambdaEvent<SqsBatch>| {
-        let app = app.clone();
-        async move { Ok::<_, Error>(publish_batch(app, event.payload).await) }
+        let publisher = publisher.clone();
+        async move { Ok::<_, Error>(publisher.handle(event.payload).await) }
     }))
     .await
 }

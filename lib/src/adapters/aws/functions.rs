@@ -1,10 +1,12 @@
 //! What the Lambda functions share, kept free of the Lambda runtime crates so it can be tested like any library
 //! code: building the app over the AWS adapters once per cold start, the public URL of the HTTP functions, and the
-//! SQS batch contract of the publisher (partial batch failures, a malformed body failing only its own record).
+//! publisher's side of the SQS batch contract (partial batch failures, a malformed body failing only its own record,
+//! the batch's events put together).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 
@@ -12,6 +14,8 @@ use super::{load_sdk_config, AwsAdapters, AwsConfig, AwsSetupError};
 use crate::app::publish::Settle;
 use crate::app::App;
 use crate::config::Env;
+use crate::domain::Event;
+use crate::ports::{BusError, EventBus};
 use crate::runtime::{self, Backend, StartError};
 
 /// The public URL a function falls back to when `POSTORA_PUBLIC_URL` is unset and no request tells it better. The
@@ -60,6 +64,76 @@ pub fn public_url_from_host(host: Option<&str>) -> String {
     match host.filter(valid) {
         Some(h) => format!("https://{h}"),
         None => UNKNOWN_PUBLIC_URL.to_owned(),
+    }
+}
+
+/// Holds the events of one batch and puts them on the bus together when the batch is done: one PutEvents for up to
+/// ten published posts instead of one each. The batch ends before the invocation returns, so nothing is held across
+/// a freeze of the Lambda instance.
+pub struct BatchedEvents {
+    inner: Arc<dyn EventBus>,
+    pending: Mutex<Vec<Event>>,
+}
+
+impl BatchedEvents {
+    pub fn new(inner: Arc<dyn EventBus>) -> Self {
+        Self {
+            inner,
+            pending: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Puts every held event on the bus.
+    pub async fn flush(&self) -> Result<(), BusError> {
+        let events = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        if events.is_empty() {
+            return Ok(());
+        }
+        self.inner.publish(&events).await
+    }
+}
+
+#[async_trait]
+impl EventBus for BatchedEvents {
+    async fn publish(&self, events: &[Event]) -> Result<(), BusError> {
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(events);
+        Ok(())
+    }
+}
+
+/// The publisher function's state for the life of an instance: the app, with its events batched per SQS batch.
+pub struct Publisher {
+    pub app: Arc<App>,
+    events: Arc<BatchedEvents>,
+}
+
+impl Publisher {
+    /// Builds the publisher over a backend; its events go to the backend's bus a batch at a time.
+    pub fn new(mut backend: Backend, env: &Env, public_url: &str) -> Result<Self, StartError> {
+        let events = Arc::new(BatchedEvents::new(backend.bus.clone()));
+        backend.bus = events.clone();
+        let app = runtime::build_app(backend, env, public_url, false)?;
+        Ok(Self { app, events })
+    }
+
+    /// Builds the publisher on the AWS adapters from the process environment: once per cold start.
+    pub async fn from_env() -> Result<Self, StartError> {
+        let env = Env::from_process();
+        let sdk = load_sdk_config().await;
+        let adapters = AwsAdapters::connect(&sdk, &AwsConfig::from_env(), None).await?;
+        Self::new(adapters.backend(), &env, UNKNOWN_PUBLIC_URL)
+    }
+
+    /// Publishes a batch, then puts its events on the bus.
+    pub async fn handle(&self, batch: SqsBatch) -> BatchResponse {
+        let answer = publish_batch(self.app.clone(), batch).await;
+        if let Err(e) = self.events.flush().await {
+            tracing::warn!(error = %e, "could not publish the batch's events");
+        }
+        answer
     }
 }
 
@@ -142,6 +216,39 @@ pub async fn publish_batch(app: Arc<App>, batch: SqsBatch) -> BatchResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Remembers the size of every `publish` call.
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<usize>>);
+
+    #[async_trait]
+    impl EventBus for Recorder {
+        async fn publish(&self, events: &[Event]) -> Result<(), BusError> {
+            self.0.lock().unwrap().push(events.len());
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batchs_events_go_out_together_when_it_ends() {
+        let recorder = Arc::new(Recorder::default());
+        let batched = BatchedEvents::new(recorder.clone());
+        let event = || {
+            Event::new(
+                crate::domain::EventKind::PostPublished,
+                None,
+                chrono::Utc::now(),
+                serde_json::json!({}),
+            )
+        };
+        for _ in 0..3 {
+            batched.publish(&[event()]).await.unwrap();
+        }
+        assert!(recorder.0.lock().unwrap().is_empty());
+        batched.flush().await.unwrap();
+        batched.flush().await.unwrap();
+        assert_eq!(*recorder.0.lock().unwrap(), vec![3]);
+    }
 
     #[test]
     fn the_public_url_comes_from_a_plausible_host_only() {
