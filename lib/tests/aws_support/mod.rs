@@ -4,7 +4,7 @@
 
 #![allow(dead_code)]
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::SdkConfig;
 use postora::adapters::aws::bootstrap::{bootstrap, BootstrapReport};
 use postora::adapters::aws::{AwsAdapters, AwsClients, AwsConfig, RequestMetrics};
 
@@ -18,33 +18,9 @@ pub struct Emulator {
     pub bootstrap: BootstrapReport,
 }
 
-/// The SDK configuration for the emulator named by `AWS_ENDPOINT_URL`, with static test credentials so the SDK
-/// never probes for real ones.
+/// The SDK configuration for the emulator named by `AWS_ENDPOINT_URL`; fails, saying how to run the tests, without it.
 pub async fn emulator_sdk_config() -> SdkConfig {
-    let endpoint = std::env::var("AWS_ENDPOINT_URL")
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-        .unwrap_or_else(|| {
-            panic!(
-                "AWS_ENDPOINT_URL is not set. These tests run the AWS adapters against an AWS emulator (moto server): \
-                 run them through scripts/test, which starts one and sets AWS_ENDPOINT_URL, or start \
-                 `moto_server -H 127.0.0.1 -p PORT` and export AWS_ENDPOINT_URL=http://127.0.0.1:PORT \
-                 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1"
-            )
-        });
-    let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
-    aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(Region::new(region))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "test",
-            "test",
-            None,
-            None,
-            "postora-tests",
-        ))
-        .load()
-        .await
+    postora::adapters::aws::testing::emulator().await
 }
 
 /// A name no other test uses, so tests never share a table or queue (SQS purges are limited to one a minute).
