@@ -16,7 +16,7 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_sqs::types::QueueAttributeName;
 
 use super::sqs::DELIVERY_QUEUE;
-use super::table::{IndexDefinition, TABLE};
+use super::table::{IndexDefinition, Projection as TableProjection, TABLE};
 use super::{queue_name, AwsClients, AwsConfig};
 
 /// What bootstrap did to one resource.
@@ -136,10 +136,13 @@ fn index(def: &IndexDefinition) -> Result<GlobalSecondaryIndex, BootstrapError> 
         .set_key_schema(Some(key_schema(def.partition_key.name, def.sort_key.name)?))
         .projection(
             Projection::builder()
-                .projection_type(ProjectionType::Include)
-                .set_non_key_attributes(Some(
-                    def.projected.iter().map(|a| (*a).to_owned()).collect(),
-                ))
+                .projection_type(ProjectionType::from(def.projection.kind()))
+                .set_non_key_attributes(match def.projection {
+                    TableProjection::KeysOnly => None,
+                    TableProjection::Include(attributes) => {
+                        Some(attributes.iter().map(|a| (*a).to_owned()).collect())
+                    }
+                })
                 .build(),
         )
         .build()

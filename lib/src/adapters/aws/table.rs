@@ -3,9 +3,10 @@
 //!
 //! Every item has a partition key `pk` and a sort key `sk`, both strings. Two overloaded, sparse global secondary
 //! indexes carry the lookups that the base keys cannot answer; an item appears in an index only while it has that
-//! index's key attributes. Both indexes project the `data` attribute (the record as JSON) and nothing else, so neither
-//! the wrapped workspace keys nor token ciphertexts (kept in other attributes, on items that carry no index keys) ever
-//! reach an index.
+//! index's key attributes. The due index projects the `data` attribute (the record as JSON), which the dispatcher
+//! acts on without reading the table; the lookup index projects keys only, since its readers fetch the records from
+//! the table anyway, and so a delivery's every status change does not rewrite its entry there. Neither index ever holds
+//! a wrapped workspace key or a token ciphertext (kept in other attributes, on items that carry no index keys).
 
 /// The type of a key attribute, as DynamoDB names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,14 +30,39 @@ pub struct KeyAttribute {
     pub kind: KeyType,
 }
 
+/// Which attributes an index copies besides the keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Projection {
+    /// `KEYS_ONLY`: an entry changes only when the item enters or leaves the index or its index keys change.
+    KeysOnly,
+    /// `INCLUDE` with these non-key attributes.
+    Include(&'static [&'static str]),
+}
+
+impl Projection {
+    /// The `ProjectionType` as DynamoDB and CloudFormation name it.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Projection::KeysOnly => "KEYS_ONLY",
+            Projection::Include(_) => "INCLUDE",
+        }
+    }
+
+    pub fn non_key_attributes(self) -> &'static [&'static str] {
+        match self {
+            Projection::KeysOnly => &[],
+            Projection::Include(attributes) => attributes,
+        }
+    }
+}
+
 /// A global secondary index: its key and which attributes it copies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IndexDefinition {
     pub name: &'static str,
     pub partition_key: KeyAttribute,
     pub sort_key: KeyAttribute,
-    /// Projection `INCLUDE` with these non-key attributes.
-    pub projected: &'static [&'static str],
+    pub projection: Projection,
     /// Why the index exists and which item kinds appear in it.
     pub purpose: &'static str,
 }
@@ -56,7 +82,7 @@ pub struct TableDefinition {
     pub kms_encryption: bool,
 }
 
-/// The name of the attribute that holds a record as JSON: the only non-key attribute the indexes copy.
+/// The name of the attribute that holds a record as JSON: the only non-key attribute an index copies.
 pub const DATA: &str = "data";
 
 const fn string_key(name: &'static str) -> KeyAttribute {
@@ -73,7 +99,7 @@ pub const DUE_INDEX: IndexDefinition = IndexDefinition {
     name: "gsi1",
     partition_key: string_key("gsi1pk"),
     sort_key: string_key("gsi1sk"),
-    projected: &[DATA],
+    projection: Projection::Include(&[DATA]),
     purpose: "due deliveries and expired timers, sharded; accounts by token expiry",
 };
 
@@ -84,7 +110,7 @@ pub const LOOKUP_INDEX: IndexDefinition = IndexDefinition {
     name: "gsi2",
     partition_key: string_key("gsi2pk"),
     sort_key: string_key("gsi2sk"),
-    projected: &[DATA],
+    projection: Projection::KeysOnly,
     purpose: "accounts by platform user; live deliveries by account; workspaces",
 };
 

@@ -98,16 +98,22 @@ impl AccountStore for DynamoStore {
         platform: PlatformKind,
         platform_user_id: &str,
     ) -> StoreResult<Vec<Account>> {
-        let found = self
+        // The lookup index holds keys only: read the accounts themselves, current, from the table.
+        let listed = self
             .query_all(&Query::index(
                 LOOKUP_INDEX.name,
                 keys::platform_user_index(platform, platform_user_id),
             ))
             .await?;
-        found
+        let found = self
+            .batch_get(listed.iter().map(items::key_of).collect())
+            .await?;
+        let mut accounts = found
             .iter()
-            .map(|item| items::data(item, "account"))
-            .collect()
+            .map(|item| items::data::<Account>(item, "account"))
+            .collect::<StoreResult<Vec<_>>>()?;
+        accounts.sort_by(|a, b| (&a.workspace_id, &a.id).cmp(&(&b.workspace_id, &b.id)));
+        Ok(accounts)
     }
 
     async fn update_account(&self, account: &Account, expected_version: u64) -> StoreResult<()> {

@@ -1,5 +1,5 @@
-//! How domain values become items and back. Most records are stored whole as JSON in the `data` attribute (the only
-//! attribute the indexes copy), next to the key and index attributes and the few plain attributes that condition
+//! How domain values become items and back. Most records are stored whole as JSON in the `data` attribute (what the
+//! due index copies), next to the key and index attributes and the few plain attributes that condition
 //! expressions test (`version`, `status`, expiry numbers). Secrets and wrapped keys are Binary attributes of their own,
 //! never part of `data`.
 

@@ -281,8 +281,7 @@ impl PostStore for DynamoStore {
         self.timers(keys::timer_pk, before, limit).await
     }
 
-    /// Finds the account's live deliveries in the lookup index, then reads them from the table so their versions are
-    /// current.
+    /// Finds the account's live deliveries in the lookup index (keys only), then reads them from the table, current.
     async fn live_deliveries_for_account(
         &self,
         ws: &WorkspaceId,

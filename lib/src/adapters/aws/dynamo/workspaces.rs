@@ -91,7 +91,7 @@ impl WorkspaceStore for DynamoStore {
     }
 
     async fn list_workspaces(&self) -> StoreResult<Vec<Workspace>> {
-        // The index holds no wrapped keys, so it names the workspaces and the table supplies them.
+        // The lookup index holds keys only: it names the workspaces and the table supplies them.
         let listed = self
             .query_all(&Query::index(
                 LOOKUP_INDEX.name,
