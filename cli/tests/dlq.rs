@@ -78,3 +78,63 @@ async fn dead_letters_are_listed_and_moved_back_onto_the_queue() {
     assert!(dlq(dir.path(), "list").is_empty());
     assert_eq!(local.queue.depth().await.unwrap(), 1, "back on the queue");
 }
+
+/// The same commands with `--backend aws`, on the AWS emulator `scripts/test` starts.
+#[tokio::test]
+async fn dead_letters_on_sqs_are_listed_and_moved_back_with_backend_aws() {
+    use postora::adapters::aws::testing::{emulator, fresh_resources};
+    use postora::adapters::aws::{AwsAdapters, AwsClients};
+
+    let sdk = emulator().await;
+    let (config, _) = fresh_resources(&sdk).await.unwrap();
+    let adapters = AwsAdapters::connect(&sdk, &config, None).await.unwrap();
+    let message = QueueMessage {
+        workspace_id: WorkspaceId::generate(),
+        post_id: PostId::generate(),
+        account_id: AccountId::generate(),
+    };
+    let body = serde_json::to_string(&message).unwrap();
+    AwsClients::new(&sdk, None)
+        .sqs
+        .send_message()
+        .queue_url(adapters.queue.dead_letter_url())
+        .message_body(&body)
+        .send()
+        .await
+        .unwrap();
+
+    let on_aws = |command: &str| -> Vec<Value> {
+        let out = Command::new(BIN)
+            .args(["--backend", "aws", "dlq", command])
+            .env("POSTORA_TABLE", &config.table)
+            .env("POSTORA_KMS_KEY", &config.kms_key)
+            .env("POSTORA_QUEUE_URL", &config.queue)
+            .env("POSTORA_DLQ_URL", &config.dead_letter_queue)
+            .env("POSTORA_EVENT_BUS", &config.event_bus)
+            .env("POSTORA_LOG", "warn")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let listed = on_aws("list");
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["body"], body);
+    assert_eq!(on_aws("redrive"), [serde_json::json!({"redriven": 1})]);
+    assert!(on_aws("list").is_empty());
+    let back = adapters
+        .queue
+        .receive(10, Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(back.len(), 1, "back on the delivery queue");
+    assert_eq!(back[0].body, body);
+}
