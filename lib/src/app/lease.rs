@@ -83,17 +83,6 @@ impl<'a> Attempt<'a> {
         self.write(move |d, now| d.sending(&id, until, now)).await
     }
 
-    /// Renews the lease if less than `needed` of it is left (before a call that must finish within it).
-    pub async fn keep_for(&self, needed: Duration) -> Result<(), LeaseError> {
-        let needed = chrono::Duration::from_std(needed).unwrap_or_default();
-        if self.deadline() - self.app.now() >= needed {
-            return Ok(());
-        }
-        let (id, until) = (self.id.clone(), self.app.now() + self.lease());
-        self.write(move |d, now| d.renew_lease(&id, until, now))
-            .await
-    }
-
     /// Runs a platform call, cutting it off at the deadline. Checkpoints written meanwhile move the deadline on.
     pub async fn within_lease<T>(
         &self,
