@@ -468,6 +468,22 @@ async fn an_expired_token_is_refreshed_and_the_post_published_once() {
         under_platform_fault(json!({"kind": "expire_token"}), Idempotency::None).await;
     assert_eq!(d.status, DeliveryStatus::Published);
     assert_eq!(results(&node), ["token_expired", "ok"]);
+    assert_eq!(d.attempts, 1, "refreshed within the attempt");
+
+    // Expired again right after the refresh: nothing was accepted, so it is tried again later, not failed.
+    let (d, node, _w) = under_platform_fault(
+        json!({"kind": "expire_token", "count": 2}),
+        Idempotency::None,
+    )
+    .await;
+    assert_eq!(d.status, DeliveryStatus::Published);
+    assert_eq!(results(&node).last().map(String::as_str), Some("ok"));
+    assert!(results(&node)
+        .iter()
+        .rev()
+        .skip(1)
+        .all(|r| r == "token_expired"));
+    assert_eq!(d.attempts, 2);
     let account = node
         .app
         .stores

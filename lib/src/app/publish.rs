@@ -308,10 +308,12 @@ impl App {
     ) -> Outcome {
         let code = error.code();
         match error {
-            PlatformError::TokenExpired => Outcome::Failed(DeliveryError::new(
-                code,
-                "the token expired again right after a refresh",
-            )),
+            // Nothing was accepted: try again later, with whatever tokens are current then.
+            PlatformError::TokenExpired => self.retry_or_fail(
+                delivery,
+                DeliveryError::new(code, "the token expired again right after a refresh"),
+                None,
+            ),
             PlatformError::Reauth(reason) => {
                 self.mark_needs_reauth(account, &reason).await;
                 Outcome::Failed(needs_reauth(&reason))
