@@ -33,6 +33,9 @@ pub struct Tally {
     pub strays: usize,
     /// accepted_at − scheduled_at of each published delivery, in milliseconds, sorted.
     pub lags_ms: Vec<f64>,
+    /// The same, of deliveries published at their first attempt, and of the others.
+    pub first_try_lags_ms: Vec<f64>,
+    pub later_lags_ms: Vec<f64>,
     pub first_due: Option<DateTime<Utc>>,
     pub last_accepted: Option<DateTime<Utc>>,
 }
@@ -91,8 +94,13 @@ pub fn tally(ws: &WorkspaceId, deliveries: &[(String, Value)], posts: &[Value]) 
                         if d["platform_post_id"].as_str() != Some(first.id.as_str()) {
                             t.wrong_post += 1;
                         }
-                        t.lags_ms
-                            .push((first.at - scheduled).num_milliseconds() as f64);
+                        let lag = (first.at - scheduled).num_milliseconds() as f64;
+                        t.lags_ms.push(lag);
+                        if d["attempts"].as_u64() == Some(1) {
+                            t.first_try_lags_ms.push(lag);
+                        } else {
+                            t.later_lags_ms.push(lag);
+                        }
                         t.last_accepted =
                             Some(t.last_accepted.map_or(first.at, |l| l.max(first.at)));
                     }
@@ -116,5 +124,7 @@ pub fn tally(ws: &WorkspaceId, deliveries: &[(String, Value)], posts: &[Value]) 
     }
     t.strays = by_key.keys().filter(|k| !known.contains(*k)).count();
     t.lags_ms.sort_by(f64::total_cmp);
+    t.first_try_lags_ms.sort_by(f64::total_cmp);
+    t.later_lags_ms.sort_by(f64::total_cmp);
     Ok(t)
 }
