@@ -57,6 +57,16 @@ pub struct PostRecord {
     pub deliveries: Vec<Delivery>,
 }
 
+/// Everything one publish reads, as read together by [`PostStore::publish_inputs`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct PublishInputs {
+    pub delivery: Delivery,
+    /// The post alone: its other deliveries are not read.
+    pub post: Option<Post>,
+    pub account: Option<Account>,
+    pub tokens: Option<SealedTokens>,
+}
+
 /// Workspaces and their API keys.
 #[async_trait]
 pub trait WorkspaceStore: Send + Sync {
@@ -142,8 +152,24 @@ pub trait PostStore: Send + Sync {
     /// Deletes a post and its deliveries (workspace erase and admin only; users cancel instead).
     async fn delete_post(&self, ws: &WorkspaceId, id: &PostId) -> StoreResult<()>;
     async fn get_delivery(&self, key: &DeliveryKey) -> StoreResult<Option<Delivery>>;
+    /// The delivery with its post (the post alone), its account and the account's sealed tokens, all strongly
+    /// consistent; `None` if the delivery does not exist. This reaches past the post aggregate on purpose: it is the
+    /// publisher's only read per delivery, and the four records share the workspace's partition, so DynamoDB serves
+    /// them in one request where separate reads would cost four.
+    async fn publish_inputs(&self, key: &DeliveryKey) -> StoreResult<Option<PublishInputs>>;
     /// Writes `delivery` if the stored one is at `expected_version`: every status change goes through here.
     async fn save_delivery(&self, delivery: &Delivery, expected_version: u64) -> StoreResult<()>;
+    /// [`save_delivery`](Self::save_delivery) and [`RecordStore::append_audit`] all or nothing: the delivery is
+    /// written if the stored one is at `expected_version` (a failed condition is `Conflict`, or `NotFound` if the
+    /// delivery is gone, exactly as `save_delivery` answers), and `audit` is appended with it. A publishing attempt
+    /// records its result and the audit entry about it in one request instead of two, and the log never shows a
+    /// result that was not written.
+    async fn save_delivery_with_audit(
+        &self,
+        delivery: &Delivery,
+        expected_version: u64,
+        audit: &AuditEntry,
+    ) -> StoreResult<()>;
     /// Scheduled deliveries due at or before `before`, earliest first, at most `limit` (the due index).
     async fn due_deliveries(
         &self,

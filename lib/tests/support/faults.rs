@@ -26,8 +26,8 @@ use postora::platforms::{
     Progress, PublishJob, Published, Recovery,
 };
 use postora::ports::{
-    Clock, DeadLetter, Outgoing, Page, PostFilter, PostRecord, PostStore, Queue, QueueError,
-    Received, StoreError, StoreResult, Stores, SystemClock,
+    Clock, DeadLetter, Outgoing, Page, PostFilter, PostRecord, PostStore, PublishInputs, Queue,
+    QueueError, Received, StoreError, StoreResult, Stores, SystemClock,
 };
 use postora::runtime::{self, LocalBackend};
 use serde_json::{json, Value};
@@ -375,6 +375,43 @@ impl FaultyPosts {
             t.pass(step).await;
         }
     }
+
+    /// Fails or freezes a delivery write as planned, else applies it.
+    async fn guarded(
+        &self,
+        delivery: &Delivery,
+        apply: impl std::future::Future<Output = StoreResult<()>>,
+    ) -> StoreResult<()> {
+        let stored = self.inner.get_delivery(&delivery.key()).await?;
+        let write = stored
+            .as_ref()
+            .map_or(Write::Other, |s| classify(s, delivery));
+        match write {
+            Write::Claim => self.pass(Step::BeforeClaim).await,
+            Write::Result if delivery.status == DeliveryStatus::Published => {
+                self.pass(Step::BeforeResult).await
+            }
+            _ => {}
+        }
+        let failure = self.faults.take(write);
+        match failure {
+            Some(Failure::Conflict) => return Err(StoreError::Conflict),
+            Some(Failure::Throttled) => {
+                return Err(StoreError::Throttled("throttled on purpose".into()))
+            }
+            _ => {}
+        }
+        apply.await?;
+        if failure == Some(Failure::AppliedButThrottled) {
+            return Err(StoreError::Throttled(
+                "applied, but the answer was lost on purpose".into(),
+            ));
+        }
+        if write == Write::Claim {
+            self.pass(Step::AfterClaim).await;
+        }
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -420,36 +457,33 @@ impl PostStore for FaultyPosts {
         self.inner.get_delivery(key).await
     }
 
+    async fn publish_inputs(&self, key: &DeliveryKey) -> StoreResult<Option<PublishInputs>> {
+        if self.faults.take_read() {
+            return Err(StoreError::Throttled("throttled on purpose".into()));
+        }
+        self.inner.publish_inputs(key).await
+    }
+
     async fn save_delivery(&self, delivery: &Delivery, expected_version: u64) -> StoreResult<()> {
-        let stored = self.inner.get_delivery(&delivery.key()).await?;
-        let write = stored
-            .as_ref()
-            .map_or(Write::Other, |s| classify(s, delivery));
-        match write {
-            Write::Claim => self.pass(Step::BeforeClaim).await,
-            Write::Result if delivery.status == DeliveryStatus::Published => {
-                self.pass(Step::BeforeResult).await
-            }
-            _ => {}
-        }
-        let failure = self.faults.take(write);
-        match failure {
-            Some(Failure::Conflict) => return Err(StoreError::Conflict),
-            Some(Failure::Throttled) => {
-                return Err(StoreError::Throttled("throttled on purpose".into()))
-            }
-            _ => {}
-        }
-        self.inner.save_delivery(delivery, expected_version).await?;
-        if failure == Some(Failure::AppliedButThrottled) {
-            return Err(StoreError::Throttled(
-                "applied, but the answer was lost on purpose".into(),
-            ));
-        }
-        if write == Write::Claim {
-            self.pass(Step::AfterClaim).await;
-        }
-        Ok(())
+        self.guarded(
+            delivery,
+            self.inner.save_delivery(delivery, expected_version),
+        )
+        .await
+    }
+
+    async fn save_delivery_with_audit(
+        &self,
+        delivery: &Delivery,
+        expected_version: u64,
+        audit: &postora::domain::AuditEntry,
+    ) -> StoreResult<()> {
+        self.guarded(
+            delivery,
+            self.inner
+                .save_delivery_with_audit(delivery, expected_version, audit),
+        )
+        .await
     }
 
     async fn due_deliveries(
