@@ -685,6 +685,44 @@ pub async fn publishing(s: &Stores) {
     );
     let log = s.records.list_audit(&w.id, 10, None).await.unwrap().items;
     assert_eq!(log, vec![logged], "only the committed result is logged");
+
+    // Queuing in batches: all or nothing.
+    let others: Vec<AccountId> = (0..3).map(|_| AccountId::generate()).collect();
+    let batch = post(&w.id, now(), &others.iter().collect::<Vec<_>>());
+    s.posts.create_post(&batch).await.unwrap();
+    let queue = |d: &Delivery| {
+        (
+            d.queue(now(), chrono::Duration::seconds(120)).unwrap(),
+            d.version,
+        )
+    };
+    let mut changes: Vec<(Delivery, u64)> = batch.deliveries.iter().map(queue).collect();
+    // One delivery moved on meanwhile: the whole batch conflicts and writes nothing.
+    let (first, first_version) = changes[0].clone();
+    s.posts.save_delivery(&first, first_version).await.unwrap();
+    assert!(
+        matches!(
+            s.posts.save_deliveries(&changes).await,
+            Err(StoreError::Conflict)
+        ),
+        "a batch with one stale delivery conflicts"
+    );
+    for d in &batch.deliveries[1..] {
+        assert_eq!(
+            s.posts.get_delivery(&d.key()).await.unwrap(),
+            Some(d.clone()),
+            "a conflicting batch writes nothing"
+        );
+    }
+    changes.remove(0);
+    s.posts.save_deliveries(&changes).await.unwrap();
+    for (d, _) in &changes {
+        assert_eq!(
+            s.posts.get_delivery(&d.key()).await.unwrap(),
+            Some(d.clone())
+        );
+    }
+    s.posts.save_deliveries(&[]).await.unwrap();
 }
 
 pub async fn listing_posts(s: &Stores) {

@@ -34,6 +34,9 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// Most deliveries one [`PostStore::save_deliveries`] call may write (what one DynamoDB transaction holds).
+pub const MAX_DELIVERY_BATCH: usize = 100;
+
 /// Filters for listing posts.
 #[derive(Debug, Clone, Default)]
 pub struct PostFilter {
@@ -170,6 +173,10 @@ pub trait PostStore: Send + Sync {
         expected_version: u64,
         audit: &AuditEntry,
     ) -> StoreResult<()>;
+    /// Writes each delivery if its stored one is at the version paired with it, all or nothing: `Conflict` (and
+    /// nothing written) if any condition fails. At most [`MAX_DELIVERY_BATCH`] at once. The dispatcher queues a run's
+    /// deliveries this way in one request instead of one each, and falls back to single writes on a conflict.
+    async fn save_deliveries(&self, changes: &[(Delivery, u64)]) -> StoreResult<()>;
     /// Scheduled deliveries due at or before `before`, earliest first, at most `limit` (the due index).
     async fn due_deliveries(
         &self,

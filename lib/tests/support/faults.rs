@@ -486,6 +486,29 @@ impl PostStore for FaultyPosts {
         .await
     }
 
+    /// A batch is one request: it meets at most one planned dispatch fault, as a whole.
+    async fn save_deliveries(&self, changes: &[(Delivery, u64)]) -> StoreResult<()> {
+        let failure = if changes.is_empty() {
+            None
+        } else {
+            self.faults.take(Write::Dispatch)
+        };
+        match failure {
+            Some(Failure::Conflict) => return Err(StoreError::Conflict),
+            Some(Failure::Throttled) => {
+                return Err(StoreError::Throttled("throttled on purpose".into()))
+            }
+            _ => {}
+        }
+        self.inner.save_deliveries(changes).await?;
+        if failure == Some(Failure::AppliedButThrottled) {
+            return Err(StoreError::Throttled(
+                "applied, but the answer was lost on purpose".into(),
+            ));
+        }
+        Ok(())
+    }
+
     async fn due_deliveries(
         &self,
         before: DateTime<Utc>,

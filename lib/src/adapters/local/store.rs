@@ -14,7 +14,7 @@ use crate::domain::{
 };
 use crate::ports::{
     AccountStore, EphemeralStore, Page, PostFilter, PostRecord, PostStore, PublishInputs,
-    RecordStore, StoreError, StoreResult, WorkspaceStore,
+    RecordStore, StoreError, StoreResult, WorkspaceStore, MAX_DELIVERY_BATCH,
 };
 
 /// Every store port on one SQLite database.
@@ -774,6 +774,24 @@ impl PostStore for SqliteStore {
                 let tx = c.transaction().map_err(map_err)?;
                 update_delivery(&tx, &d, expected_version)?;
                 insert_audit(&tx, &e)?;
+                tx.commit().map_err(map_err)
+            })
+            .await
+    }
+
+    async fn save_deliveries(&self, changes: &[(Delivery, u64)]) -> StoreResult<()> {
+        if changes.len() > MAX_DELIVERY_BATCH {
+            return Err(StoreError::Unavailable(format!(
+                "one batch may write at most {MAX_DELIVERY_BATCH} deliveries"
+            )));
+        }
+        let changes = changes.to_vec();
+        self.db
+            .call(move |c| {
+                let tx = c.transaction().map_err(map_err)?;
+                for (d, expected) in &changes {
+                    update_delivery(&tx, d, *expected)?;
+                }
                 tx.commit().map_err(map_err)
             })
             .await

@@ -325,6 +325,23 @@ impl PostStore for DynamoStore {
         }
     }
 
+    /// One TransactWriteItems, each delivery conditional on its version.
+    async fn save_deliveries(&self, changes: &[(Delivery, u64)]) -> StoreResult<()> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let writes = changes
+            .iter()
+            .map(|(d, expected)| {
+                self.tx_put(
+                    items::delivery_item(d)?,
+                    Some(Condition::at_version(*expected)),
+                )
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        self.transact(writes).await.map_err(StoreError::from)
+    }
+
     /// Scheduled deliveries whose due time has come: every shard of the due index at once, merged.
     async fn due_deliveries(
         &self,
