@@ -3,7 +3,9 @@
 //! The claim (queued → publishing, with an attempt id and a lease) is written before any platform call, and only the
 //! attempt holding the claim records the result. Just before a call that may publish, the attempt marks the
 //! delivery as sent (renewing its lease); a later claim that finds that mark asks the platform whether the call
-//! landed before anything else, and one that does not find it knows nothing reached the platform. Only errors where
+//! landed before anything else, and one that does not find it knows nothing reached the platform. Where the platform
+//! can always answer that question ([`Platform::can_recover`](crate::platforms::Platform::can_recover)), the claim
+//! carries the mark itself and the separate write is saved. Only errors where
 //! nothing can have been accepted are retried; a call that may have been accepted is recovered or marked in doubt,
 //! never repeated blindly.
 
@@ -87,7 +89,17 @@ impl App {
         }
         let attempt_id = uuid::Uuid::new_v4().simple().to_string();
         let lease = chrono::Duration::from_std(self.settings.publisher.lease).unwrap_or_default();
-        let Ok((claimed, claim)) = delivery.claim(self.now(), &attempt_id, lease) else {
+        // Where the platform can always tell whether a call landed, the claim carries the sent mark itself.
+        let marked = self
+            .platforms
+            .get(delivery.platform)
+            .is_some_and(|p| p.can_recover());
+        let claimed = if marked {
+            delivery.claim_sending(self.now(), &attempt_id, lease)
+        } else {
+            delivery.claim(self.now(), &attempt_id, lease)
+        };
+        let Ok((claimed, claim)) = claimed else {
             // Another attempt holds a live lease; if it dies, the dispatcher sends the delivery again.
             return Ok(Settle::Done);
         };
@@ -102,7 +114,7 @@ impl App {
             Err(e) => return Err(e.into()),
         }
         let attempt = Attempt::new(self, attempt_id, claimed);
-        let outcome = self.attempt(&attempt, &claim, inputs).await;
+        let outcome = self.attempt(&attempt, &claim, marked, inputs).await;
         self.record(&attempt, outcome).await
     }
 
@@ -110,6 +122,7 @@ impl App {
         &self,
         attempt: &Attempt<'_>,
         claim: &Claim,
+        marked: bool,
         inputs: PublishInputs,
     ) -> Outcome {
         let delivery = attempt.delivery().await;
@@ -169,6 +182,8 @@ impl App {
         let mut refreshed = false;
         // Whether it is known that no earlier call landed.
         let mut cleared = !recovering;
+        // Whether the claim marked the first call as sent already (fresh claims on platforms that can recover).
+        let mut marked = marked && !recovering;
         loop {
             let current = attempt.delivery().await;
             let job = PublishJob {
@@ -210,7 +225,12 @@ impl App {
                     }
                 }
             }
-            match attempt.sending().await {
+            let sent = if std::mem::take(&mut marked) {
+                Ok(())
+            } else {
+                attempt.sending().await
+            };
+            match sent {
                 Ok(()) => {}
                 Err(LeaseError::Lost) => return Outcome::Leave,
                 // Nothing was sent: the call is refused before it starts.

@@ -42,6 +42,8 @@ pub const PATIENCE: Duration = Duration::from_secs(30);
 pub struct PlatformServer {
     pub sandbox: Sandbox,
     pub origin: String,
+    /// How the network treats idempotency keys; Postora's sandbox adapter is configured to match.
+    pub mode: Idempotency,
     http: reqwest::Client,
     task: tokio::task::JoinHandle<()>,
 }
@@ -60,6 +62,7 @@ impl PlatformServer {
         PlatformServer {
             sandbox,
             origin,
+            mode,
             http: reqwest::Client::new(),
             task,
         }
@@ -647,6 +650,10 @@ impl Platform for Probe {
         self.inner.uses_pkce()
     }
 
+    fn can_recover(&self) -> bool {
+        self.inner.can_recover()
+    }
+
     fn authorize_url(&self, request: &AuthorizeRequest<'_>) -> Result<url::Url, PlatformError> {
         self.inner.authorize_url(request)
     }
@@ -768,6 +775,12 @@ impl Node {
         env.set("POSTORA_PUBLIC_URL", &base_url);
         env.set("POSTORA_SANDBOX_AUTH_URL", &platform.origin);
         env.set("POSTORA_SANDBOX_API_URL", &platform.origin);
+        let mode = match platform.mode {
+            Idempotency::Dedupe => "dedupe",
+            Idempotency::Lookup => "lookup",
+            Idempotency::None => "none",
+        };
+        env.set("POSTORA_SANDBOX_IDEMPOTENCY", mode);
         for (k, v) in &options.env {
             env.set(k, v.as_str());
         }
