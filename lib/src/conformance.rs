@@ -92,6 +92,7 @@ pub async fn stores(s: &Stores) {
     workspaces(s).await;
     accounts_and_tokens(s).await;
     posts_and_deliveries(s).await;
+    publishing(s).await;
     listing_posts(s).await;
     ephemeral_records(s).await;
     deletion_and_audit(s).await;
@@ -567,6 +568,161 @@ pub async fn posts_and_deliveries(s: &Stores) {
     s.posts.delete_post(&w.id, &rec.post.id).await.unwrap();
     assert_eq!(s.posts.get_post(&w.id, &rec.post.id).await.unwrap(), None);
     assert_eq!(s.posts.get_delivery(&moved.key()).await.unwrap(), None);
+}
+
+/// What the publisher and the dispatcher read and write in one request each.
+pub async fn publishing(s: &Stores) {
+    let w = workspace("publishing");
+    s.workspaces
+        .create_workspace(&w, &format!("h-{}", w.id))
+        .await
+        .unwrap();
+    let acc = s
+        .accounts
+        .upsert_account(&account(&w.id, PlatformKind::Sandbox, "pub-user"))
+        .await
+        .unwrap();
+    let sealed = SealedTokens {
+        ciphertext: vec![7; 40],
+        version: 3,
+        expires_at: Some(now() + chrono::Duration::hours(1)),
+    };
+    s.accounts
+        .put_tokens(&w.id, &acc.id, &sealed, None)
+        .await
+        .unwrap();
+    let other = AccountId::generate();
+    let rec = post(&w.id, now(), &[&acc.id, &other]);
+    s.posts.create_post(&rec).await.unwrap();
+
+    // One read: the delivery, the post alone, the account and its tokens.
+    let mine = rec
+        .deliveries
+        .iter()
+        .find(|d| d.account_id == acc.id)
+        .unwrap()
+        .clone();
+    let inputs = s
+        .posts
+        .publish_inputs(&mine.key())
+        .await
+        .unwrap()
+        .expect("the delivery exists");
+    assert_eq!(inputs.delivery, mine);
+    assert_eq!(inputs.post, Some(rec.post.clone()));
+    assert_eq!(inputs.account, Some(acc.clone()));
+    assert_eq!(inputs.tokens, Some(sealed.clone()));
+    // The other delivery's account was never connected: it comes without account or tokens.
+    let theirs = rec
+        .deliveries
+        .iter()
+        .find(|d| d.account_id == other)
+        .unwrap()
+        .clone();
+    let inputs = s
+        .posts
+        .publish_inputs(&theirs.key())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(inputs.delivery, theirs);
+    assert_eq!(inputs.post, Some(rec.post.clone()));
+    assert_eq!((inputs.account, inputs.tokens), (None, None));
+    // Reads see the latest write.
+    let queued = mine.queue(now(), chrono::Duration::seconds(120)).unwrap();
+    s.posts.save_delivery(&queued, mine.version).await.unwrap();
+    let inputs = s.posts.publish_inputs(&mine.key()).await.unwrap().unwrap();
+    assert_eq!(inputs.delivery, queued);
+    let mut gone = mine.key();
+    gone.post_id = PostId::generate();
+    assert_eq!(s.posts.publish_inputs(&gone).await.unwrap(), None);
+
+    // The result and its audit entry: one write, all or nothing, conditional as `save_delivery`.
+    let t = now();
+    let (claimed, _) = queued
+        .claim(t, "attempt-p", chrono::Duration::seconds(60))
+        .unwrap();
+    s.posts
+        .save_delivery(&claimed, queued.version)
+        .await
+        .unwrap();
+    let done = claimed
+        .published("attempt-p", "pp1".into(), None, t)
+        .unwrap();
+    let entry = |action: &str| {
+        AuditEntry::new(
+            w.id.clone(),
+            t,
+            action,
+            serde_json::json!({"status": "published"}),
+        )
+        .post(&done.post_id)
+        .account(&done.account_id)
+    };
+    let stale = entry("delivery.stale");
+    assert!(
+        matches!(
+            s.posts
+                .save_delivery_with_audit(&done, queued.version, &stale)
+                .await,
+            Err(StoreError::Conflict)
+        ),
+        "a result on an old version conflicts"
+    );
+    assert_eq!(
+        s.posts.get_delivery(&done.key()).await.unwrap(),
+        Some(claimed.clone()),
+        "and writes nothing"
+    );
+    let logged = entry("delivery.published");
+    s.posts
+        .save_delivery_with_audit(&done, claimed.version, &logged)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.posts.get_delivery(&done.key()).await.unwrap(),
+        Some(done.clone())
+    );
+    let log = s.records.list_audit(&w.id, 10, None).await.unwrap().items;
+    assert_eq!(log, vec![logged], "only the committed result is logged");
+
+    // Queuing in batches: all or nothing.
+    let others: Vec<AccountId> = (0..3).map(|_| AccountId::generate()).collect();
+    let batch = post(&w.id, now(), &others.iter().collect::<Vec<_>>());
+    s.posts.create_post(&batch).await.unwrap();
+    let queue = |d: &Delivery| {
+        (
+            d.queue(now(), chrono::Duration::seconds(120)).unwrap(),
+            d.version,
+        )
+    };
+    let mut changes: Vec<(Delivery, u64)> = batch.deliveries.iter().map(queue).collect();
+    // One delivery moved on meanwhile: the whole batch conflicts and writes nothing.
+    let (first, first_version) = changes[0].clone();
+    s.posts.save_delivery(&first, first_version).await.unwrap();
+    assert!(
+        matches!(
+            s.posts.save_deliveries(&changes).await,
+            Err(StoreError::Conflict)
+        ),
+        "a batch with one stale delivery conflicts"
+    );
+    for d in &batch.deliveries[1..] {
+        assert_eq!(
+            s.posts.get_delivery(&d.key()).await.unwrap(),
+            Some(d.clone()),
+            "a conflicting batch writes nothing"
+        );
+    }
+    changes.remove(0);
+    s.posts.save_deliveries(&changes).await.unwrap();
+    for (d, _) in &changes {
+        assert_eq!(
+            s.posts.get_delivery(&d.key()).await.unwrap(),
+            Some(d.clone())
+        );
+    }
+    s.posts.save_deliveries(&[]).await.unwrap();
 }
 
 pub async fn listing_posts(s: &Stores) {

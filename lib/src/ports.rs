@@ -34,6 +34,9 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// Most deliveries one [`PostStore::save_deliveries`] call may write (what one DynamoDB transaction holds).
+pub const MAX_DELIVERY_BATCH: usize = 100;
+
 /// Filters for listing posts.
 #[derive(Debug, Clone, Default)]
 pub struct PostFilter {
@@ -55,6 +58,16 @@ pub struct Page<T> {
 pub struct PostRecord {
     pub post: Post,
     pub deliveries: Vec<Delivery>,
+}
+
+/// Everything one publish reads, as read together by [`PostStore::publish_inputs`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct PublishInputs {
+    pub delivery: Delivery,
+    /// The post alone: its other deliveries are not read.
+    pub post: Option<Post>,
+    pub account: Option<Account>,
+    pub tokens: Option<SealedTokens>,
 }
 
 /// Workspaces and their API keys.
@@ -142,8 +155,28 @@ pub trait PostStore: Send + Sync {
     /// Deletes a post and its deliveries (workspace erase and admin only; users cancel instead).
     async fn delete_post(&self, ws: &WorkspaceId, id: &PostId) -> StoreResult<()>;
     async fn get_delivery(&self, key: &DeliveryKey) -> StoreResult<Option<Delivery>>;
+    /// The delivery with its post (the post alone), its account and the account's sealed tokens, all strongly
+    /// consistent; `None` if the delivery does not exist. This reaches past the post aggregate on purpose: it is the
+    /// publisher's only read per delivery, and the four records share the workspace's partition, so DynamoDB serves
+    /// them in one request where separate reads would cost four.
+    async fn publish_inputs(&self, key: &DeliveryKey) -> StoreResult<Option<PublishInputs>>;
     /// Writes `delivery` if the stored one is at `expected_version`: every status change goes through here.
     async fn save_delivery(&self, delivery: &Delivery, expected_version: u64) -> StoreResult<()>;
+    /// [`save_delivery`](Self::save_delivery) and [`RecordStore::append_audit`] all or nothing: the delivery is
+    /// written if the stored one is at `expected_version` (a failed condition is `Conflict`, or `NotFound` if the
+    /// delivery is gone, exactly as `save_delivery` answers), and `audit` is appended with it. A publishing attempt
+    /// records its result and the audit entry about it in one request instead of two, and the log never shows a
+    /// result that was not written.
+    async fn save_delivery_with_audit(
+        &self,
+        delivery: &Delivery,
+        expected_version: u64,
+        audit: &AuditEntry,
+    ) -> StoreResult<()>;
+    /// Writes each delivery if its stored one is at the version paired with it, all or nothing: `Conflict` (and
+    /// nothing written) if any condition fails. At most [`MAX_DELIVERY_BATCH`] at once. The dispatcher queues a run's
+    /// deliveries this way in one request instead of one each, and falls back to single writes on a conflict.
+    async fn save_deliveries(&self, changes: &[(Delivery, u64)]) -> StoreResult<()>;
     /// Scheduled deliveries due at or before `before`, earliest first, at most `limit` (the due index).
     async fn due_deliveries(
         &self,

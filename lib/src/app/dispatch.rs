@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::App;
 use crate::domain::Delivery;
 use crate::error::Result;
-use crate::ports::{Outgoing, StoreError, MAX_QUEUE_DELAY};
+use crate::ports::{Outgoing, StoreError, MAX_DELIVERY_BATCH, MAX_QUEUE_DELAY};
 
 /// What one dispatcher run did.
 #[derive(Debug, Default, Clone, Copy, Serialize, PartialEq, Eq)]
@@ -94,36 +94,61 @@ impl App {
     }
 
     /// Moves each delivery to queued (or refreshes its deadline) and sends one message per delivery, delayed until
-    /// it is due. Returns (sent, skipped).
+    /// it is due. Returns (sent, skipped). The moves go to the store in batches, each one all-or-nothing request;
+    /// a batch in which another dispatcher or a publisher got to some delivery first is written again one by one,
+    /// so only those are skipped.
     async fn enqueue(&self, deliveries: Vec<Delivery>) -> Result<(usize, usize)> {
         let now = self.now();
         let requeue_after =
             chrono::Duration::from_std(self.settings.dispatcher.requeue_after).unwrap_or_default();
-        let mut outgoing = Vec::with_capacity(deliveries.len());
+        let mut moves = Vec::with_capacity(deliveries.len());
         let mut skipped = 0;
         for d in deliveries {
-            let due = d.wake_at.unwrap_or(now);
-            let Ok(next) = d.queue(now, requeue_after) else {
-                skipped += 1;
-                continue;
-            };
-            match self.stores.posts.save_delivery(&next, d.version).await {
-                Ok(()) => {
-                    let delay = if d.status == crate::domain::DeliveryStatus::Scheduled {
-                        (due - now)
-                            .to_std()
-                            .unwrap_or(Duration::ZERO)
-                            .min(MAX_QUEUE_DELAY)
-                    } else {
-                        Duration::ZERO
-                    };
-                    outgoing.push(Outgoing {
-                        message: next.key().into(),
-                        delay,
-                    });
-                }
-                Err(StoreError::Conflict) => skipped += 1,
-                Err(e) => return Err(e.into()),
+            match d.queue(now, requeue_after) {
+                Ok(next) => moves.push((d, next)),
+                Err(_) => skipped += 1,
+            }
+        }
+        let mut outgoing = Vec::with_capacity(moves.len());
+        for batch in moves.chunks(MAX_DELIVERY_BATCH) {
+            let changes: Vec<(Delivery, u64)> = batch
+                .iter()
+                .map(|(d, next)| (next.clone(), d.version))
+                .collect();
+            let written: Vec<&(Delivery, Delivery)> =
+                match self.stores.posts.save_deliveries(&changes).await {
+                    Ok(()) => batch.iter().collect(),
+                    Err(StoreError::Conflict) => {
+                        let mut written = Vec::with_capacity(batch.len());
+                        for pair in batch {
+                            match self
+                                .stores
+                                .posts
+                                .save_delivery(&pair.1, pair.0.version)
+                                .await
+                            {
+                                Ok(()) => written.push(pair),
+                                Err(StoreError::Conflict | StoreError::NotFound) => skipped += 1,
+                                Err(e) => return Err(e.into()),
+                            }
+                        }
+                        written
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+            for (d, next) in written {
+                let delay = if d.status == crate::domain::DeliveryStatus::Scheduled {
+                    (d.wake_at.unwrap_or(now) - now)
+                        .to_std()
+                        .unwrap_or(Duration::ZERO)
+                        .min(MAX_QUEUE_DELAY)
+                } else {
+                    Duration::ZERO
+                };
+                outgoing.push(Outgoing {
+                    message: next.key().into(),
+                    delay,
+                });
             }
         }
         // If this send fails, the deliveries stay queued without a message until their requeue deadline, when the

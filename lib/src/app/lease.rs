@@ -17,13 +17,16 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::App;
-use crate::domain::{Delivery, DeliveryStatus, InvalidTransition};
+use crate::domain::{AuditEntry, Delivery, DeliveryStatus, InvalidTransition};
 use crate::platforms::{PlatformError, Progress};
 use crate::ports::StoreError;
 
 /// Writes of one attempt that meet load are tried this many times, with a short doubling pause between.
 const WRITE_TRIES: u32 = 5;
 const FIRST_PAUSE: Duration = Duration::from_millis(50);
+
+/// Makes the audit entry about a delivery as it is about to be written, at the time of the write.
+type AuditOf<'f> = dyn Fn(&Delivery, DateTime<Utc>) -> AuditEntry + Sync + 'f;
 
 /// Why an attempt could not write its delivery.
 #[derive(Debug, thiserror::Error)]
@@ -108,11 +111,15 @@ impl<'a> Attempt<'a> {
 
     /// Writes the result of this attempt (`change` is a terminal move or a retry), conditional on still holding the
     /// claim. Load is retried a few times: a result that is known but not written would have to be recovered.
+    ///
+    /// `audit` makes the entry about the delivery as written; it goes into the same write, so a result costs one
+    /// request and the log never tells of a result that was not recorded.
     pub async fn finish(
         &self,
         change: impl Fn(&Delivery, DateTime<Utc>) -> Result<Delivery, InvalidTransition>,
+        audit: impl Fn(&Delivery, DateTime<Utc>) -> AuditEntry + Sync,
     ) -> Result<Delivery, LeaseError> {
-        self.write(change).await?;
+        self.write_with(change, Some(&audit)).await?;
         Ok(self.delivery().await)
     }
 
@@ -122,17 +129,30 @@ impl<'a> Attempt<'a> {
         &self,
         change: impl Fn(&Delivery, DateTime<Utc>) -> Result<Delivery, InvalidTransition>,
     ) -> Result<(), LeaseError> {
+        self.write_with(change, None).await
+    }
+
+    /// [`write`](Self::write), with an audit entry about the written delivery appended in the same write.
+    async fn write_with(
+        &self,
+        change: impl Fn(&Delivery, DateTime<Utc>) -> Result<Delivery, InvalidTransition>,
+        audit: Option<&AuditOf<'_>>,
+    ) -> Result<(), LeaseError> {
         let mut current = self.delivery.lock().await;
         let mut pause = FIRST_PAUSE;
         for tries in 1..=WRITE_TRIES {
-            let next = change(&current, self.app.now()).map_err(|_| LeaseError::Lost)?;
-            let failure = match self
-                .app
-                .stores
-                .posts
-                .save_delivery(&next, current.version)
-                .await
-            {
+            let now = self.app.now();
+            let next = change(&current, now).map_err(|_| LeaseError::Lost)?;
+            let posts = &self.app.stores.posts;
+            let saved = match audit {
+                Some(audit) => {
+                    posts
+                        .save_delivery_with_audit(&next, current.version, &audit(&next, now))
+                        .await
+                }
+                None => posts.save_delivery(&next, current.version).await,
+            };
+            let failure = match saved {
                 Ok(()) => {
                     if let Some(until) = next.lease_until {
                         *self.lease_until.lock().unwrap_or_else(|e| e.into_inner()) = until;

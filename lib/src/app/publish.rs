@@ -3,7 +3,9 @@
 //! The claim (queued → publishing, with an attempt id and a lease) is written before any platform call, and only the
 //! attempt holding the claim records the result. Just before a call that may publish, the attempt marks the
 //! delivery as sent (renewing its lease); a later claim that finds that mark asks the platform whether the call
-//! landed before anything else, and one that does not find it knows nothing reached the platform. Only errors where
+//! landed before anything else, and one that does not find it knows nothing reached the platform. Where the platform
+//! can always answer that question ([`Platform::can_recover`](crate::platforms::Platform::can_recover)), the claim
+//! carries the mark itself and the separate write is saved. Only errors where
 //! nothing can have been accepted are retried; a call that may have been accepted is recovered or marked in doubt,
 //! never repeated blindly.
 
@@ -21,7 +23,7 @@ use crate::domain::{
     EventKind, TokenSet,
 };
 use crate::platforms::{PlatformError, PublishJob, Published, Recovery};
-use crate::ports::{QueueMessage, StoreError};
+use crate::ports::{PublishInputs, QueueMessage, StoreError};
 
 /// After a delivery's attempts are used up, the platform is still asked this many more times whether its last call
 /// landed before the delivery is left in doubt.
@@ -72,9 +74,12 @@ impl App {
 
     /// Publishes one delivery if it is queued (or its lease has run out).
     pub async fn publish_delivery(&self, key: &DeliveryKey) -> crate::error::Result<Settle> {
-        let Some(delivery) = self.stores.posts.get_delivery(key).await? else {
+        // One read for everything the attempt needs; the claim below is conditional on the delivery's version, so
+        // the rest cannot be older than what the claim was taken on.
+        let Some(inputs) = self.stores.posts.publish_inputs(key).await? else {
             return Ok(Settle::Done);
         };
+        let delivery = inputs.delivery.clone();
         if !matches!(
             delivery.status,
             DeliveryStatus::Queued | DeliveryStatus::Publishing
@@ -84,7 +89,17 @@ impl App {
         }
         let attempt_id = uuid::Uuid::new_v4().simple().to_string();
         let lease = chrono::Duration::from_std(self.settings.publisher.lease).unwrap_or_default();
-        let Ok((claimed, claim)) = delivery.claim(self.now(), &attempt_id, lease) else {
+        // Where the platform can always tell whether a call landed, the claim carries the sent mark itself.
+        let marked = self
+            .platforms
+            .get(delivery.platform)
+            .is_some_and(|p| p.can_recover());
+        let claimed = if marked {
+            delivery.claim_sending(self.now(), &attempt_id, lease)
+        } else {
+            delivery.claim(self.now(), &attempt_id, lease)
+        };
+        let Ok((claimed, claim)) = claimed else {
             // Another attempt holds a live lease; if it dies, the dispatcher sends the delivery again.
             return Ok(Settle::Done);
         };
@@ -99,34 +114,24 @@ impl App {
             Err(e) => return Err(e.into()),
         }
         let attempt = Attempt::new(self, attempt_id, claimed);
-        let outcome = self.attempt(&attempt, &claim).await;
+        let outcome = self.attempt(&attempt, &claim, marked, inputs).await;
         self.record(&attempt, outcome).await
     }
 
-    async fn attempt(&self, attempt: &Attempt<'_>, claim: &Claim) -> Outcome {
+    async fn attempt(
+        &self,
+        attempt: &Attempt<'_>,
+        claim: &Claim,
+        marked: bool,
+        inputs: PublishInputs,
+    ) -> Outcome {
         let delivery = attempt.delivery().await;
         let recovering = matches!(claim, Claim::Recover { .. });
-        let account = match self
-            .stores
-            .accounts
-            .get_account(&delivery.workspace_id, &delivery.account_id)
-            .await
-        {
-            Ok(Some(a)) => a,
-            Ok(None) => {
-                return give_up(
-                    recovering,
-                    DeliveryError::new("account_missing", "the account no longer exists"),
-                )
-            }
-            Err(e) => {
-                return self.later(
-                    &delivery,
-                    recovering,
-                    DeliveryError::new("store_unavailable", e.to_string()),
-                    None,
-                )
-            }
+        let Some(account) = inputs.account else {
+            return give_up(
+                recovering,
+                DeliveryError::new("account_missing", "the account no longer exists"),
+            );
         };
         let Some(platform) = self.platforms.get(account.platform) else {
             return give_up(
@@ -144,27 +149,11 @@ impl App {
                 format!("the account is {}", account.status.as_str()),
             ));
         }
-        let post = match self
-            .stores
-            .posts
-            .get_post(&delivery.workspace_id, &delivery.post_id)
-            .await
-        {
-            Ok(Some(r)) => r.post,
-            Ok(None) => {
-                return give_up(
-                    recovering,
-                    DeliveryError::new("post_missing", "the post no longer exists"),
-                )
-            }
-            Err(e) => {
-                return self.later(
-                    &delivery,
-                    recovering,
-                    DeliveryError::new("store_unavailable", e.to_string()),
-                    None,
-                )
-            }
+        let Some(post) = inputs.post else {
+            return give_up(
+                recovering,
+                DeliveryError::new("post_missing", "the post no longer exists"),
+            );
         };
         if !recovering {
             if let Some(hold) = self
@@ -174,7 +163,7 @@ impl App {
                 return Outcome::Defer(self.spread(hold.until), hold_error(&hold));
             }
         }
-        let mut tokens = match self.tokens_for_publish(&account).await {
+        let mut tokens = match self.tokens_for_publish(&account, inputs.tokens).await {
             Ok(t) => t.tokens,
             Err(TokenProblem::Reauth(reason)) => {
                 return give_up(recovering, needs_reauth(&reason));
@@ -193,6 +182,8 @@ impl App {
         let mut refreshed = false;
         // Whether it is known that no earlier call landed.
         let mut cleared = !recovering;
+        // Whether the claim marked the first call as sent already (fresh claims on platforms that can recover).
+        let mut marked = marked && !recovering;
         loop {
             let current = attempt.delivery().await;
             let job = PublishJob {
@@ -234,7 +225,12 @@ impl App {
                     }
                 }
             }
-            match attempt.sending().await {
+            let sent = if std::mem::take(&mut marked) {
+                Ok(())
+            } else {
+                attempt.sending().await
+            };
+            match sent {
                 Ok(()) => {}
                 Err(LeaseError::Lost) => return Outcome::Leave,
                 // Nothing was sent: the call is refused before it starts.
@@ -433,34 +429,55 @@ impl App {
         attempt: &Attempt<'_>,
         outcome: Outcome,
     ) -> crate::error::Result<Settle> {
+        let (event, action) = match &outcome {
+            Outcome::Published(_) => (Some(EventKind::PostPublished), "delivery.published"),
+            Outcome::RetryAt(..) => (None, "delivery.retry_scheduled"),
+            Outcome::Defer(..) => (None, "delivery.deferred"),
+            Outcome::RecoverAt(..) => (None, "delivery.recovery_scheduled"),
+            Outcome::Failed(_) => (Some(EventKind::PostFailed), "delivery.failed"),
+            Outcome::InDoubt(_) => (Some(EventKind::PostInDoubt), "delivery.in_doubt"),
+            Outcome::Leave => return Ok(Settle::Done),
+        };
+        let audit = |d: &Delivery, now: DateTime<Utc>| {
+            AuditEntry::new(d.workspace_id.clone(), now, action, settled_detail(d))
+                .post(&d.post_id)
+                .account(&d.account_id)
+        };
         let id = attempt.id().to_owned();
         let written = match &outcome {
             Outcome::Published(p) => {
                 attempt
-                    .finish(|d, now| {
-                        d.published(&id, p.platform_post_id.clone(), p.permalink.clone(), now)
-                    })
+                    .finish(
+                        |d, now| {
+                            d.published(&id, p.platform_post_id.clone(), p.permalink.clone(), now)
+                        },
+                        audit,
+                    )
                     .await
             }
             Outcome::RetryAt(at, e) => {
                 attempt
-                    .finish(|d, now| d.retry_at(&id, *at, e.clone(), now))
+                    .finish(|d, now| d.retry_at(&id, *at, e.clone(), now), audit)
                     .await
             }
             Outcome::Defer(at, e) => {
                 attempt
-                    .finish(|d, now| d.defer(&id, *at, e.clone(), now))
+                    .finish(|d, now| d.defer(&id, *at, e.clone(), now), audit)
                     .await
             }
             Outcome::RecoverAt(at, e) => {
                 attempt
-                    .finish(|d, now| d.recover_later(&id, *at, e.clone(), now))
+                    .finish(|d, now| d.recover_later(&id, *at, e.clone(), now), audit)
                     .await
             }
-            Outcome::Failed(e) => attempt.finish(|d, now| d.failed(&id, e.clone(), now)).await,
+            Outcome::Failed(e) => {
+                attempt
+                    .finish(|d, now| d.failed(&id, e.clone(), now), audit)
+                    .await
+            }
             Outcome::InDoubt(e) => {
                 attempt
-                    .finish(|d, now| d.in_doubt(&id, e.clone(), now))
+                    .finish(|d, now| d.in_doubt(&id, e.clone(), now), audit)
                     .await
             }
             Outcome::Leave => return Ok(Settle::Done),
@@ -476,44 +493,32 @@ impl App {
             // next claim asks the platform (if a call was sent) instead of publishing again.
             Err(LeaseError::Store(e)) => return Err(e.into()),
         };
-        let (event, action) = match outcome {
-            Outcome::Published(_) => (Some(EventKind::PostPublished), "delivery.published"),
-            Outcome::RetryAt(..) => (None, "delivery.retry_scheduled"),
-            Outcome::Defer(..) => (None, "delivery.deferred"),
-            Outcome::RecoverAt(..) => (None, "delivery.recovery_scheduled"),
-            Outcome::Failed(_) => (Some(EventKind::PostFailed), "delivery.failed"),
-            Outcome::InDoubt(_) => (Some(EventKind::PostInDoubt), "delivery.in_doubt"),
-            Outcome::Leave => return Ok(Settle::Done),
-        };
-        let now = self.now();
-        let detail = serde_json::json!({
-            "post_id": next.post_id,
-            "account_id": next.account_id,
-            "platform": next.platform,
-            "status": next.status,
-            "platform_post_id": next.platform_post_id,
-            "permalink": next.permalink,
-            "error": next.error,
-            "attempts": next.attempts,
-        });
-        self.audit(
-            AuditEntry::new(next.workspace_id.clone(), now, action, detail.clone())
-                .post(&next.post_id)
-                .account(&next.account_id),
-        )
-        .await;
         if let Some(kind) = event {
             self.emit(vec![Event::new(
                 kind,
                 Some(next.workspace_id.clone()),
-                now,
-                detail,
+                next.updated_at,
+                settled_detail(&next),
             )])
             .await;
         }
         tracing::info!(delivery = %next.key(), status = next.status.as_str(), attempts = next.attempts, "delivery settled");
         Ok(Settle::Done)
     }
+}
+
+/// What the audit log and the event say about a delivery whose attempt ended.
+fn settled_detail(d: &Delivery) -> serde_json::Value {
+    serde_json::json!({
+        "post_id": d.post_id,
+        "account_id": d.account_id,
+        "platform": d.platform,
+        "status": d.status,
+        "platform_post_id": d.platform_post_id,
+        "permalink": d.permalink,
+        "error": d.error,
+        "attempts": d.attempts,
+    })
 }
 
 /// Nothing more can be done for the delivery. Where an earlier call may have landed, it is in doubt rather than

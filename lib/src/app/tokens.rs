@@ -52,12 +52,21 @@ impl App {
     }
 
     pub(crate) async fn current_tokens(&self, account: &Account) -> Result<Option<CurrentTokens>> {
-        let Some(sealed) = self
+        let sealed = self
             .stores
             .accounts
             .get_tokens(&account.workspace_id, &account.id)
-            .await?
-        else {
+            .await?;
+        self.open_tokens(account, sealed).await
+    }
+
+    /// Opens tokens already read from the store (the publisher reads them with the delivery).
+    pub(crate) async fn open_tokens(
+        &self,
+        account: &Account,
+        sealed: Option<SealedTokens>,
+    ) -> Result<Option<CurrentTokens>> {
+        let Some(sealed) = sealed else {
             return Ok(None);
         };
         let tokens = self
@@ -233,8 +242,9 @@ impl App {
     pub(crate) async fn tokens_for_publish(
         &self,
         account: &Account,
+        sealed: Option<SealedTokens>,
     ) -> Result<CurrentTokens, TokenProblem> {
-        let current = match self.current_tokens(account).await {
+        let current = match self.open_tokens(account, sealed).await {
             Ok(Some(t)) => t,
             Ok(None) => {
                 return Err(TokenProblem::Reauth(

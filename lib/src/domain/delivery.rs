@@ -259,6 +259,20 @@ impl Delivery {
         Ok((d, claim))
     }
 
+    /// [`claim`](Self::claim), with the call marked as sent in the same write (see [`sending`](Self::sending)): for
+    /// platforms that can always say whether an attempt landed, where a crash before the call costs only a question
+    /// and the separate mark would cost a write per delivery.
+    pub fn claim_sending(
+        &self,
+        now: DateTime<Utc>,
+        attempt_id: &str,
+        lease: Duration,
+    ) -> Result<(Self, Claim), InvalidTransition> {
+        let (mut d, claim) = self.claim(now, attempt_id, lease)?;
+        d.publish_sent_at = Some(now);
+        Ok((d, claim))
+    }
+
     /// Whether an earlier attempt may have reached the platform without its outcome being recorded.
     pub fn may_have_landed(&self) -> bool {
         self.publish_sent_at.is_some() || self.checkpoint.is_some()
@@ -532,6 +546,28 @@ mod tests {
             .unwrap();
         assert!(p.published("a2", "x".into(), None, now).is_err());
         assert!(p.failed("a2", DeliveryError::new("x", "y"), now).is_err());
+    }
+
+    #[test]
+    fn a_claim_that_carries_the_sent_mark_is_recovered_by_the_next_claim() {
+        let now = Utc::now();
+        let q = fresh().queue(now, Duration::seconds(1)).unwrap();
+        let (p, claim) = q.claim_sending(now, "a1", Duration::seconds(60)).unwrap();
+        assert_eq!(claim, Claim::Fresh);
+        assert_eq!(p.publish_sent_at, Some(now));
+        assert_eq!(p.version, q.version + 1, "one write");
+        let later = now + Duration::seconds(61);
+        let (_, claim) = p.claim(later, "a2", Duration::seconds(60)).unwrap();
+        assert_eq!(
+            claim,
+            Claim::Recover {
+                previous_attempt: "a1".into()
+            }
+        );
+        let retried = p
+            .retry_at("a1", later, DeliveryError::new("x", "y"), now)
+            .unwrap();
+        assert_eq!(retried.publish_sent_at, None, "an outcome clears the mark");
     }
 
     #[test]

@@ -200,6 +200,15 @@ pub trait Platform: Send + Sync {
         progress: &dyn Progress,
     ) -> Result<Published, PlatformError>;
 
+    /// Whether [`recover`](Self::recover) always answers `Published` or `NotPublished`, never `Unknowable`, for an
+    /// attempt that was claimed but may or may not have called. Where it does, the publisher marks the call as sent
+    /// in the claim itself and saves a write per delivery: a crash between the claim and the call only costs a
+    /// question to the platform. Where it does not (X, LinkedIn), the mark is written apart, just before the call,
+    /// so such a crash never leaves a delivery in doubt. Defaults to `false`, the safe answer.
+    fn can_recover(&self) -> bool {
+        false
+    }
+
     /// Finds out whether an earlier, unrecorded attempt landed.
     async fn recover(&self, job: &PublishJob<'_>) -> Result<Recovery, PlatformError>;
 

@@ -13,6 +13,7 @@ use super::meta::{
 use super::sandbox::SandboxPlatform;
 use super::Platforms;
 use crate::config::{ConfigError, Env};
+use crate::http::sandbox::Idempotency;
 
 /// The sandbox's fixed app credentials: it is a demo network, and its "secret" protects nothing real.
 pub const SANDBOX_CLIENT_ID: &str = "postora-sandbox";
@@ -33,13 +34,18 @@ pub fn from_env(
         let origin = public_url.as_str().trim_end_matches('/').to_owned();
         let auth = env.origin("POSTORA_SANDBOX_AUTH_URL", &origin)?;
         let api = env.origin("POSTORA_SANDBOX_API_URL", &origin)?;
-        platforms = platforms.with(Arc::new(SandboxPlatform::new(
-            http.clone(),
-            &auth,
-            &api,
-            SANDBOX_CLIENT_ID,
-            SecretString::from(SANDBOX_CLIENT_SECRET.to_owned()),
-        )));
+        platforms = platforms.with(Arc::new(
+            SandboxPlatform::new(
+                http.clone(),
+                &auth,
+                &api,
+                SANDBOX_CLIENT_ID,
+                SecretString::from(SANDBOX_CLIENT_SECRET.to_owned()),
+            )
+            .recoverable(
+                env.parse("POSTORA_SANDBOX_IDEMPOTENCY", Idempotency::Dedupe)? != Idempotency::None,
+            ),
+        ));
     }
     if let Some(config) = ThreadsConfig::from_env(env)? {
         platforms = platforms.with(Arc::new(ThreadsPlatform::new(http.clone(), config)));

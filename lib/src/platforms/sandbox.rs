@@ -31,6 +31,8 @@ pub struct SandboxPlatform {
     api: url::Url,
     client_id: String,
     client_secret: SecretString,
+    /// Whether the sandbox network looks posts up by idempotency key (its `dedupe` and `lookup` modes).
+    recoverable: bool,
 }
 
 impl SandboxPlatform {
@@ -56,7 +58,15 @@ impl SandboxPlatform {
             api: api_origin.clone(),
             client_id: client_id.to_owned(),
             client_secret,
+            recoverable: true,
         }
+    }
+
+    /// Says whether the sandbox network this adapter talks to can look posts up by idempotency key (it cannot in
+    /// its `none` mode, where it stands in for X or LinkedIn).
+    pub fn recoverable(mut self, yes: bool) -> Self {
+        self.recoverable = yes;
+        self
     }
 
     async fn profile(&self, tokens: &TokenSet) -> Result<Profile, PlatformError> {
@@ -139,6 +149,10 @@ impl Platform for SandboxPlatform {
 
     fn uses_pkce(&self) -> bool {
         true
+    }
+
+    fn can_recover(&self) -> bool {
+        self.recoverable
     }
 
     fn authorize_url(&self, request: &AuthorizeRequest<'_>) -> Result<url::Url, PlatformError> {

@@ -26,8 +26,8 @@ use postora::platforms::{
     Progress, PublishJob, Published, Recovery,
 };
 use postora::ports::{
-    Clock, DeadLetter, Outgoing, Page, PostFilter, PostRecord, PostStore, Queue, QueueError,
-    Received, StoreError, StoreResult, Stores, SystemClock,
+    Clock, DeadLetter, Outgoing, Page, PostFilter, PostRecord, PostStore, PublishInputs, Queue,
+    QueueError, Received, StoreError, StoreResult, Stores, SystemClock,
 };
 use postora::runtime::{self, LocalBackend};
 use serde_json::{json, Value};
@@ -42,6 +42,8 @@ pub const PATIENCE: Duration = Duration::from_secs(30);
 pub struct PlatformServer {
     pub sandbox: Sandbox,
     pub origin: String,
+    /// How the network treats idempotency keys; Postora's sandbox adapter is configured to match.
+    pub mode: Idempotency,
     http: reqwest::Client,
     task: tokio::task::JoinHandle<()>,
 }
@@ -60,6 +62,7 @@ impl PlatformServer {
         PlatformServer {
             sandbox,
             origin,
+            mode,
             http: reqwest::Client::new(),
             task,
         }
@@ -375,6 +378,43 @@ impl FaultyPosts {
             t.pass(step).await;
         }
     }
+
+    /// Fails or freezes a delivery write as planned, else applies it.
+    async fn guarded(
+        &self,
+        delivery: &Delivery,
+        apply: impl std::future::Future<Output = StoreResult<()>>,
+    ) -> StoreResult<()> {
+        let stored = self.inner.get_delivery(&delivery.key()).await?;
+        let write = stored
+            .as_ref()
+            .map_or(Write::Other, |s| classify(s, delivery));
+        match write {
+            Write::Claim => self.pass(Step::BeforeClaim).await,
+            Write::Result if delivery.status == DeliveryStatus::Published => {
+                self.pass(Step::BeforeResult).await
+            }
+            _ => {}
+        }
+        let failure = self.faults.take(write);
+        match failure {
+            Some(Failure::Conflict) => return Err(StoreError::Conflict),
+            Some(Failure::Throttled) => {
+                return Err(StoreError::Throttled("throttled on purpose".into()))
+            }
+            _ => {}
+        }
+        apply.await?;
+        if failure == Some(Failure::AppliedButThrottled) {
+            return Err(StoreError::Throttled(
+                "applied, but the answer was lost on purpose".into(),
+            ));
+        }
+        if write == Write::Claim {
+            self.pass(Step::AfterClaim).await;
+        }
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -420,19 +460,42 @@ impl PostStore for FaultyPosts {
         self.inner.get_delivery(key).await
     }
 
-    async fn save_delivery(&self, delivery: &Delivery, expected_version: u64) -> StoreResult<()> {
-        let stored = self.inner.get_delivery(&delivery.key()).await?;
-        let write = stored
-            .as_ref()
-            .map_or(Write::Other, |s| classify(s, delivery));
-        match write {
-            Write::Claim => self.pass(Step::BeforeClaim).await,
-            Write::Result if delivery.status == DeliveryStatus::Published => {
-                self.pass(Step::BeforeResult).await
-            }
-            _ => {}
+    async fn publish_inputs(&self, key: &DeliveryKey) -> StoreResult<Option<PublishInputs>> {
+        if self.faults.take_read() {
+            return Err(StoreError::Throttled("throttled on purpose".into()));
         }
-        let failure = self.faults.take(write);
+        self.inner.publish_inputs(key).await
+    }
+
+    async fn save_delivery(&self, delivery: &Delivery, expected_version: u64) -> StoreResult<()> {
+        self.guarded(
+            delivery,
+            self.inner.save_delivery(delivery, expected_version),
+        )
+        .await
+    }
+
+    async fn save_delivery_with_audit(
+        &self,
+        delivery: &Delivery,
+        expected_version: u64,
+        audit: &postora::domain::AuditEntry,
+    ) -> StoreResult<()> {
+        self.guarded(
+            delivery,
+            self.inner
+                .save_delivery_with_audit(delivery, expected_version, audit),
+        )
+        .await
+    }
+
+    /// A batch is one request: it meets at most one planned dispatch fault, as a whole.
+    async fn save_deliveries(&self, changes: &[(Delivery, u64)]) -> StoreResult<()> {
+        let failure = if changes.is_empty() {
+            None
+        } else {
+            self.faults.take(Write::Dispatch)
+        };
         match failure {
             Some(Failure::Conflict) => return Err(StoreError::Conflict),
             Some(Failure::Throttled) => {
@@ -440,14 +503,11 @@ impl PostStore for FaultyPosts {
             }
             _ => {}
         }
-        self.inner.save_delivery(delivery, expected_version).await?;
+        self.inner.save_deliveries(changes).await?;
         if failure == Some(Failure::AppliedButThrottled) {
             return Err(StoreError::Throttled(
                 "applied, but the answer was lost on purpose".into(),
             ));
-        }
-        if write == Write::Claim {
-            self.pass(Step::AfterClaim).await;
         }
         Ok(())
     }
@@ -590,6 +650,10 @@ impl Platform for Probe {
         self.inner.uses_pkce()
     }
 
+    fn can_recover(&self) -> bool {
+        self.inner.can_recover()
+    }
+
     fn authorize_url(&self, request: &AuthorizeRequest<'_>) -> Result<url::Url, PlatformError> {
         self.inner.authorize_url(request)
     }
@@ -711,6 +775,12 @@ impl Node {
         env.set("POSTORA_PUBLIC_URL", &base_url);
         env.set("POSTORA_SANDBOX_AUTH_URL", &platform.origin);
         env.set("POSTORA_SANDBOX_API_URL", &platform.origin);
+        let mode = match platform.mode {
+            Idempotency::Dedupe => "dedupe",
+            Idempotency::Lookup => "lookup",
+            Idempotency::None => "none",
+        };
+        env.set("POSTORA_SANDBOX_IDEMPOTENCY", mode);
         for (k, v) in &options.env {
             env.set(k, v.as_str());
         }

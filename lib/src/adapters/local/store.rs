@@ -13,8 +13,8 @@ use crate::domain::{
     WorkspaceId,
 };
 use crate::ports::{
-    AccountStore, EphemeralStore, Page, PostFilter, PostRecord, PostStore, RecordStore, StoreError,
-    StoreResult, WorkspaceStore,
+    AccountStore, EphemeralStore, Page, PostFilter, PostRecord, PostStore, PublishInputs,
+    RecordStore, StoreError, StoreResult, WorkspaceStore, MAX_DELIVERY_BATCH,
 };
 
 /// Every store port on one SQLite database.
@@ -501,6 +501,16 @@ fn update_delivery(conn: &rusqlite::Connection, d: &Delivery, expected: u64) -> 
     }
 }
 
+/// Appends an audit entry; one with the same id is the same entry, written already.
+fn insert_audit(conn: &rusqlite::Connection, e: &AuditEntry) -> StoreResult<()> {
+    conn.execute(
+        "INSERT OR IGNORE INTO audit (workspace_id, id, data) VALUES (?1, ?2, ?3)",
+        params![e.workspace_id.as_str(), e.id, to_json(e)?],
+    )
+    .map(|_| ())
+    .map_err(map_err)
+}
+
 fn deliveries_of(conn: &rusqlite::Connection, ws: &str, post: &str) -> StoreResult<Vec<Delivery>> {
     let mut st = conn
         .prepare_cached("SELECT data FROM deliveries WHERE workspace_id = ?1 AND post_id = ?2 ORDER BY account_id")
@@ -700,10 +710,90 @@ impl PostStore for SqliteStore {
             .await
     }
 
+    /// The plain queries, in one read transaction so the four records are seen at one moment.
+    async fn publish_inputs(&self, key: &DeliveryKey) -> StoreResult<Option<PublishInputs>> {
+        let k = key.clone();
+        self.db
+            .call(move |c| {
+                let tx = c.transaction().map_err(map_err)?;
+                let (ws, post, acc) = (k.workspace_id.as_str(), k.post_id.as_str(), k.account_id.as_str());
+                let one = |sql: &str, params: &[&str]| -> StoreResult<Option<String>> {
+                    tx.query_row(sql, rusqlite::params_from_iter(params), |r| r.get(0))
+                        .optional()
+                        .map_err(map_err)
+                };
+                let Some(delivery) = one(
+                    "SELECT data FROM deliveries WHERE workspace_id = ?1 AND post_id = ?2 AND account_id = ?3",
+                    &[ws, post, acc],
+                )?
+                else {
+                    return Ok(None);
+                };
+                let post = one("SELECT data FROM posts WHERE workspace_id = ?1 AND id = ?2", &[ws, post])?;
+                let account = one("SELECT data FROM accounts WHERE workspace_id = ?1 AND id = ?2", &[ws, acc])?;
+                let tokens = tx
+                    .query_row(
+                        "SELECT ciphertext, version, expires_at FROM tokens WHERE workspace_id = ?1 AND account_id = ?2",
+                        [ws, acc],
+                        |r| {
+                            Ok(SealedTokens {
+                                ciphertext: r.get(0)?,
+                                version: r.get::<_, i64>(1)? as u64,
+                                expires_at: r.get::<_, Option<i64>>(2)?.map(from_ms),
+                            })
+                        },
+                    )
+                    .optional()
+                    .map_err(map_err)?;
+                Ok(Some(PublishInputs {
+                    delivery: from_json(&delivery)?,
+                    post: post.map(|p| from_json(&p)).transpose()?,
+                    account: account.map(|a| from_json(&a)).transpose()?,
+                    tokens,
+                }))
+            })
+            .await
+    }
+
     async fn save_delivery(&self, delivery: &Delivery, expected_version: u64) -> StoreResult<()> {
         let d = delivery.clone();
         self.db
             .call(move |c| update_delivery(c, &d, expected_version))
+            .await
+    }
+
+    async fn save_delivery_with_audit(
+        &self,
+        delivery: &Delivery,
+        expected_version: u64,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        let (d, e) = (delivery.clone(), audit.clone());
+        self.db
+            .call(move |c| {
+                let tx = c.transaction().map_err(map_err)?;
+                update_delivery(&tx, &d, expected_version)?;
+                insert_audit(&tx, &e)?;
+                tx.commit().map_err(map_err)
+            })
+            .await
+    }
+
+    async fn save_deliveries(&self, changes: &[(Delivery, u64)]) -> StoreResult<()> {
+        if changes.len() > MAX_DELIVERY_BATCH {
+            return Err(StoreError::Unavailable(format!(
+                "one batch may write at most {MAX_DELIVERY_BATCH} deliveries"
+            )));
+        }
+        let changes = changes.to_vec();
+        self.db
+            .call(move |c| {
+                let tx = c.transaction().map_err(map_err)?;
+                for (d, expected) in &changes {
+                    update_delivery(&tx, d, *expected)?;
+                }
+                tx.commit().map_err(map_err)
+            })
             .await
     }
 
@@ -922,16 +1012,7 @@ impl RecordStore for SqliteStore {
 
     async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<()> {
         let e = entry.clone();
-        self.db
-            .call(move |c| {
-                c.execute(
-                    "INSERT OR IGNORE INTO audit (workspace_id, id, data) VALUES (?1, ?2, ?3)",
-                    params![e.workspace_id.as_str(), e.id, to_json(&e)?],
-                )
-                .map(|_| ())
-                .map_err(map_err)
-            })
-            .await
+        self.db.call(move |c| insert_audit(c, &e)).await
     }
 
     async fn redact_audit(

@@ -421,6 +421,12 @@ impl Platform for InstagramPlatform {
         PlatformKind::Instagram
     }
 
+    /// Nothing is published before its media container is checkpointed, and a checkpointed container's status says
+    /// whether it was published.
+    fn can_recover(&self) -> bool {
+        true
+    }
+
     fn authorize_url(&self, request: &AuthorizeRequest<'_>) -> Result<url::Url, PlatformError> {
         let scopes = match self.config.login {
             InstagramLogin::Instagram => SCOPES_INSTAGRAM,

@@ -268,6 +268,12 @@ impl Platform for ThreadsPlatform {
         PlatformKind::Threads
     }
 
+    /// Nothing is published before its media container is checkpointed, and a checkpointed container's status says
+    /// whether it was published.
+    fn can_recover(&self) -> bool {
+        true
+    }
+
     fn authorize_url(&self, request: &AuthorizeRequest<'_>) -> Result<url::Url, PlatformError> {
         // Threads documents a comma-separated scope list; one scope string keeps the commas.
         self.oauth

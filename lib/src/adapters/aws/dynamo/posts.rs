@@ -10,10 +10,14 @@ use chrono::{DateTime, Utc};
 use tokio::task::JoinSet;
 
 use super::items::{self, Item};
-use super::{decode_cursor, encode_cursor, keys, Condition, DynamoStore, Query, SortRange};
+use super::{
+    decode_cursor, encode_cursor, keys, Condition, DynamoStore, Query, SortRange, TransactionError,
+};
 use crate::adapters::aws::table::{DUE_INDEX, LOOKUP_INDEX};
-use crate::domain::{AccountId, Delivery, DeliveryKey, Post, PostId, WorkspaceId};
-use crate::ports::{Page, PostFilter, PostRecord, PostStore, StoreError, StoreResult};
+use crate::domain::{AccountId, AuditEntry, Delivery, DeliveryKey, Post, PostId, WorkspaceId};
+use crate::ports::{
+    Page, PostFilter, PostRecord, PostStore, PublishInputs, StoreError, StoreResult,
+};
 
 /// What one item of a post listing is.
 enum PostPart {
@@ -258,9 +262,84 @@ impl PostStore for DynamoStore {
         .transpose()
     }
 
+    /// One BatchGetItem for the four items (all in the workspace's partition), consistent; keys DynamoDB leaves
+    /// unprocessed are sent again by `batch_get`.
+    async fn publish_inputs(&self, key: &DeliveryKey) -> StoreResult<Option<PublishInputs>> {
+        let pk = keys::workspace_pk(&key.workspace_id);
+        let found = self
+            .batch_get(vec![
+                items::key(pk.clone(), keys::delivery_sk(&key.post_id, &key.account_id)),
+                items::key(pk.clone(), keys::post_sk(&key.post_id)),
+                items::key(pk.clone(), keys::account_sk(&key.account_id)),
+                items::key(pk, keys::token_sk(&key.account_id)),
+            ])
+            .await?;
+        let (mut delivery, mut post, mut account, mut tokens) = (None, None, None, None);
+        for item in &found {
+            match items::get_s(item, items::KIND) {
+                Some("delivery") => delivery = Some(items::data(item, "delivery")?),
+                Some("post") => post = Some(items::data(item, "post")?),
+                Some("account") => account = Some(items::data(item, "account")?),
+                Some("tokens") => tokens = Some(items::tokens_from(item)?),
+                _ => return Err(items::unreadable("publish input")),
+            }
+        }
+        Ok(delivery.map(|delivery| PublishInputs {
+            delivery,
+            post,
+            account,
+            tokens,
+        }))
+    }
+
     async fn save_delivery(&self, delivery: &Delivery, expected_version: u64) -> StoreResult<()> {
         self.put_versioned(items::delivery_item(delivery)?, expected_version)
             .await
+    }
+
+    /// One TransactWriteItems: the delivery on its version, the audit entry unconditionally (its key holds its
+    /// own unique id, so writing it twice writes the same entry). When the condition fails, one read tells a
+    /// delivery that moved on from one that is gone, as `save_delivery` does.
+    async fn save_delivery_with_audit(
+        &self,
+        delivery: &Delivery,
+        expected_version: u64,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        let writes = vec![
+            self.tx_put(
+                items::delivery_item(delivery)?,
+                Some(Condition::at_version(expected_version)),
+            )?,
+            self.tx_put(items::audit_item(audit)?, None)?,
+        ];
+        match self.transact(writes).await {
+            Ok(()) => Ok(()),
+            Err(TransactionError::Condition(_)) => {
+                match self.get_delivery(&delivery.key()).await? {
+                    Some(_) => Err(StoreError::Conflict),
+                    None => Err(StoreError::NotFound),
+                }
+            }
+            Err(TransactionError::Store(e)) => Err(e),
+        }
+    }
+
+    /// One TransactWriteItems, each delivery conditional on its version.
+    async fn save_deliveries(&self, changes: &[(Delivery, u64)]) -> StoreResult<()> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let writes = changes
+            .iter()
+            .map(|(d, expected)| {
+                self.tx_put(
+                    items::delivery_item(d)?,
+                    Some(Condition::at_version(*expected)),
+                )
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        self.transact(writes).await.map_err(StoreError::from)
     }
 
     /// Scheduled deliveries whose due time has come: every shard of the due index at once, merged.
