@@ -337,14 +337,10 @@ impl Delivery {
         now: DateTime<Utc>,
     ) -> Result<Self, InvalidTransition> {
         self.check_attempt(attempt_id, DeliveryStatus::Published)?;
-        let mut d = self.next(DeliveryStatus::Published, now);
+        let mut d = self.end(DeliveryStatus::Published, None, now);
         d.platform_post_id = Some(platform_post_id);
         d.permalink = permalink;
         d.published_at = Some(now);
-        d.wake_at = None;
-        d.lease_until = None;
-        d.publish_sent_at = None;
-        d.error = None;
         Ok(d)
     }
 
@@ -404,12 +400,7 @@ impl Delivery {
         now: DateTime<Utc>,
     ) -> Result<Self, InvalidTransition> {
         self.check_attempt(attempt_id, DeliveryStatus::Failed)?;
-        let mut d = self.next(DeliveryStatus::Failed, now);
-        d.wake_at = None;
-        d.lease_until = None;
-        d.publish_sent_at = None;
-        d.error = Some(error);
-        Ok(d)
+        Ok(self.end(DeliveryStatus::Failed, Some(error), now))
     }
 
     pub fn in_doubt(
@@ -419,12 +410,37 @@ impl Delivery {
         now: DateTime<Utc>,
     ) -> Result<Self, InvalidTransition> {
         self.check_attempt(attempt_id, DeliveryStatus::InDoubt)?;
-        let mut d = self.next(DeliveryStatus::InDoubt, now);
+        Ok(self.end(DeliveryStatus::InDoubt, Some(error), now))
+    }
+
+    /// The delivery stops for good in `status`, with `error` kept for the person: no timer, no lease, no sent mark.
+    fn end(
+        &self,
+        status: DeliveryStatus,
+        error: Option<DeliveryError>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let mut d = self.next(status, now);
         d.wake_at = None;
         d.lease_until = None;
         d.publish_sent_at = None;
-        d.error = Some(error);
-        Ok(d)
+        d.error = error;
+        d
+    }
+
+    /// Ends a delivery that has not started publishing.
+    fn end_pending(
+        &self,
+        status: DeliveryStatus,
+        error: DeliveryError,
+        now: DateTime<Utc>,
+    ) -> Result<Self, InvalidTransition> {
+        match self.status {
+            DeliveryStatus::Scheduled | DeliveryStatus::Queued => {
+                Ok(self.end(status, Some(error), now))
+            }
+            _ => Err(self.refuse(status)),
+        }
     }
 
     /// Stops a delivery that has not started publishing.
@@ -433,16 +449,7 @@ impl Delivery {
         reason: DeliveryError,
         now: DateTime<Utc>,
     ) -> Result<Self, InvalidTransition> {
-        match self.status {
-            DeliveryStatus::Scheduled | DeliveryStatus::Queued => {
-                let mut d = self.next(DeliveryStatus::Canceled, now);
-                d.wake_at = None;
-                d.lease_until = None;
-                d.error = Some(reason);
-                Ok(d)
-            }
-            _ => Err(self.refuse(DeliveryStatus::Canceled)),
-        }
+        self.end_pending(DeliveryStatus::Canceled, reason, now)
     }
 
     /// Stops a delivery that has not started publishing, as failed: its account can no longer publish.
@@ -451,16 +458,7 @@ impl Delivery {
         error: DeliveryError,
         now: DateTime<Utc>,
     ) -> Result<Self, InvalidTransition> {
-        match self.status {
-            DeliveryStatus::Scheduled | DeliveryStatus::Queued => {
-                let mut d = self.next(DeliveryStatus::Failed, now);
-                d.wake_at = None;
-                d.lease_until = None;
-                d.error = Some(error);
-                Ok(d)
-            }
-            _ => Err(self.refuse(DeliveryStatus::Failed)),
-        }
+        self.end_pending(DeliveryStatus::Failed, error, now)
     }
 
     /// A person asks for another try. An in-doubt delivery may already be on the platform, so it needs `confirm`.
