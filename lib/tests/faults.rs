@@ -496,6 +496,56 @@ async fn an_expired_token_is_refreshed_and_the_post_published_once() {
 }
 
 #[tokio::test]
+async fn publishes_that_refresh_one_account_at_once_spend_its_refresh_token_once() {
+    // The sandbox rotates refresh tokens: the first refresh spends the one stored. Six publishes of one account start
+    // together, each finding the token due for a refresh (the margin is longer than its life), and the platform's
+    // refresh is slow enough for them all to overlap. Presenting the spent token again would read as a lost grant
+    // and fail the account's deliveries.
+    let world = World::new(Idempotency::Lookup).await;
+    let options = NodeOptions {
+        probe: ProbeSettings {
+            refresh_pause: Some(Duration::from_millis(500)),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+    .env("POSTORA_REFRESH_MARGIN_SECS", "7200");
+    let api = world.node(NodeOptions {
+        idle: true,
+        ..options.clone()
+    });
+    let (ws, key) = api.workspace().await;
+    let ada = api.connect(&key, SANDBOX, "ada").await;
+    let mut posts = Vec::new();
+    for i in 0..6 {
+        posts.push(api.post(&key, &format!("post {i}"), &[&ada]).await);
+    }
+    // Every message is waiting; now the publishers start and take them all at once.
+    api.crash();
+    let node = world.node(options);
+    let settled = node.settled(&ws, &posts).await;
+    assert_eq!(
+        world.ledger().await.assert_exactly_once(&settled).published,
+        6,
+        "{settled:?}"
+    );
+    assert_eq!(
+        node.probe.refreshes(),
+        1,
+        "the others used the tokens it stored"
+    );
+    let account = node
+        .app
+        .stores
+        .accounts
+        .get_account(&ws, &settled[0].account_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(account.can_publish());
+}
+
+#[tokio::test]
 async fn a_rate_limit_hint_is_waited_out_before_the_next_call() {
     let (d, node, _w) = under_platform_fault(
         json!({"kind": "rate_limit", "retry_after_secs": 2}),

@@ -43,6 +43,7 @@ pub struct App {
     pub settings: Settings,
     pub vault: Vault,
     pub(crate) rate: rate::RateGate,
+    pub(crate) refresh_turns: tokens::RefreshTurns,
 }
 
 impl App {
@@ -57,6 +58,7 @@ impl App {
             settings: deps.settings,
             vault,
             rate: rate::RateGate::default(),
+            refresh_turns: tokens::RefreshTurns::default(),
         }
     }
 

@@ -16,11 +16,11 @@ use rand::Rng;
 
 use super::lease::{Attempt, LeaseError};
 use super::rate::{Hold, RateScope};
-use super::tokens::TokenProblem;
+use super::tokens::{CurrentTokens, TokenProblem};
 use super::App;
 use crate::domain::{
     Account, AuditEntry, Claim, Delivery, DeliveryError, DeliveryKey, DeliveryStatus, Event,
-    EventKind, TokenSet,
+    EventKind,
 };
 use crate::platforms::{PlatformError, PublishJob, Published, Recovery};
 use crate::ports::{PublishInputs, QueueMessage, StoreError};
@@ -164,7 +164,7 @@ impl App {
             }
         }
         let mut tokens = match self.tokens_for_publish(&account, inputs.tokens).await {
-            Ok(t) => t.tokens,
+            Ok(t) => t,
             Err(TokenProblem::Reauth(reason)) => {
                 return give_up(recovering, needs_reauth(&reason));
             }
@@ -188,7 +188,7 @@ impl App {
             let current = attempt.delivery().await;
             let job = PublishJob {
                 account: &account,
-                tokens: &tokens,
+                tokens: &tokens.tokens,
                 text: &text,
                 media: &post.media,
                 idempotency_key: &idempotency_key,
@@ -203,7 +203,10 @@ impl App {
                     Ok(Recovery::NotPublished) => cleared = true,
                     Err(PlatformError::TokenExpired) if !refreshed => {
                         refreshed = true;
-                        match self.refresh_after_expiry(&delivery, &account, true).await {
+                        match self
+                            .refresh_after_expiry(&delivery, &account, &tokens, true)
+                            .await
+                        {
                             Ok(t) => tokens = t,
                             Err(o) => return o,
                         }
@@ -249,7 +252,10 @@ impl App {
                 Ok(p) => return Outcome::Published(p),
                 Err(PlatformError::TokenExpired) if !refreshed => {
                     refreshed = true;
-                    match self.refresh_after_expiry(&delivery, &account, false).await {
+                    match self
+                        .refresh_after_expiry(&delivery, &account, &tokens, false)
+                        .await
+                    {
                         Ok(t) => tokens = t,
                         Err(o) => return o,
                     }
@@ -259,31 +265,16 @@ impl App {
         }
     }
 
-    /// A token the platform called expired: refresh it once. On failure, what happens to the delivery.
+    /// The token the call used expired: refresh it once (or take the newer set someone else stored meanwhile). On
+    /// failure, what happens to the delivery.
     async fn refresh_after_expiry(
         &self,
         delivery: &Delivery,
         account: &Account,
+        used: &CurrentTokens,
         recovering: bool,
-    ) -> Result<TokenSet, Outcome> {
-        let current = match self.current_tokens(account).await {
-            Ok(Some(c)) => c,
-            Ok(None) => {
-                return Err(give_up(
-                    recovering,
-                    needs_reauth("no tokens are stored for this account"),
-                ))
-            }
-            Err(e) => {
-                return Err(self.later(
-                    delivery,
-                    recovering,
-                    DeliveryError::new("token_unavailable", e.to_string()),
-                    None,
-                ))
-            }
-        };
-        match self.refresh_tokens(account, &current).await {
+    ) -> Result<CurrentTokens, Outcome> {
+        match self.refresh_tokens(account, used).await {
             Ok(t) => Ok(t),
             Err(TokenProblem::Reauth(reason)) => Err(give_up(recovering, needs_reauth(&reason))),
             Err(TokenProblem::Unavailable(reason)) => Err(self.later(

@@ -1,10 +1,21 @@
 //! Reading, sealing and refreshing an account's tokens. Refreshes of one account are serialized by a conditional
 //! write on the token item's version: a refresher that loses the race reads the winner's tokens instead of
 //! refreshing again (platforms that rotate refresh tokens invalidate the old one).
+//!
+//! Serializing the write is not enough on its own: with rotating refresh tokens, the loser's own call to the platform
+//! presents a refresh token the winner has just spent, and the platform answers that the grant is gone. So refreshes
+//! of one account also take turns within a process, each first re-reading the stored tokens and using a newer set if
+//! there is one; and a refresh the platform refuses looks once more (after a moment, for a refresher in another
+//! process) before the account is marked as needing to be connected again.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use super::App;
 use crate::domain::{
-    Account, AccountStatus, AuditEntry, DeliveryError, Event, EventKind, SealedTokens, TokenSet,
+    Account, AccountId, AccountStatus, AuditEntry, DeliveryError, Event, EventKind, SealedTokens,
+    TokenSet,
 };
 use crate::error::{Error, Result};
 use crate::platforms::PlatformError;
@@ -14,6 +25,22 @@ use crate::ports::StoreError;
 pub struct CurrentTokens {
     pub tokens: TokenSet,
     pub version: u64,
+}
+
+/// How long a refused refresh waits for a refresher in another process to store the tokens it rotated to.
+const ROTATION_GRACE: Duration = Duration::from_secs(1);
+
+/// One lock per account, so that refreshes of one account in this process take turns.
+#[derive(Default)]
+pub(crate) struct RefreshTurns(Mutex<HashMap<AccountId, Arc<tokio::sync::Mutex<()>>>>);
+
+impl RefreshTurns {
+    fn of(&self, account: &AccountId) -> Arc<tokio::sync::Mutex<()>> {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        // Forget the turns nobody is waiting for, so the map stays as small as the refreshes in flight.
+        map.retain(|_, turn| Arc::strong_count(turn) > 1);
+        map.entry(account.clone()).or_default().clone()
+    }
 }
 
 /// Why tokens could not be had.
@@ -79,15 +106,37 @@ impl App {
         }))
     }
 
-    /// Refreshes an account's tokens once, serialized against other refreshers. Returns the tokens to use.
+    /// The stored tokens, if they are newer than `version` (someone refreshed or reconnected since).
+    async fn newer_tokens(
+        &self,
+        account: &Account,
+        version: u64,
+    ) -> Result<Option<CurrentTokens>, TokenProblem> {
+        match self.current_tokens(account).await {
+            Ok(Some(t)) if t.version != version => Ok(Some(t)),
+            Ok(Some(_)) => Ok(None),
+            Ok(None) => Err(TokenProblem::Reauth(
+                "the account's tokens were removed".into(),
+            )),
+            Err(e) => Err(TokenProblem::Unavailable(e.to_string())),
+        }
+    }
+
+    /// Refreshes an account's tokens, which were `current` when the caller read them, serialized against other
+    /// refreshers. Returns the tokens to use: a newer set someone else stored meanwhile, or a fresh one.
     pub(crate) async fn refresh_tokens(
         &self,
         account: &Account,
         current: &CurrentTokens,
-    ) -> Result<TokenSet, TokenProblem> {
+    ) -> Result<CurrentTokens, TokenProblem> {
         let platform = self.platforms.get(account.platform).ok_or_else(|| {
             TokenProblem::Unavailable(format!("{} is not enabled", account.platform))
         })?;
+        let turn = self.refresh_turns.of(&account.id);
+        let _turn = turn.lock().await;
+        if let Some(newer) = self.newer_tokens(account, current.version).await? {
+            return Ok(newer);
+        }
         match platform.refresh(account, &current.tokens).await {
             Ok(fresh) => {
                 let ciphertext = self
@@ -123,11 +172,14 @@ impl App {
                             .account(&account.id),
                         )
                         .await;
-                        Ok(fresh)
+                        Ok(CurrentTokens {
+                            tokens: fresh,
+                            version: current.version + 1,
+                        })
                     }
                     // Someone else refreshed first: theirs is the current set.
                     Err(StoreError::Conflict) => match self.current_tokens(account).await {
-                        Ok(Some(t)) => Ok(t.tokens),
+                        Ok(Some(t)) => Ok(t),
                         Ok(None) => Err(TokenProblem::Reauth(
                             "the account's tokens were removed".into(),
                         )),
@@ -137,6 +189,13 @@ impl App {
                 }
             }
             Err(PlatformError::Reauth(reason)) => {
+                // A refresher in another process may have spent this refresh token a moment ago.
+                for pause in [Duration::ZERO, ROTATION_GRACE] {
+                    tokio::time::sleep(pause).await;
+                    if let Some(newer) = self.newer_tokens(account, current.version).await? {
+                        return Ok(newer);
+                    }
+                }
                 self.audit(
                     AuditEntry::new(
                         account.workspace_id.clone(),
@@ -259,12 +318,7 @@ impl App {
         if current.tokens.expires_within(self.now(), margin)
             && current.tokens.refresh_token.is_some()
         {
-            let version = current.version;
-            let tokens = self.refresh_tokens(account, &current).await?;
-            return Ok(CurrentTokens {
-                tokens,
-                version: version + 1,
-            });
+            return self.refresh_tokens(account, &current).await;
         }
         Ok(current)
     }

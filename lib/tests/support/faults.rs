@@ -614,6 +614,8 @@ pub struct Probe {
     calls: Mutex<Vec<Call>>,
     stall_first: Mutex<Option<Duration>>,
     stretch: Mutex<Option<(u32, Duration)>>,
+    refresh_pause: Option<Duration>,
+    refreshes: std::sync::atomic::AtomicUsize,
     tripwire: Option<Arc<Tripwire>>,
 }
 
@@ -625,11 +627,18 @@ pub struct ProbeSettings {
     /// Every publish call records a checkpoint, waits, this many times before it reaches the platform (a slow
     /// multi-step publish that keeps making progress).
     pub stretch: Option<(u32, Duration)>,
+    /// Every token refresh waits this long before it reaches the platform (refreshes that overlap).
+    pub refresh_pause: Option<Duration>,
 }
 
 impl Probe {
     pub fn calls(&self) -> Vec<Call> {
         self.calls.lock().unwrap().clone()
+    }
+
+    /// Token refreshes that reached the platform.
+    pub fn refreshes(&self) -> usize {
+        self.refreshes.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub fn calls_for(&self, user: &str) -> Vec<Call> {
@@ -670,6 +679,11 @@ impl Platform for Probe {
         account: &Account,
         tokens: &TokenSet,
     ) -> Result<TokenSet, PlatformError> {
+        if let Some(pause) = self.refresh_pause {
+            tokio::time::sleep(pause).await;
+        }
+        self.refreshes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.inner.refresh(account, tokens).await
     }
 
@@ -817,6 +831,8 @@ impl Node {
                 calls: Mutex::new(Vec::new()),
                 stall_first: Mutex::new(options.probe.stall_first),
                 stretch: Mutex::new(options.probe.stretch),
+                refresh_pause: options.probe.refresh_pause,
+                refreshes: std::sync::atomic::AtomicUsize::new(0),
                 tripwire: options.tripwire.clone(),
             })
         };
