@@ -42,7 +42,6 @@ pub mod paths {
 const SCOPES_INSTAGRAM: &str = "instagram_business_basic,instagram_business_content_publish";
 const SCOPES_FACEBOOK: &str =
     "instagram_basic,instagram_content_publish,pages_read_engagement,pages_show_list";
-const MIN_AGE_TO_REFRESH: chrono::Duration = chrono::Duration::hours(24);
 const MAX_CAROUSEL: usize = 10;
 
 /// Which Meta login the Instagram app uses.
@@ -464,33 +463,14 @@ impl Platform for InstagramPlatform {
                     .into(),
             ));
         }
-        let now = Utc::now();
-        if tokens.expires_at.is_some_and(|e| e <= now) {
-            return Err(PlatformError::Reauth(
-                "the Instagram token expired; connect the account again".into(),
-            ));
-        }
-        if now - tokens.issued_at < MIN_AGE_TO_REFRESH {
-            // Instagram refuses tokens younger than a day, and such a token is far from expiry: keep it.
-            return Ok(tokens.clone());
-        }
-        let current = tokens.access_token.expose_secret();
-        let mut url = self.graph_url(paths::REFRESH);
-        url.query_pairs_mut()
-            .append_pair("grant_type", "ig_refresh_token")
-            .append_pair("access_token", current);
-        let answer: TokenAnswer = self
-            .graph
-            .exchange(
-                self.graph.http().get(url),
-                &[current],
-                "refreshing the Instagram token",
-            )
-            .await
-            .map_err(refused)?;
-        let mut fresh = answer.into_tokens(now, token::long_lived());
-        fresh.scope = fresh.scope.or_else(|| tokens.scope.clone());
-        Ok(fresh)
+        token::refresh_long_lived(
+            &self.graph,
+            self.graph_url(paths::REFRESH),
+            "ig_refresh_token",
+            tokens,
+            "Instagram",
+        )
+        .await
     }
 
     /// Facebook login tokens cannot be refreshed, so nothing is scheduled: they are used until Meta says they

@@ -32,7 +32,6 @@ pub mod paths {
 
 const SCOPES: &str = "threads_basic,threads_content_publish";
 /// Threads refuses to refresh a token younger than a day.
-const MIN_AGE_TO_REFRESH: chrono::Duration = chrono::Duration::hours(24);
 const MAX_CAROUSEL: usize = 20;
 
 /// How to reach Threads. Built from the environment by [`ThreadsConfig::from_env`], or by hand in tests.
@@ -302,33 +301,14 @@ impl Platform for ThreadsPlatform {
         _account: &Account,
         tokens: &TokenSet,
     ) -> Result<TokenSet, PlatformError> {
-        let now = Utc::now();
-        if tokens.expires_at.is_some_and(|e| e <= now) {
-            return Err(PlatformError::Reauth(
-                "the Threads token expired; connect the account again".into(),
-            ));
-        }
-        if now - tokens.issued_at < MIN_AGE_TO_REFRESH {
-            // Threads would refuse, and a token this young is far from expiry: keep it.
-            return Ok(tokens.clone());
-        }
-        let current = tokens.access_token.expose_secret();
-        let mut url = self.api(paths::REFRESH);
-        url.query_pairs_mut()
-            .append_pair("grant_type", "th_refresh_token")
-            .append_pair("access_token", current);
-        let answer: TokenAnswer = self
-            .graph
-            .exchange(
-                self.graph.http().get(url),
-                &[current],
-                "refreshing the Threads token",
-            )
-            .await
-            .map_err(refused)?;
-        let mut fresh = answer.into_tokens(now, token::long_lived());
-        fresh.scope = fresh.scope.or_else(|| tokens.scope.clone());
-        Ok(fresh)
+        token::refresh_long_lived(
+            &self.graph,
+            self.api(paths::REFRESH),
+            "th_refresh_token",
+            tokens,
+            "Threads",
+        )
+        .await
     }
 
     async fn publish(

@@ -96,6 +96,53 @@ pub(crate) fn long_lived() -> Option<chrono::Duration> {
     Some(chrono::Duration::days(60))
 }
 
+/// Meta refuses to refresh a token younger than a day (and such a token is far from expiry anyway).
+const MIN_AGE_TO_REFRESH: chrono::Duration = chrono::Duration::hours(24);
+
+/// Refreshes a long-lived Threads or Instagram token: `url` is the platform's refresh endpoint and `grant_type` its
+/// grant (`th_refresh_token`, `ig_refresh_token`). An expired token cannot be refreshed: the account must be
+/// connected again. A token younger than a day is kept as it is.
+pub(crate) async fn refresh_long_lived(
+    graph: &super::graph::Graph,
+    mut url: url::Url,
+    grant_type: &str,
+    tokens: &TokenSet,
+    platform: &str,
+) -> Result<TokenSet, crate::platforms::PlatformError> {
+    use crate::platforms::PlatformError;
+    use secrecy::ExposeSecret;
+    let expired = || {
+        PlatformError::Reauth(format!(
+            "the {platform} token expired; connect the account again"
+        ))
+    };
+    let now = Utc::now();
+    if tokens.expires_at.is_some_and(|e| e <= now) {
+        return Err(expired());
+    }
+    if now - tokens.issued_at < MIN_AGE_TO_REFRESH {
+        return Ok(tokens.clone());
+    }
+    let current = tokens.access_token.expose_secret();
+    url.query_pairs_mut()
+        .append_pair("grant_type", grant_type)
+        .append_pair("access_token", current);
+    let answer: TokenAnswer = graph
+        .exchange(
+            graph.http().get(url),
+            &[current],
+            &format!("refreshing the {platform} token"),
+        )
+        .await
+        .map_err(|f| match PlatformError::from(f) {
+            PlatformError::TokenExpired => expired(),
+            other => other,
+        })?;
+    let mut fresh = answer.into_tokens(now, long_lived());
+    fresh.scope = fresh.scope.or_else(|| tokens.scope.clone());
+    Ok(fresh)
+}
+
 #[cfg(test)]
 mod tests {
     use secrecy::ExposeSecret;
