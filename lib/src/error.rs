@@ -3,7 +3,7 @@
 
 use crate::domain::content::Violation;
 use crate::domain::PlatformKind;
-use crate::platforms::PlatformError;
+use crate::ports::PlatformError;
 use crate::ports::{BusError, KeyError, QueueError, StoreError};
 
 #[derive(Debug, thiserror::Error)]

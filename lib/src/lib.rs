@@ -16,3 +16,5 @@ pub mod http;
 pub mod platforms;
 pub mod ports;
 pub mod runtime;
+#[cfg(feature = "embedded")]
+pub mod sandbox;

@@ -13,7 +13,8 @@ use crate::domain::{
     WorkspaceId,
 };
 use crate::error::{Error, Result};
-use crate::platforms::{oauth, AuthorizeRequest, CodeExchange, Connection};
+use crate::platforms::oauth;
+use crate::ports::{AuthorizeRequest, CodeExchange, Connection};
 
 /// What a callback led to.
 #[derive(Debug, Clone)]

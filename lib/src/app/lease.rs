@@ -18,8 +18,8 @@ use chrono::{DateTime, Utc};
 
 use super::App;
 use crate::domain::{AuditEntry, Delivery, DeliveryStatus, InvalidTransition};
-use crate::platforms::{PlatformError, Progress};
 use crate::ports::StoreError;
+use crate::ports::{PlatformError, Progress};
 
 /// Writes of one attempt that meet load are tried this many times, with a short doubling pause between.
 const WRITE_TRIES: u32 = 5;

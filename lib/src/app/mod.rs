@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::config::Settings;
 use crate::crypto::Vault;
 use crate::domain::{AuditEntry, Event};
-use crate::platforms::Platforms;
+use crate::ports::Platforms;
 use crate::ports::{Clock, EventBus, KeyService, Queue, Stores};
 
 pub mod accounts;

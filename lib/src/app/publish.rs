@@ -4,7 +4,7 @@
 //! attempt holding the claim records the result. Just before a call that may publish, the attempt marks the
 //! delivery as sent (renewing its lease); a later claim that finds that mark asks the platform whether the call
 //! landed before anything else, and one that does not find it knows nothing reached the platform. Where the platform
-//! can always answer that question ([`Platform::can_recover`](crate::platforms::Platform::can_recover)), the claim
+//! can always answer that question ([`Platform::can_recover`](crate::ports::Platform::can_recover)), the claim
 //! carries the mark itself and the separate write is saved. Only errors where
 //! nothing can have been accepted are retried; a call that may have been accepted is recovered or marked in doubt,
 //! never repeated blindly.
@@ -22,7 +22,7 @@ use crate::domain::{
     Account, AuditEntry, Claim, Delivery, DeliveryError, DeliveryKey, DeliveryStatus, Event,
     EventKind,
 };
-use crate::platforms::{PlatformError, PublishJob, Published, Recovery};
+use crate::ports::{PlatformError, PublishJob, Published, Recovery};
 use crate::ports::{PublishInputs, QueueMessage, StoreError};
 
 /// After a delivery's attempts are used up, the platform is still asked this many more times whether its last call

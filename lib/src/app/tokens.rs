@@ -18,7 +18,7 @@ use crate::domain::{
     TokenSet,
 };
 use crate::error::{Error, Result};
-use crate::platforms::PlatformError;
+use crate::ports::PlatformError;
 use crate::ports::StoreError;
 
 /// Tokens in the clear with the stored version they were read at.

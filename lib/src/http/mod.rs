@@ -1,5 +1,5 @@
 //! The HTTP side: axum routers for the public API, the OAuth callback, Meta's data-deletion callbacks and the pages
-//! about people's data, the sandbox platform and the service pages.
+//! about people's data, and the service pages.
 //! Lambda functions serve the same routers through lambda_http; `postora serve` merges them into one.
 
 use std::sync::Arc;
@@ -23,7 +23,6 @@ pub mod meta;
 pub mod oauth;
 pub mod openapi;
 pub mod pages;
-pub mod sandbox;
 pub mod views;
 
 /// The largest request body any route accepts.
@@ -45,17 +44,15 @@ pub fn deletion_router(app: Arc<App>) -> Router {
     finish(meta::router(&app), app)
 }
 
-/// Everything one process serves: API, OAuth callback, the deletion callbacks and pages, and the sandbox platform
-/// when given.
-pub fn full_router(app: Arc<App>, sandbox: Option<&sandbox::Sandbox>) -> Router {
-    let mut router = api::router()
+/// Everything one process serves: API, OAuth callback, the deletion callbacks and pages, and `beside` (the sandbox
+/// network's routes when `postora serve` runs it).
+pub fn full_router(app: Arc<App>, beside: Router) -> Router {
+    let router = api::router()
         .merge(oauth::router())
         .merge(meta::router(&app))
         .merge(service_routes())
-        .with_state(app);
-    if let Some(sb) = sandbox {
-        router = router.merge(sb.router());
-    }
+        .with_state(app)
+        .merge(beside);
     harden(router)
 }
 

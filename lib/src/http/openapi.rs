@@ -5,7 +5,7 @@ use axum::response::{IntoResponse, Response};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{api, error, meta, pages, sandbox, views};
+use super::{api, error, meta, pages, views};
 use crate::app::posts;
 
 #[derive(OpenApi)]
@@ -27,7 +27,6 @@ use crate::app::posts;
         views::DeletionAccepted, views::DeauthorizeDone, views::DeletionStatusView, meta::SignedRequestForm,
         crate::domain::AuditEntry,
         posts::NewPost, posts::PostPatch, posts::MediaInput, posts::TargetInput,
-        sandbox::Fault, sandbox::FaultKind, sandbox::LimitScope, sandbox::SandboxPost, sandbox::SandboxPosts,
     )),
     modifiers(&BearerAuth, &CommonErrors),
     tags((name = "accounts"), (name = "posts"), (name = "workspace", description = "The workspace's own data: export, erase, audit log"),

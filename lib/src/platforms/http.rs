@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::PlatformError;
+use crate::ports::PlatformError;
 
 /// Timeouts for platform calls. A call that times out after the request was sent may have been accepted.
 #[derive(Debug, Clone, Copy)]

@@ -9,8 +9,8 @@ use oauth2::{
 };
 use secrecy::{ExposeSecret, SecretString};
 
-use super::PlatformError;
 use crate::domain::TokenSet;
+use crate::ports::PlatformError;
 
 /// A fresh PKCE verifier (43+ characters of URL-safe randomness), to keep with the OAuth state.
 pub fn new_pkce_verifier() -> String {

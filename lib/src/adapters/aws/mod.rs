@@ -5,7 +5,6 @@
 pub mod bootstrap;
 pub mod dynamo;
 pub mod eventbridge;
-pub mod functions;
 pub mod kms;
 pub mod metrics;
 pub mod sqs;

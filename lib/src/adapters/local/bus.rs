@@ -7,9 +7,9 @@ use rusqlite::params;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 
-use super::db::{from_json, map_err, ms, to_json, Db};
+use super::db::{from_json, ms, to_json, Db};
 use crate::domain::Event;
-use crate::ports::{BusError, EventBus};
+use crate::ports::{BusError, EventBus, StoreError};
 
 /// Where to POST events, and the secret that signs them.
 #[derive(Clone)]
@@ -37,10 +37,9 @@ impl LocalBus {
         self.db
             .call(move |c| {
                 let mut st = c
-                    .prepare("SELECT data FROM (SELECT id, data FROM events ORDER BY id DESC LIMIT ?1) ORDER BY id")
-                    .map_err(map_err)?;
-                let rows = st.query_map([limit as i64], |r| r.get::<_, String>(0)).map_err(map_err)?;
-                rows.map(|r| r.map_err(map_err).and_then(|s| from_json(&s))).collect()
+                    .prepare("SELECT data FROM (SELECT id, data FROM events ORDER BY id DESC LIMIT ?1) ORDER BY id")?;
+                let rows = st.query_map([limit as i64], |r| r.get::<_, String>(0))?;
+                rows.map(|r| r.map_err(StoreError::from).and_then(|s| from_json(&s))).collect()
             })
             .await
             .map_err(|e| BusError::Unavailable(e.to_string()))
@@ -82,15 +81,14 @@ impl EventBus for LocalBus {
             .map_err(|e| BusError::Unavailable(e.to_string()))?;
         self.db
             .call(move |c| {
-                let tx = c.transaction().map_err(map_err)?;
+                let tx = c.transaction()?;
                 for (id, kind, ws, at, data) in &rows {
                     tx.execute(
                         "INSERT OR IGNORE INTO events (id, kind, workspace_id, at, data) VALUES (?1, ?2, ?3, ?4, ?5)",
                         params![id, kind, ws, at, data],
-                    )
-                    .map_err(map_err)?;
+                    )?;
                 }
-                tx.commit().map_err(map_err)
+                tx.commit().map_err(StoreError::from)
             })
             .await
             .map_err(|e| BusError::Unavailable(e.to_string()))?;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
-use crate::ports::{StoreError, StoreResult};
+use crate::ports::{Cause, StoreError, StoreResult};
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS workspaces (
@@ -135,8 +135,7 @@ impl Db {
             OpenFlags::SQLITE_OPEN_READ_WRITE
                 | OpenFlags::SQLITE_OPEN_CREATE
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(map_err)?;
+        )?;
         Self::init(conn, schema)
     }
 
@@ -146,19 +145,15 @@ impl Db {
     }
 
     pub fn in_memory_with_schema(schema: &str) -> Result<Self, StoreError> {
-        Self::init(Connection::open_in_memory().map_err(map_err)?, schema)
+        Self::init(Connection::open_in_memory()?, schema)
     }
 
     fn init(conn: Connection, schema: &str) -> Result<Self, StoreError> {
-        conn.busy_timeout(Duration::from_secs(10))
-            .map_err(map_err)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(map_err)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(map_err)?;
-        conn.pragma_update(None, "foreign_keys", "ON")
-            .map_err(map_err)?;
-        conn.execute_batch(schema).map_err(map_err)?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.execute_batch(schema)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
         })
@@ -176,17 +171,24 @@ impl Db {
             f(&mut guard)
         })
         .await
-        .map_err(|e| StoreError::Unavailable(format!("store task failed: {e}")))?
+        .map_err(|e| StoreError::Unavailable(format!("store task failed: {e}").into()))?
     }
 }
 
-/// Maps SQLite's errors: a busy database is load (retry later), anything else is unavailability.
-pub fn map_err(e: rusqlite::Error) -> StoreError {
-    match e.sqlite_error_code() {
-        Some(ErrorCode::DatabaseBusy) | Some(ErrorCode::DatabaseLocked) => {
-            StoreError::Throttled(e.to_string())
+/// SQLite's errors: a busy database is load (retry later), anything else is unavailability. The SQLite error is kept
+/// as the cause.
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        let busy = matches!(
+            e.sqlite_error_code(),
+            Some(ErrorCode::DatabaseBusy) | Some(ErrorCode::DatabaseLocked)
+        );
+        let cause = Cause::from_error(e);
+        if busy {
+            StoreError::Throttled(cause)
+        } else {
+            StoreError::Unavailable(cause)
         }
-        _ => StoreError::Unavailable(e.to_string()),
     }
 }
 
@@ -200,11 +202,9 @@ pub fn from_ms(v: i64) -> chrono::DateTime<chrono::Utc> {
 }
 
 pub fn to_json<T: serde::Serialize>(v: &T) -> StoreResult<String> {
-    serde_json::to_string(v)
-        .map_err(|e| StoreError::Unavailable(format!("could not encode a record: {e}")))
+    serde_json::to_string(v).map_err(|e| StoreError::Unavailable(Cause::from_error(e)))
 }
 
 pub fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> StoreResult<T> {
-    serde_json::from_str(s)
-        .map_err(|e| StoreError::Unavailable(format!("a stored record is unreadable: {e}")))
+    serde_json::from_str(s).map_err(|e| StoreError::Unavailable(Cause::from_error(e)))
 }

@@ -10,7 +10,7 @@ use chrono::Utc;
 use rusqlite::params;
 use tokio::sync::Notify;
 
-use super::db::{map_err, ms, Db};
+use super::db::{ms, Db};
 use crate::domain::ids::random_token;
 use crate::ports::{
     DeadLetter, Outgoing, Queue, QueueError, Received, StoreError, MAX_QUEUE_DELAY,
@@ -41,7 +41,7 @@ impl SqliteQueue {
             .call(|c| {
                 c.query_row("SELECT COUNT(*) FROM queue", [], |r| r.get::<_, i64>(0))
                     .map(|n| n as usize)
-                    .map_err(map_err)
+                    .map_err(StoreError::from)
             })
             .await
             .map_err(unavailable)
@@ -53,29 +53,25 @@ impl SqliteQueue {
         self.db
             .call(move |c| {
                 let now = ms(Utc::now());
-                let tx = c.transaction().map_err(map_err)?;
+                let tx = c.transaction()?;
                 // Dead-letter what has been received too often without being settled, as SQS's redrive policy does.
                 tx.execute(
                     "INSERT INTO dead_letters (body, receive_count, died_at)
                      SELECT body, receive_count, ?1 FROM queue WHERE visible_at <= ?1 AND receive_count >= ?2",
                     params![now, max_receives],
-                )
-                .map_err(map_err)?;
+                )?;
                 tx.execute(
                     "DELETE FROM queue WHERE visible_at <= ?1 AND receive_count >= ?2",
                     params![now, max_receives],
-                )
-                .map_err(map_err)?;
+                )?;
                 let rows: Vec<(i64, String, u32)> = {
                     let mut st = tx
                         .prepare_cached(
                             "SELECT id, body, receive_count FROM queue WHERE visible_at <= ?1 ORDER BY visible_at, id LIMIT ?2",
-                        )
-                        .map_err(map_err)?;
+                        )?;
                     let rows = st
-                        .query_map(params![now, max as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                        .map_err(map_err)?;
-                    rows.collect::<Result<_, _>>().map_err(map_err)?
+                        .query_map(params![now, max as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+                    rows.collect::<Result<_, _>>()?
                 };
                 let hidden_until = now + visibility.as_millis() as i64;
                 let mut out = Vec::with_capacity(rows.len());
@@ -84,8 +80,7 @@ impl SqliteQueue {
                     tx.execute(
                         "UPDATE queue SET visible_at = ?2, receive_count = receive_count + 1, receipt = ?3 WHERE id = ?1",
                         params![id, hidden_until, receipt],
-                    )
-                    .map_err(map_err)?;
+                    )?;
                     out.push(Received {
                         id: id.to_string(),
                         body,
@@ -94,9 +89,8 @@ impl SqliteQueue {
                     });
                 }
                 let next: Option<i64> = tx
-                    .query_row("SELECT MIN(visible_at) FROM queue", [], |r| r.get(0))
-                    .map_err(map_err)?;
-                tx.commit().map_err(map_err)?;
+                    .query_row("SELECT MIN(visible_at) FROM queue", [], |r| r.get(0))?;
+                tx.commit()?;
                 Ok((out, next))
             })
             .await
@@ -124,16 +118,15 @@ impl Queue for SqliteQueue {
             .collect();
         self.db
             .call(move |c| {
-                let tx = c.transaction().map_err(map_err)?;
+                let tx = c.transaction()?;
                 {
-                    let mut st = tx
-                        .prepare_cached("INSERT INTO queue (body, visible_at) VALUES (?1, ?2)")
-                        .map_err(map_err)?;
+                    let mut st =
+                        tx.prepare_cached("INSERT INTO queue (body, visible_at) VALUES (?1, ?2)")?;
                     for (body, at) in &rows {
-                        st.execute(params![body, at]).map_err(map_err)?;
+                        st.execute(params![body, at])?;
                     }
                 }
-                tx.commit().map_err(map_err)
+                tx.commit().map_err(StoreError::from)
             })
             .await
             .map_err(unavailable)?;
@@ -173,7 +166,7 @@ impl Queue for SqliteQueue {
             .call(move |c| {
                 c.execute("DELETE FROM queue WHERE receipt = ?1", [receipt])
                     .map(|_| ())
-                    .map_err(map_err)
+                    .map_err(StoreError::from)
             })
             .await
             .map_err(unavailable)
@@ -189,7 +182,7 @@ impl Queue for SqliteQueue {
                     params![receipt, at],
                 )
                 .map(|_| ())
-                .map_err(map_err)
+                .map_err(StoreError::from)
             })
             .await
             .map_err(unavailable)?;
@@ -200,21 +193,17 @@ impl Queue for SqliteQueue {
     async fn dead_letters(&self, max: usize) -> Result<Vec<DeadLetter>, QueueError> {
         self.db
             .call(move |c| {
-                let mut st = c
-                    .prepare(
-                        "SELECT id, body, receive_count FROM dead_letters ORDER BY id LIMIT ?1",
-                    )
-                    .map_err(map_err)?;
-                let rows = st
-                    .query_map([max as i64], |r| {
-                        Ok(DeadLetter {
-                            id: r.get::<_, i64>(0)?.to_string(),
-                            body: r.get(1)?,
-                            receive_count: r.get(2)?,
-                        })
+                let mut st = c.prepare(
+                    "SELECT id, body, receive_count FROM dead_letters ORDER BY id LIMIT ?1",
+                )?;
+                let rows = st.query_map([max as i64], |r| {
+                    Ok(DeadLetter {
+                        id: r.get::<_, i64>(0)?.to_string(),
+                        body: r.get(1)?,
+                        receive_count: r.get(2)?,
                     })
-                    .map_err(map_err)?;
-                rows.collect::<Result<_, _>>().map_err(map_err)
+                })?;
+                rows.collect::<Result<_, _>>().map_err(StoreError::from)
             })
             .await
             .map_err(unavailable)
@@ -225,15 +214,14 @@ impl Queue for SqliteQueue {
             .db
             .call(|c| {
                 let now = ms(Utc::now());
-                let tx = c.transaction().map_err(map_err)?;
+                let tx = c.transaction()?;
                 let n = tx
                     .execute(
                         "INSERT INTO queue (body, visible_at) SELECT body, ?1 FROM dead_letters ORDER BY id",
                         [now],
-                    )
-                    .map_err(map_err)?;
-                tx.execute("DELETE FROM dead_letters", []).map_err(map_err)?;
-                tx.commit().map_err(map_err)?;
+                    )?;
+                tx.execute("DELETE FROM dead_letters", [])?;
+                tx.commit()?;
                 Ok(n)
             })
             .await

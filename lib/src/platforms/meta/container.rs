@@ -12,9 +12,9 @@ use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-use super::super::http::endpoint;
-use super::super::{PlatformError, Progress, PublishJob, Published, Recovery};
 use super::graph::{parse_time, CallKind, Failure, Graph};
+use crate::platforms::http::endpoint;
+use crate::ports::{PlatformError, Progress, PublishJob, Published, Recovery};
 
 /// How patiently to wait for Meta to process a container. Meta suggests about 30 s for media and polling no more
 /// than once a minute for five minutes; text and images are usually ready at once, so the wait starts short.

@@ -11,17 +11,17 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::super::http::endpoint;
-use super::super::oauth::{ClientAuth, OAuthApp};
-use super::super::{
-    AuthorizeRequest, CodeExchange, Connection, Platform, PlatformError, Progress, PublishJob,
-    Published, Recovery,
-};
 use super::config::{self, MetaApp};
 use super::graph::{parse_time, CallKind, Graph};
 use super::login::FacebookLogin;
 use crate::config::{ConfigError, Env};
 use crate::domain::{Account, Media, MediaKind, PlatformKind, Profile, TokenSet};
+use crate::platforms::http::endpoint;
+use crate::platforms::oauth::{ClientAuth, OAuthApp};
+use crate::ports::{
+    AuthorizeRequest, CodeExchange, Connection, Platform, PlatformError, Progress, PublishJob,
+    Published, Recovery,
+};
 
 const SCOPES: &str = "pages_show_list,pages_manage_posts,pages_read_engagement";
 const MAX_PHOTOS: usize = 10;

@@ -13,8 +13,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-use super::super::http::{read_transport_error, retry_after, transport_error};
-use super::super::PlatformError;
+use crate::platforms::http::{read_transport_error, retry_after, transport_error};
+use crate::ports::PlatformError;
 
 /// What a call does, which decides what an ambiguous failure (5xx, a cut connection, "unknown error") means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,12 +5,12 @@ use chrono::Utc;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use super::super::http::endpoint;
-use super::super::PlatformError;
 use super::config::MetaApp;
 use super::graph::{Failure, Graph};
 use super::token::{self, TokenAnswer};
 use crate::domain::TokenSet;
+use crate::platforms::http::endpoint;
+use crate::ports::PlatformError;
 
 /// Where Facebook Login lives for one adapter.
 pub(crate) struct FacebookLogin<'a> {

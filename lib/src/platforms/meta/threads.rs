@@ -6,18 +6,18 @@ use chrono::Utc;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use super::super::http::endpoint;
-use super::super::oauth::{ClientAuth, OAuthApp};
-use super::super::{
-    AuthorizeRequest, CodeExchange, Connection, Platform, PlatformError, Progress, PublishJob,
-    Published, Recovery,
-};
 use super::config::{self, MetaApp};
 use super::container::{self, ContainerPolling, Containers, Params, Spec};
 use super::graph::{Failure, Graph};
 use super::token::{self, CodeAnswer, TokenAnswer};
 use crate::config::{ConfigError, Env};
 use crate::domain::{Account, Media, MediaKind, PlatformKind, Profile, TokenSet};
+use crate::platforms::http::endpoint;
+use crate::platforms::oauth::{ClientAuth, OAuthApp};
+use crate::ports::{
+    AuthorizeRequest, CodeExchange, Connection, Platform, PlatformError, Progress, PublishJob,
+    Published, Recovery,
+};
 
 /// The documented paths below the configured origins.
 pub mod paths {

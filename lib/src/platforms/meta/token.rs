@@ -108,8 +108,8 @@ pub(crate) async fn refresh_long_lived(
     grant_type: &str,
     tokens: &TokenSet,
     platform: &str,
-) -> Result<TokenSet, crate::platforms::PlatformError> {
-    use crate::platforms::PlatformError;
+) -> Result<TokenSet, crate::ports::PlatformError> {
+    use crate::ports::PlatformError;
     use secrecy::ExposeSecret;
     let expired = || {
         PlatformError::Reauth(format!(

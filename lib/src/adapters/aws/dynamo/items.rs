@@ -43,7 +43,7 @@ pub fn n(v: impl std::fmt::Display) -> AttributeValue {
 
 /// An item that could not be read back: the store holds something this code did not write.
 pub fn unreadable(what: &str) -> StoreError {
-    StoreError::Unavailable(format!("a stored {what} could not be read"))
+    StoreError::Unavailable(format!("a stored {what} could not be read").into())
 }
 
 pub fn key(pk: impl Into<String>, sk: impl Into<String>) -> Item {
@@ -80,7 +80,7 @@ pub fn sort_key(item: &Item) -> Option<&str> {
 fn json<T: Serialize>(value: &T, what: &str) -> Result<AttributeValue, StoreError> {
     serde_json::to_string(value)
         .map(AttributeValue::S)
-        .map_err(|_| StoreError::Unavailable(format!("a {what} could not be encoded")))
+        .map_err(|_| StoreError::Unavailable(format!("a {what} could not be encoded").into()))
 }
 
 /// The record in an item's `data` attribute.

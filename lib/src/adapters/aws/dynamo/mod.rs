@@ -136,14 +136,16 @@ fn failure<E: ProvideErrorMetadata + std::error::Error + 'static>(
     err: &SdkError<E, aws_smithy_runtime_api::http::Response>,
 ) -> StoreError {
     match err.code() {
-        Some(code) if BUSY_CODES.contains(&code) => StoreError::Throttled(format!("{op}: {code}")),
-        Some(code) => StoreError::Unavailable(format!("{op}: {code}")),
-        None => StoreError::Unavailable(format!("{op}: {}", DisplayErrorContext(err))),
+        Some(code) if BUSY_CODES.contains(&code) => {
+            StoreError::Throttled(format!("{op}: {code}").into())
+        }
+        Some(code) => StoreError::Unavailable(format!("{op}: {code}").into()),
+        None => StoreError::Unavailable(format!("{op}: {}", DisplayErrorContext(err)).into()),
     }
 }
 
 fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
-    StoreError::Unavailable(format!("a request could not be built: {e}"))
+    StoreError::Unavailable(format!("a request could not be built: {e}").into())
 }
 
 /// Encodes a position in a listing as an opaque cursor.
@@ -396,9 +398,9 @@ impl DynamoStore {
     /// Writes all or nothing.
     async fn transact(&self, writes: Vec<TransactWriteItem>) -> Result<(), TransactionError> {
         if writes.len() > MAX_TRANSACTION_ITEMS {
-            return Err(TransactionError::Store(StoreError::Unavailable(format!(
-                "one change may touch at most {MAX_TRANSACTION_ITEMS} items"
-            ))));
+            return Err(TransactionError::Store(StoreError::Unavailable(
+                format!("one change may touch at most {MAX_TRANSACTION_ITEMS} items").into(),
+            )));
         }
         let result = self
             .client
@@ -443,9 +445,9 @@ impl DynamoStore {
             .join(", ");
         let message = format!("TransactWriteItems canceled: {summary}");
         Err(TransactionError::Store(if busy {
-            StoreError::Throttled(message)
+            StoreError::Throttled(message.into())
         } else {
-            StoreError::Unavailable(message)
+            StoreError::Unavailable(message.into())
         }))
     }
 

@@ -96,8 +96,9 @@ impl DynamoStore {
         }
         let mut found = Vec::new();
         while let Some(joined) = shards.join_next().await {
-            let shard = joined
-                .map_err(|e| StoreError::Unavailable(format!("a timer query stopped: {e}")))??;
+            let shard = joined.map_err(|e| {
+                StoreError::Unavailable(format!("a timer query stopped: {e}").into())
+            })??;
             found.extend(shard);
         }
         found.sort_by(|a, b| {

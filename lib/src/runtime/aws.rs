@@ -10,13 +10,13 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 
-use super::{load_sdk_config, AwsAdapters, AwsConfig, AwsSetupError};
+use super::{build_app, Backend, StartError};
+use crate::adapters::aws::{load_sdk_config, AwsAdapters, AwsConfig, AwsSetupError};
 use crate::app::publish::Settle;
 use crate::app::App;
 use crate::config::Env;
 use crate::domain::Event;
 use crate::ports::{BusError, EventBus};
-use crate::runtime::{self, Backend, StartError};
 
 /// The public URL a function falls back to when `POSTORA_PUBLIC_URL` is unset and no request tells it better. The
 /// `.invalid` top-level domain never resolves, so a link built on it is visibly wrong rather than silently elsewhere.
@@ -48,7 +48,7 @@ pub async fn app_from_env(default_public_url: &str) -> Result<Arc<App>, StartErr
     let env = Env::from_process();
     let sdk = load_sdk_config().await;
     let adapters = AwsAdapters::connect(&sdk, &AwsConfig::from_env(), None).await?;
-    runtime::build_app(adapters.backend(), &env, default_public_url, false)
+    build_app(adapters.backend(), &env, default_public_url)
 }
 
 /// The origin an HTTP function answers at, from the host API Gateway received the request on. A function cannot be
@@ -115,7 +115,7 @@ impl Publisher {
     pub fn new(mut backend: Backend, env: &Env, public_url: &str) -> Result<Self, StartError> {
         let events = Arc::new(BatchedEvents::new(backend.bus.clone()));
         backend.bus = events.clone();
-        let app = runtime::build_app(backend, env, public_url, false)?;
+        let app = build_app(backend, env, public_url)?;
         Ok(Self { app, events })
     }
 

@@ -9,6 +9,13 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+mod platform;
+
+pub use platform::{
+    AuthorizeRequest, CodeExchange, Connection, NoProgress, Platform, PlatformError, Platforms,
+    Progress, PublishJob, Published, Recovery,
+};
+
 use crate::domain::{
     Account, AccountId, AuditEntry, DeletionRequest, Delivery, DeliveryKey, DeliveryStatus, Event,
     IdempotencyRecord, OAuthState, PlatformKind, Post, PostId, SealedTokens, Workspace,
@@ -26,10 +33,57 @@ pub enum StoreError {
     NotFound,
     /// The store refused for load; safe to retry later.
     #[error("the store is busy: {0}")]
-    Throttled(String),
+    Throttled(#[source] Cause),
     /// Anything else: the store could not be reached or answered strangely.
     #[error("store unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] Cause),
+}
+
+/// What lies under a [`StoreError`]: a message for people, and the error that caused it, kept for
+/// [`std::error::Error::source`] so a log can show the whole chain.
+#[derive(Debug)]
+pub struct Cause {
+    message: String,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl Cause {
+    /// A cause with the error underneath it; the message is that error's own.
+    pub fn from_error(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self {
+            message: e.to_string(),
+            source: Some(Box::new(e)),
+        }
+    }
+}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Cause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl From<String> for Cause {
+    fn from(message: String) -> Self {
+        Self {
+            message,
+            source: None,
+        }
+    }
+}
+
+impl From<&str> for Cause {
+    fn from(message: &str) -> Self {
+        message.to_owned().into()
+    }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

@@ -1,4 +1,4 @@
-//! The sandbox platform adapter. It talks HTTP to Postora's own sandbox server (`crate::http::sandbox`), which
+//! The sandbox platform adapter. It talks HTTP to the sandbox server (`super::server`), which
 //! behaves like a small, well-mannered social network: standard OAuth with PKCE and rotating refresh tokens, a
 //! profile endpoint, and a post endpoint that honours `Idempotency-Key` the way Mastodon does (or, when configured to
 //! stand in for other platforms, only looks posts up by key, or keeps no record of keys at all).
@@ -8,13 +8,13 @@ use chrono::Utc;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use super::http::{endpoint, read_transport_error, retry_after, transport_error};
-use super::oauth::{ClientAuth, OAuthApp};
-use super::{
+use crate::domain::{Account, PlatformKind, Profile, TokenSet};
+use crate::platforms::http::{endpoint, read_transport_error, retry_after, transport_error};
+use crate::platforms::oauth::{ClientAuth, OAuthApp};
+use crate::ports::{
     AuthorizeRequest, CodeExchange, Connection, Platform, PlatformError, Progress, PublishJob,
     Published, Recovery,
 };
-use crate::domain::{Account, PlatformKind, Profile, TokenSet};
 
 /// The paths the sandbox server serves, below its origin.
 pub mod paths {

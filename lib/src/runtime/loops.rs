@@ -3,138 +3,13 @@
 //! the AWS ones; on Lambda the functions call the same use cases once per event instead.
 
 use std::future::Future;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{watch, Semaphore};
 
-use crate::adapters::local::{Db, LocalBus, MasterKeyFile, SqliteQueue, SqliteStore, Webhook};
 use crate::app::publish::Settle;
-use crate::app::{App, Deps};
-use crate::config::{ConfigError, Env, Settings};
-use crate::http::sandbox::{parse_faults, Idempotency, Sandbox};
-use crate::platforms::registry;
-use crate::ports::{Clock, EventBus, KeyService, Queue, Stores, SystemClock};
-
-/// The ports of one backend, before they become an [`App`].
-pub struct Backend {
-    pub stores: Stores,
-    pub keys: Arc<dyn KeyService>,
-    pub queue: Arc<dyn Queue>,
-    pub bus: Arc<dyn EventBus>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error("the data directory {path} cannot be used: {reason}")]
-    DataDir { path: PathBuf, reason: String },
-    #[error("{0}")]
-    Other(String),
-}
-
-/// The embedded backend: everything in one data directory.
-pub struct LocalBackend {
-    pub backend: Backend,
-    pub queue: Arc<SqliteQueue>,
-    pub bus: Arc<LocalBus>,
-    pub data_dir: PathBuf,
-}
-
-impl LocalBackend {
-    /// Opens (creating if needed) the data directory: `postora.db` and `master.key` (mode 0600).
-    pub fn open(data_dir: &Path, env: &Env) -> Result<Self, StartError> {
-        let dir_err = |reason: String| StartError::DataDir {
-            path: data_dir.to_owned(),
-            reason,
-        };
-        std::fs::create_dir_all(data_dir).map_err(|e| dir_err(e.to_string()))?;
-        let db = Db::open(&data_dir.join("postora.db")).map_err(|e| dir_err(e.to_string()))?;
-        let keys = MasterKeyFile::load_or_create(&data_dir.join("master.key"))
-            .map_err(|e| dir_err(e.to_string()))?;
-        let queue = Arc::new(SqliteQueue::new(
-            db.clone(),
-            env.seconds("POSTORA_QUEUE_VISIBILITY_SECS", 60)?,
-            env.parse("POSTORA_QUEUE_MAX_RECEIVES", 5)?,
-        ));
-        let webhook = match (
-            env.url("POSTORA_WEBHOOK_URL")?,
-            env.secret("POSTORA_WEBHOOK_SECRET"),
-        ) {
-            (Some(url), Some(secret)) => Some(Webhook { url, secret }),
-            (Some(_), None) => {
-                return Err(ConfigError::Missing {
-                    name: "POSTORA_WEBHOOK_SECRET".into(),
-                }
-                .into())
-            }
-            _ => None,
-        };
-        let bus = Arc::new(LocalBus::new(db.clone(), webhook));
-        let store = Arc::new(SqliteStore::new(db));
-        Ok(LocalBackend {
-            backend: Backend {
-                stores: Stores::from_one(store),
-                keys: Arc::new(keys),
-                queue: queue.clone(),
-                bus: bus.clone(),
-            },
-            queue,
-            bus,
-            data_dir: data_dir.to_owned(),
-        })
-    }
-
-    /// The sandbox platform's server, on its own file in the same directory.
-    pub fn sandbox(&self, env: &Env, public_url: &str) -> Result<Sandbox, StartError> {
-        open_sandbox(&self.data_dir, env, public_url)
-    }
-}
-
-/// The sandbox platform's server, on `sandbox.db` in `data_dir`. It is a stand-in for a social network, not part of
-/// Postora's data, so it lives on local disk whichever backend Postora itself uses.
-pub fn open_sandbox(data_dir: &Path, env: &Env, public_url: &str) -> Result<Sandbox, StartError> {
-    std::fs::create_dir_all(data_dir).map_err(|e| StartError::DataDir {
-        path: data_dir.to_owned(),
-        reason: e.to_string(),
-    })?;
-    let sandbox = Sandbox::open(
-        &data_dir.join("sandbox.db"),
-        public_url,
-        env.seconds("POSTORA_SANDBOX_TOKEN_TTL_SECS", 3600)?,
-    )
-    .map_err(|e| StartError::Other(format!("the sandbox could not open its database: {e}")))?;
-    let sandbox =
-        sandbox.with_idempotency(env.parse("POSTORA_SANDBOX_IDEMPOTENCY", Idempotency::Dedupe)?);
-    if let Some(spec) = env.get("POSTORA_SANDBOX_FAULTS") {
-        sandbox.add_faults(
-            parse_faults(spec).map_err(|r| ConfigError::invalid("POSTORA_SANDBOX_FAULTS", r))?,
-        );
-    }
-    Ok(sandbox)
-}
-
-/// Builds the app over a backend, with the platforms and settings from the environment.
-pub fn build_app(
-    backend: Backend,
-    env: &Env,
-    default_public_url: &str,
-    sandbox_default: bool,
-) -> Result<Arc<App>, StartError> {
-    let settings = Settings::from_env(env, default_public_url)?;
-    let platforms = registry::from_env(env, &settings.public_url, sandbox_default)?;
-    Ok(Arc::new(App::new(Deps {
-        stores: backend.stores,
-        keys: backend.keys,
-        queue: backend.queue,
-        bus: backend.bus,
-        clock: Arc::new(SystemClock) as Arc<dyn Clock>,
-        platforms,
-        settings,
-    })))
-}
+use crate::app::App;
 
 /// Stops the loops when flipped to `true`.
 #[derive(Clone)]

@@ -1,0 +1,250 @@
+//! The platform port: what the use cases need from a social network (connect, refresh, publish, recover), and the
+//! set of platforms switched on. The adapters live in `crate::platforms`.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::domain::{Account, ContentLimits, Media, PlatformKind, Profile, TokenSet};
+
+/// How a platform call went wrong, in the classes the publisher acts on.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PlatformError {
+    /// The access token expired: refresh it and try once more.
+    #[error("the access token has expired")]
+    TokenExpired,
+    /// The grant is gone: the account must be connected again.
+    #[error("the account must be reconnected: {0}")]
+    Reauth(String),
+    /// Too many requests; nothing was accepted. Wait `retry_after` if the platform said how long.
+    #[error("rate limited: {message}")]
+    RateLimited {
+        retry_after: Option<Duration>,
+        message: String,
+    },
+    /// Too many requests from Postora's app as a whole (every account on this platform); nothing was accepted. Every
+    /// delivery to the platform waits `retry_after` if the platform said how long.
+    #[error("the platform limits this app: {message}")]
+    AppRateLimited {
+        retry_after: Option<Duration>,
+        message: String,
+    },
+    /// Nothing was accepted and trying again may work.
+    #[error("temporary failure: {0}")]
+    Transient(String),
+    /// The platform refused the content or the permission for good.
+    #[error("rejected: {0}")]
+    Rejected(String),
+    /// The request may have been accepted. Never retried blindly.
+    #[error("outcome unknown: {0}")]
+    Unknown(String),
+    /// Postora lost its claim on the delivery mid-publish; another attempt owns it now.
+    #[error("the publishing attempt was interrupted")]
+    Interrupted,
+}
+
+impl PlatformError {
+    /// A stable snake_case code for APIs and records.
+    pub fn code(&self) -> &'static str {
+        match self {
+            PlatformError::TokenExpired => "token_expired",
+            PlatformError::Reauth(_) => "needs_reauth",
+            PlatformError::RateLimited { .. } => "rate_limited",
+            PlatformError::AppRateLimited { .. } => "app_rate_limited",
+            PlatformError::Transient(_) => "transient",
+            PlatformError::Rejected(_) => "rejected",
+            PlatformError::Unknown(_) => "unknown_outcome",
+            PlatformError::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// Where to send a person for consent.
+#[derive(Clone)]
+pub struct AuthorizeRequest<'a> {
+    pub state: &'a str,
+    pub redirect_uri: &'a str,
+    /// The PKCE verifier kept with the state, when [`Platform::uses_pkce`]; the adapter sends its S256 challenge.
+    pub pkce_verifier: Option<&'a str>,
+}
+
+impl fmt::Debug for AuthorizeRequest<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthorizeRequest")
+            .field("redirect_uri", &self.redirect_uri)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A code to exchange at the callback.
+pub struct CodeExchange<'a> {
+    pub code: &'a str,
+    pub redirect_uri: &'a str,
+    pub pkce_verifier: Option<&'a str>,
+}
+
+impl fmt::Debug for CodeExchange<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CodeExchange")
+            .field("redirect_uri", &self.redirect_uri)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One identity a consent gave Postora access to (a person, or each of their Facebook Pages).
+#[derive(Debug, Clone)]
+pub struct Connection {
+    pub profile: Profile,
+    pub tokens: TokenSet,
+    /// Non-secret facts the adapter will need again (stored on the account as `settings`).
+    pub settings: serde_json::Value,
+}
+
+/// Everything an adapter needs to publish one delivery.
+#[derive(Debug, Clone, Copy)]
+pub struct PublishJob<'a> {
+    pub account: &'a Account,
+    pub tokens: &'a TokenSet,
+    pub text: &'a str,
+    pub media: &'a [Media],
+    /// Stable for the delivery; platforms that honour idempotency keys get it.
+    pub idempotency_key: &'a str,
+    /// What an earlier attempt recorded through [`Progress::checkpoint`], if any.
+    pub checkpoint: Option<&'a serde_json::Value>,
+}
+
+/// The post as it landed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    pub platform_post_id: String,
+    pub permalink: Option<String>,
+}
+
+/// What recovery found out about an earlier attempt whose outcome was never recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recovery {
+    /// It landed: record it, publish nothing.
+    Published(Published),
+    /// It certainly did not land (or the platform dedupes a retry): publish again.
+    NotPublished,
+    /// The platform offers no way to tell: the delivery is in doubt.
+    Unknowable(String),
+}
+
+/// Lets an adapter persist what it learned mid-publish (a container id, a publish id) before going on, so that a
+/// crash after that point can be recovered. Fails with [`PlatformError::Interrupted`] if the claim was lost.
+#[async_trait]
+pub trait Progress: Send + Sync {
+    async fn checkpoint(&self, value: serde_json::Value) -> Result<(), PlatformError>;
+}
+
+/// A progress sink that records nothing (tests, previews).
+pub struct NoProgress;
+
+#[async_trait]
+impl Progress for NoProgress {
+    async fn checkpoint(&self, _value: serde_json::Value) -> Result<(), PlatformError> {
+        Ok(())
+    }
+}
+
+/// One social platform.
+#[async_trait]
+pub trait Platform: Send + Sync {
+    fn kind(&self) -> PlatformKind;
+
+    /// What a post may contain. Defaults to the documented limits.
+    fn limits(&self) -> ContentLimits {
+        self.kind().limits()
+    }
+
+    /// Whether a consent that gives access to several identities (a person's Facebook Pages) is followed by the
+    /// person choosing which of them to connect.
+    fn person_chooses_accounts(&self) -> bool {
+        false
+    }
+
+    /// Whether the authorize step takes a PKCE challenge.
+    fn uses_pkce(&self) -> bool {
+        false
+    }
+
+    fn authorize_url(&self, request: &AuthorizeRequest<'_>) -> Result<url::Url, PlatformError>;
+
+    /// Exchanges the code (and, where the platform has one, for a long-lived token) and reads the profile.
+    async fn exchange_code(
+        &self,
+        exchange: &CodeExchange<'_>,
+    ) -> Result<Vec<Connection>, PlatformError>;
+
+    /// A fresh token set. Errors: `Reauth` when the grant is gone for good.
+    async fn refresh(
+        &self,
+        account: &Account,
+        tokens: &TokenSet,
+    ) -> Result<TokenSet, PlatformError>;
+
+    /// Publishes one post.
+    async fn publish(
+        &self,
+        job: &PublishJob<'_>,
+        progress: &dyn Progress,
+    ) -> Result<Published, PlatformError>;
+
+    /// Whether [`recover`](Self::recover) always answers `Published` or `NotPublished`, never `Unknowable`, for an
+    /// attempt that was claimed but may or may not have called. Where it does, the publisher marks the call as sent
+    /// in the claim itself and saves a write per delivery: a crash between the claim and the call only costs a
+    /// question to the platform. Where it does not (X, LinkedIn), the mark is written apart, just before the call,
+    /// so such a crash never leaves a delivery in doubt. Defaults to `false`, the safe answer.
+    fn can_recover(&self) -> bool {
+        false
+    }
+
+    /// Finds out whether an earlier, unrecorded attempt landed.
+    async fn recover(&self, job: &PublishJob<'_>) -> Result<Recovery, PlatformError>;
+
+    /// Revokes Postora's access at the platform, where it offers an endpoint. Defaults to nothing to call.
+    async fn revoke(&self, _account: &Account, _tokens: &TokenSet) -> Result<(), PlatformError> {
+        Ok(())
+    }
+
+    /// When a token set should be refreshed ahead of expiry; `None` for tokens that do not expire.
+    fn refresh_due(&self, tokens: &TokenSet) -> Option<DateTime<Utc>> {
+        let expires = tokens.expires_at?;
+        let lifetime = expires - tokens.issued_at;
+        // Refresh once 80% of the lifetime has passed, and never later than a day before expiry for long tokens.
+        let early = expires - (lifetime / 5).min(chrono::Duration::days(1));
+        Some(early)
+    }
+}
+
+/// The platforms switched on in this deployment.
+#[derive(Clone, Default)]
+pub struct Platforms {
+    by_kind: HashMap<PlatformKind, Arc<dyn Platform>>,
+}
+
+impl Platforms {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn with(mut self, platform: Arc<dyn Platform>) -> Self {
+        self.by_kind.insert(platform.kind(), platform);
+        self
+    }
+
+    pub fn get(&self, kind: PlatformKind) -> Option<Arc<dyn Platform>> {
+        self.by_kind.get(&kind).cloned()
+    }
+
+    pub fn enabled(&self) -> Vec<PlatformKind> {
+        let mut v: Vec<_> = self.by_kind.keys().copied().collect();
+        v.sort_by_key(|k| k.as_str());
+        v
+    }
+}

@@ -1,0 +1,145 @@
+//! The embedded backend: everything in one data directory (SQLite, a master key file, the durable local queue and
+//! the event log), and the sandbox network that `postora serve` runs beside Postora.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::{assemble, platforms, Backend, StartError};
+use crate::adapters::local::{Db, LocalBus, MasterKeyFile, SqliteQueue, SqliteStore, Webhook};
+use crate::app::App;
+use crate::config::{ConfigError, Env, Settings};
+use crate::domain::PlatformKind;
+use crate::ports::{Platforms, Stores};
+use crate::sandbox::{parse_faults, Idempotency, Sandbox, SandboxPlatform};
+
+/// The embedded backend: everything in one data directory.
+pub struct LocalBackend {
+    pub backend: Backend,
+    pub queue: Arc<SqliteQueue>,
+    pub bus: Arc<LocalBus>,
+    pub data_dir: PathBuf,
+}
+
+impl LocalBackend {
+    /// Opens (creating if needed) the data directory: `postora.db` and `master.key` (mode 0600).
+    pub fn open(data_dir: &Path, env: &Env) -> Result<Self, StartError> {
+        let dir_err = |reason: String| StartError::DataDir {
+            path: data_dir.to_owned(),
+            reason,
+        };
+        std::fs::create_dir_all(data_dir).map_err(|e| dir_err(e.to_string()))?;
+        let db = Db::open(&data_dir.join("postora.db")).map_err(|e| dir_err(e.to_string()))?;
+        let keys = MasterKeyFile::load_or_create(&data_dir.join("master.key"))
+            .map_err(|e| dir_err(e.to_string()))?;
+        let queue = Arc::new(SqliteQueue::new(
+            db.clone(),
+            env.seconds("POSTORA_QUEUE_VISIBILITY_SECS", 60)?,
+            env.parse("POSTORA_QUEUE_MAX_RECEIVES", 5)?,
+        ));
+        let webhook = match (
+            env.url("POSTORA_WEBHOOK_URL")?,
+            env.secret("POSTORA_WEBHOOK_SECRET"),
+        ) {
+            (Some(url), Some(secret)) => Some(Webhook { url, secret }),
+            (Some(_), None) => {
+                return Err(ConfigError::Missing {
+                    name: "POSTORA_WEBHOOK_SECRET".into(),
+                }
+                .into())
+            }
+            _ => None,
+        };
+        let bus = Arc::new(LocalBus::new(db.clone(), webhook));
+        let store = Arc::new(SqliteStore::new(db));
+        Ok(LocalBackend {
+            backend: Backend {
+                stores: Stores::from_one(store),
+                keys: Arc::new(keys),
+                queue: queue.clone(),
+                bus: bus.clone(),
+            },
+            queue,
+            bus,
+            data_dir: data_dir.to_owned(),
+        })
+    }
+}
+
+/// Postora with the sandbox network beside it, as `postora serve` runs: the app on `backend`, and the sandbox
+/// (kept in `sandbox.db` in `data_dir`, whichever backend Postora itself uses) when it is on.
+pub async fn app_with_sandbox(
+    backend: Backend,
+    env: &Env,
+    default_public_url: &str,
+    data_dir: &Path,
+) -> Result<(Arc<App>, Option<Sandbox>), StartError> {
+    let settings = Settings::from_env(env, default_public_url)?;
+    let mut platforms = platforms::from_env(env)?;
+    let sandbox = if sandbox_on(env, &platforms)? {
+        let sandbox = open_sandbox(data_dir, env, settings.public_url.as_str())?;
+        platforms = platforms.with(Arc::new(sandbox_platform(env, &settings, &sandbox).await?));
+        Some(sandbox)
+    } else {
+        None
+    };
+    Ok((assemble(backend, settings, platforms), sandbox))
+}
+
+/// Whether the sandbox is on: as `POSTORA_SANDBOX` says, and otherwise only while no real platform is configured,
+/// so that a deployment with real accounts does not also offer a make-believe network.
+pub fn sandbox_on(env: &Env, real: &Platforms) -> Result<bool, ConfigError> {
+    let others = real.enabled().iter().any(|p| *p != PlatformKind::Sandbox);
+    env.flag("POSTORA_SANDBOX", !others)
+}
+
+/// The sandbox network, on `sandbox.db` in `data_dir`, answering at `public_url`. It is a stand-in for a social
+/// network, not part of Postora's data.
+pub fn open_sandbox(data_dir: &Path, env: &Env, public_url: &str) -> Result<Sandbox, StartError> {
+    std::fs::create_dir_all(data_dir).map_err(|e| StartError::DataDir {
+        path: data_dir.to_owned(),
+        reason: e.to_string(),
+    })?;
+    let sandbox = Sandbox::open(
+        &data_dir.join("sandbox.db"),
+        public_url,
+        env.seconds("POSTORA_SANDBOX_TOKEN_TTL_SECS", 3600)?,
+    )
+    .map_err(|e| StartError::Other(format!("the sandbox could not open its database: {e}")))?;
+    let sandbox =
+        sandbox.with_idempotency(env.parse("POSTORA_SANDBOX_IDEMPOTENCY", Idempotency::Dedupe)?);
+    if let Some(spec) = env.get("POSTORA_SANDBOX_FAULTS") {
+        sandbox.add_faults(
+            parse_faults(spec).map_err(|r| ConfigError::invalid("POSTORA_SANDBOX_FAULTS", r))?,
+        );
+    }
+    Ok(sandbox)
+}
+
+/// Registers Postora with the sandbox network (its one redirect URI is Postora's OAuth callback) and makes the
+/// adapter that reaches it: at `POSTORA_SANDBOX_AUTH_URL` for people's browsers and `POSTORA_SANDBOX_API_URL` for
+/// Postora's calls, both the public URL unless set.
+pub async fn sandbox_platform(
+    env: &Env,
+    settings: &Settings,
+    sandbox: &Sandbox,
+) -> Result<SandboxPlatform, StartError> {
+    let origin = settings
+        .public_url
+        .as_str()
+        .trim_end_matches('/')
+        .to_owned();
+    let auth = env.origin("POSTORA_SANDBOX_AUTH_URL", &origin)?;
+    let api = env.origin("POSTORA_SANDBOX_API_URL", &origin)?;
+    let client = sandbox
+        .register_client(&settings.redirect_uri(PlatformKind::Sandbox))
+        .await
+        .map_err(|e| StartError::Other(format!("the sandbox could not register Postora: {e}")))?;
+    Ok(SandboxPlatform::new(
+        platforms::http_client(env)?,
+        &auth,
+        &api,
+        &client.client_id,
+        client.secret,
+    )
+    .recoverable(sandbox.idempotency() != Idempotency::None))
+}

@@ -1,0 +1,627 @@
+//! The sandbox network's HTTP server: its consent page and token endpoint (OAuth 2.0 with PKCE and rotating refresh
+//! tokens), its profile and post endpoints, the list of what it accepted, and the faults endpoint.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Path as UrlPath, RawQuery, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use base64::Engine;
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::store::Bearer;
+use super::{
+    Fault, FaultKind, Idempotency, LimitScope, Sandbox, SandboxPost, CLIENT_ID, MAX_CHARS,
+};
+use crate::domain::ids::random_token;
+use crate::http::error::{html_escape, html_page, ApiError, Json};
+use crate::ports::StoreError;
+
+/// How long an authorization code may wait to be exchanged.
+const CODE_TTL_MS: i64 = 600_000;
+
+pub(super) fn router(sandbox: Sandbox) -> Router {
+    Router::new()
+        .route("/sandbox/oauth/authorize", get(authorize))
+        .route("/sandbox/oauth/token", post(token))
+        .route("/sandbox/oauth/revoke", post(revoke))
+        .route("/sandbox/api/me", get(me))
+        .route("/sandbox/api/posts", post(create_post).get(find_post))
+        .route("/sandbox/posts", get(list_posts))
+        .route("/sandbox/posts/{id}", get(show_post))
+        .route(
+            "/sandbox/faults",
+            get(list_faults).post(add_fault).delete(clear_faults),
+        )
+        .with_state(sandbox)
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
+    (
+        status,
+        axum::Json(serde_json::json!({"error": error, "error_description": description})),
+    )
+        .into_response()
+}
+
+fn api_error(status: StatusCode, error: &str, message: &str) -> Response {
+    (
+        status,
+        axum::Json(serde_json::json!({"error": error, "message": message})),
+    )
+        .into_response()
+}
+
+fn unavailable(_: StoreError) -> Response {
+    api_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        "the sandbox is busy",
+    )
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct AuthorizeQuery {
+    response_type: Option<String>,
+    client_id: Option<String>,
+    redirect_uri: Option<String>,
+    state: Option<String>,
+    code_challenge: Option<String>,
+    code_challenge_method: Option<String>,
+    /// Which sandbox person approves: letters, digits, `-` and `_` (default `demo`).
+    user: Option<String>,
+    /// `1` to refuse consent instead.
+    deny: Option<String>,
+}
+
+/// The consent page: approves at once and sends the browser back to the client's registered redirect URI. A
+/// request for any other redirect URI is refused on the page itself, never followed, so the sandbox cannot be used
+/// to send a person elsewhere.
+async fn authorize(State(sb): State<Sandbox>, RawQuery(raw): RawQuery) -> Response {
+    let q: AuthorizeQuery =
+        serde_urlencoded::from_str(raw.as_deref().unwrap_or("")).unwrap_or_default();
+    let bad = |m: &str| {
+        html_page(
+            StatusCode::BAD_REQUEST,
+            "Sandbox: bad authorization request",
+            &format!("<p>{}</p>", html_escape(m)),
+        )
+    };
+    let client = match q.client_id.as_deref() {
+        Some(id) if id == CLIENT_ID => match sb.store.client(id).await {
+            Ok(Some(client)) => client,
+            Ok(None) => return bad("unknown client_id"),
+            Err(_) => return busy_page(),
+        },
+        _ => return bad("unknown client_id"),
+    };
+    if q.response_type.as_deref() != Some("code") {
+        return bad("response_type must be code");
+    }
+    let Some(redirect) = q
+        .redirect_uri
+        .as_deref()
+        .and_then(|r| url::Url::parse(r).ok())
+    else {
+        return bad("redirect_uri is missing or not a URL");
+    };
+    if redirect.as_str() != client.redirect_uri {
+        return bad("redirect_uri is not the one registered for this client");
+    }
+    if q.code_challenge.is_some() && q.code_challenge_method.as_deref() != Some("S256") {
+        return bad("only the S256 code challenge method is supported");
+    }
+    let user = q.user.clone().unwrap_or_else(|| "demo".into());
+    if user.is_empty()
+        || user.len() > 40
+        || !user
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return bad("user must be 1 to 40 letters, digits, - or _");
+    }
+    let mut back = redirect.clone();
+    if q.deny.as_deref() == Some("1") {
+        back.query_pairs_mut()
+            .append_pair("error", "access_denied")
+            .append_pair("error_description", "the person said no");
+    } else {
+        let code = random_token(16);
+        let stored = sb
+            .store
+            .save_code(
+                &code,
+                &format!("sbx-{user}"),
+                redirect.as_str(),
+                q.code_challenge.clone(),
+                now_ms() + CODE_TTL_MS,
+            )
+            .await;
+        if stored.is_err() {
+            return busy_page();
+        }
+        back.query_pairs_mut().append_pair("code", &code);
+    }
+    if let Some(state) = &q.state {
+        back.query_pairs_mut().append_pair("state", state);
+    }
+    Redirect::to(back.as_str()).into_response()
+}
+
+fn busy_page() -> Response {
+    html_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Sandbox busy",
+        "<p>Try again.</p>",
+    )
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct TokenForm {
+    grant_type: Option<String>,
+    code: Option<String>,
+    redirect_uri: Option<String>,
+    code_verifier: Option<String>,
+    refresh_token: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+}
+
+/// Checks the client's credentials, from Basic auth or the form.
+async fn client_ok(
+    sb: &Sandbox,
+    headers: &HeaderMap,
+    form: &TokenForm,
+) -> Result<bool, StoreError> {
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        .and_then(|b| String::from_utf8(b).ok());
+    let (id, secret) = match basic.as_deref().and_then(|s| s.split_once(':')) {
+        Some((i, s)) => (i.to_owned(), s.to_owned()),
+        None => (
+            form.client_id.clone().unwrap_or_default(),
+            form.client_secret.clone().unwrap_or_default(),
+        ),
+    };
+    // oauth2 form-encodes the credentials inside Basic auth (RFC 6749 2.3.1).
+    let decode = |s: &str| {
+        serde_urlencoded::from_str::<Vec<(String, String)>>(&format!("v={s}"))
+            .ok()
+            .and_then(|v| v.into_iter().next().map(|(_, v)| v))
+            .unwrap_or_default()
+    };
+    let Some(client) = sb.store.client(&decode(&id)).await? else {
+        return Ok(false);
+    };
+    let given = Sha256::digest(decode(&secret).as_bytes());
+    let wanted = Sha256::digest(client.secret.expose_secret().as_bytes());
+    Ok(bool::from(subtle::ConstantTimeEq::ct_eq(
+        given.as_slice(),
+        wanted.as_slice(),
+    )))
+}
+
+async fn issue(sb: &Sandbox, user: String) -> Result<Response, StoreError> {
+    let access = format!("sbx_at_{}", random_token(24));
+    let refresh = format!("sbx_rt_{}", random_token(24));
+    let ttl = sb.token_ttl;
+    let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+    sb.store
+        .issue_tokens(&user, &access, &refresh, now_ms().saturating_add(ttl_ms))
+        .await?;
+    Ok(axum::Json(serde_json::json!({
+        "access_token": access,
+        "token_type": "bearer",
+        "expires_in": ttl.as_secs(),
+        "refresh_token": refresh,
+        "scope": "profile publish",
+    }))
+    .into_response())
+}
+
+/// The token endpoint: authorization codes (with PKCE) and rotating refresh tokens.
+async fn token(
+    State(sb): State<Sandbox>,
+    headers: HeaderMap,
+    Form(form): Form<TokenForm>,
+) -> Response {
+    match client_ok(&sb, &headers, &form).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return oauth_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                "unknown client or wrong secret",
+            )
+        }
+        Err(e) => return unavailable(e),
+    }
+    match form.grant_type.as_deref() {
+        Some("authorization_code") => {
+            let (Some(code), Some(redirect)) = (form.code.clone(), form.redirect_uri.clone())
+            else {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "code and redirect_uri are required",
+                );
+            };
+            let spent = match sb.store.spend_code(&code).await {
+                Ok(spent) => spent,
+                Err(_) => {
+                    return oauth_error(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "temporarily_unavailable",
+                        "busy",
+                    )
+                }
+            };
+            let Some(spent) = spent else {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    "the code is unknown or was already used",
+                );
+            };
+            if spent.expires_at_ms < now_ms() || spent.redirect_uri != redirect {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    "the code expired or the redirect_uri differs",
+                );
+            }
+            if let Some(challenge) = spent.challenge {
+                let verifier = form.code_verifier.clone().unwrap_or_default();
+                let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .encode(Sha256::digest(verifier.as_bytes()));
+                if computed != challenge {
+                    return oauth_error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_grant",
+                        "the PKCE verifier does not match",
+                    );
+                }
+            }
+            issue(&sb, spent.user).await.unwrap_or_else(unavailable)
+        }
+        Some("refresh_token") => {
+            let Some(rt) = form.refresh_token.clone() else {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "refresh_token is required",
+                );
+            };
+            // Rotation: the presented refresh token is spent, whatever happens next.
+            match sb.store.spend_refresh_token(&rt).await {
+                Ok(Some(user)) => issue(&sb, user).await.unwrap_or_else(unavailable),
+                Ok(None) => oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    "the refresh token is unknown, spent or revoked",
+                ),
+                Err(e) => unavailable(e),
+            }
+        }
+        _ => oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "use authorization_code or refresh_token",
+        ),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct RevokeForm {
+    token: Option<String>,
+}
+
+/// Revokes every token of the user the presented token belongs to (RFC 7009 style: always 200).
+async fn revoke(State(sb): State<Sandbox>, Form(form): Form<RevokeForm>) -> Response {
+    let Some(token) = form.token else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "token is required",
+        );
+    };
+    match sb.store.revoke_owner_of(&token).await {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(e) => unavailable(e),
+    }
+}
+
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+}
+
+async fn authenticated(sb: &Sandbox, headers: &HeaderMap) -> Result<String, Response> {
+    let bearer = match bearer_token(headers) {
+        Some(token) => sb.store.bearer(token, now_ms()).await,
+        None => Ok(Bearer::Invalid),
+    };
+    match bearer {
+        Ok(Bearer::Valid(u)) => Ok(u),
+        Ok(Bearer::Expired) => Err(api_error(
+            StatusCode::UNAUTHORIZED,
+            "token_expired",
+            "the access token has expired",
+        )),
+        Ok(Bearer::Invalid) => Err(api_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            "the access token is not valid",
+        )),
+        Err(e) => Err(unavailable(e)),
+    }
+}
+
+async fn me(State(sb): State<Sandbox>, headers: HeaderMap) -> Response {
+    let user = match authenticated(&sb, &headers).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let name = user.trim_start_matches("sbx-").to_owned();
+    axum::Json(serde_json::json!({
+        "id": user,
+        "username": name,
+        "name": format!("Sandbox {name}"),
+        "avatar_url": format!("{}/sandbox/avatars/{name}.png", sb.public_url),
+        "bio": "A person on Postora's sandbox network.",
+    }))
+    .into_response()
+}
+
+#[derive(Debug, Deserialize)]
+struct NewSandboxPost {
+    #[serde(default)]
+    text: String,
+    #[serde(default)]
+    media: serde_json::Value,
+}
+
+/// Applies a fault that answers before anything is stored; `None` when the request goes on.
+async fn fail_before_storing(
+    sb: &Sandbox,
+    fault: &Fault,
+    user: &str,
+    headers: &HeaderMap,
+) -> Option<Response> {
+    match fault.kind {
+        FaultKind::FailBeforeAccept => Some(api_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the sandbox is failing on purpose",
+        )),
+        FaultKind::RateLimit => {
+            let wait = fault.retry_after_secs.unwrap_or(2);
+            let mut r = match fault.scope {
+                Some(LimitScope::App) => api_error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "app_rate_limited",
+                    "this app sends too many requests; every account waits",
+                ),
+                _ => api_error(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "slow down"),
+            };
+            r.headers_mut().insert(header::RETRY_AFTER, wait.into());
+            Some(r)
+        }
+        FaultKind::ExpireToken => {
+            if let Some(token) = bearer_token(headers) {
+                let _ = sb.store.expire_access_token(token, now_ms()).await;
+            }
+            Some(api_error(
+                StatusCode::UNAUTHORIZED,
+                "token_expired",
+                "the access token has expired",
+            ))
+        }
+        FaultKind::Revoke => {
+            let _ = sb.store.revoke_user(user).await;
+            Some(api_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "the person revoked access",
+            ))
+        }
+        FaultKind::Reject => Some(api_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "rejected",
+            "the sandbox refuses this content on purpose",
+        )),
+        FaultKind::AcceptThenDrop | FaultKind::Slow => None,
+    }
+}
+
+/// Accepts a post. A repeated `Idempotency-Key` from the same user returns the first post instead of a new one.
+async fn create_post(
+    State(sb): State<Sandbox>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let user = match authenticated(&sb, &headers).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let dedupe = sb.idempotency == Idempotency::Dedupe;
+    if let (Some(k), true) = (&key, dedupe) {
+        match sb.store.find_by_key(&user, k).await {
+            Ok(Some(existing)) => return axum::Json(existing).into_response(),
+            Ok(None) => {}
+            Err(e) => return unavailable(e),
+        }
+    }
+    let fault = sb.faults.take(&user);
+    if let Some(f) = &fault {
+        if let Some(answer) = fail_before_storing(&sb, f, &user, &headers).await {
+            return answer;
+        }
+    }
+    let Ok(input) = serde_json::from_slice::<NewSandboxPost>(&body) else {
+        return api_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "the body must be JSON with a text field",
+        );
+    };
+    if input.text.chars().count() > MAX_CHARS {
+        return api_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "too_long",
+            "a sandbox post has at most 500 characters",
+        );
+    }
+    let stored = sb
+        .store
+        .insert_post(
+            &user,
+            key,
+            &input.text,
+            input.media.to_string(),
+            dedupe,
+            now_ms(),
+        )
+        .await;
+    let post = match stored {
+        Ok(p) => p,
+        Err(e) => return unavailable(e),
+    };
+    match fault.map(|f| (f.kind, f.delay_ms)) {
+        Some((FaultKind::AcceptThenDrop, _)) => {
+            // Headers go out, then the body breaks off: the client cannot know whether the post was taken.
+            Response::builder()
+                .status(StatusCode::OK)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from_stream(broken_body()))
+                .unwrap_or_else(|_| StatusCode::OK.into_response())
+        }
+        Some((FaultKind::Slow, delay)) => {
+            tokio::time::sleep(Duration::from_millis(delay.unwrap_or(35_000))).await;
+            axum::Json(post).into_response()
+        }
+        _ => axum::Json(post).into_response(),
+    }
+}
+
+fn broken_body() -> impl futures_core::Stream<Item = Result<axum::body::Bytes, std::io::Error>> {
+    struct Broken(u8);
+    impl futures_core::Stream for Broken {
+        type Item = Result<axum::body::Bytes, std::io::Error>;
+        fn poll_next(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Self::Item>> {
+            self.0 += 1;
+            std::task::Poll::Ready(match self.0 {
+                1 => Some(Ok(axum::body::Bytes::from_static(b"{\"id\":"))),
+                _ => Some(Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "dropped on purpose",
+                ))),
+            })
+        }
+    }
+    Broken(0)
+}
+
+/// Finds the post a user published under an idempotency key (how Postora's recovery asks "did it land?").
+async fn find_post(
+    State(sb): State<Sandbox>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let user = match authenticated(&sb, &headers).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    #[derive(Deserialize, Default)]
+    struct Q {
+        idempotency_key: Option<String>,
+    }
+    let q: Q = serde_urlencoded::from_str(raw.as_deref().unwrap_or("")).unwrap_or_default();
+    let Some(key) = q.idempotency_key else {
+        return api_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "idempotency_key is required",
+        );
+    };
+    if sb.idempotency == Idempotency::None {
+        return api_error(
+            StatusCode::NOT_IMPLEMENTED,
+            "not_supported",
+            "this network keeps no record of idempotency keys",
+        );
+    }
+    match sb.store.find_by_key(&user, &key).await {
+        Ok(Some(p)) => axum::Json(p).into_response(),
+        Ok(None) => api_error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no post with that idempotency key",
+        ),
+        Err(e) => unavailable(e),
+    }
+}
+
+#[derive(Serialize)]
+struct SandboxPosts {
+    posts: Vec<SandboxPost>,
+}
+
+/// What the sandbox accepted: the "published" posts a person can look at.
+async fn list_posts(State(sb): State<Sandbox>) -> Response {
+    match sb.posts().await {
+        Ok(posts) => axum::Json(SandboxPosts { posts }).into_response(),
+        Err(e) => unavailable(e),
+    }
+}
+
+async fn show_post(State(sb): State<Sandbox>, UrlPath(id): UrlPath<String>) -> Response {
+    match sb.posts().await {
+        Ok(posts) => match posts.into_iter().find(|p| p.id == id) {
+            Some(p) => axum::Json(p).into_response(),
+            None => api_error(StatusCode::NOT_FOUND, "not_found", "no such sandbox post"),
+        },
+        Err(e) => unavailable(e),
+    }
+}
+
+async fn list_faults(State(sb): State<Sandbox>) -> Response {
+    axum::Json(serde_json::json!({ "faults": sb.faults.list() })).into_response()
+}
+
+async fn add_fault(
+    State(sb): State<Sandbox>,
+    Json(fault): Json<Fault>,
+) -> Result<Response, ApiError> {
+    if fault.count == 0 || fault.count > 10_000 {
+        return Err(ApiError::invalid("count", "must be from 1 to 10000"));
+    }
+    sb.add_faults([fault.clone()]);
+    Ok((StatusCode::CREATED, axum::Json(fault)).into_response())
+}
+
+async fn clear_faults(State(sb): State<Sandbox>) -> Response {
+    sb.faults.clear();
+    StatusCode::NO_CONTENT.into_response()
+}

@@ -1,0 +1,381 @@
+//! The sandbox network's own data, in its own SQLite file: the registered client, authorization codes, tokens (only
+//! their hashes) and the posts it accepted.
+
+use std::path::Path;
+
+use rusqlite::{params, OptionalExtension};
+use secrecy::SecretString;
+use sha2::{Digest, Sha256};
+
+use super::SandboxPost;
+use crate::adapters::local::db::Db;
+use crate::domain::ids::random_token;
+use crate::ports::StoreResult;
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS sandbox_clients (
+    client_id TEXT PRIMARY KEY, secret TEXT NOT NULL, redirect_uri TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sandbox_codes (
+    code TEXT PRIMARY KEY, user_id TEXT NOT NULL, redirect_uri TEXT NOT NULL,
+    challenge TEXT, expires_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sandbox_tokens (
+    hash TEXT PRIMARY KEY, kind TEXT NOT NULL, user_id TEXT NOT NULL,
+    expires_at INTEGER, revoked INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS sandbox_posts (
+    id TEXT PRIMARY KEY, user_id TEXT NOT NULL, idempotency_key TEXT,
+    text TEXT NOT NULL, media TEXT NOT NULL, accepted_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sandbox_posts_by_key ON sandbox_posts (user_id, idempotency_key);
+"#;
+
+const POST_COLUMNS: &str = "id, user_id, idempotency_key, text, media, accepted_at";
+
+/// A client registered with the sandbox: its secret and the one redirect URI its consents may return to.
+#[derive(Debug, Clone)]
+pub struct RegisteredClient {
+    pub client_id: String,
+    pub secret: SecretString,
+    pub redirect_uri: String,
+}
+
+/// What an authorization code stood for, read once as it is spent.
+pub struct SpentCode {
+    pub user: String,
+    pub redirect_uri: String,
+    pub challenge: Option<String>,
+    pub expires_at_ms: i64,
+}
+
+/// What a presented access token is.
+pub enum Bearer {
+    Valid(String),
+    Expired,
+    Invalid,
+}
+
+/// The sandbox's database.
+#[derive(Clone)]
+pub struct SandboxStore {
+    db: Db,
+    /// Origin of the sandbox's own pages, for the permalinks of its posts.
+    base: String,
+}
+
+impl SandboxStore {
+    pub fn open(path: &Path, base: &str) -> StoreResult<Self> {
+        Ok(Self {
+            db: Db::open_with_schema(path, SCHEMA)?,
+            base: base.to_owned(),
+        })
+    }
+
+    pub fn in_memory(base: &str) -> StoreResult<Self> {
+        Ok(Self {
+            db: Db::in_memory_with_schema(SCHEMA)?,
+            base: base.to_owned(),
+        })
+    }
+
+    /// Registers `client_id` with `redirect_uri`, keeping its secret if it was registered before (a random one is
+    /// made the first time, so every data directory has its own).
+    pub async fn register_client(
+        &self,
+        client_id: &str,
+        redirect_uri: &str,
+    ) -> StoreResult<RegisteredClient> {
+        let (id, uri) = (client_id.to_owned(), redirect_uri.to_owned());
+        self.db
+            .call(move |c| {
+                let fresh = format!("sbx_cs_{}", random_token(24));
+                c.execute(
+                    "INSERT INTO sandbox_clients (client_id, secret, redirect_uri) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (client_id) DO UPDATE SET redirect_uri = excluded.redirect_uri",
+                    params![id, fresh, uri],
+                )?;
+                let secret: String = c.query_row(
+                    "SELECT secret FROM sandbox_clients WHERE client_id = ?1",
+                    [&id],
+                    |r| r.get(0),
+                )?;
+                Ok(RegisteredClient {
+                    client_id: id,
+                    secret: SecretString::from(secret),
+                    redirect_uri: uri,
+                })
+            })
+            .await
+    }
+
+    /// The registered client with this id, if any.
+    pub async fn client(&self, client_id: &str) -> StoreResult<Option<RegisteredClient>> {
+        let id = client_id.to_owned();
+        self.db
+            .call(move |c| {
+                Ok(c.query_row(
+                    "SELECT secret, redirect_uri FROM sandbox_clients WHERE client_id = ?1",
+                    [&id],
+                    |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+                )
+                .optional()?
+                .map(|(secret, redirect_uri)| RegisteredClient {
+                    client_id: id.clone(),
+                    secret: SecretString::from(secret),
+                    redirect_uri,
+                }))
+            })
+            .await
+    }
+
+    pub async fn save_code(
+        &self,
+        code: &str,
+        user: &str,
+        redirect_uri: &str,
+        challenge: Option<String>,
+        expires_at_ms: i64,
+    ) -> StoreResult<()> {
+        let (h, u, r) = (hash(code), user.to_owned(), redirect_uri.to_owned());
+        self.db
+            .call(move |c| {
+                c.execute(
+                    "INSERT INTO sandbox_codes (code, user_id, redirect_uri, challenge, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![h, u, r, challenge, expires_at_ms],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// Spends an authorization code: it can be read only once, whatever happens next.
+    pub async fn spend_code(&self, code: &str) -> StoreResult<Option<SpentCode>> {
+        let h = hash(code);
+        self.db
+            .call(move |c| {
+                let tx = c.transaction()?;
+                let row = tx
+                    .query_row(
+                        "SELECT user_id, redirect_uri, challenge, expires_at FROM sandbox_codes WHERE code = ?1",
+                        [&h],
+                        |r| {
+                            Ok(SpentCode {
+                                user: r.get(0)?,
+                                redirect_uri: r.get(1)?,
+                                challenge: r.get(2)?,
+                                expires_at_ms: r.get(3)?,
+                            })
+                        },
+                    )
+                    .optional()?;
+                tx.execute("DELETE FROM sandbox_codes WHERE code = ?1", [&h])?;
+                tx.commit()?;
+                Ok(row)
+            })
+            .await
+    }
+
+    /// Stores a new access and refresh token for `user`.
+    pub async fn issue_tokens(
+        &self,
+        user: &str,
+        access: &str,
+        refresh: &str,
+        access_expires_at_ms: i64,
+    ) -> StoreResult<()> {
+        let (a, r, u) = (hash(access), hash(refresh), user.to_owned());
+        self.db
+            .call(move |c| {
+                let tx = c.transaction()?;
+                tx.execute(
+                    "INSERT INTO sandbox_tokens (hash, kind, user_id, expires_at) VALUES (?1, 'access', ?2, ?3)",
+                    params![a, u, access_expires_at_ms],
+                )?;
+                tx.execute(
+                    "INSERT INTO sandbox_tokens (hash, kind, user_id, expires_at) VALUES (?1, 'refresh', ?2, NULL)",
+                    params![r, u],
+                )?;
+                tx.commit()?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// Spends a refresh token (rotation: it works once) and answers whose it was.
+    pub async fn spend_refresh_token(&self, token: &str) -> StoreResult<Option<String>> {
+        let h = hash(token);
+        self.db
+            .call(move |c| {
+                let tx = c.transaction()?;
+                let user: Option<String> = tx
+                    .query_row(
+                        "SELECT user_id FROM sandbox_tokens WHERE hash = ?1 AND kind = 'refresh' AND revoked = 0",
+                        [&h],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                tx.execute("UPDATE sandbox_tokens SET revoked = 1 WHERE hash = ?1", [&h])?;
+                tx.commit()?;
+                Ok(user)
+            })
+            .await
+    }
+
+    /// Revokes every token of the user the presented token belongs to.
+    pub async fn revoke_owner_of(&self, token: &str) -> StoreResult<()> {
+        let h = hash(token);
+        self.db
+            .call(move |c| {
+                c.execute(
+                    "UPDATE sandbox_tokens SET revoked = 1 WHERE user_id = (SELECT user_id FROM sandbox_tokens WHERE hash = ?1)",
+                    [h],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// Revokes every token of `user`.
+    pub async fn revoke_user(&self, user: &str) -> StoreResult<()> {
+        let u = user.to_owned();
+        self.db
+            .call(move |c| {
+                c.execute(
+                    "UPDATE sandbox_tokens SET revoked = 1 WHERE user_id = ?1",
+                    [u],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// Makes an access token expire at `at_ms`.
+    pub async fn expire_access_token(&self, token: &str, at_ms: i64) -> StoreResult<()> {
+        let h = hash(token);
+        self.db
+            .call(move |c| {
+                c.execute(
+                    "UPDATE sandbox_tokens SET expires_at = ?2 WHERE hash = ?1",
+                    params![h, at_ms],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// What the presented access token is, at `now_ms`.
+    pub async fn bearer(&self, token: &str, now_ms: i64) -> StoreResult<Bearer> {
+        let h = hash(token);
+        let row = self
+            .db
+            .call(move |c| {
+                Ok(c.query_row(
+                    "SELECT user_id, expires_at, revoked FROM sandbox_tokens WHERE hash = ?1 AND kind = 'access'",
+                    [h],
+                    |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?, r.get::<_, i64>(2)?)),
+                )
+                .optional()?)
+            })
+            .await?;
+        Ok(match row {
+            Some((_, _, revoked)) if revoked != 0 => Bearer::Invalid,
+            Some((_, Some(exp), _)) if exp <= now_ms => Bearer::Expired,
+            Some((user, _, _)) => Bearer::Valid(user),
+            None => Bearer::Invalid,
+        })
+    }
+
+    /// The first post `user` published under `key`.
+    pub async fn find_by_key(&self, user: &str, key: &str) -> StoreResult<Option<SandboxPost>> {
+        let (u, k, base) = (user.to_owned(), key.to_owned(), self.base.clone());
+        self.db
+            .call(move |c| {
+                Ok(c.query_row(
+                    &format!("SELECT {POST_COLUMNS} FROM sandbox_posts WHERE user_id = ?1 AND idempotency_key = ?2 ORDER BY accepted_at, id LIMIT 1"),
+                    [u, k],
+                    |r| read_post(r, &base),
+                )
+                .optional()?)
+            })
+            .await
+    }
+
+    /// Stores a post. With `dedupe`, a post already stored under the same user and key is the answer instead: the
+    /// check and the insert share one transaction, so concurrent requests with one key store one post.
+    pub async fn insert_post(
+        &self,
+        user: &str,
+        key: Option<String>,
+        text: &str,
+        media: String,
+        dedupe: bool,
+        now_ms: i64,
+    ) -> StoreResult<SandboxPost> {
+        let id = format!("sbxpost_{}", uuid::Uuid::now_v7().simple());
+        let (u, t, base) = (user.to_owned(), text.to_owned(), self.base.clone());
+        self.db
+            .call(move |c| {
+                let tx = c.transaction()?;
+                let existing = match (&key, dedupe) {
+                    (Some(k), true) => tx
+                        .query_row(
+                            &format!("SELECT {POST_COLUMNS} FROM sandbox_posts WHERE user_id = ?1 AND idempotency_key = ?2 ORDER BY accepted_at, id LIMIT 1"),
+                            params![u, k],
+                            |r| read_post(r, &base),
+                        )
+                        .optional()?,
+                    _ => None,
+                };
+                let post = match existing {
+                    Some(p) => p,
+                    None => {
+                        tx.execute(
+                            "INSERT INTO sandbox_posts (id, user_id, idempotency_key, text, media, accepted_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                            params![id, u, key, t, media, now_ms],
+                        )?;
+                        tx.query_row(
+                            &format!("SELECT {POST_COLUMNS} FROM sandbox_posts WHERE id = ?1"),
+                            [&id],
+                            |r| read_post(r, &base),
+                        )?
+                    }
+                };
+                tx.commit()?;
+                Ok(post)
+            })
+            .await
+    }
+
+    /// Every post the sandbox accepted, oldest first.
+    pub async fn posts(&self) -> StoreResult<Vec<SandboxPost>> {
+        let base = self.base.clone();
+        self.db
+            .call(move |c| {
+                let mut st = c.prepare(&format!(
+                    "SELECT {POST_COLUMNS} FROM sandbox_posts ORDER BY accepted_at, id"
+                ))?;
+                let rows = st.query_map([], |r| read_post(r, &base))?;
+                Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            })
+            .await
+    }
+}
+
+fn read_post(r: &rusqlite::Row<'_>, base: &str) -> rusqlite::Result<SandboxPost> {
+    let id: String = r.get(0)?;
+    Ok(SandboxPost {
+        url: format!("{base}/sandbox/posts/{id}"),
+        id,
+        account: r.get(1)?,
+        idempotency_key: r.get(2)?,
+        text: r.get(3)?,
+        media: serde_json::from_str(&r.get::<_, String>(4)?).unwrap_or_default(),
+        accepted_at: chrono::DateTime::from_timestamp_millis(r.get(5)?).unwrap_or_default(),
+    })
+}
+
+/// Tokens and codes are kept only as hashes.
+fn hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
