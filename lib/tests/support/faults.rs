@@ -408,7 +408,7 @@ impl FaultyPosts {
         if failure == Some(Failure::AppliedButThrottled) {
             return Err(StoreError::Throttled(
                 "applied, but the answer was lost on purpose".into(),
-            .into()));
+            ));
         }
         if write == Write::Claim {
             self.pass(Step::AfterClaim).await;
@@ -507,7 +507,7 @@ impl PostStore for FaultyPosts {
         if failure == Some(Failure::AppliedButThrottled) {
             return Err(StoreError::Throttled(
                 "applied, but the answer was lost on purpose".into(),
-            .into()));
+            ));
         }
         Ok(())
     }
