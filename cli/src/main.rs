@@ -10,7 +10,7 @@ use postora::adapters::aws::bootstrap::bootstrap;
 use postora::adapters::aws::{load_sdk_config, AwsAdapters, AwsClients, AwsConfig};
 use postora::app::App;
 use postora::config::Env;
-use postora::runtime::{self, LocalBackend};
+use postora::runtime::{self, local::LocalBackend};
 
 #[derive(Parser)]
 #[command(
@@ -102,8 +102,7 @@ enum DlqCommand {
 }
 
 fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("POSTORA_LOG")
-        .unwrap_or_else(|_| "info".into());
+    let filter = postora::logging::filter(std::env::var("POSTORA_LOG").ok().as_deref());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -114,45 +113,33 @@ fn init_tracing() {
     }
 }
 
-fn local_app(
+/// The ports of the chosen backend: the data directory's, or AWS resources named by the environment (or
+/// bootstrap's defaults).
+async fn open_backend(
+    kind: BackendKind,
     data_dir: &std::path::Path,
     env: &Env,
-    public_url: &str,
-) -> anyhow::Result<(Arc<App>, LocalBackend)> {
-    let local = LocalBackend::open(data_dir, env)?;
-    let backend = runtime::Backend {
-        stores: local.backend.stores.clone(),
-        keys: local.backend.keys.clone(),
-        queue: local.backend.queue.clone(),
-        bus: local.backend.bus.clone(),
-    };
-    let app = runtime::build_app(backend, env, public_url, true)?;
-    Ok((app, local))
+) -> anyhow::Result<runtime::Backend> {
+    Ok(match kind {
+        BackendKind::Local => LocalBackend::open(data_dir, env)?.backend,
+        BackendKind::Aws => {
+            let sdk = load_sdk_config().await;
+            AwsAdapters::connect(&sdk, &AwsConfig::from_env(), None)
+                .await?
+                .backend()
+        }
+    })
 }
 
-/// The app on the AWS adapters, with resources named by the environment (or bootstrap's defaults).
-async fn aws_app(env: &Env, public_url: &str) -> anyhow::Result<Arc<App>> {
-    let sdk = load_sdk_config().await;
-    let adapters = AwsAdapters::connect(&sdk, &AwsConfig::from_env(), None).await?;
-    Ok(runtime::build_app(
-        adapters.backend(),
-        env,
-        public_url,
-        true,
-    )?)
-}
-
-/// The app on the chosen backend.
+/// The app for an administration command on the chosen backend.
 async fn open_app(
-    backend: BackendKind,
+    kind: BackendKind,
     data_dir: &std::path::Path,
     env: &Env,
     public_url: &str,
 ) -> anyhow::Result<Arc<App>> {
-    match backend {
-        BackendKind::Local => Ok(local_app(data_dir, env, public_url)?.0),
-        BackendKind::Aws => aws_app(env, public_url).await,
-    }
+    let backend = open_backend(kind, data_dir, env).await?;
+    Ok(runtime::build_app(backend, env, public_url)?)
 }
 
 #[tokio::main]
@@ -163,21 +150,15 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { addr, workers } => {
             let default_url = format!("http://{addr}");
-            let app = open_app(cli.backend, &cli.data_dir, &env, &default_url).await?;
-            let sandbox = if app
-                .platforms
-                .get(postora::domain::PlatformKind::Sandbox)
-                .is_some()
-            {
-                Some(runtime::open_sandbox(
-                    &cli.data_dir,
-                    &env,
-                    app.settings.public_url.as_str(),
-                )?)
-            } else {
-                None
-            };
-            let router = postora::http::full_router(app.clone(), sandbox.as_ref());
+            let backend = open_backend(cli.backend, &cli.data_dir, &env).await?;
+            let (app, sandbox) =
+                runtime::local::app_with_sandbox(backend, &env, &default_url, &cli.data_dir)
+                    .await?;
+            let beside = sandbox
+                .as_ref()
+                .map(postora::sandbox::Sandbox::router)
+                .unwrap_or_default();
+            let router = postora::http::full_router(app.clone(), beside);
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .with_context(|| format!("cannot listen on {addr}"))?;

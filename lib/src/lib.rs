@@ -8,11 +8,11 @@
 pub mod adapters;
 pub mod app;
 pub mod config;
-pub mod conformance;
 pub mod crypto;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod logging;
 pub mod platforms;
 pub mod ports;
 pub mod runtime;

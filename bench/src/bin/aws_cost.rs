@@ -21,12 +21,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
-use postora::adapters::aws::functions::{Publisher, SqsBatch, SqsRecord};
-use postora::adapters::aws::testing::{emulator, fresh_resources};
+use postora::adapters::aws::bootstrap::bootstrap;
+use postora::adapters::aws::{load_sdk_config, AwsConfig};
 use postora::adapters::aws::{AwsAdapters, AwsClients, RequestCounts, RequestMetrics};
 use postora::app::posts::{NewPost, TargetInput};
 use postora::config::Env;
 use postora::runtime;
+use postora::runtime::aws::{Publisher, SqsBatch, SqsRecord};
 use postora_bench::{arg, connect_sandbox};
 
 #[tokio::main]
@@ -40,8 +41,13 @@ async fn main() -> Result<()> {
         bail!("set AWS_ENDPOINT_URL to an AWS emulator (moto server); this benchmark creates resources as it goes");
     }
 
-    let sdk = emulator().await;
-    let (config, resources) = fresh_resources(&sdk).await.map_err(anyhow::Error::msg)?;
+    // The emulator's address, credentials and region come from the environment, as for any AWS client.
+    let sdk = load_sdk_config().await;
+    let config = AwsConfig::named(&format!(
+        "bench-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    ));
+    let resources = bootstrap(&AwsClients::new(&sdk, None), &config).await?;
     let metrics = RequestMetrics::new();
     let clients = AwsClients::new(&sdk, Some(&metrics));
     let adapters = AwsAdapters::from_clients(
@@ -58,15 +64,18 @@ async fn main() -> Result<()> {
         ("POSTORA_PUBLIC_URL", base.as_str()),
         ("POSTORA_SANDBOX", "on"),
     ]);
-    let app = runtime::build_app(adapters.backend(), &env, &base, true)?;
+    let data = tempfile::tempdir()?;
+    let (app, sandbox) =
+        runtime::local::app_with_sandbox(adapters.backend(), &env, &base, data.path()).await?;
     // Setup goes through an app that queues nothing itself (a horizon of zero), so every delivery is left to the
     // dispatcher however long creating them takes.
     let mut setup_env = env.clone();
     setup_env.set("POSTORA_DISPATCH_HORIZON_SECS", "0");
-    let setup_app = runtime::build_app(adapters.backend(), &setup_env, &base, true)?;
-    let data = tempfile::tempdir()?;
-    let sandbox = runtime::open_sandbox(data.path(), &env, &base)?;
-    let router = postora::http::full_router(setup_app.clone(), Some(&sandbox));
+    let (setup_app, _) =
+        runtime::local::app_with_sandbox(adapters.backend(), &setup_env, &base, data.path())
+            .await?;
+    let sandbox = sandbox.context("the sandbox is on")?;
+    let router = postora::http::full_router(setup_app.clone(), sandbox.router());
     tokio::spawn(async move {
         let _ = axum::serve(listener, router).await;
     });
@@ -135,7 +144,11 @@ async fn main() -> Result<()> {
     let mut running = tokio::task::JoinSet::new();
     for _ in 0..instances.max(1) {
         // A fresh publisher per instance: its own data-key cache, cold, as a new Lambda instance starts.
-        let instance = Arc::new(Publisher::new(adapters.backend(), &env, &base)?);
+        let instance = Arc::new(Publisher::new(
+            adapters.backend(),
+            app.settings.clone(),
+            app.platforms.clone(),
+        ));
         running.spawn(poll(
             instance,
             clients.clone(),

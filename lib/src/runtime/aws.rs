@@ -1,5 +1,5 @@
 //! What the Lambda functions share, kept free of the Lambda runtime crates so it can be tested like any library
-//! code: building the app over the AWS adapters once per cold start, the public URL of the HTTP functions, and the
+//! code: building the app over the AWS adapters once per cold start, and the
 //! publisher's side of the SQS batch contract (partial batch failures, a malformed body failing only its own record,
 //! the batch's events put together).
 
@@ -10,13 +10,13 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 
-use super::{build_app, Backend, StartError};
+use super::{assemble, build_app, platforms, Backend, StartError};
 use crate::adapters::aws::{load_sdk_config, AwsAdapters, AwsConfig, AwsSetupError};
 use crate::app::publish::Settle;
 use crate::app::App;
-use crate::config::Env;
+use crate::config::{Env, Settings};
 use crate::domain::Event;
-use crate::ports::{BusError, EventBus};
+use crate::ports::{BusError, EventBus, Platforms};
 
 /// The public URL a function falls back to when `POSTORA_PUBLIC_URL` is unset and no request tells it better. The
 /// `.invalid` top-level domain never resolves, so a link built on it is visibly wrong rather than silently elsewhere.
@@ -49,22 +49,6 @@ pub async fn app_from_env(default_public_url: &str) -> Result<Arc<App>, StartErr
     let sdk = load_sdk_config().await;
     let adapters = AwsAdapters::connect(&sdk, &AwsConfig::from_env(), None).await?;
     build_app(adapters.backend(), &env, default_public_url)
-}
-
-/// The origin an HTTP function answers at, from the host API Gateway received the request on. A function cannot be
-/// told its own API's address by the template without a dependency cycle, so until `POSTORA_PUBLIC_URL` is set the
-/// first request's host stands in for it.
-pub fn public_url_from_host(host: Option<&str>) -> String {
-    let valid = |h: &&str| {
-        !h.is_empty()
-            && h.len() <= 253
-            && h.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':'))
-    };
-    match host.filter(valid) {
-        Some(h) => format!("https://{h}"),
-        None => UNKNOWN_PUBLIC_URL.to_owned(),
-    }
 }
 
 /// Holds the events of one batch and puts them on the bus together when the batch is done: one PutEvents for up to
@@ -112,11 +96,11 @@ pub struct Publisher {
 
 impl Publisher {
     /// Builds the publisher over a backend; its events go to the backend's bus a batch at a time.
-    pub fn new(mut backend: Backend, env: &Env, public_url: &str) -> Result<Self, StartError> {
+    pub fn new(mut backend: Backend, settings: Settings, platforms: Platforms) -> Self {
         let events = Arc::new(BatchedEvents::new(backend.bus.clone()));
         backend.bus = events.clone();
-        let app = build_app(backend, env, public_url)?;
-        Ok(Self { app, events })
+        let app = assemble(backend, settings, platforms);
+        Self { app, events }
     }
 
     /// Builds the publisher on the AWS adapters from the process environment: once per cold start.
@@ -124,7 +108,11 @@ impl Publisher {
         let env = Env::from_process();
         let sdk = load_sdk_config().await;
         let adapters = AwsAdapters::connect(&sdk, &AwsConfig::from_env(), None).await?;
-        Self::new(adapters.backend(), &env, UNKNOWN_PUBLIC_URL)
+        Ok(Self::new(
+            adapters.backend(),
+            Settings::from_env(&env, UNKNOWN_PUBLIC_URL)?,
+            platforms::from_env(&env)?,
+        ))
     }
 
     /// Publishes a batch, then puts its events on the bus.
@@ -248,19 +236,6 @@ mod tests {
         batched.flush().await.unwrap();
         batched.flush().await.unwrap();
         assert_eq!(*recorder.0.lock().unwrap(), vec![3]);
-    }
-
-    #[test]
-    fn the_public_url_comes_from_a_plausible_host_only() {
-        assert_eq!(
-            public_url_from_host(Some("abc.execute-api.eu-west-1.amazonaws.com")),
-            "https://abc.execute-api.eu-west-1.amazonaws.com"
-        );
-        assert_eq!(public_url_from_host(None), UNKNOWN_PUBLIC_URL);
-        assert_eq!(
-            public_url_from_host(Some("evil.example/path")),
-            UNKNOWN_PUBLIC_URL
-        );
     }
 
     #[test]

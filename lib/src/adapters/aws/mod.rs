@@ -9,7 +9,6 @@ pub mod kms;
 pub mod metrics;
 pub mod sqs;
 pub mod table;
-pub mod testing;
 
 use std::sync::Arc;
 

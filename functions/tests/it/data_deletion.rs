@@ -1,0 +1,79 @@
+//! The data-deletion binary, run as Lambda runs it (against a stub of the Runtime API) on the emulator, with every
+//! sample in events/data-deletion/: the signed callbacks are carried out, the one signed with another secret is
+//! refused with a 400, the pages answer, and nothing is a 5xx.
+
+use std::path::Path;
+use std::time::Duration;
+
+use postora_test_support::aws::{emulator, fresh_resources, function_env};
+use postora_test_support::lambda::{invoke_binary, samples, Answer};
+
+#[tokio::test]
+async fn every_sample_gets_its_documented_answer() {
+    let sdk = emulator().await;
+    let (config, _) = fresh_resources(&sdk).await.unwrap();
+    let events =
+        samples(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/data-deletion")).unwrap();
+    let count = events.len();
+    let mut env = function_env(&config);
+    // The secrets the samples are signed with (events/README.md), with client ids: a platform takes both.
+    for (name, value) in [
+        ("POSTORA_FACEBOOK_CLIENT_ID", "sample-facebook-app"),
+        (
+            "POSTORA_FACEBOOK_CLIENT_SECRET",
+            "postora-sample-meta-app-secret",
+        ),
+        ("POSTORA_INSTAGRAM_CLIENT_ID", "sample-instagram-app"),
+        (
+            "POSTORA_INSTAGRAM_CLIENT_SECRET",
+            "postora-sample-meta-app-secret",
+        ),
+        ("POSTORA_THREADS_CLIENT_ID", "sample-threads-app"),
+        (
+            "POSTORA_THREADS_CLIENT_SECRET",
+            "postora-sample-threads-app-secret",
+        ),
+    ] {
+        env.push((name.into(), value.into()));
+    }
+    let answers = invoke_binary(
+        Path::new(env!("CARGO_BIN_EXE_data-deletion")),
+        "data-deletion",
+        &env,
+        events,
+        Duration::from_secs(120),
+    )
+    .await
+    .unwrap();
+    assert_eq!(answers.len(), count);
+    let response = |name: &str| -> serde_json::Value {
+        let (_, answer) = answers.iter().find(|(n, _)| n == name).unwrap();
+        let Answer::Response(r) = answer else {
+            panic!("{name} failed: {answer:?}");
+        };
+        r.clone()
+    };
+    for (name, want) in [
+        ("meta-data-deletion", 200),
+        ("meta-deauthorize", 200),
+        ("threads-data-deletion", 200),
+        ("threads-deauthorize", 200),
+        ("meta-data-deletion-bad-signature", 400),
+        ("privacy", 200),
+        ("data-deletion-instructions", 200),
+        ("deletion-status", 404),
+    ] {
+        let r = response(name);
+        assert_eq!(r["statusCode"].as_u64(), Some(want), "{name}: {r}");
+    }
+    let answer: serde_json::Value =
+        serde_json::from_str(response("meta-data-deletion")["body"].as_str().unwrap()).unwrap();
+    let code = answer["confirmation_code"].as_str().unwrap();
+    assert!(
+        answer["url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/deletion/{code}")),
+        "{answer}"
+    );
+}

@@ -1,0 +1,27 @@
+//! The library's integration tests, in one binary so the shared test support compiles once:
+//!
+//! - the port conformance suite on the local adapters and, on the AWS emulator, on the AWS ones;
+//! - the HTTP contract, end to end over a real `postora serve`-like process;
+//! - the Meta platform adapters against the fake Meta, and the Facebook Page choice;
+//! - Meta's data-deletion callbacks and the deletion scenarios on both backends;
+//! - the token lifecycle on both backends, with every place a token must never appear;
+//! - faults: crashes, store and queue failures and platform faults, counted from the platform's side;
+//! - the SAM template against the table definition in code.
+//!
+//! The AWS tests need the emulator `scripts/test` starts (`AWS_ENDPOINT_URL`); without it they fail, saying so.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod api;
+mod aws_adapters;
+mod aws_conformance;
+mod aws_deletion;
+mod aws_faults;
+mod aws_template;
+mod deletion;
+mod deletion_scenarios;
+mod facebook_pages;
+mod faults;
+mod local_conformance;
+mod meta_platforms;
+mod tokens;

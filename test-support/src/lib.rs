@@ -1,0 +1,21 @@
+//! What Postora's tests share, kept out of the library so that the library's API is what ships:
+//!
+//! - [`conformance`]: the port conformance suite, one set of behaviours every store, key service and queue adapter
+//!   must show, run on the local adapters and (on the emulator) on the AWS ones.
+//! - [`app`]: starting Postora for a test on a random port with a fresh data directory, and a client for it.
+//! - [`aws`]: the AWS wire-protocol emulator `scripts/test` starts (moto server), and fresh resources on it.
+//! - [`lambda`]: a stand-in for the Lambda Runtime API that runs a real function binary on sample events.
+//! - [`fakes`]: fake platform servers that follow each platform's documented protocol, over real HTTP.
+//! - [`faults`]: a sandbox network that outlives crashing Postora nodes, and stores, queues and platforms that
+//!   fail on command.
+//!
+//! Test code: a failed expectation panics with a message, so `unwrap` and `expect` are the norm here.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod app;
+pub mod aws;
+pub mod conformance;
+pub mod fakes;
+pub mod faults;
+pub mod lambda;
