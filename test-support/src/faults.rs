@@ -840,6 +840,14 @@ impl Node {
         let probe = probe_for(PlatformKind::Sandbox);
         let mut platforms = Platforms::new().with(probe.clone());
         let other = options.also_as.map(probe_for);
+        if let Some(kind) = options.also_as {
+            // The sandbox posing as another platform sends consents back to that platform's callback too.
+            platform
+                .sandbox
+                .register_client(&settings.redirect_uri(kind))
+                .await
+                .unwrap();
+        }
         if let Some(o) = &other {
             platforms = platforms.with(o.clone());
         }

@@ -13,8 +13,7 @@ use crate::domain::{
     WorkspaceId,
 };
 use crate::error::{Error, Result};
-use crate::platforms::oauth;
-use crate::ports::{AuthorizeRequest, CodeExchange, Connection};
+use crate::ports::{new_pkce_verifier, AuthorizeRequest, CodeExchange, Connection};
 
 /// What a callback led to.
 #[derive(Debug, Clone)]
@@ -108,7 +107,7 @@ impl App {
             .get(platform)
             .ok_or(Error::PlatformDisabled(platform))?;
         let state = random_token(32);
-        let verifier = adapter.uses_pkce().then(oauth::new_pkce_verifier);
+        let verifier = adapter.uses_pkce().then(new_pkce_verifier);
         let redirect_uri = self.settings.redirect_uri(platform);
         let url = adapter
             .authorize_url(&AuthorizeRequest {

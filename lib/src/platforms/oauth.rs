@@ -12,12 +12,6 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::domain::TokenSet;
 use crate::ports::PlatformError;
 
-/// A fresh PKCE verifier (43+ characters of URL-safe randomness), to keep with the OAuth state.
-pub fn new_pkce_verifier() -> String {
-    let (_, verifier) = PkceCodeChallenge::new_random_sha256();
-    verifier.secret().to_owned()
-}
-
 /// The S256 challenge for a verifier.
 pub fn pkce_challenge(verifier: &str) -> String {
     PkceCodeChallenge::from_code_verifier_sha256(&PkceCodeVerifier::new(verifier.to_owned()))

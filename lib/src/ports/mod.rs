@@ -1,5 +1,5 @@
 //! The ports: what the use cases need from the outside world. Each has an AWS adapter and a local one, and one
-//! conformance suite (`crate::conformance`) that both must pass.
+//! conformance suite (in the `postora-test-support` crate) that both must pass.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,8 +12,8 @@ use zeroize::Zeroizing;
 mod platform;
 
 pub use platform::{
-    AuthorizeRequest, CodeExchange, Connection, NoProgress, Platform, PlatformError, Platforms,
-    Progress, PublishJob, Published, Recovery,
+    new_pkce_verifier, AuthorizeRequest, CodeExchange, Connection, NoProgress, Platform,
+    PlatformError, Platforms, Progress, PublishJob, Published, Recovery,
 };
 
 use crate::domain::{

@@ -11,6 +11,12 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::{Account, ContentLimits, Media, PlatformKind, Profile, TokenSet};
 
+/// A fresh PKCE code verifier, kept with the OAuth state for a platform that takes PKCE (RFC 7636 asks for 43 to
+/// 128 unreserved characters: these are 64 hex digits, 256 bits of randomness).
+pub fn new_pkce_verifier() -> String {
+    crate::domain::ids::random_token(32)
+}
+
 /// How a platform call went wrong, in the classes the publisher acts on.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum PlatformError {

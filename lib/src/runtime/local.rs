@@ -49,7 +49,11 @@ impl LocalBackend {
             }
             _ => None,
         };
-        let bus = Arc::new(LocalBus::new(db.clone(), webhook));
+        let bus = Arc::new(LocalBus::new(
+            db.clone(),
+            webhook,
+            platforms::http_client(env)?,
+        ));
         let store = Arc::new(SqliteStore::new(db));
         Ok(LocalBackend {
             backend: Backend {

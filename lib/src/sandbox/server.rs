@@ -96,14 +96,9 @@ async fn authorize(State(sb): State<Sandbox>, RawQuery(raw): RawQuery) -> Respon
             &format!("<p>{}</p>", html_escape(m)),
         )
     };
-    let client = match q.client_id.as_deref() {
-        Some(id) if id == CLIENT_ID => match sb.store.client(id).await {
-            Ok(Some(client)) => client,
-            Ok(None) => return bad("unknown client_id"),
-            Err(_) => return busy_page(),
-        },
-        _ => return bad("unknown client_id"),
-    };
+    if q.client_id.as_deref() != Some(CLIENT_ID) {
+        return bad("unknown client_id");
+    }
     if q.response_type.as_deref() != Some("code") {
         return bad("response_type must be code");
     }
@@ -114,8 +109,14 @@ async fn authorize(State(sb): State<Sandbox>, RawQuery(raw): RawQuery) -> Respon
     else {
         return bad("redirect_uri is missing or not a URL");
     };
-    if redirect.as_str() != client.redirect_uri {
-        return bad("redirect_uri is not the one registered for this client");
+    match sb
+        .store
+        .redirect_registered(CLIENT_ID, redirect.as_str())
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => return bad("redirect_uri is not one registered for this client"),
+        Err(_) => return busy_page(),
     }
     if q.code_challenge.is_some() && q.code_challenge_method.as_deref() != Some("S256") {
         return bad("only the S256 code challenge method is supported");

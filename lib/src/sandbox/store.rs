@@ -14,7 +14,10 @@ use crate::ports::StoreResult;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS sandbox_clients (
-    client_id TEXT PRIMARY KEY, secret TEXT NOT NULL, redirect_uri TEXT NOT NULL
+    client_id TEXT PRIMARY KEY, secret TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sandbox_redirects (
+    client_id TEXT NOT NULL, redirect_uri TEXT NOT NULL, PRIMARY KEY (client_id, redirect_uri)
 );
 CREATE TABLE IF NOT EXISTS sandbox_codes (
     code TEXT PRIMARY KEY, user_id TEXT NOT NULL, redirect_uri TEXT NOT NULL,
@@ -33,12 +36,11 @@ CREATE INDEX IF NOT EXISTS sandbox_posts_by_key ON sandbox_posts (user_id, idemp
 
 const POST_COLUMNS: &str = "id, user_id, idempotency_key, text, media, accepted_at";
 
-/// A client registered with the sandbox: its secret and the one redirect URI its consents may return to.
+/// A client registered with the sandbox, and its secret.
 #[derive(Debug, Clone)]
 pub struct RegisteredClient {
     pub client_id: String,
     pub secret: SecretString,
-    pub redirect_uri: String,
 }
 
 /// What an authorization code stood for, read once as it is spent.
@@ -79,8 +81,9 @@ impl SandboxStore {
         })
     }
 
-    /// Registers `client_id` with `redirect_uri`, keeping its secret if it was registered before (a random one is
-    /// made the first time, so every data directory has its own).
+    /// Registers `client_id` (if it is new) and adds `redirect_uri` to the URIs its consents may return to, as a
+    /// platform's app settings list them. The secret is made at random the first time, so every data directory
+    /// has its own, and kept after that.
     pub async fn register_client(
         &self,
         client_id: &str,
@@ -89,21 +92,24 @@ impl SandboxStore {
         let (id, uri) = (client_id.to_owned(), redirect_uri.to_owned());
         self.db
             .call(move |c| {
-                let fresh = format!("sbx_cs_{}", random_token(24));
-                c.execute(
-                    "INSERT INTO sandbox_clients (client_id, secret, redirect_uri) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (client_id) DO UPDATE SET redirect_uri = excluded.redirect_uri",
-                    params![id, fresh, uri],
+                let tx = c.transaction()?;
+                tx.execute(
+                    "INSERT INTO sandbox_clients (client_id, secret) VALUES (?1, ?2) ON CONFLICT (client_id) DO NOTHING",
+                    params![id, format!("sbx_cs_{}", random_token(24))],
                 )?;
-                let secret: String = c.query_row(
+                tx.execute(
+                    "INSERT INTO sandbox_redirects (client_id, redirect_uri) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                    params![id, uri],
+                )?;
+                let secret: String = tx.query_row(
                     "SELECT secret FROM sandbox_clients WHERE client_id = ?1",
                     [&id],
                     |r| r.get(0),
                 )?;
+                tx.commit()?;
                 Ok(RegisteredClient {
                     client_id: id,
                     secret: SecretString::from(secret),
-                    redirect_uri: uri,
                 })
             })
             .await
@@ -115,16 +121,35 @@ impl SandboxStore {
         self.db
             .call(move |c| {
                 Ok(c.query_row(
-                    "SELECT secret, redirect_uri FROM sandbox_clients WHERE client_id = ?1",
+                    "SELECT secret FROM sandbox_clients WHERE client_id = ?1",
                     [&id],
-                    |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+                    |r| r.get::<_, String>(0),
                 )
                 .optional()?
-                .map(|(secret, redirect_uri)| RegisteredClient {
+                .map(|secret| RegisteredClient {
                     client_id: id.clone(),
                     secret: SecretString::from(secret),
-                    redirect_uri,
                 }))
+            })
+            .await
+    }
+
+    /// Whether `redirect_uri` is one of those registered for `client_id`.
+    pub async fn redirect_registered(
+        &self,
+        client_id: &str,
+        redirect_uri: &str,
+    ) -> StoreResult<bool> {
+        let (id, uri) = (client_id.to_owned(), redirect_uri.to_owned());
+        self.db
+            .call(move |c| {
+                Ok(c.query_row(
+                    "SELECT 1 FROM sandbox_redirects WHERE client_id = ?1 AND redirect_uri = ?2",
+                    [id, uri],
+                    |_| Ok(()),
+                )
+                .optional()?
+                .is_some())
             })
             .await
     }

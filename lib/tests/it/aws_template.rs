@@ -262,11 +262,10 @@ fn every_function_is_a_workspace_binary_built_with_cargo_lambda_for_arm64() {
             let bin = binary(f);
             assert!(
                 repo()
-                    .join("functions")
-                    .join(&bin)
-                    .join("Cargo.toml")
+                    .join("functions/src/bin")
+                    .join(format!("{bin}.rs"))
                     .exists(),
-                "{name} builds {bin}, which is not under functions/"
+                "{name} builds {bin}, which is not a binary under functions/src/bin/"
             );
             bin
         })

@@ -6,7 +6,8 @@
 //! - Meta's data-deletion callbacks and the deletion scenarios on both backends;
 //! - the token lifecycle on both backends, with every place a token must never appear;
 //! - faults: crashes, store and queue failures and platform faults, counted from the platform's side;
-//! - the SAM template against the table definition in code.
+//! - the SAM template against the table definition in code;
+//! - the token vault's data-key cache on the embedded backend.
 //!
 //! The AWS tests need the emulator `scripts/test` starts (`AWS_ENDPOINT_URL`); without it they fail, saying so.
 
@@ -24,4 +25,6 @@ mod facebook_pages;
 mod faults;
 mod local_conformance;
 mod meta_platforms;
+mod sandbox;
 mod tokens;
+mod vault;

@@ -1,6 +1,6 @@
 //! A fake Meta: the consent pages, token endpoints and Graph API of Threads, Instagram (both logins) and Facebook
 //! Pages, on one local port, following the documented protocol closely enough that the real adapters run against
-//! it unchanged (PLATFORMS.md, "Meta family").
+//! it unchanged (docs/platforms/threads.md, instagram.md and facebook.md).
 //!
 //! One server plays every Meta host: the paths do not collide, and the app a request names (or the token it
 //! carries) says which platform it is talking to. Tests program it: time moves with [`FakeMeta::advance`], new

@@ -25,10 +25,11 @@ pub struct LocalBus {
 }
 
 impl LocalBus {
-    pub fn new(db: Db, webhook: Option<Webhook>) -> Self {
+    /// The bus on `db`; events also go to `webhook`, when given, through `http`.
+    pub fn new(db: Db, webhook: Option<Webhook>, http: reqwest::Client) -> Self {
         Self {
             db,
-            webhook: webhook.map(|w| (w, crate::platforms::http::client(Default::default()))),
+            webhook: webhook.map(|w| (w, http)),
         }
     }
 

@@ -1,5 +1,5 @@
-//! Configuration shared by the Meta adapters: the app credentials, read from the environment as DESIGN.md
-//! ("Platform endpoints") names them. Origins are read with [`Env::origin`].
+//! Configuration shared by the Meta adapters: the app credentials, read from the environment as
+//! docs/oauth.md ("Configuration") names them. Origins are read with [`Env::origin`].
 
 use std::fmt;
 

@@ -1,4 +1,4 @@
-//! Facebook Pages (PLATFORMS.md, "Facebook Pages"). One consent yields one connection per Page the person may post
+//! Facebook Pages (docs/platforms/facebook.md). One consent yields one connection per Page the person may post
 //! on, each with its own Page token (which does not expire when obtained with a long-lived user token). Text and
 //! link posts go to `/{page}/feed`; photos are uploaded unpublished and attached to one feed post; a single video
 //! goes to `/{page}/videos`.

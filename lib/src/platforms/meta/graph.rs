@@ -1,5 +1,5 @@
 //! The Graph API as the three Meta platforms share it: how calls carry the token, what their errors look like, and
-//! which of the publisher's error classes each one belongs to (PLATFORMS.md, "Meta family").
+//! which of the publisher's error classes each one belongs to (docs/platforms/facebook.md, "How Graph errors are classified").
 //!
 //! Meta puts `access_token` (and, in token exchanges, `client_secret`) in query strings. So nothing here logs a URL,
 //! no error message is built from a `reqwest::Error` (whose Display carries the URL), and every message taken from

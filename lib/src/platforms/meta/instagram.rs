@@ -1,4 +1,4 @@
-//! Instagram professional accounts, in either of Meta's two login variants (PLATFORMS.md, "Instagram"):
+//! Instagram professional accounts, in either of Meta's two login variants (docs/platforms/instagram.md):
 //! - Instagram login: consent at instagram.com, a one-hour token from api.instagram.com traded for a 60-day one
 //!   (ig_exchange_token) and refreshed (ig_refresh_token); the API is graph.instagram.com.
 //! - Facebook login: consent at facebook.com, a 60-day user token that cannot be refreshed; the Instagram accounts

@@ -1,5 +1,5 @@
 //! Threads: consent at threads.net, a one-hour token traded for a 60-day one (th_exchange_token) and refreshed with
-//! th_refresh_token; posts through media containers (PLATFORMS.md, "Threads").
+//! th_refresh_token; posts through media containers (docs/platforms/threads.md).
 
 use async_trait::async_trait;
 use chrono::Utc;

@@ -1,8 +1,8 @@
 //! The key of every item kind, in one place. Keys are strings built from typed ids; times in sort keys are
 //! zero-padded milliseconds so that string order is time order.
 //!
-//! One departure from the sketch in DESIGN.md: an account's tokens live at `TOKEN#<account>` rather than
-//! `ACC#<account>#TOKEN`, so a `begins_with(sk, "ACC#")` listing of accounts never reads a token item at all (a filter
+//! An account's tokens live at `TOKEN#<account>` rather than under the account's own
+//! key (`ACC#<account>#TOKEN`), so a `begins_with(sk, "ACC#")` listing of accounts never reads a token item at all (a filter
 //! would still read them and pay for it).
 
 use chrono::{DateTime, Utc};
