@@ -55,6 +55,29 @@ fn functions(t: &Value) -> Vec<(String, &Value)> {
         .collect()
 }
 
+/// The recipe of one target of the repository's Makefile.
+fn makefile_target(target: &str) -> String {
+    let makefile = std::fs::read_to_string(repo().join("Makefile")).unwrap();
+    let build = makefile
+        .lines()
+        .skip_while(|l| !l.starts_with("CARGO_LAMBDA_BUILD ?="))
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        build.contains("cargo lambda build --profile lambda --arm64"),
+        "{build}"
+    );
+    let recipe: Vec<&str> = makefile
+        .lines()
+        .skip_while(|l| *l != format!("{target}:"))
+        .skip(1)
+        .take_while(|l| l.starts_with('\t'))
+        .collect();
+    assert!(!recipe.is_empty(), "the Makefile has no target {target}");
+    recipe.join("\n")
+}
+
 fn binary(function: &Value) -> String {
     text(at(function, &["Metadata", "BuildProperties", "Binary"]))
 }
@@ -256,10 +279,17 @@ fn every_function_is_a_workspace_binary_built_with_cargo_lambda_for_arm64() {
         .map(|(name, f)| {
             assert_eq!(
                 text(at(f, &["Metadata", "BuildMethod"])),
-                "rust-cargolambda",
+                "makefile",
                 "{name}"
             );
             let bin = binary(f);
+            // SAM runs `make build-<LogicalId>`: the target must build this binary with cargo-lambda for arm64 and
+            // the Lambda profile, and hand it over as `bootstrap`.
+            let target = makefile_target(&format!("build-{name}"));
+            assert!(
+                target.contains(&format!("$(call lambda_binary,{bin})")),
+                "{name}: {target}"
+            );
             assert!(
                 repo()
                     .join("functions/src/bin")
