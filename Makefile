@@ -4,7 +4,7 @@
 #
 # Needs cargo-lambda (`pip install cargo-lambda`, which brings zig to cross-compile).
 
-CARGO_LAMBDA_BUILD ?= cargo lambda build --profile lambda --arm64
+CARGO_LAMBDA_BUILD ?= cargo lambda build --profile lambda-release --arm64
 
 define lambda_binary
 	$(CARGO_LAMBDA_BUILD) --bin $(1)

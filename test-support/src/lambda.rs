@@ -62,6 +62,17 @@ struct StubState {
     answers: Vec<(String, Answer)>,
     init_error: Option<serde_json::Value>,
     names: Vec<(String, String)>,
+    first_poll: Option<Instant>,
+    handed_out: Vec<(String, Instant)>,
+    answered: Vec<(String, Instant)>,
+}
+
+/// When the function first asked for an event, and how long each invocation took (from handing the event out to
+/// receiving the answer), by sample name.
+#[derive(Debug, Clone)]
+pub struct Timings {
+    pub first_poll: Option<Instant>,
+    pub invocations: Vec<(String, Duration)>,
 }
 
 type Shared = Arc<Mutex<StubState>>;
@@ -85,7 +96,16 @@ fn lock(state: &Shared) -> std::sync::MutexGuard<'_, StubState> {
 }
 
 async fn next(State(state): State<Shared>) -> Response {
-    let next = lock(&state).pending.pop_front();
+    let next = {
+        let mut state = lock(&state);
+        let now = Instant::now();
+        state.first_poll.get_or_insert(now);
+        let next = state.pending.pop_front();
+        if let Some((id, _)) = &next {
+            state.handed_out.push((id.clone(), now));
+        }
+        next
+    };
     let Some((id, sample)) = next else {
         std::future::pending::<()>().await;
         return StatusCode::NO_CONTENT.into_response();
@@ -120,7 +140,9 @@ async fn respond(
     UrlPath(id): UrlPath<String>,
     body: String,
 ) -> StatusCode {
-    lock(&state)
+    let mut state = lock(&state);
+    state.answered.push((id.clone(), Instant::now()));
+    state
         .answers
         .push((id, Answer::Response(parse_body(&body))));
     StatusCode::ACCEPTED
@@ -131,9 +153,9 @@ async fn fail(
     UrlPath(id): UrlPath<String>,
     body: String,
 ) -> StatusCode {
-    lock(&state)
-        .answers
-        .push((id, Answer::Error(parse_body(&body))));
+    let mut state = lock(&state);
+    state.answered.push((id.clone(), Instant::now()));
+    state.answers.push((id, Answer::Error(parse_body(&body))));
     StatusCode::ACCEPTED
 }
 
@@ -195,13 +217,39 @@ impl RuntimeApiStub {
             .collect()
     }
 
-    pub fn init_error(&self) -> Option<serde_json::Value> {
-        lock(&self.state).init_error.clone()
+    /// When the function first polled, and each invocation's duration.
+    pub fn timings(&self) -> Timings {
+        let state = lock(&self.state);
+        let name = |id: &str| {
+            state
+                .names
+                .iter()
+                .find(|(i, _)| i == id)
+                .map(|(_, n)| n.clone())
+                .unwrap_or_else(|| id.to_owned())
+        };
+        let invocations = state
+            .answered
+            .iter()
+            .filter_map(|(id, at)| {
+                let (_, out) = state.handed_out.iter().find(|(i, _)| i == id)?;
+                Some((name(id), at.saturating_duration_since(*out)))
+            })
+            .collect();
+        Timings {
+            first_poll: state.first_poll,
+            invocations,
+        }
     }
 
-    fn finished(&self) -> bool {
+    /// Whether every event was answered, or the function reported an init error.
+    pub fn finished(&self) -> bool {
         let state = lock(&self.state);
         state.init_error.is_some() || state.answers.len() == state.names.len()
+    }
+
+    pub fn init_error(&self) -> Option<serde_json::Value> {
+        lock(&self.state).init_error.clone()
     }
 }
 
@@ -213,6 +261,29 @@ impl Drop for Running {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// The command that runs a function binary as Lambda would, against `stub`, with `env` added to this process's
+/// own environment and the variables Lambda sets for every function.
+pub fn lambda_command(
+    binary: &Path,
+    function_name: &str,
+    env: &[(String, String)],
+    stub: &RuntimeApiStub,
+) -> Command {
+    let mut command = Command::new(binary);
+    command
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("AWS_LAMBDA_RUNTIME_API", stub.endpoint())
+        .env("AWS_LAMBDA_FUNCTION_NAME", function_name)
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env(
+            "AWS_LAMBDA_LOG_GROUP_NAME",
+            format!("/aws/lambda/{function_name}"),
+        )
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "test");
+    command
 }
 
 /// Runs a function binary against a [`RuntimeApiStub`] serving `samples`, with `env` added to the test's own
@@ -235,17 +306,7 @@ pub async fn invoke_binary(
     ));
     let log_file = std::fs::File::create(&log).map_err(|e| e.to_string())?;
     let log_err = log_file.try_clone().map_err(|e| e.to_string())?;
-    let child = Command::new(binary)
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .env("AWS_LAMBDA_RUNTIME_API", stub.endpoint())
-        .env("AWS_LAMBDA_FUNCTION_NAME", function_name)
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-        .env(
-            "AWS_LAMBDA_LOG_GROUP_NAME",
-            format!("/aws/lambda/{function_name}"),
-        )
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
+    let child = lambda_command(binary, function_name, env, &stub)
         .stdin(Stdio::null())
         .stdout(log_file)
         .stderr(log_err)

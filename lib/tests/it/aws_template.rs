@@ -65,7 +65,7 @@ fn makefile_target(target: &str) -> String {
         .unwrap_or_default()
         .to_owned();
     assert!(
-        build.contains("cargo lambda build --profile lambda --arm64"),
+        build.contains("cargo lambda build --profile lambda-release --arm64"),
         "{build}"
     );
     let recipe: Vec<&str> = makefile
