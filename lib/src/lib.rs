@@ -7,6 +7,7 @@
 
 pub mod adapters;
 pub mod app;
+pub mod bounds;
 pub mod config;
 pub mod conformance;
 pub mod crypto;

@@ -376,10 +376,13 @@ impl App {
         Outcome::RetryAt(at, error)
     }
 
-    /// When to try again: after the platform's hint if it gave one, else after the backoff for `attempts`.
+    /// When to try again: after the platform's hint if it gave one (at most a day, however long the hint), else
+    /// after the backoff for `attempts`.
     fn after(&self, hint: Option<Duration>, attempts: u32) -> DateTime<Utc> {
-        let wait = hint.unwrap_or_else(|| self.backoff(attempts));
-        self.now() + chrono::Duration::from_std(wait).unwrap_or_default()
+        match hint {
+            Some(hint) => crate::bounds::after_hint(self.now(), hint),
+            None => crate::bounds::after(self.now(), self.backoff(attempts)),
+        }
     }
 
     /// The platform's hint carried by a rate-limit error, as a time.
@@ -411,7 +414,8 @@ impl App {
     /// A time at or a little after `until`, so deliveries held by one rate limit do not all return at once.
     fn spread(&self, until: DateTime<Utc>) -> DateTime<Utc> {
         let wait = (until - self.now()).num_milliseconds().clamp(0, 5_000);
-        until + chrono::Duration::milliseconds(rand::thread_rng().gen_range(0..=wait))
+        let jitter = chrono::Duration::milliseconds(rand::thread_rng().gen_range(0..=wait));
+        until.checked_add_signed(jitter).unwrap_or(until)
     }
 
     /// Writes the outcome, conditional on the attempt still holding the claim, and tells the world.

@@ -92,6 +92,46 @@ fn one() -> u32 {
     1
 }
 
+/// The most publish calls one fault applies to.
+pub const MAX_FAULT_COUNT: u32 = 10_000;
+/// The longest `Retry-After` a rate-limit fault sends: a week, longer than Postora ever waits on a hint (a day), so
+/// that cap can be watched, and short enough to stay a number of seconds any client reads.
+pub const MAX_FAULT_RETRY_AFTER_SECS: u64 = 7 * 24 * 3600;
+/// The longest a `slow` fault holds its answer: ten minutes, far beyond any client's timeout.
+pub const MAX_FAULT_DELAY_MS: u64 = 10 * 60 * 1000;
+
+impl Fault {
+    /// Checks the fault's numbers and names: the field at fault and why, for a 4xx answer.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        if self.count == 0 || self.count > MAX_FAULT_COUNT {
+            return Err(("count", format!("must be from 1 to {MAX_FAULT_COUNT}")));
+        }
+        if self
+            .retry_after_secs
+            .is_some_and(|s| s > MAX_FAULT_RETRY_AFTER_SECS)
+        {
+            return Err((
+                "retry_after_secs",
+                format!("must be at most {MAX_FAULT_RETRY_AFTER_SECS} seconds (a week)"),
+            ));
+        }
+        if self.delay_ms.is_some_and(|d| d > MAX_FAULT_DELAY_MS) {
+            return Err((
+                "delay_ms",
+                format!("must be at most {MAX_FAULT_DELAY_MS} milliseconds (ten minutes)"),
+            ));
+        }
+        if self
+            .user
+            .as_deref()
+            .is_some_and(|u| u.is_empty() || u.len() > 64)
+        {
+            return Err(("user", "must be 1 to 64 characters".to_owned()));
+        }
+        Ok(())
+    }
+}
+
 /// Whom a sandbox rate limit is said to apply to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -136,7 +176,7 @@ pub fn parse_faults(spec: &str) -> Result<Vec<Fault>, String> {
         .filter(|s| !s.is_empty())
         .map(|item| {
             let (kind, count) = item.split_once(':').unwrap_or((item, "1"));
-            Ok(Fault {
+            let fault = Fault {
                 kind: kind.parse()?,
                 count: count
                     .parse()
@@ -145,7 +185,11 @@ pub fn parse_faults(spec: &str) -> Result<Vec<Fault>, String> {
                 retry_after_secs: None,
                 scope: None,
                 delay_ms: None,
-            })
+            };
+            fault
+                .check()
+                .map_err(|(field, why)| format!("`{item}`: {field} {why}"))?;
+            Ok(fault)
         })
         .collect()
 }
@@ -728,6 +772,8 @@ async fn create_post(
             )
         }
         Some(FaultKind::RateLimit) => {
+            // Faults added in code rather than through `POST /sandbox/faults` are not checked: a platform may send any
+            // number, and Postora must survive it.
             let wait = fault.as_ref().and_then(|f| f.retry_after_secs).unwrap_or(2);
             let mut r = match fault.as_ref().and_then(|f| f.scope) {
                 Some(LimitScope::App) => api_error(
@@ -864,7 +910,8 @@ async fn create_post(
                 .unwrap_or_else(|_| StatusCode::OK.into_response())
         }
         Some((FaultKind::Slow, delay)) => {
-            tokio::time::sleep(Duration::from_millis(delay.unwrap_or(35_000))).await;
+            let delay = delay.unwrap_or(35_000).min(MAX_FAULT_DELAY_MS);
+            tokio::time::sleep(Duration::from_millis(delay)).await;
             axum::Json(post).into_response()
         }
         _ => axum::Json(post).into_response(),
@@ -970,9 +1017,9 @@ async fn add_fault(
     State(sb): State<Sandbox>,
     Json(fault): Json<Fault>,
 ) -> Result<Response, ApiError> {
-    if fault.count == 0 || fault.count > 10_000 {
-        return Err(ApiError::invalid("count", "must be from 1 to 10000"));
-    }
+    fault
+        .check()
+        .map_err(|(field, message)| ApiError::invalid(field, message))?;
     sb.add_faults([fault.clone()]);
     Ok((StatusCode::CREATED, axum::Json(fault)).into_response())
 }
@@ -997,5 +1044,39 @@ mod tests {
         assert_eq!("lookup".parse::<Idempotency>(), Ok(Idempotency::Lookup));
         assert!("sometimes".parse::<Idempotency>().is_err());
         assert!(parse_faults("rate_limit:x").is_err());
+        for bad in [
+            "rate_limit:0",
+            "rate_limit:10001",
+            "rate_limit:99999999999",
+            "reject:-1",
+        ] {
+            assert!(parse_faults(bad).is_err(), "{bad}");
+        }
+    }
+
+    fn fault(json: serde_json::Value) -> Result<Fault, (&'static str, String)> {
+        let f: Fault = serde_json::from_value(json).map_err(|e| ("body", e.to_string()))?;
+        f.check().map(|()| f)
+    }
+
+    #[test]
+    fn absurd_fault_numbers_are_refused_naming_the_field() {
+        use serde_json::json;
+        let field = |j| fault(j).unwrap_err().0;
+        assert_eq!(
+            field(json!({"kind": "rate_limit", "retry_after_secs": 10_u64.pow(13)})),
+            "retry_after_secs"
+        );
+        assert_eq!(
+            field(json!({"kind": "slow", "delay_ms": u64::MAX})),
+            "delay_ms"
+        );
+        assert_eq!(field(json!({"kind": "reject", "count": 0})), "count");
+        assert_eq!(field(json!({"kind": "reject", "count": 10_001})), "count");
+        assert_eq!(field(json!({"kind": "reject", "user": ""})), "user");
+        assert!(
+            fault(json!({"kind": "rate_limit", "retry_after_secs": 604_800, "count": 10_000}))
+                .is_ok()
+        );
     }
 }
