@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use secrecy::SecretString;
 
-use super::http::{client, HttpTimeouts};
+use super::http::{client, set_max_body_bytes, HttpTimeouts, DEFAULT_MAX_BODY_BYTES};
 use super::meta::{
     FacebookConfig, FacebookPlatform, InstagramConfig, InstagramPlatform, ThreadsConfig,
     ThreadsPlatform,
@@ -19,6 +19,10 @@ use crate::http::sandbox::Idempotency;
 pub const SANDBOX_CLIENT_ID: &str = "postora-sandbox";
 pub const SANDBOX_CLIENT_SECRET: &str = "sandbox-secret";
 
+/// The bounds of `POSTORA_HTTP_MAX_BODY_BYTES`: 4 KiB to 64 MiB.
+const MIN_BODY_BYTES: usize = 4 << 10;
+const MAX_BODY_BYTES: usize = 64 << 20;
+
 /// All configured platforms. `public_url` is the default origin of the built-in sandbox.
 pub fn from_env(
     env: &Env,
@@ -29,6 +33,14 @@ pub fn from_env(
         connect: env.seconds("POSTORA_HTTP_CONNECT_TIMEOUT_SECS", 5)?,
         request: env.seconds("POSTORA_HTTP_TIMEOUT_SECS", 30)?,
     });
+    let max_body = env.parse("POSTORA_HTTP_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)?;
+    if !(MIN_BODY_BYTES..=MAX_BODY_BYTES).contains(&max_body) {
+        return Err(ConfigError::invalid(
+            "POSTORA_HTTP_MAX_BODY_BYTES",
+            format!("must be from {MIN_BODY_BYTES} to {MAX_BODY_BYTES} bytes"),
+        ));
+    }
+    set_max_body_bytes(max_body);
     let mut platforms = Platforms::new();
     if env.flag("POSTORA_SANDBOX", sandbox_default)? {
         let origin = public_url.as_str().trim_end_matches('/').to_owned();
