@@ -135,6 +135,10 @@ pub trait PostStore: Send + Sync {
     /// Writes a new post and all its deliveries at once.
     async fn create_post(&self, record: &PostRecord) -> StoreResult<()>;
     async fn get_post(&self, ws: &WorkspaceId, id: &PostId) -> StoreResult<Option<PostRecord>>;
+    /// Posts matching `filter`, newest first, at most `limit`. One call reads a bounded amount (about ten times
+    /// `limit` posts), so a page may hold fewer than `limit` posts, or none, while `next_cursor` is set: a filter
+    /// that matches little is answered page by page, never by reading the whole workspace. The listing is complete
+    /// once `next_cursor` is `None`.
     async fn list_posts(
         &self,
         ws: &WorkspaceId,

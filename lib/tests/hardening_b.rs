@@ -1,9 +1,11 @@
 //! Hardening: what comes from outside cannot take a process down. A platform's absurd wait hint is a day and the
 //! process keeps serving and publishing; a panic while handling one delivery stays with that delivery, whose message
-//! comes back; and platform answers are read with a size cap.
+//! comes back; platform answers are read with a size cap; and a filtered post listing reads a bounded amount per
+//! request on both backends.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod aws_support;
 mod support;
 
 use std::collections::HashMap;
@@ -17,7 +19,10 @@ use postora::adapters::aws::functions::{publish_batch, SqsBatch, SqsRecord};
 use postora::app::publish::PANIC_RETRY;
 use postora::app::{App, Deps};
 use postora::config::{Env, Settings};
-use postora::domain::{Account, AccountId, PlatformKind, TokenSet, WorkspaceId};
+use postora::domain::{
+    Account, AccountId, Delivery, DeliveryError, DeliveryStatus, PlatformKind, Post, PostId,
+    TokenSet, WorkspaceId,
+};
 use postora::http::sandbox::{Fault, FaultKind, Idempotency};
 use postora::platforms::http::{read_body_max, BodyError};
 use postora::platforms::meta::{ThreadsConfig, ThreadsPlatform};
@@ -26,7 +31,9 @@ use postora::platforms::{
     registry, AuthorizeRequest, CodeExchange, Connection, NoProgress, Platform, PlatformError,
     Platforms, Progress, PublishJob, Published, Recovery,
 };
-use postora::ports::{DeadLetter, Outgoing, Queue, QueueError, Received, SystemClock};
+use postora::ports::{
+    DeadLetter, Outgoing, PostFilter, PostRecord, Queue, QueueError, Received, Stores, SystemClock,
+};
 use postora::runtime::{self, LocalBackend};
 use secrecy::SecretString;
 use serde_json::{json, Value};
@@ -609,4 +616,129 @@ async fn an_endless_answer_is_cut_off_at_the_cap_by_every_adapter() {
     );
     let e = sandbox.publish(&job, &NoProgress).await.unwrap_err();
     assert_eq!(e.code(), "transient", "{e}");
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Bounded post listings
+
+/// 60 posts with one delivery each, scheduled a minute apart in the order they are created; only the oldest has a
+/// canceled delivery. Returns the oldest post's id.
+async fn posts_matching_nothing_but_the_oldest(stores: &Stores, ws: &WorkspaceId) -> PostId {
+    let base = Utc::now() + chrono::Duration::days(1);
+    let mut oldest = None;
+    for i in 0..60 {
+        let at = base + chrono::Duration::minutes(i);
+        let post = Post {
+            id: PostId::generate(),
+            workspace_id: ws.clone(),
+            text: format!("post {i}"),
+            media: vec![],
+            scheduled_at: at,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+            version: 1,
+        };
+        let mut d = Delivery::new(
+            ws.clone(),
+            post.id.clone(),
+            AccountId::generate(),
+            PlatformKind::Sandbox,
+            None,
+            at,
+            Utc::now(),
+        );
+        if i == 0 {
+            d = d
+                .cancel(DeliveryError::new("canceled", "by hand"), Utc::now())
+                .unwrap();
+            oldest = Some(post.id.clone());
+        }
+        stores
+            .posts
+            .create_post(&PostRecord {
+                post,
+                deliveries: vec![d],
+            })
+            .await
+            .unwrap();
+    }
+    oldest.unwrap()
+}
+
+/// Follows the cursors of a listing of canceled posts, one to a page. `reads` says how much the store read since it
+/// was last asked; each request may read at most `budget`. Returns (pages, posts found).
+async fn follow(
+    stores: &Stores,
+    ws: &WorkspaceId,
+    budget: u64,
+    mut reads: impl FnMut() -> u64,
+) -> (usize, Vec<PostId>) {
+    let canceled = PostFilter {
+        status: Some(DeliveryStatus::Canceled),
+        ..Default::default()
+    };
+    let mut cursor: Option<String> = None;
+    let mut found = Vec::new();
+    let mut pages = 0;
+    loop {
+        let page = stores
+            .posts
+            .list_posts(ws, &canceled, 1, cursor.as_deref())
+            .await
+            .unwrap();
+        pages += 1;
+        let read = reads();
+        assert!(
+            read <= budget,
+            "page {pages} read {read}, more than {budget}"
+        );
+        found.extend(page.items.iter().map(|r| r.post.id.clone()));
+        if pages == 1 {
+            assert!(
+                page.items.is_empty() && page.next_cursor.is_some(),
+                "the first request stops after its budget, with a cursor to go on"
+            );
+        }
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+        assert!(pages < 60, "the listing makes progress");
+    }
+    (pages, found)
+}
+
+#[tokio::test]
+async fn on_the_local_store_a_filter_matching_little_is_answered_page_by_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let local = LocalBackend::open(dir.path(), &Env::default()).unwrap();
+    let stores = local.backend.stores.clone();
+    let ws = WorkspaceId::generate();
+    let oldest = posts_matching_nothing_but_the_oldest(&stores, &ws).await;
+    let (pages, found) = follow(&stores, &ws, 0, || 0).await;
+    assert_eq!(found, vec![oldest]);
+    assert!(
+        pages >= 3,
+        "{pages} pages: each request reads a bounded number of posts"
+    );
+}
+
+#[tokio::test]
+async fn on_dynamodb_a_filter_matching_little_reads_a_bounded_amount_per_request() {
+    let emu = aws_support::Emulator::fresh().await;
+    let stores = emu.adapters.stores();
+    let ws = WorkspaceId::generate();
+    let oldest = posts_matching_nothing_but_the_oldest(&stores, &ws).await;
+    let metrics = emu.metrics.clone();
+    let mut before = metrics.snapshot();
+    let budget = postora::adapters::aws::dynamo::LIST_PAGES_PER_REQUEST as u64;
+    let (pages, found) = follow(&stores, &ws, budget, || {
+        let now = metrics.snapshot();
+        let queries = now.since(&before).operation("DynamoDB", "Query");
+        before = now;
+        queries
+    })
+    .await;
+    assert_eq!(found, vec![oldest]);
+    assert!(pages >= 3, "{pages} pages");
 }
