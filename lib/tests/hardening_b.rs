@@ -73,6 +73,48 @@ async fn a_retry_after_of_ten_to_the_thirteen_holds_one_account_a_day_and_the_pr
     assert_eq!(refused.status(), 422);
     let body: Value = refused.json().await.unwrap();
     assert_eq!(body["error"]["field"], "retry_after_secs", "{body}");
+    for (absurd, field) in [
+        (json!({"kind": "slow", "delay_ms": u64::MAX}), "delay_ms"),
+        (
+            json!({"kind": "reject", "count": 4_294_967_296_u64}),
+            "count",
+        ),
+        (json!({"kind": "reject", "count": -1}), "count"),
+        (
+            json!({"kind": "rate_limit", "retry_after_secs": -1}),
+            "retry_after_secs",
+        ),
+        (
+            json!({"kind": "rate_limit", "retry_after_secs": 1e300}),
+            "retry_after_secs",
+        ),
+        (
+            json!({"kind": "rate_limit", "retry_after_secs": "NaN"}),
+            "retry_after_secs",
+        ),
+    ] {
+        let resp = t
+            .http
+            .post(t.url("/sandbox/faults"))
+            .json(&absurd)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        let body: Value = resp.json().await.unwrap();
+        assert!(status.is_client_error(), "{absurd}: {status} {body}");
+        assert_eq!(body["error"]["field"], field, "{absurd}: {body}");
+    }
+    let faults: Value = t
+        .http
+        .get(t.url("/sandbox/faults"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(faults["faults"], json!([]), "nothing refused was kept");
 
     // A platform may still send it: the sandbox is given the fault directly, as a platform's own answer.
     t.sandbox.add_faults([Fault {
