@@ -1079,4 +1079,42 @@ mod tests {
                 .is_ok()
         );
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn number() -> impl Strategy<Value = String> {
+            prop_oneof![
+                any::<i64>().prop_map(|n| n.to_string()),
+                any::<u64>().prop_map(|n| n.to_string()),
+                any::<f64>().prop_map(|f| format!("{f:e}")),
+                "[0-9]{1,40}",
+                Just("\"NaN\"".to_owned()),
+                Just("null".to_owned()),
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn faults_with_any_numbers_are_taken_within_bounds_or_refused(
+                count in number(), retry in number(), delay in number(), spec in ".{0,40}",
+            ) {
+                let body = format!(
+                    r#"{{"kind":"slow","count":{count},"retry_after_secs":{retry},"delay_ms":{delay}}}"#
+                );
+                if let Ok(f) = serde_json::from_str::<Fault>(&body) {
+                    if f.check().is_ok() {
+                        prop_assert!((1..=MAX_FAULT_COUNT).contains(&f.count));
+                        prop_assert!(f.retry_after_secs.is_none_or(|s| s <= MAX_FAULT_RETRY_AFTER_SECS));
+                        prop_assert!(f.delay_ms.is_none_or(|d| d <= MAX_FAULT_DELAY_MS));
+                    }
+                }
+                if let Ok(faults) = parse_faults(&spec) {
+                    prop_assert!(faults.iter().all(|f| f.check().is_ok()));
+                }
+            }
+        }
+    }
 }
