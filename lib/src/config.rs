@@ -93,8 +93,20 @@ impl Env {
         }
     }
 
+    /// A duration in whole seconds, at most a year ([`crate::domain::bounds::MAX_ENV_SECS`]): a value above that is an
+    /// error naming the variable, so no setting can overflow the time arithmetic it feeds.
     pub fn seconds(&self, name: &str, default: u64) -> Result<Duration, ConfigError> {
-        self.parse(name, default).map(Duration::from_secs)
+        let secs: u64 = self.parse(name, default)?;
+        if secs > crate::domain::bounds::MAX_ENV_SECS {
+            return Err(ConfigError::invalid(
+                name,
+                format!(
+                    "at most {} seconds (a year)",
+                    crate::domain::bounds::MAX_ENV_SECS
+                ),
+            ));
+        }
+        Ok(Duration::from_secs(secs))
     }
 
     /// An origin (scheme, host, optional port, no path), as every platform endpoint variable holds.
@@ -302,6 +314,32 @@ mod tests {
         let env = Env::from_pairs([("POSTORA_MAX_ATTEMPTS", "many")]);
         let err = Settings::from_env(&env, "http://127.0.0.1:8080").unwrap_err();
         assert!(err.to_string().contains("POSTORA_MAX_ATTEMPTS"));
+    }
+
+    #[test]
+    fn durations_above_a_year_name_their_variable() {
+        for (raw, ok) in [
+            ("31622400", true),
+            ("31622401", false),
+            ("10000000000000", false),
+            ("18446744073709551615", false),
+            ("18446744073709551616", false),
+            ("-1", false),
+            ("1e9", false),
+            ("NaN", false),
+        ] {
+            let env = Env::from_pairs([("POSTORA_BACKOFF_MAX_SECS", raw)]);
+            match Settings::from_env(&env, "http://127.0.0.1:8080") {
+                Ok(s) => {
+                    assert!(ok, "{raw} was taken");
+                    assert_eq!(s.publisher.backoff_max.as_secs(), 31_622_400);
+                }
+                Err(e) => {
+                    assert!(!ok, "{raw} was refused: {e}");
+                    assert!(e.to_string().contains("POSTORA_BACKOFF_MAX_SECS"), "{e}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! nothing can have been accepted are retried; a call that may have been accepted is recovered or marked in doubt,
 //! never repeated blindly.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -28,6 +29,10 @@ use crate::ports::{PublishInputs, QueueMessage, StoreError};
 /// After a delivery's attempts are used up, the platform is still asked this many more times whether its last call
 /// landed before the delivery is left in doubt.
 const RECOVERY_ASKS: u32 = 3;
+
+/// How soon a message whose handling panicked comes back. Each return counts a receive, so a delivery that panics
+/// every time reaches the dead-letter queue after the queue's receive limit, as any message that cannot be handled.
+pub const PANIC_RETRY: Duration = Duration::from_secs(30);
 
 /// What to do with the queue message afterwards.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,11 +62,36 @@ enum Outcome {
 }
 
 impl App {
+    /// Handles one queue message body in a task of its own, so that a panic while handling it (a bug one delivery
+    /// runs into) ends that task only: the other deliveries and requests carry on, and the message is not settled
+    /// but comes back after [`PANIC_RETRY`]. The delivery's claim, if it was taken, runs out with its lease and
+    /// recovery takes over, as after a crash.
+    pub async fn handle_message_isolated(self: &Arc<Self>, body: String) -> Settle {
+        let app = self.clone();
+        let key = QueueMessage::parse(&body).ok().map(|m| m.key().to_string());
+        match tokio::spawn(async move { app.handle_message(&body).await }).await {
+            Ok(settle) => settle,
+            Err(e) => {
+                // The panic's own message went to the panic hook; it is not repeated here, as it may quote anything.
+                let what = if e.is_panic() {
+                    "panicked"
+                } else {
+                    "was cancelled"
+                };
+                tracing::error!(
+                    delivery = key.as_deref().unwrap_or("unreadable message"),
+                    "handling a delivery {what}; its message will come back"
+                );
+                Settle::Retry(PANIC_RETRY)
+            }
+        }
+    }
+
     /// Handles one queue message body.
     pub async fn handle_message(&self, body: &str) -> Settle {
-        let message: QueueMessage = match serde_json::from_str(body) {
+        let message = match QueueMessage::parse(body) {
             Ok(m) => m,
-            Err(e) => return Settle::Poison(format!("unreadable delivery message: {e}")),
+            Err(reason) => return Settle::Poison(reason),
         };
         match self.publish_delivery(&message.key()).await {
             Ok(settle) => settle,
@@ -376,10 +406,13 @@ impl App {
         Outcome::RetryAt(at, error)
     }
 
-    /// When to try again: after the platform's hint if it gave one, else after the backoff for `attempts`.
+    /// When to try again: after the platform's hint if it gave one (at most a day, however long the hint), else
+    /// after the backoff for `attempts`.
     fn after(&self, hint: Option<Duration>, attempts: u32) -> DateTime<Utc> {
-        let wait = hint.unwrap_or_else(|| self.backoff(attempts));
-        self.now() + chrono::Duration::from_std(wait).unwrap_or_default()
+        match hint {
+            Some(hint) => crate::domain::bounds::after_hint(self.now(), hint),
+            None => crate::domain::bounds::after(self.now(), self.backoff(attempts)),
+        }
     }
 
     /// The platform's hint carried by a rate-limit error, as a time.
@@ -411,7 +444,8 @@ impl App {
     /// A time at or a little after `until`, so deliveries held by one rate limit do not all return at once.
     fn spread(&self, until: DateTime<Utc>) -> DateTime<Utc> {
         let wait = (until - self.now()).num_milliseconds().clamp(0, 5_000);
-        until + chrono::Duration::milliseconds(rand::thread_rng().gen_range(0..=wait))
+        let jitter = chrono::Duration::milliseconds(rand::thread_rng().gen_range(0..=wait));
+        until.checked_add_signed(jitter).unwrap_or(until)
     }
 
     /// Writes the outcome, conditional on the attempt still holding the claim, and tells the world.

@@ -1,6 +1,7 @@
 //! Pure types and rules: no I/O here.
 
 pub mod account;
+pub mod bounds;
 pub mod content;
 pub mod delivery;
 pub mod events;

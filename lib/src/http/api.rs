@@ -179,7 +179,8 @@ fn time_param(
     .transpose()
 }
 
-/// Lists posts, newest scheduled first.
+/// Lists posts, newest scheduled first. Each request reads a bounded number of posts, so with a filter a page may
+/// hold fewer than `limit` posts, or none, while `next_cursor` is set: follow `next_cursor` until it is absent.
 #[utoipa::path(get, path = "/v1/posts", tag = "posts", params(ListQuery),
     responses((status = 200, body = PostPage), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
 async fn list_posts(

@@ -116,7 +116,8 @@ impl From<&PostRecord> for PostView {
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PostPage {
     pub posts: Vec<PostView>,
-    /// Pass as `cursor` to read the next page; absent on the last page.
+    /// Pass as `cursor` to read the next page; absent on the last page. A page may be short (even empty) and still
+    /// have one: a request reads a bounded number of posts.
     pub next_cursor: Option<String>,
 }
 

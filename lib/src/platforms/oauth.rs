@@ -9,6 +9,7 @@ use oauth2::{
 };
 use secrecy::{ExposeSecret, SecretString};
 
+use super::http::CappedClient;
 use crate::domain::TokenSet;
 use crate::ports::PlatformError;
 
@@ -100,8 +101,11 @@ impl OAuthApp {
         if let Some(v) = pkce_verifier {
             req = req.set_pkce_verifier(PkceCodeVerifier::new(v.to_owned()));
         }
-        let token = req.request_async(http).await.map_err(map_token_error)?;
-        Ok(token_set(&token, None, now))
+        let token = req
+            .request_async(&CappedClient(http))
+            .await
+            .map_err(map_token_error)?;
+        token_set(&token, None, now)
     }
 
     /// Refreshes; keeps the old refresh token when the platform does not rotate it.
@@ -118,32 +122,36 @@ impl OAuthApp {
         let token = self
             .client
             .exchange_refresh_token(&RefreshToken::new(refresh.expose_secret().to_owned()))
-            .request_async(http)
+            .request_async(&CappedClient(http))
             .await
             .map_err(map_token_error)?;
-        Ok(token_set(&token, Some(tokens), now))
+        token_set(&token, Some(tokens), now)
     }
 }
 
+/// The token set a token answer grants, issued `now`. An `expires_in` no platform would grant (above ten years) is
+/// a broken answer: an error, not a time.
 fn token_set(
     token: &BasicTokenResponse,
     previous: Option<&TokenSet>,
     now: DateTime<Utc>,
-) -> TokenSet {
+) -> Result<TokenSet, PlatformError> {
+    let expires_at = token
+        .expires_in()
+        .map(|d| crate::domain::bounds::token_expiry(now, i128::from(d.as_secs())))
+        .transpose()
+        .map_err(|e| PlatformError::Transient(format!("token endpoint: {e}")))?;
     let mut set = TokenSet::new(token.access_token().secret().to_owned(), now);
     set.refresh_token = token
         .refresh_token()
         .map(|r| SecretString::from(r.secret().to_owned()))
         .or_else(|| previous.and_then(|p| p.refresh_token.clone()));
-    set.expires_at = token
-        .expires_in()
-        .and_then(|d| chrono::Duration::from_std(d).ok())
-        .map(|d| now + d);
+    set.expires_at = expires_at;
     set.refresh_expires_at = previous.and_then(|p| p.refresh_expires_at);
     set.scope = token
         .scopes()
         .map(|s| s.iter().map(|x| x.as_str()).collect::<Vec<_>>().join(" "));
-    set
+    Ok(set)
 }
 
 type TokenError = RequestTokenError<
@@ -164,6 +172,10 @@ pub fn map_token_error(e: TokenError) -> PlatformError {
             )),
             other => PlatformError::Rejected(format!("token endpoint said {}", other.as_ref())),
         },
+        // The answer was cut off at the body cap (the only message this crate's client carries as `Other`).
+        RequestTokenError::Request(oauth2::HttpClientError::Other(m)) => {
+            PlatformError::Transient(format!("token endpoint: {m}"))
+        }
         RequestTokenError::Request(_) => {
             PlatformError::Transient("the token endpoint could not be reached".into())
         }
@@ -171,5 +183,50 @@ pub fn map_token_error(e: TokenError) -> PlatformError {
             PlatformError::Transient("the token endpoint answered something unreadable".into())
         }
         RequestTokenError::Other(m) => PlatformError::Transient(format!("token endpoint: {m}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn answer(expires_in: &str) -> Option<BasicTokenResponse> {
+        serde_json::from_str(&format!(
+            r#"{{"access_token":"at-secret","token_type":"bearer","expires_in":{expires_in},"refresh_token":"rt"}}"#
+        ))
+        .ok()
+    }
+
+    #[test]
+    fn an_absurd_expires_in_is_an_error_not_a_panic() {
+        let now = Utc::now();
+        let ok = token_set(&answer("3600").unwrap(), None, now).unwrap();
+        assert_eq!(ok.expires_at, Some(now + chrono::Duration::hours(1)));
+        for absurd in ["10000000000000", "18446744073709551615"] {
+            let e = token_set(&answer(absurd).unwrap(), None, now).unwrap_err();
+            assert_eq!(e.code(), "transient", "{absurd}");
+            assert!(e.to_string().contains("expires in"), "{e}");
+            assert!(!e.to_string().contains("at-secret"), "{e}");
+        }
+        // What the oauth2 crate cannot read at all is its own parse error (mapped by map_token_error).
+        for unreadable in ["-1", "1e300", r#""NaN""#, "18446744073709551616"] {
+            assert!(answer(unreadable).is_none(), "{unreadable}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_expires_in_gives_a_plausible_time_or_an_error(secs in any::<u64>()) {
+            let now = Utc::now();
+            if let Some(a) = answer(&secs.to_string()) {
+                match token_set(&a, None, now) {
+                    Ok(t) => prop_assert!(t.expires_at.is_some_and(|e| e >= now
+                        && e <= now + chrono::Duration::seconds(crate::domain::bounds::MAX_TOKEN_LIFETIME_SECS))),
+                    Err(e) => prop_assert_eq!(e.code(), "transient"),
+                }
+            }
+        }
     }
 }

@@ -189,6 +189,10 @@ pub trait PostStore: Send + Sync {
     /// Writes a new post and all its deliveries at once.
     async fn create_post(&self, record: &PostRecord) -> StoreResult<()>;
     async fn get_post(&self, ws: &WorkspaceId, id: &PostId) -> StoreResult<Option<PostRecord>>;
+    /// Posts matching `filter`, newest first, at most `limit`. One call reads a bounded amount (about ten times
+    /// `limit` posts), so a page may hold fewer than `limit` posts, or none, while `next_cursor` is set: a filter
+    /// that matches little is answered page by page, never by reading the whole workspace. The listing is complete
+    /// once `next_cursor` is `None`.
     async fn list_posts(
         &self,
         ws: &WorkspaceId,
@@ -358,7 +362,43 @@ pub struct QueueMessage {
     pub account_id: AccountId,
 }
 
+/// The most bytes a delivery message's body may have: three ids and their names take about 200.
+pub const MAX_MESSAGE_BYTES: usize = 4096;
+
 impl QueueMessage {
+    /// Reads a message body from the queue. Whatever is there is outside input: a body that is too long, not this
+    /// JSON, or names an id of the wrong shape is refused, saying why (never echoing the body).
+    pub fn parse(body: &str) -> Result<QueueMessage, String> {
+        if body.len() > MAX_MESSAGE_BYTES {
+            return Err(format!(
+                "the message has {} bytes, more than {MAX_MESSAGE_BYTES}",
+                body.len()
+            ));
+        }
+        let m: QueueMessage = serde_json::from_str(body).map_err(|e| {
+            let why = if e.is_data() {
+                "it does not name a delivery"
+            } else {
+                "it is not JSON"
+            };
+            format!(
+                "unreadable delivery message: {why} (line {}, column {})",
+                e.line(),
+                e.column()
+            )
+        })?;
+        if WorkspaceId::parse(m.workspace_id.as_str()).is_none() {
+            return Err("the message's workspace_id is not a workspace id".into());
+        }
+        if PostId::parse(m.post_id.as_str()).is_none() {
+            return Err("the message's post_id is not a post id".into());
+        }
+        if AccountId::parse(m.account_id.as_str()).is_none() {
+            return Err("the message's account_id is not an account id".into());
+        }
+        Ok(m)
+    }
+
     pub fn key(&self) -> DeliveryKey {
         DeliveryKey {
             workspace_id: self.workspace_id.clone(),
@@ -475,5 +515,57 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
         *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn queue_messages_name_a_delivery_with_well_formed_ids() {
+        let key = DeliveryKey {
+            workspace_id: WorkspaceId::generate(),
+            post_id: PostId::generate(),
+            account_id: AccountId::generate(),
+        };
+        let body = serde_json::to_string(&QueueMessage::from(key.clone())).unwrap();
+        assert_eq!(QueueMessage::parse(&body).unwrap().key(), key);
+        for bad in [
+            r#"{"workspace_id":"ws_1#POST#x","post_id":"post_1","account_id":"acc_1"}"#.to_owned(),
+            r#"{"workspace_id":"","post_id":"post_1","account_id":"acc_1"}"#.to_owned(),
+            r#"{"workspace_id":"ws_1","post_id":"acc_1","account_id":"acc_1"}"#.to_owned(),
+            r#"{"workspace_id":"ws_1","post_id":"post_1","account_id":7}"#.to_owned(),
+            format!(
+                r#"{{"workspace_id":"ws_{}","post_id":"post_1","account_id":"acc_1"}}"#,
+                "a".repeat(5000)
+            ),
+            "[]".to_owned(),
+            "not json".to_owned(),
+        ] {
+            let reason = QueueMessage::parse(&bad).unwrap_err();
+            assert!(
+                !reason.contains("POST#x"),
+                "the body is not echoed: {reason}"
+            );
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_body_is_a_message_or_a_reason(body in prop_oneof![
+            ".{0,300}",
+            ("[a-z_#]{0,20}", "[a-z_#]{0,20}", "[a-z_#]{0,20}").prop_map(|(w, p, a)| format!(
+                r#"{{"workspace_id":"{w}","post_id":"{p}","account_id":"{a}"}}"#
+            )),
+        ]) {
+            if let Ok(m) = QueueMessage::parse(&body) {
+                prop_assert!(WorkspaceId::parse(m.workspace_id.as_str()).is_some());
+                prop_assert!(PostId::parse(m.post_id.as_str()).is_some());
+                prop_assert!(AccountId::parse(m.account_id.as_str()).is_some());
+            }
+        }
     }
 }

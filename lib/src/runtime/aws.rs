@@ -3,6 +3,7 @@
 //! publisher's side of the SQS batch contract (partial batch failures, a malformed body failing only its own record,
 //! the batch's events put together).
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -161,13 +162,16 @@ const POISON_RETRY: Duration = Duration::from_secs(1);
 
 /// Publishes every record of a batch at once and reports the ones that must come back. A record to retry later is
 /// hidden for its delay first (the queue's visibility timeout is far longer than a retry should wait); a malformed one
-/// fails alone.
+/// fails alone. A record whose handling panics is reported too, so Lambda never deletes a message that was not
+/// settled, and the others are unaffected.
 pub async fn publish_batch(app: Arc<App>, batch: SqsBatch) -> BatchResponse {
     let mut running = JoinSet::new();
+    let mut by_task = HashMap::new();
     for record in batch.records {
         let app = app.clone();
-        running.spawn(async move {
-            let settle = app.handle_message(&record.body).await;
+        let message_id = record.message_id.clone();
+        let task = running.spawn(async move {
+            let settle = app.handle_message_isolated(record.body.clone()).await;
             let delay = match settle {
                 Settle::Done => return None,
                 Settle::Retry(delay) => delay,
@@ -183,16 +187,24 @@ pub async fn publish_batch(app: Arc<App>, batch: SqsBatch) -> BatchResponse {
             }
             Some(record.message_id)
         });
+        by_task.insert(task.id(), message_id);
     }
     let mut failures = Vec::new();
-    while let Some(done) = running.join_next().await {
+    while let Some(done) = running.join_next_with_id().await {
         match done {
-            Ok(Some(id)) => failures.push(BatchItemFailure {
+            Ok((_, Some(id))) => failures.push(BatchItemFailure {
                 item_identifier: id,
             }),
-            Ok(None) => {}
-            // A panicking record cannot say which it was; the others are settled, so fail nothing silently.
-            Err(e) => tracing::error!(error = %e, "a publish task stopped"),
+            Ok((_, None)) => {}
+            // The task stopped before it could answer (a panic while settling): its message must come back.
+            Err(e) => {
+                tracing::error!(error = %e, "a publish task stopped; its message will come back");
+                if let Some(id) = by_task.remove(&e.id()) {
+                    failures.push(BatchItemFailure {
+                        item_identifier: id,
+                    });
+                }
+            }
         }
     }
     failures.sort_by(|a, b| a.item_identifier.cmp(&b.item_identifier));

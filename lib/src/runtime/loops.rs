@@ -49,9 +49,15 @@ pub async fn dispatcher_loop(app: Arc<App>, interval: Duration, mut shutdown: Sh
     }
 }
 
-/// Drains the queue with up to `concurrency` publishes at once until shutdown, then lets those in flight finish.
+/// The most publishes in flight at once one process runs, whatever `--workers` says.
+pub const MAX_WORKERS: usize = 10_000;
+
+/// Drains the queue with up to `concurrency` publishes at once until shutdown, then lets those in flight finish. A
+/// panic while handling one message ends only that message's handling; the message comes back (see
+/// [`App::handle_message_isolated`]).
 pub async fn publisher_loop(app: Arc<App>, concurrency: usize, mut shutdown: Shutdown) {
-    let permits = Arc::new(Semaphore::new(concurrency.max(1)));
+    let concurrency = concurrency.clamp(1, MAX_WORKERS);
+    let permits = Arc::new(Semaphore::new(concurrency));
     loop {
         if shutdown.is_set() {
             break;
@@ -75,7 +81,7 @@ pub async fn publisher_loop(app: Arc<App>, concurrency: usize, mut shutdown: Shu
             };
             let app = app.clone();
             tokio::spawn(async move {
-                let settle = app.handle_message(&message.body).await;
+                let settle = app.handle_message_isolated(message.body.clone()).await;
                 let settled = match &settle {
                     Settle::Done => app.queue.ack(&message.receipt).await,
                     Settle::Retry(delay) => app.queue.retry_later(&message.receipt, *delay).await,
@@ -96,7 +102,7 @@ pub async fn publisher_loop(app: Arc<App>, concurrency: usize, mut shutdown: Shu
     // Wait for in-flight publishes (they hold permits), at most a while.
     let _ = tokio::time::timeout(
         Duration::from_secs(15),
-        permits.acquire_many(concurrency.max(1) as u32),
+        permits.acquire_many(u32::try_from(concurrency).unwrap_or(u32::MAX)),
     )
     .await;
 }

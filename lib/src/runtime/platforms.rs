@@ -5,15 +5,28 @@
 use std::sync::Arc;
 
 use crate::config::{ConfigError, Env};
-use crate::platforms::http::{client, HttpTimeouts};
+use crate::platforms::http::{client, set_max_body_bytes, HttpTimeouts, DEFAULT_MAX_BODY_BYTES};
 use crate::platforms::meta::{
     FacebookConfig, FacebookPlatform, InstagramConfig, InstagramPlatform, ThreadsConfig,
     ThreadsPlatform,
 };
 use crate::ports::Platforms;
 
-/// The HTTP client every platform adapter shares, with the timeouts from the environment.
+/// The bounds of `POSTORA_HTTP_MAX_BODY_BYTES`: 4 KiB to 64 MiB.
+const MIN_BODY_BYTES: usize = 4 << 10;
+const MAX_BODY_BYTES: usize = 64 << 20;
+
+/// The HTTP client every platform adapter shares, with the timeouts and the largest answer body it reads from the
+/// environment.
 pub fn http_client(env: &Env) -> Result<reqwest::Client, ConfigError> {
+    let max_body = env.parse("POSTORA_HTTP_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)?;
+    if !(MIN_BODY_BYTES..=MAX_BODY_BYTES).contains(&max_body) {
+        return Err(ConfigError::invalid(
+            "POSTORA_HTTP_MAX_BODY_BYTES",
+            format!("must be from {MIN_BODY_BYTES} to {MAX_BODY_BYTES} bytes"),
+        ));
+    }
+    set_max_body_bytes(max_body);
     Ok(client(HttpTimeouts {
         connect: env.seconds("POSTORA_HTTP_CONNECT_TIMEOUT_SECS", 5)?,
         request: env.seconds("POSTORA_HTTP_TIMEOUT_SECS", 30)?,

@@ -9,7 +9,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::domain::{Account, PlatformKind, Profile, TokenSet};
-use crate::platforms::http::{endpoint, read_transport_error, retry_after, transport_error};
+use crate::platforms::http::{
+    endpoint, read_body, read_transport_error, retry_after, transport_error,
+};
 use crate::platforms::oauth::{ClientAuth, OAuthApp};
 use crate::ports::{
     AuthorizeRequest, CodeExchange, Connection, Platform, PlatformError, Progress, PublishJob,
@@ -86,10 +88,7 @@ impl SandboxPlatform {
             .await
             .map_err(|e| read_transport_error(&e, "sandbox profile"))?;
         let resp = check(resp).await?;
-        let me: Me = resp
-            .json()
-            .await
-            .map_err(|_| PlatformError::Transient("sandbox profile was unreadable".into()))?;
+        let me: Me = answer(resp, "sandbox profile", false).await?;
         Ok(Profile {
             platform_user_id: me.id,
             username: Some(me.username),
@@ -114,6 +113,26 @@ struct SandboxError {
     message: String,
 }
 
+/// Reads a successful answer as JSON, within the body cap. `may_have_landed` is whether the call could have
+/// published something: an answer lost then leaves the outcome unknown; for a read, trying again is safe.
+async fn answer<T: serde::de::DeserializeOwned>(
+    resp: reqwest::Response,
+    what: &str,
+    may_have_landed: bool,
+) -> Result<T, PlatformError> {
+    let body = read_body(resp)
+        .await
+        .map_err(|e| e.into_platform(what, may_have_landed))?;
+    serde_json::from_slice(&body).map_err(|_| {
+        let message = format!("{what}: the answer was unreadable");
+        if may_have_landed {
+            PlatformError::Unknown(message)
+        } else {
+            PlatformError::Transient(message)
+        }
+    })
+}
+
 /// Maps the sandbox's answers to error classes, as a real adapter maps its platform's documented errors.
 async fn check(resp: reqwest::Response) -> Result<reqwest::Response, PlatformError> {
     let status = resp.status();
@@ -121,7 +140,11 @@ async fn check(resp: reqwest::Response) -> Result<reqwest::Response, PlatformErr
         return Ok(resp);
     }
     let wait = retry_after(resp.headers());
-    let body: Option<SandboxError> = resp.json().await.ok();
+    // An error body that cannot be read (cut off, too large, not JSON) leaves the status to speak.
+    let body: Option<SandboxError> = read_body(resp)
+        .await
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
     let (code, message) = body
         .map(|b| (b.error, b.message))
         .unwrap_or_else(|| (String::new(), format!("HTTP {status}")));
@@ -214,9 +237,7 @@ impl Platform for SandboxPlatform {
             .await
             .map_err(|e| transport_error(&e, "sandbox publish"))?;
         let resp = check(resp).await?;
-        let post: SandboxPost = resp.json().await.map_err(|_| {
-            PlatformError::Unknown("sandbox publish: the answer was cut off".into())
-        })?;
+        let post: SandboxPost = answer(resp, "sandbox publish", true).await?;
         Ok(Published {
             platform_post_id: post.id,
             permalink: post.url,
@@ -243,10 +264,7 @@ impl Platform for SandboxPlatform {
             ));
         }
         let resp = check(resp).await?;
-        let post: SandboxPost = resp
-            .json()
-            .await
-            .map_err(|_| PlatformError::Transient("sandbox recovery: unreadable answer".into()))?;
+        let post: SandboxPost = answer(resp, "sandbox recovery", false).await?;
         Ok(Recovery::Published(Published {
             platform_post_id: post.id,
             permalink: post.url,
@@ -263,5 +281,91 @@ impl Platform for SandboxPlatform {
             .await
             .map_err(|e| read_transport_error(&e, "sandbox revoke"))?;
         check(resp).await.map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const DAY: Duration = Duration::from_secs(24 * 3600);
+
+    fn response(status: u16, retry_after: &str, body: Vec<u8>) -> reqwest::Response {
+        let mut b = axum::http::Response::builder().status(status);
+        if let Ok(v) = axum::http::HeaderValue::from_str(retry_after) {
+            b = b.header("retry-after", v);
+        }
+        reqwest::Response::from(b.body(body).unwrap())
+    }
+
+    fn run<T>(f: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    fn wait_of(e: &PlatformError) -> Option<Duration> {
+        match e {
+            PlatformError::RateLimited { retry_after, .. }
+            | PlatformError::AppRateLimited { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_huge_retry_after_is_a_day() {
+        let e = run(check(response(
+            429,
+            "10000000000000",
+            br#"{"error":"rate_limited","message":"slow down"}"#.to_vec(),
+        )))
+        .unwrap_err();
+        assert_eq!(wait_of(&e), Some(DAY));
+    }
+
+    fn body() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..256),
+            (".{0,30}", ".{0,60}").prop_map(|(e, m)| serde_json::json!({"error": e, "message": m})
+                .to_string()
+                .into_bytes()),
+            (
+                ".{0,30}",
+                prop_oneof![
+                    Just(serde_json::Value::Null),
+                    any::<i64>().prop_map(serde_json::Value::from)
+                ]
+            )
+                .prop_map(|(id, url)| serde_json::json!({"id": id, "url": url})
+                    .to_string()
+                    .into_bytes()),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn sandbox_answers_of_any_shape_never_panic(
+            status in 100u16..1000,
+            retry in prop_oneof!["[0-9]{1,40}", "-?[0-9]{1,10}", ".{0,20}"],
+            body in body(),
+            publishing in any::<bool>(),
+        ) {
+            match run(check(response(status, &retry, body.clone()))) {
+                Ok(resp) => {
+                    let read: Result<SandboxPost, _> = run(answer(resp, "sandbox", publishing));
+                    if let Err(e) = read {
+                        prop_assert_eq!(e.code(), if publishing { "unknown_outcome" } else { "transient" });
+                    }
+                }
+                Err(e) => prop_assert!(wait_of(&e).is_none_or(|w| w <= DAY), "{e:?}"),
+            }
+        }
     }
 }

@@ -31,6 +31,46 @@ fn one() -> u32 {
     1
 }
 
+/// The most publish calls one fault applies to.
+pub const MAX_FAULT_COUNT: u32 = 10_000;
+/// The longest `Retry-After` a rate-limit fault sends: a week, longer than Postora ever waits on a hint (a day), so
+/// that cap can be watched, and short enough to stay a number of seconds any client reads.
+pub const MAX_FAULT_RETRY_AFTER_SECS: u64 = 7 * 24 * 3600;
+/// The longest a `slow` fault holds its answer: ten minutes, far beyond any client's timeout.
+pub const MAX_FAULT_DELAY_MS: u64 = 10 * 60 * 1000;
+
+impl Fault {
+    /// Checks the fault's numbers and names: the field at fault and why, for a 4xx answer.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        if self.count == 0 || self.count > MAX_FAULT_COUNT {
+            return Err(("count", format!("must be from 1 to {MAX_FAULT_COUNT}")));
+        }
+        if self
+            .retry_after_secs
+            .is_some_and(|s| s > MAX_FAULT_RETRY_AFTER_SECS)
+        {
+            return Err((
+                "retry_after_secs",
+                format!("must be at most {MAX_FAULT_RETRY_AFTER_SECS} seconds (a week)"),
+            ));
+        }
+        if self.delay_ms.is_some_and(|d| d > MAX_FAULT_DELAY_MS) {
+            return Err((
+                "delay_ms",
+                format!("must be at most {MAX_FAULT_DELAY_MS} milliseconds (ten minutes)"),
+            ));
+        }
+        if self
+            .user
+            .as_deref()
+            .is_some_and(|u| u.is_empty() || u.len() > 64)
+        {
+            return Err(("user", "must be 1 to 64 characters".to_owned()));
+        }
+        Ok(())
+    }
+}
+
 /// Whom a sandbox rate limit is said to apply to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -75,7 +115,7 @@ pub fn parse_faults(spec: &str) -> Result<Vec<Fault>, String> {
         .filter(|s| !s.is_empty())
         .map(|item| {
             let (kind, count) = item.split_once(':').unwrap_or((item, "1"));
-            Ok(Fault {
+            let fault = Fault {
                 kind: kind.parse()?,
                 count: count
                     .parse()
@@ -84,7 +124,11 @@ pub fn parse_faults(spec: &str) -> Result<Vec<Fault>, String> {
                 retry_after_secs: None,
                 scope: None,
                 delay_ms: None,
-            })
+            };
+            fault
+                .check()
+                .map_err(|(field, why)| format!("`{item}`: {field} {why}"))?;
+            Ok(fault)
         })
         .collect()
 }
@@ -139,6 +183,78 @@ mod tests {
         assert_eq!(f[1].count, 1);
         assert!(parse_faults("explode").is_err());
         assert!(parse_faults("rate_limit:x").is_err());
+        for bad in [
+            "rate_limit:0",
+            "rate_limit:10001",
+            "rate_limit:99999999999",
+            "reject:-1",
+        ] {
+            assert!(parse_faults(bad).is_err(), "{bad}");
+        }
+    }
+
+    fn fault(json: serde_json::Value) -> Result<Fault, (&'static str, String)> {
+        let f: Fault = serde_json::from_value(json).map_err(|e| ("body", e.to_string()))?;
+        f.check().map(|()| f)
+    }
+
+    #[test]
+    fn absurd_fault_numbers_are_refused_naming_the_field() {
+        use serde_json::json;
+        let field = |j| fault(j).unwrap_err().0;
+        assert_eq!(
+            field(json!({"kind": "rate_limit", "retry_after_secs": 10_u64.pow(13)})),
+            "retry_after_secs"
+        );
+        assert_eq!(
+            field(json!({"kind": "slow", "delay_ms": u64::MAX})),
+            "delay_ms"
+        );
+        assert_eq!(field(json!({"kind": "reject", "count": 0})), "count");
+        assert_eq!(field(json!({"kind": "reject", "count": 10_001})), "count");
+        assert_eq!(field(json!({"kind": "reject", "user": ""})), "user");
+        assert!(
+            fault(json!({"kind": "rate_limit", "retry_after_secs": 604_800, "count": 10_000}))
+                .is_ok()
+        );
+    }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn number() -> impl Strategy<Value = String> {
+            prop_oneof![
+                any::<i64>().prop_map(|n| n.to_string()),
+                any::<u64>().prop_map(|n| n.to_string()),
+                any::<f64>().prop_map(|f| format!("{f:e}")),
+                "[0-9]{1,40}",
+                Just("\"NaN\"".to_owned()),
+                Just("null".to_owned()),
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn faults_with_any_numbers_are_taken_within_bounds_or_refused(
+                count in number(), retry in number(), delay in number(), spec in ".{0,40}",
+            ) {
+                let body = format!(
+                    r#"{{"kind":"slow","count":{count},"retry_after_secs":{retry},"delay_ms":{delay}}}"#
+                );
+                if let Ok(f) = serde_json::from_str::<Fault>(&body) {
+                    if f.check().is_ok() {
+                        prop_assert!((1..=MAX_FAULT_COUNT).contains(&f.count));
+                        prop_assert!(f.retry_after_secs.is_none_or(|s| s <= MAX_FAULT_RETRY_AFTER_SECS));
+                        prop_assert!(f.delay_ms.is_none_or(|d| d <= MAX_FAULT_DELAY_MS));
+                    }
+                }
+                if let Ok(faults) = parse_faults(&spec) {
+                    prop_assert!(faults.iter().all(|f| f.check().is_ok()));
+                }
+            }
+        }
     }
 
     #[test]

@@ -14,6 +14,7 @@ use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::faults::MAX_FAULT_DELAY_MS;
 use super::store::Bearer;
 use super::{
     Fault, FaultKind, Idempotency, LimitScope, Sandbox, SandboxPost, CLIENT_ID, MAX_CHARS,
@@ -410,6 +411,8 @@ async fn fail_before_storing(
             "the sandbox is failing on purpose",
         )),
         FaultKind::RateLimit => {
+            // Faults added in code rather than through `POST /sandbox/faults` are not checked: a platform may send any
+            // number, and Postora must survive it.
             let wait = fault.retry_after_secs.unwrap_or(2);
             let mut r = match fault.scope {
                 Some(LimitScope::App) => api_error(
@@ -516,7 +519,8 @@ async fn create_post(
                 .unwrap_or_else(|_| StatusCode::OK.into_response())
         }
         Some((FaultKind::Slow, delay)) => {
-            tokio::time::sleep(Duration::from_millis(delay.unwrap_or(35_000))).await;
+            let delay = delay.unwrap_or(35_000).min(MAX_FAULT_DELAY_MS);
+            tokio::time::sleep(Duration::from_millis(delay)).await;
             axum::Json(post).into_response()
         }
         _ => axum::Json(post).into_response(),
@@ -615,9 +619,9 @@ async fn add_fault(
     State(sb): State<Sandbox>,
     Json(fault): Json<Fault>,
 ) -> Result<Response, ApiError> {
-    if fault.count == 0 || fault.count > 10_000 {
-        return Err(ApiError::invalid("count", "must be from 1 to 10000"));
-    }
+    fault
+        .check()
+        .map_err(|(field, message)| ApiError::invalid(field, message))?;
     sb.add_faults([fault.clone()]);
     Ok((StatusCode::CREATED, axum::Json(fault)).into_response())
 }

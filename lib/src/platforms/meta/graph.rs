@@ -13,7 +13,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-use crate::platforms::http::{read_transport_error, retry_after, transport_error};
+use crate::platforms::http::{
+    read_body, read_transport_error, retry_after, transport_error, BodyError,
+};
 use crate::ports::PlatformError;
 
 /// What a call does, which decides what an ambiguous failure (5xx, a cut connection, "unknown error") means.
@@ -217,12 +219,27 @@ fn ambiguous(call: CallKind, message: String) -> Failure {
 }
 
 /// How long Meta asks us to wait: the largest `estimated_time_to_regain_access` (minutes) in
-/// `X-Business-Use-Case-Usage`, else `Retry-After` (seconds).
+/// `X-Business-Use-Case-Usage`, else `Retry-After` (seconds); at most a day ([`crate::domain::bounds::MAX_WAIT_HINT`]). A
+/// header that does not read as Meta documents it gives no hint.
 pub fn rate_limit_wait(headers: &HeaderMap) -> Option<Duration> {
     #[derive(Deserialize)]
     struct Usage {
-        #[serde(default)]
+        #[serde(default, deserialize_with = "minutes")]
         estimated_time_to_regain_access: u64,
+    }
+    /// Whole minutes, however large (a number beyond 64 bits is as many as there can be); anything else is none.
+    fn minutes<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        Ok(match serde_json::Value::deserialize(d)? {
+            serde_json::Value::Number(n) => n
+                .as_u64()
+                .or_else(|| {
+                    n.as_f64()
+                        .filter(|f| f.is_finite() && *f > 0.0)
+                        .map(|f| f as u64)
+                })
+                .unwrap_or(0),
+            _ => 0,
+        })
     }
     let from_buc = headers
         .get("x-business-use-case-usage")
@@ -236,7 +253,7 @@ pub fn rate_limit_wait(headers: &HeaderMap) -> Option<Duration> {
                 .max()
         })
         .filter(|minutes| *minutes > 0)
-        .map(|minutes| Duration::from_secs(minutes * 60));
+        .map(|minutes| crate::domain::bounds::wait_hint_secs(minutes.saturating_mul(60)));
     from_buc.or_else(|| retry_after(headers))
 }
 
@@ -386,12 +403,12 @@ impl Graph {
         })?;
         let status = resp.status();
         let headers = resp.headers().clone();
-        let body = resp.bytes().await.map_err(|_| {
-            ambiguous(
-                call,
-                format!("{what}: the connection broke while the answer arrived"),
-            )
-        })?;
+        let body = match read_body(resp).await {
+            Ok(body) => body,
+            // An error answer too large to read is classified by its status alone.
+            Err(BodyError::TooLarge { .. }) if !status.is_success() => Vec::new(),
+            Err(e) => return Err(ambiguous(call, format!("{what}: {e}"))),
+        };
         if !status.is_success() {
             return Err(scrub_failure(
                 classify(status, &headers, &body, call),
@@ -583,6 +600,146 @@ mod tests {
         let t = parse_time("2024-07-01T12:34:56+0000").unwrap();
         assert_eq!(t.to_rfc3339(), "2024-07-01T12:34:56+00:00");
         assert!(parse_time("2024-07-01T12:34:56Z").is_some());
+    }
+
+    #[test]
+    fn metas_wait_is_at_most_a_day_however_large() {
+        let day = Duration::from_secs(24 * 3600);
+        for minutes in [
+            "1441",
+            "18446744073709551615",
+            "1e300",
+            "99999999999999999999999",
+        ] {
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                "x-business-use-case-usage",
+                HeaderValue::from_str(&format!(
+                    r#"{{"1":[{{"estimated_time_to_regain_access":{minutes}}}]}}"#
+                ))
+                .unwrap(),
+            );
+            assert_eq!(rate_limit_wait(&headers), Some(day), "{minutes}");
+        }
+        for odd in [r#""NaN""#, "-5", "null", r#"{"a":1}"#, "0.5"] {
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                "x-business-use-case-usage",
+                HeaderValue::from_str(&format!(
+                    r#"{{"1":[{{"estimated_time_to_regain_access":{odd}}}]}}"#
+                ))
+                .unwrap(),
+            );
+            headers.insert(
+                "retry-after",
+                HeaderValue::from_static("99999999999999999999999"),
+            );
+            assert_eq!(
+                rate_limit_wait(&headers),
+                Some(day),
+                "{odd} falls back to Retry-After"
+            );
+        }
+    }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        const DAY: Duration = Duration::from_secs(24 * 3600);
+
+        /// Numbers and number-like strings of every kind: huge, negative, fractional, NaN-ish, overflowing.
+        fn number() -> impl Strategy<Value = String> {
+            prop_oneof![
+                any::<i64>().prop_map(|n| n.to_string()),
+                any::<u64>().prop_map(|n| n.to_string()),
+                any::<f64>().prop_map(|f| format!("{f:e}")),
+                "[0-9]{1,60}",
+                Just("NaN".to_owned()),
+                Just("-Infinity".to_owned()),
+                Just("\"1e400\"".to_owned()),
+                Just("null".to_owned()),
+                Just("1e400".to_owned()),
+                Just("-0".to_owned()),
+            ]
+        }
+
+        fn status() -> impl Strategy<Value = StatusCode> {
+            (100u16..1000).prop_map(|c| StatusCode::from_u16(c).unwrap())
+        }
+
+        fn call() -> impl Strategy<Value = CallKind> {
+            prop_oneof![
+                Just(CallKind::Read),
+                Just(CallKind::Prepare),
+                Just(CallKind::Publish)
+            ]
+        }
+
+        fn headers(minutes: &str, retry: &str) -> HeaderMap {
+            let mut h = HeaderMap::new();
+            let usage = format!(r#"{{"1":[{{"estimated_time_to_regain_access":{minutes}}}]}}"#);
+            if let Ok(v) = HeaderValue::from_str(&usage) {
+                h.insert("x-business-use-case-usage", v);
+            }
+            if let Ok(v) = HeaderValue::from_str(retry) {
+                h.insert("retry-after", v);
+            }
+            h
+        }
+
+        fn wait_of(f: &Failure) -> Option<Duration> {
+            match f {
+                Failure::Platform(
+                    PlatformError::RateLimited { retry_after, .. }
+                    | PlatformError::AppRateLimited { retry_after, .. },
+                ) => *retry_after,
+                _ => None,
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            #[test]
+            fn error_bodies_of_any_shape_classify_without_panicking(
+                code in number(), subcode in number(), message in ".{0,400}", transient in any::<bool>(),
+                status in status(), call in call(), minutes in number(), retry in number(),
+            ) {
+                let body = format!(
+                    r#"{{"error":{{"message":{},"type":"OAuthException","code":{code},"error_subcode":{subcode},"is_transient":{transient}}}}}"#,
+                    serde_json::Value::String(message.clone()),
+                );
+                let flat = format!(
+                    r#"{{"error_type":"x","code":{code},"error_message":{}}}"#,
+                    serde_json::Value::String(message),
+                );
+                for body in [body.as_bytes(), flat.as_bytes()] {
+                    let _ = GraphError::parse(body);
+                    let f = classify(status, &headers(&minutes, &retry), body, call);
+                    prop_assert!(wait_of(&f).is_none_or(|w| w <= DAY), "{f:?}");
+                }
+            }
+
+            #[test]
+            fn raw_bytes_classify_without_panicking(body in proptest::collection::vec(any::<u8>(), 0..512), status in status(), call in call()) {
+                let f = classify(status, &HeaderMap::new(), &body, call);
+                prop_assert!(wait_of(&f).is_none_or(|w| w <= DAY));
+            }
+
+            #[test]
+            fn rate_limit_headers_give_at_most_a_day(minutes in number(), retry in number()) {
+                let wait = rate_limit_wait(&headers(&minutes, &retry));
+                prop_assert!(wait.is_none_or(|w| w <= DAY), "{wait:?}");
+            }
+
+            #[test]
+            fn timestamps_of_any_shape_parse_or_not(raw in ".{0,64}", secs in any::<i64>()) {
+                let _ = parse_time(&raw);
+                let _ = parse_time(&format!("{secs}-01-01T00:00:00+0000"));
+            }
+        }
     }
 
     #[test]

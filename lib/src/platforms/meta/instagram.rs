@@ -234,7 +234,7 @@ impl InstagramPlatform {
             PlatformError::Transient("Instagram answered the code exchange without a token".into())
         })?;
         let token_user = answer.user_id().map(str::to_owned);
-        let short = answer.into_tokens(Utc::now(), token::short_lived());
+        let short = answer.into_tokens(Utc::now(), token::short_lived())?;
 
         let short_token = short.access_token.expose_secret();
         let mut url = self.graph_url(paths::LONG_LIVED);
@@ -251,7 +251,7 @@ impl InstagramPlatform {
             )
             .await
             .map_err(refused)?;
-        let mut tokens = long.into_tokens(Utc::now(), token::long_lived());
+        let mut tokens = long.into_tokens(Utc::now(), token::long_lived())?;
         tokens.scope = short.scope.clone();
 
         let me: Me = self

@@ -65,7 +65,7 @@ impl FacebookLogin<'_> {
             )
             .await
             .map_err(refused)?;
-        let short = short.into_tokens(Utc::now(), token::short_lived());
+        let short = short.into_tokens(Utc::now(), token::short_lived())?;
         let short_token = short.access_token.expose_secret();
         let url = self.token_url(&[
             ("grant_type", "fb_exchange_token"),
@@ -82,7 +82,7 @@ impl FacebookLogin<'_> {
             )
             .await
             .map_err(refused)?;
-        Ok(long.into_tokens(Utc::now(), token::long_lived()))
+        long.into_tokens(Utc::now(), token::long_lived())
     }
 
     /// The person's app-scoped Facebook user id (what Meta's deletion callbacks name).

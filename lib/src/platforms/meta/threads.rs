@@ -137,7 +137,7 @@ impl ThreadsPlatform {
         let answer = answer.into_answer().ok_or_else(|| {
             PlatformError::Transient("Threads answered the code exchange without a token".into())
         })?;
-        Ok(answer.into_tokens(Utc::now(), token::short_lived()))
+        answer.into_tokens(Utc::now(), token::short_lived())
     }
 
     async fn long_lived(&self, short: &TokenSet) -> Result<TokenSet, PlatformError> {
@@ -157,7 +157,7 @@ impl ThreadsPlatform {
             )
             .await
             .map_err(refused)?;
-        Ok(answer.into_tokens(Utc::now(), token::long_lived()))
+        answer.into_tokens(Utc::now(), token::long_lived())
     }
 
     async fn profile(&self, token: &SecretString) -> Result<Profile, PlatformError> {

@@ -12,6 +12,8 @@ mod posts;
 mod records;
 mod workspaces;
 
+pub use posts::LIST_PAGES_PER_REQUEST;
+
 use std::time::Duration;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};

@@ -19,6 +19,10 @@ use crate::ports::{
     Page, PostFilter, PostRecord, PostStore, PublishInputs, StoreError, StoreResult,
 };
 
+/// The most query pages one post listing reads (each of `4 × (limit + 1)` items): a filter that matches nothing
+/// reads at most `20 × (limit + 1)` items per request, and the caller follows the cursor for more.
+pub const LIST_PAGES_PER_REQUEST: usize = 5;
+
 /// What one item of a post listing is.
 enum PostPart {
     Post(Post),
@@ -146,7 +150,9 @@ impl PostStore for DynamoStore {
     }
 
     /// Newest post first. Reads the partition backwards: each post's deliveries come just before the post itself.
-    /// Reads one matching post past the page, so the last page has no cursor.
+    /// Reads one matching post past the page, so the last page has no cursor. Reads at most
+    /// [`LIST_PAGES_PER_REQUEST`] query pages: a filter that matches little answers with what it found so far and a
+    /// cursor after the last post it read, never with the whole workspace read.
     async fn list_posts(
         &self,
         ws: &WorkspaceId,
@@ -171,7 +177,15 @@ impl PostStore for DynamoStore {
         let mut pending: HashMap<PostId, Vec<Delivery>> = HashMap::new();
         let mut start = None;
         let mut more = false;
+        // The last post read whole, where a listing cut short by its budget resumes.
+        let mut last_read: Option<PostId> = None;
+        let mut pages = 0;
         'pages: loop {
+            if pages >= LIST_PAGES_PER_REQUEST && last_read.is_some() {
+                more = true;
+                break;
+            }
+            pages += 1;
             let (page, next) = self.query_page(&query, start).await?;
             for item in &page {
                 // BETWEEN is inclusive: the cursor's own post was on the previous page.
@@ -181,6 +195,7 @@ impl PostStore for DynamoStore {
                 match post_part(item)? {
                     PostPart::Delivery(d) => pending.entry(d.post_id.clone()).or_default().push(d),
                     PostPart::Post(p) => {
+                        let id = p.id.clone();
                         let deliveries = pending.remove(&p.id).unwrap_or_default();
                         let r = record(p, deliveries);
                         if matches(&r, filter) {
@@ -190,6 +205,7 @@ impl PostStore for DynamoStore {
                             }
                             records.push(r);
                         }
+                        last_read = Some(id);
                     }
                 }
             }
@@ -199,7 +215,7 @@ impl PostStore for DynamoStore {
             }
         }
         let next_cursor = if more {
-            records.last().map(|r| encode_cursor(r.post.id.as_str()))
+            last_read.map(|id| encode_cursor(id.as_str()))
         } else {
             None
         };

@@ -70,6 +70,12 @@ fn deliveries_of(conn: &rusqlite::Connection, ws: &str, post: &str) -> StoreResu
         .collect()
 }
 
+/// The most posts one post listing reads: ten times a page and one. A filter that matches nothing reads that many
+/// and answers with an empty page and a cursor, as the DynamoDB store does.
+fn list_budget(limit: usize) -> usize {
+    limit.saturating_add(1).saturating_mul(10)
+}
+
 #[async_trait]
 impl PostStore for SqliteStore {
     async fn create_post(&self, record: &PostRecord) -> StoreResult<()> {
@@ -124,23 +130,27 @@ impl PostStore for SqliteStore {
         let filter = filter.clone();
         let after = cursor.map(|c| decode_cursor(c, 2)).transpose()?;
         let limit = limit.clamp(1, 200);
+        // The same contract as on DynamoDB: a request reads a bounded number of posts, and a status filter that
+        // matches few answers with a short page (even an empty one) and a cursor after the last post it read.
+        let budget = list_budget(limit);
         self.db
             .call(move |c| {
-                // Newest scheduled first; the cursor is the (scheduled_at, id) of the last row of the previous page.
+                // Newest scheduled first; the cursor is the (scheduled_at, id) of the last post read before.
                 let (cur_t, cur_id) = match &after {
                     Some(p) => (p[0].parse::<i64>().map_err(|_| StoreError::NotFound)?, p[1].clone()),
                     None => (i64::MAX, String::new()),
                 };
                 let mut st = c
                     .prepare(
-                        "SELECT p.id, p.scheduled_at, p.data FROM posts p
+                        "SELECT p.id, p.scheduled_at, p.data,
+                                (?6 IS NULL OR EXISTS (SELECT 1 FROM deliveries d WHERE d.workspace_id = p.workspace_id
+                                 AND d.post_id = p.id AND d.status = ?6)) AS hit
+                         FROM posts p
                          WHERE p.workspace_id = ?1
                            AND (p.scheduled_at < ?2 OR (p.scheduled_at = ?2 AND p.id < ?3) OR ?3 = '')
                            AND p.scheduled_at <= ?2
                            AND (?4 IS NULL OR p.scheduled_at >= ?4)
                            AND (?5 IS NULL OR p.scheduled_at <= ?5)
-                           AND (?6 IS NULL OR EXISTS (SELECT 1 FROM deliveries d WHERE d.workspace_id = p.workspace_id
-                                AND d.post_id = p.id AND d.status = ?6))
                          ORDER BY p.scheduled_at DESC, p.id DESC LIMIT ?7",
                     )?;
                 let rows = st
@@ -152,18 +162,32 @@ impl PostStore for SqliteStore {
                             filter.from.map(ms),
                             filter.to.map(ms),
                             filter.status.map(|s| s.as_str()),
-                            (limit + 1) as i64
+                            i64::try_from(budget + 1).unwrap_or(i64::MAX)
                         ],
-                        |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?)),
+                        |r| {
+                            Ok((
+                                r.get::<_, String>(0)?,
+                                r.get::<_, i64>(1)?,
+                                r.get::<_, String>(2)?,
+                                r.get::<_, bool>(3)?,
+                            ))
+                        },
                     )?;
                 let rows: Vec<_> = rows.collect::<Result<_, _>>()?;
-                let more = rows.len() > limit;
+                // More posts lie beyond what this request may read.
+                let mut more = rows.len() > budget;
                 let mut items = Vec::new();
                 let mut last = None;
-                for (id, t, data) in rows.into_iter().take(limit) {
-                    let post: Post = from_json(&data)?;
-                    let deliveries = deliveries_of(c, &ws, &id)?;
-                    items.push(PostRecord { post, deliveries });
+                for (id, t, data, hit) in rows.into_iter().take(budget) {
+                    if hit {
+                        if items.len() == limit {
+                            more = true;
+                            break;
+                        }
+                        let post: Post = from_json(&data)?;
+                        let deliveries = deliveries_of(c, &ws, &id)?;
+                        items.push(PostRecord { post, deliveries });
+                    }
                     last = Some((t, id));
                 }
                 let next_cursor = match (more, last) {
