@@ -60,8 +60,7 @@ fn makefile_target(target: &str) -> String {
     let makefile = std::fs::read_to_string(repo().join("Makefile")).unwrap();
     let build = makefile
         .lines()
-        .skip_while(|l| !l.starts_with("CARGO_LAMBDA_BUILD ?="))
-        .next()
+        .find(|l| l.starts_with("CARGO_LAMBDA_BUILD ?="))
         .unwrap_or_default()
         .to_owned();
     assert!(
