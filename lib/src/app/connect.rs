@@ -341,6 +341,7 @@ impl App {
                 token_expires_at: c.tokens.expires_at,
                 created_at: now,
                 updated_at: now,
+                connected_at: Some(now),
                 version: 1,
             };
             let account = self
