@@ -1,5 +1,5 @@
 //! Hardening, on the local backend: Meta's callbacks have an age limit and never act on a grant given after they
-//! were issued.
+//! were issued; every page carries a strict Content-Security-Policy and the other security headers.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -8,11 +8,17 @@ mod support;
 
 use std::time::Duration;
 
+use axum::body::Body;
+use axum::http::Request;
+use base64::Engine;
 use deletion_scenarios::harness::{in_secs, sign, DeletionApp};
 use postora::domain::{AccountStatus, EventKind, PlatformKind};
 use postora::runtime::{Backend, LocalBackend};
+use reqwest::header::HeaderMap;
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 use support::fake_meta::{FACEBOOK_APP, FB_USER, THREADS_APP, THREADS_USER};
+use tower::ServiceExt;
 
 async fn local() -> DeletionApp {
     let dir = tempfile::tempdir().unwrap();
@@ -225,4 +231,258 @@ async fn an_old_or_future_issued_at_is_refused_with_a_400_and_changes_nothing() 
         .events()
         .iter()
         .all(|e| e.kind != EventKind::DeletionCompleted));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Security headers
+
+/// The hashes a Content-Security-Policy allows for styles.
+fn allowed_style_hashes(csp: &str) -> Vec<String> {
+    csp.split(';')
+        .map(str::trim)
+        .find_map(|d| d.strip_prefix("style-src "))
+        .map(|sources| {
+            sources
+                .split_whitespace()
+                .filter_map(|s| s.strip_prefix("'sha256-"))
+                .map(|s| s.trim_end_matches('\'').to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Asserts the security headers every answer carries, and for a page that it holds no script, no inline `style=`
+/// attribute, and only `<style>` elements the policy allows by hash.
+fn assert_secured(what: &str, headers: &HeaderMap, body: &str) {
+    let get = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_else(|| panic!("{what}: no {name} header"))
+            .to_owned()
+    };
+    assert_eq!(get("x-content-type-options"), "nosniff", "{what}");
+    assert_eq!(get("x-frame-options"), "DENY", "{what}");
+    assert!(
+        ["no-referrer", "strict-origin-when-cross-origin"]
+            .contains(&get("referrer-policy").as_str()),
+        "{what}"
+    );
+    let csp = get("content-security-policy");
+    let directives: Vec<&str> = csp.split(';').map(str::trim).collect();
+    assert!(directives.contains(&"default-src 'none'"), "{what}: {csp}");
+    assert!(
+        directives.contains(&"frame-ancestors 'none'"),
+        "{what}: {csp}"
+    );
+    assert!(directives.contains(&"base-uri 'none'"), "{what}: {csp}");
+    assert!(!csp.contains("unsafe-"), "{what}: {csp}");
+    assert!(
+        !csp.contains("script-src"),
+        "{what}: scripts stay at 'none': {csp}"
+    );
+
+    let is_html = get("content-type").starts_with("text/html");
+    if !is_html {
+        return;
+    }
+    let lower = body.to_ascii_lowercase();
+    assert!(!lower.contains("<script"), "{what}: {body}");
+    assert!(!lower.contains(" style="), "{what}: {body}");
+    let allowed = allowed_style_hashes(&csp);
+    let mut styles = 0;
+    for part in body.split("<style>").skip(1) {
+        let style = part.split("</style>").next().unwrap();
+        let hash = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(style));
+        assert!(
+            allowed.contains(&hash),
+            "{what}: the page's style is not allowed by {csp}"
+        );
+        styles += 1;
+    }
+    assert!(styles > 0, "{what}: the pages are styled");
+}
+
+/// Starts connecting `platform`; returns the authorize URL.
+async fn start_connect(t: &DeletionApp, key: &str, platform: &str) -> url::Url {
+    let start: Value = t
+        .http
+        .post(t.url(&format!("/v1/accounts/connect/{platform}")))
+        .bearer_auth(key)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    url::Url::parse(start["authorize_url"].as_str().unwrap()).unwrap()
+}
+
+async fn fetch(req: reqwest::RequestBuilder) -> (u16, HeaderMap, String) {
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    (status, headers, resp.text().await.unwrap())
+}
+
+/// Every HTML route, in success and failure, and the JSON ones too.
+#[tokio::test]
+async fn every_page_sends_a_strict_policy_nosniff_a_referrer_policy_and_frame_denial() {
+    let t = local().await;
+    let (_, key) = t.workspace("pages").await;
+    let http = &t.http;
+
+    // A deletion request, so that its status page exists.
+    let deletion = issued(THREADS_USER, now_secs(), THREADS_APP.1);
+    let (status, accepted) = answer(t.callback("/threads/data-deletion", &deletion).await).await;
+    assert_eq!(status, 200);
+    let code = accepted["confirmation_code"].as_str().unwrap().to_owned();
+
+    let mut seen = Vec::new();
+    for (what, path, want) in [
+        ("privacy policy", "/privacy".to_owned(), 200),
+        ("deletion instructions", "/data-deletion".to_owned(), 200),
+        ("deletion status", format!("/deletion/{code}"), 200),
+        (
+            "unknown deletion status",
+            "/deletion/0123456789abcdef0123456789abcdef".to_owned(),
+            404,
+        ),
+        (
+            "OAuth callback with a bad state",
+            "/oauth/threads/callback?state=nope&code=x".to_owned(),
+            400,
+        ),
+        (
+            "OAuth callback refused by the person",
+            "/oauth/threads/callback?state=nope&error=access_denied".to_owned(),
+            400,
+        ),
+        (
+            "OAuth callback of an unknown platform",
+            "/oauth/nowhere/callback".to_owned(),
+            404,
+        ),
+    ] {
+        let (status, headers, body) = fetch(http.get(t.url(&path))).await;
+        assert_eq!(status, want, "{what}: {body}");
+        assert!(
+            headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html"),
+            "{what}"
+        );
+        assert_secured(what, &headers, &body);
+        seen.push(what);
+    }
+    let (status, headers, body) = fetch(
+        http.post(t.url("/oauth/facebook/choose"))
+            .form(&[("choice", "unknown")]),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_secured("a choice with an unknown token", &headers, &body);
+
+    // The pages of a real connection: Threads' success page, and Facebook's choice page and its result.
+    let callback = t
+        .fake
+        .consent(&start_connect(&t, &key, "threads").await)
+        .await;
+    let (status, headers, body) = fetch(http.get(callback)).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("Account connected"), "{body}");
+    assert_secured("the connected page", &headers, &body);
+
+    let callback = t
+        .fake
+        .consent(&start_connect(&t, &key, "facebook").await)
+        .await;
+    let (status, headers, body) = fetch(http.get(callback)).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("name=\"choice\""), "{body}");
+    assert_secured("the choice page", &headers, &body);
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.split(';').any(|d| d.trim() == "form-action 'self'"),
+        "the choice form may post only to Postora: {csp}"
+    );
+    let at = body.find("name=\"choice\" value=\"").unwrap();
+    let token = body[at + 21..].split('"').next().unwrap().to_owned();
+    let (status, headers, body) = fetch(
+        http.post(t.url("/oauth/facebook/choose"))
+            .form(&[("choice", token.as_str()), ("account", "0")]),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_secured("the page after the choice", &headers, &body);
+
+    // JSON answers carry them too.
+    for path in ["/healthz", "/openapi.json", "/v1/nothing-here"] {
+        let (_, headers, body) = fetch(http.get(t.url(path))).await;
+        assert_secured(path, &headers, &body);
+    }
+    let (_, headers, body) = fetch(
+        http.get(t.url(&format!("/deletion/{code}")))
+            .header("accept", "application/json"),
+    )
+    .await;
+    assert_secured("the deletion status as JSON", &headers, &body);
+    assert_eq!(seen.len(), 7);
+}
+
+/// The routers the Lambda functions serve get the same headers.
+#[tokio::test]
+async fn the_lambda_routers_send_the_headers_too() {
+    let t = local().await;
+    for (what, router, path) in [
+        (
+            "data-deletion function",
+            postora::http::deletion_router(t.app.clone()),
+            "/privacy",
+        ),
+        (
+            "oauth-callback function",
+            postora::http::oauth_router(t.app.clone()),
+            "/oauth/threads/callback?state=nope",
+        ),
+        (
+            "post-api function",
+            postora::http::api_router(t.app.clone()),
+            "/healthz",
+        ),
+    ] {
+        let resp = router
+            .oneshot(Request::get(path).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let mut headers = HeaderMap::new();
+        for (name, value) in resp.headers() {
+            headers.insert(
+                reqwest::header::HeaderName::from_bytes(name.as_str().as_bytes()).unwrap(),
+                reqwest::header::HeaderValue::from_bytes(value.as_bytes()).unwrap(),
+            );
+        }
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        assert_secured(what, &headers, &String::from_utf8_lossy(&body));
+    }
+}
+
+/// The sandbox's consent page, served by `postora serve`, is a page like the others.
+#[tokio::test]
+async fn the_sandbox_pages_send_the_headers_too() {
+    let app = support::spawn_app().await;
+    let resp = app
+        .http
+        .get(format!("{}/sandbox/oauth/authorize", app.base_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let headers = resp.headers().clone();
+    let body = resp.text().await.unwrap();
+    assert_secured("the sandbox consent page", &headers, &body);
 }
