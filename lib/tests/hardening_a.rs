@@ -1,5 +1,6 @@
 //! Hardening, on the local backend: Meta's callbacks have an age limit and never act on a grant given after they
-//! were issued; every page carries a strict Content-Security-Policy and the other security headers.
+//! were issued; every page carries a strict Content-Security-Policy and the other security headers; a cancel that
+//! keeps meeting concurrent changes says so with a 409.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -18,6 +19,7 @@ use reqwest::header::HeaderMap;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use support::fake_meta::{FACEBOOK_APP, FB_USER, THREADS_APP, THREADS_USER};
+use support::faults::{Failure, Node, NodeOptions, PlatformServer, StoreFaults, Write};
 use tower::ServiceExt;
 
 async fn local() -> DeletionApp {
@@ -485,4 +487,77 @@ async fn the_sandbox_pages_send_the_headers_too() {
     let headers = resp.headers().clone();
     let body = resp.text().await.unwrap();
     assert_secured("the sandbox consent page", &headers, &body);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Canceling a post
+
+/// A delivery that changes under every one of the cancel's rounds is not given up on in silence: the answer is a 409
+/// that says what happened. Asking again, once the changes stop, cancels it.
+#[tokio::test]
+async fn a_cancel_that_keeps_conflicting_answers_409() {
+    let dir = tempfile::tempdir().unwrap();
+    let platform =
+        PlatformServer::start(dir.path(), postora::http::sandbox::Idempotency::Dedupe).await;
+    let faults = StoreFaults::new();
+    let node = Node::start(
+        dir.path(),
+        &platform,
+        NodeOptions {
+            idle: true,
+            store_faults: Some(faults.clone()),
+            ..Default::default()
+        },
+    );
+    let (ws, key) = node.workspace().await;
+    let account = node.connect(&key, PlatformKind::Sandbox, "alice").await;
+    let post = node
+        .post_with(
+            &key,
+            json!({"text": "later", "scheduled_at": in_secs(86_400)}),
+            &[&account],
+        )
+        .await;
+    let http = reqwest::Client::new();
+    let cancel = || async {
+        let resp = http
+            .delete(node.url(&format!("/v1/posts/{post}")))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap();
+        answer(resp).await
+    };
+
+    // Every round of the cancel loses its write to a concurrent change.
+    faults.fail(
+        Write::Other,
+        Failure::Conflict,
+        u32::try_from(postora::app::posts::CANCEL_ROUNDS).unwrap(),
+    );
+    let (status, err) = cancel().await;
+    assert_eq!(status, 409, "{err}");
+    assert_eq!(err["error"]["code"], "cancel_conflict", "{err}");
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cancel again"),
+        "{err}"
+    );
+    assert_eq!(
+        faults.injected().len(),
+        postora::app::posts::CANCEL_ROUNDS,
+        "one conflict per round"
+    );
+    let stored = node.deliveries(&ws, std::slice::from_ref(&post)).await;
+    assert_eq!(stored[0].status.as_str(), "scheduled");
+
+    // The changes stop: the same request cancels it.
+    let (status, canceled) = cancel().await;
+    assert_eq!(status, 200, "{canceled}");
+    assert_eq!(
+        canceled["deliveries"][0]["status"], "canceled",
+        "{canceled}"
+    );
 }
