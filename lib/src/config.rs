@@ -1,15 +1,39 @@
 //! Typed configuration, read once from the environment. A missing or malformed variable is an error that names it.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
 use secrecy::SecretString;
+use zeroize::Zeroize;
 
 /// A snapshot of the environment (or a map given by a test).
-#[derive(Clone, Debug, Default)]
+///
+/// It holds every variable of the process, client secrets and cloud credentials among them, so `Debug` shows the
+/// names of the variables and never a value, and the values are wiped from memory when the snapshot is dropped.
+/// Settings read from it keep their secrets as [`SecretString`]s.
+#[derive(Clone, Default)]
 pub struct Env {
     vars: HashMap<String, String>,
+}
+
+impl fmt::Debug for Env {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut names: Vec<&str> = self.vars.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        f.debug_struct("Env")
+            .field("names", &names)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        for value in self.vars.values_mut() {
+            value.zeroize();
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -51,7 +75,9 @@ impl Env {
     }
 
     pub fn set(&mut self, name: &str, value: impl Into<String>) {
-        self.vars.insert(name.to_owned(), value.into());
+        if let Some(mut old) = self.vars.insert(name.to_owned(), value.into()) {
+            old.zeroize();
+        }
     }
 
     /// The value, if set and not blank.
@@ -339,6 +365,27 @@ mod tests {
                     assert!(e.to_string().contains("POSTORA_BACKOFF_MAX_SECS"), "{e}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn debug_of_the_environment_names_variables_and_shows_no_value() {
+        let mut env = Env::from_pairs([
+            ("POSTORA_FACEBOOK_CLIENT_SECRET", "fb-very-secret"),
+            ("POSTORA_WEBHOOK_SECRET", "hook-very-secret"),
+            ("AWS_SECRET_ACCESS_KEY", "aws-very-secret"),
+            ("POSTORA_ADDR", "127.0.0.1:9999"),
+        ]);
+        env.set("POSTORA_THREADS_CLIENT_SECRET", "threads-very-secret");
+        for shown in [
+            format!("{env:?}"),
+            format!("{env:#?}"),
+            format!("{:?}", env.clone()),
+        ] {
+            assert!(!shown.contains("very-secret"), "{shown}");
+            assert!(!shown.contains("9999"), "no value at all: {shown}");
+            assert!(shown.contains("POSTORA_FACEBOOK_CLIENT_SECRET"), "{shown}");
+            assert!(shown.contains("AWS_SECRET_ACCESS_KEY"), "{shown}");
         }
     }
 

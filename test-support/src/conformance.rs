@@ -49,6 +49,7 @@ fn account(ws: &WorkspaceId, platform: PlatformKind, user: &str) -> Account {
         token_expires_at: None,
         created_at: now(),
         updated_at: now(),
+        connected_at: Some(now()),
         version: 1,
     }
 }
@@ -221,6 +222,14 @@ pub async fn accounts_and_tokens(s: &Stores) {
     again.profile.display_name = Some("New Name".into());
     let merged = s.accounts.upsert_account(&again).await.unwrap();
     assert_eq!(merged.id, a.id, "a reconnect keeps the account id");
+    assert_eq!(
+        merged.created_at, a.created_at,
+        "a reconnect keeps the creation time"
+    );
+    assert_eq!(
+        merged.connected_at, again.connected_at,
+        "a reconnect records when the new grant began"
+    );
     assert_eq!(merged.profile.display_name.as_deref(), Some("New Name"));
     assert!(merged.version > a.version);
     assert_eq!(

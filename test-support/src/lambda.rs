@@ -23,7 +23,82 @@ pub struct Sample {
 }
 
 /// Every `*.json` file of a directory, sorted by name.
+///
+/// A sample callback whose `signed_request` is signed with one of the [`SAMPLE_CALLBACK_SECRETS`] is signed again as
+/// issued now, as Meta would send it today: Postora refuses a callback issued more than
+/// [`MAX_AGE`](postora::crypto::signed_request::MAX_AGE) ago, and a file cannot stay that fresh. A sample signed with
+/// any other secret is left as it is, so it still fails verification.
 pub fn samples(dir: &Path) -> Result<Vec<Sample>, String> {
+    let now = chrono::Utc::now().timestamp();
+    let mut found = read_samples(dir)?;
+    for sample in &mut found {
+        reissue_signed_request(&mut sample.payload, now);
+    }
+    Ok(found)
+}
+
+/// The app secrets the sample callbacks in `events/data-deletion/` are signed with (see `events/README.md`).
+pub const SAMPLE_CALLBACK_SECRETS: [&str; 2] = [
+    "postora-sample-meta-app-secret",
+    "postora-sample-threads-app-secret",
+];
+
+/// If `event`'s body is a form whose `signed_request` one of the sample secrets signed, gives it `issued_at` `now`
+/// and signs it again with the same secret.
+fn reissue_signed_request(event: &mut serde_json::Value, now: i64) {
+    use base64::Engine;
+    use hmac::Mac;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mac = |secret: &str, data: &str| {
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes())
+            .expect("HMAC takes any key");
+        mac.update(data.as_bytes());
+        mac.finalize().into_bytes().to_vec()
+    };
+    let Some(body) = event.get("body").and_then(|b| b.as_str()) else {
+        return;
+    };
+    let Ok(mut fields) = serde_urlencoded::from_str::<Vec<(String, String)>>(body) else {
+        return;
+    };
+    let mut changed = false;
+    for (name, value) in &mut fields {
+        if name != "signed_request" {
+            continue;
+        }
+        let Some((sig, payload)) = value.split_once('.') else {
+            continue;
+        };
+        let Ok(sig) = b64.decode(sig) else {
+            continue;
+        };
+        let Some(secret) = SAMPLE_CALLBACK_SECRETS
+            .into_iter()
+            .find(|secret| mac(secret, payload) == sig)
+        else {
+            continue;
+        };
+        let Some(mut claims) = b64
+            .decode(payload)
+            .ok()
+            .and_then(|json| serde_json::from_slice::<serde_json::Value>(&json).ok())
+        else {
+            continue;
+        };
+        claims["issued_at"] = now.into();
+        let payload = b64.encode(claims.to_string());
+        *value = format!("{}.{payload}", b64.encode(mac(secret, &payload)));
+        changed = true;
+    }
+    if changed {
+        if let Ok(body) = serde_urlencoded::to_string(&fields) {
+            event["body"] = body.into();
+        }
+    }
+}
+
+/// Every `*.json` file of a directory, sorted by name, exactly as stored.
+pub fn read_samples(dir: &Path) -> Result<Vec<Sample>, String> {
     let entries =
         std::fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
     let mut paths: Vec<PathBuf> = entries

@@ -77,3 +77,48 @@ async fn every_sample_gets_its_documented_answer() {
         "{answer}"
     );
 }
+
+/// The body's `signed_request` field, if the sample has one.
+fn signed_request(sample: &postora_test_support::lambda::Sample) -> Option<String> {
+    let body = sample.payload.get("body")?.as_str()?;
+    url::form_urlencoded::parse(body.as_bytes())
+        .find(|(name, _)| name == "signed_request")
+        .map(|(_, value)| value.into_owned())
+}
+
+#[test]
+fn the_sample_callbacks_are_issued_now_and_the_bad_one_stays_bad() {
+    use postora::crypto::signed_request::{verify, SignedRequestError};
+    use postora_test_support::lambda::{read_samples, SAMPLE_CALLBACK_SECRETS};
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/data-deletion");
+    let secrets: Vec<&[u8]> = SAMPLE_CALLBACK_SECRETS
+        .iter()
+        .map(|s| s.as_bytes())
+        .collect();
+    let now = chrono::Utc::now();
+    let mut checked = 0;
+    for sample in samples(&dir).unwrap() {
+        let Some(raw) = signed_request(&sample) else {
+            continue;
+        };
+        let got = verify(&raw, &secrets, now);
+        if sample.name.contains("bad-signature") {
+            assert_eq!(got, Err(SignedRequestError::WrongSignature));
+        } else {
+            let got = got.unwrap_or_else(|e| panic!("{}: {e}", sample.name));
+            assert!((now - got.issued_at).num_seconds() < 60, "{}", sample.name);
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 4, "the four signed samples");
+    // As stored, they were issued long ago.
+    let stored = read_samples(&dir).unwrap();
+    let old = stored
+        .iter()
+        .find(|s| s.name == "meta-deauthorize")
+        .unwrap();
+    assert_eq!(
+        verify(&signed_request(old).unwrap(), &secrets, now),
+        Err(SignedRequestError::TooOld)
+    );
+}

@@ -46,6 +46,7 @@ async fn the_publisher_settles_a_batch_and_fails_only_the_malformed_message() {
             token_expires_at: None,
             created_at: now,
             updated_at: now,
+            connected_at: Some(now),
             version: 1,
         })
         .await

@@ -3,6 +3,7 @@
 
 use base64::Engine;
 use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use super::App;
@@ -23,11 +24,13 @@ pub enum Callback {
     Choose(Choice),
 }
 
-/// A choice the person makes on a page Postora shows, within the state's lifetime.
+/// A choice the person makes on a page Postora shows, within the state's lifetime. Holds no platform token (those
+/// stay sealed until the person has chosen), and `Debug` does not show its own single-use token.
 #[derive(Debug, Clone)]
 pub struct Choice {
-    /// Single use; sent back with the choice.
-    pub token: String,
+    /// Single use; sent back with the choice. Whoever holds it may connect the identities offered, so it is kept
+    /// like a secret: wiped when dropped, never in `Debug`.
+    pub token: SecretString,
     pub platform: PlatformKind,
     pub options: Vec<ChoiceOption>,
     pub expires_at: DateTime<Utc>,
@@ -41,13 +44,31 @@ pub struct ChoiceOption {
     pub platform_user_id: String,
 }
 
-/// What is sealed while the person chooses.
+/// What is sealed while the person chooses: each identity with its token set (a Facebook Page's own token).
 #[derive(Serialize, Deserialize)]
 struct PendingConnection {
     profile: Profile,
     settings: serde_json::Value,
-    /// The token set's sealed-form plaintext (never stored outside the sealed blob).
-    tokens: String,
+    /// The token set's sealed-form plaintext: written only into the sealed blob, wiped from memory when dropped.
+    #[serde(serialize_with = "expose_for_sealing")]
+    tokens: SecretString,
+}
+
+impl std::fmt::Debug for PendingConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingConnection")
+            .field("profile", &self.profile)
+            .field("tokens", &"[redacted]")
+            .finish_non_exhaustive()
+    }
+}
+
+/// Serializes a token set into the plaintext that is sealed at once (and itself wiped, as `Zeroizing`).
+fn expose_for_sealing<S: serde::Serializer>(
+    tokens: &SecretString,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(tokens.expose_secret())
 }
 
 const PENDING_CONTEXT: &str = "pending-connections";
@@ -224,7 +245,9 @@ impl App {
             .map(|c| PendingConnection {
                 profile: c.profile,
                 settings: c.settings,
-                tokens: String::from_utf8_lossy(&c.tokens.to_plaintext()).into_owned(),
+                tokens: SecretString::from(
+                    String::from_utf8_lossy(&c.tokens.to_plaintext()).into_owned(),
+                ),
             })
             .collect();
         let plain = zeroize::Zeroizing::new(
@@ -250,7 +273,7 @@ impl App {
             .await
             .map_err(|_| CallbackError::Unavailable)?;
         Ok(Choice {
-            token,
+            token: SecretString::from(token),
             platform: stored.platform,
             options,
             expires_at,
@@ -295,8 +318,8 @@ impl App {
             if !chosen.contains(&index) {
                 continue;
             }
-            let tokens =
-                TokenSet::from_plaintext(p.tokens.as_bytes()).ok_or(CallbackError::BadState)?;
+            let tokens = TokenSet::from_plaintext(p.tokens.expose_secret().as_bytes())
+                .ok_or(CallbackError::BadState)?;
             connections.push(Connection {
                 profile: p.profile,
                 tokens,
@@ -341,6 +364,7 @@ impl App {
                 token_expires_at: c.tokens.expires_at,
                 created_at: now,
                 updated_at: now,
+                connected_at: Some(now),
                 version: 1,
             };
             let account = self
@@ -365,5 +389,61 @@ impl App {
             accounts.push(account);
         }
         Ok(accounts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_of_a_choice_shows_no_token() {
+        let choice = Choice {
+            token: SecretString::from("choice-token-very-secret".to_owned()),
+            platform: PlatformKind::Facebook,
+            options: vec![ChoiceOption {
+                index: 0,
+                name: "A Page".into(),
+                username: Some("apage".into()),
+                platform_user_id: "1234".into(),
+            }],
+            expires_at: Utc::now(),
+        };
+        for shown in [
+            format!("{choice:?}"),
+            format!("{:#?}", Callback::Choose(choice.clone())),
+        ] {
+            assert!(!shown.contains("very-secret"), "{shown}");
+            assert!(shown.contains("A Page"), "{shown}");
+        }
+    }
+
+    #[test]
+    fn a_pending_page_keeps_its_token_secret_until_it_is_sealed_and_after() {
+        let mut tokens = TokenSet::new("page-token-very-secret", Utc::now());
+        tokens.scope = Some("pages_manage_posts".into());
+        let pending = vec![PendingConnection {
+            profile: Profile {
+                platform_user_id: "1234".into(),
+                display_name: Some("A Page".into()),
+                ..Profile::default()
+            },
+            settings: serde_json::json!({"page_id": "1234"}),
+            tokens: SecretString::from(
+                String::from_utf8_lossy(&tokens.to_plaintext()).into_owned(),
+            ),
+        }];
+        let shown = format!("{pending:?}");
+        assert!(!shown.contains("very-secret"), "{shown}");
+        // What is sealed holds the token, and reads back into the same token set.
+        let plain = zeroize::Zeroizing::new(serde_json::to_vec(&pending).unwrap());
+        let back: Vec<PendingConnection> = serde_json::from_slice(&plain).unwrap();
+        let reread = TokenSet::from_plaintext(back[0].tokens.expose_secret().as_bytes()).unwrap();
+        assert_eq!(
+            reread.access_token.expose_secret(),
+            "page-token-very-secret"
+        );
+        assert_eq!(reread.scope.as_deref(), Some("pages_manage_posts"));
+        assert!(!format!("{back:?}").contains("very-secret"));
     }
 }

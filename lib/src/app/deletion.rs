@@ -5,8 +5,15 @@
 //! scrubbed account row (the platform's ids and the status `deleted`), audit entries reduced to what happened and
 //! when, and the request itself with its confirmation code. Tokens, profile data and pending deliveries go.
 //! Every step can run again: a repeated request, or one cut short, finishes the work and gives the same answer.
+//!
+//! A callback acts only on grants that existed when it was issued: an account connected again after the callback's
+//! `issued_at` is a new grant the callback cannot be about, so a replayed deauthorize or deletion request leaves it
+//! alone (the verifier has already refused requests issued more than
+//! [`MAX_AGE`](crate::crypto::signed_request::MAX_AGE) ago).
 
 use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
 
 use super::App;
 use crate::domain::ids::random_token;
@@ -93,10 +100,12 @@ impl App {
     /// Meta's data-deletion callback: records the request (or finds the one already recorded for this person), then
     /// deletes the tokens, cancels the pending deliveries with reason `data_deletion`, marks each account deleted and
     /// scrubs its profile, and reduces its audit entries to what happened and when. Emits `deletion.completed`.
+    /// Accounts connected again after `issued_at` are left alone: the request is about an earlier grant.
     pub async fn request_data_deletion(
         &self,
         source: CallbackSource,
         user_id: &str,
+        issued_at: DateTime<Utc>,
     ) -> Result<DeletionRequest> {
         let candidate = DeletionRequest {
             confirmation_code: new_confirmation_code(),
@@ -109,7 +118,9 @@ impl App {
             deliveries_canceled: 0,
         };
         let request = self.stores.records.put_deletion_request(&candidate).await?;
-        let accounts = self.accounts_granted_by(source, user_id).await?;
+        let accounts = self
+            .accounts_granted_before(source, user_id, issued_at)
+            .await?;
         let mut newly_deleted: BTreeMap<WorkspaceId, Vec<AccountId>> = BTreeMap::new();
         let mut canceled = 0;
         for account in &accounts {
@@ -150,14 +161,19 @@ impl App {
 
     /// Meta's deauthorize callback: the person removed Postora at the platform. Their accounts are marked revoked,
     /// their tokens deleted and their pending deliveries canceled; the profiles stay, so the workspace can see which
-    /// account needs connecting again.
+    /// account needs connecting again. Accounts connected again after `issued_at` are left alone: the person removed
+    /// an earlier grant, not the one they gave since.
     pub async fn deauthorize_platform_user(
         &self,
         source: CallbackSource,
         user_id: &str,
+        issued_at: DateTime<Utc>,
     ) -> Result<Deauthorized> {
         let mut outcome = Deauthorized::default();
-        for account in self.accounts_granted_by(source, user_id).await? {
+        for account in self
+            .accounts_granted_before(source, user_id, issued_at)
+            .await?
+        {
             // A deleted account stays deleted; only its tokens are checked once more.
             if account.status != AccountStatus::Deleted {
                 if account.status != AccountStatus::Revoked {
@@ -208,10 +224,13 @@ impl App {
         Ok(self.stores.records.get_deletion_request(code).await?)
     }
 
-    async fn accounts_granted_by(
+    /// The accounts `user_id` granted access to whose current grant began no later than `issued_at`, the time the
+    /// callback about them was issued.
+    async fn accounts_granted_before(
         &self,
         source: CallbackSource,
         user_id: &str,
+        issued_at: DateTime<Utc>,
     ) -> Result<Vec<Account>> {
         let mut accounts = Vec::new();
         for platform in source.platforms() {
@@ -222,6 +241,19 @@ impl App {
                     .await?,
             );
         }
+        accounts.retain(|account| {
+            let concerned = account.callback_concerns_current_grant(issued_at);
+            if !concerned {
+                tracing::info!(
+                    source = source.label(),
+                    account_id = %account.id,
+                    %issued_at,
+                    connected_at = %account.connected_since(),
+                    "a callback issued before the account was connected again leaves it alone"
+                );
+            }
+            concerned
+        });
         Ok(accounts)
     }
 

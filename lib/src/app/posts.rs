@@ -20,6 +20,9 @@ use crate::domain::{
 use crate::error::{Error, Result};
 use crate::ports::{Page, PostFilter, PostRecord, StoreError};
 
+/// How many times [`App::cancel_post`] reads the post again after a delivery changed under it before it answers 409.
+pub const CANCEL_ROUNDS: usize = 3;
+
 /// One media item as a client sends it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -499,9 +502,12 @@ impl App {
         self.get_post(ws, id).await
     }
 
-    /// Cancels every delivery of a post that has not started publishing.
+    /// Cancels every delivery of a post that has not started publishing. A delivery that changes while it is being
+    /// canceled is read again and canceled if it still can be; one that keeps changing for [`CANCEL_ROUNDS`] rounds
+    /// is a 409 `cancel_conflict` (the deliveries canceled meanwhile stay canceled, and asking again is safe).
     pub async fn cancel_post(&self, ws: &WorkspaceId, id: &PostId) -> Result<PostRecord> {
-        for _ in 0..3 {
+        let mut settled = false;
+        for _ in 0..CANCEL_ROUNDS {
             let current = self.get_post(ws, id).await?;
             let mut conflicts = 0;
             for d in &current.deliveries {
@@ -518,8 +524,17 @@ impl App {
                 }
             }
             if conflicts == 0 {
+                settled = true;
                 break;
             }
+        }
+        if !settled {
+            tracing::info!(workspace_id = %ws, post_id = %id, "a cancel kept meeting concurrent changes");
+            return Err(Error::conflict(
+                "cancel_conflict",
+                "the post's deliveries kept changing while they were being canceled; some may not be canceled yet: \
+                 get the post to see which, or cancel again",
+            ));
         }
         self.audit(
             AuditEntry::new(

@@ -20,6 +20,15 @@ pub const MAX_SIGNED_REQUEST_LEN: usize = 8 * 1024;
 /// How far in the future `issued_at` may be before the request is refused: clocks differ a little, never by much.
 pub const MAX_CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(5);
 
+/// How old `issued_at` may be before the request is refused: one hour.
+///
+/// Meta issues a callback when the person acts and posts it at once, so a genuine one arrives seconds old. An hour
+/// leaves room for a slow delivery, a retry after Postora was briefly unreachable, and clocks that differ, while a
+/// request captured on the way (from a log, a proxy, a browser) cannot be replayed days later. Meta's requests carry
+/// no nonce, so within the hour a replay is harmless rather than impossible: the callbacks are idempotent, and one
+/// issued before an account's latest connection never acts on that connection (see `crate::app::deletion`).
+pub const MAX_AGE: chrono::Duration = chrono::Duration::hours(1);
+
 /// The longest user id accepted. Meta's app-scoped ids are decimal numbers of about twenty digits.
 pub const MAX_USER_ID_LEN: usize = 128;
 
@@ -64,10 +73,12 @@ pub enum SignedRequestError {
     MissingField(&'static str),
     #[error("the payload's algorithm is not HMAC-SHA256")]
     UnsupportedAlgorithm,
-    #[error("issued_at is in the future")]
+    #[error("issued_at is more than 5 minutes in the future")]
     IssuedInFuture,
     #[error("the request has expired")]
     Expired,
+    #[error("issued_at is more than an hour ago; a callback is accepted only within an hour of being issued")]
+    TooOld,
 }
 
 impl SignedRequestError {
@@ -87,6 +98,7 @@ impl SignedRequestError {
             SignedRequestError::UnsupportedAlgorithm => "unsupported_algorithm",
             SignedRequestError::IssuedInFuture => "issued_in_future",
             SignedRequestError::Expired => "signed_request_expired",
+            SignedRequestError::TooOld => "signed_request_too_old",
         }
     }
 }
@@ -176,6 +188,9 @@ fn read_payload(json: &[u8], now: DateTime<Utc>) -> Result<SignedRequest, Signed
     if expires.is_some_and(|e| now >= e) {
         return Err(SignedRequestError::Expired);
     }
+    if issued_at < now - MAX_AGE {
+        return Err(SignedRequestError::TooOld);
+    }
     Ok(SignedRequest {
         user_id,
         issued_at,
@@ -248,8 +263,9 @@ mod tests {
 
     #[test]
     fn the_sample_events_verify_with_their_sample_secret() {
-        // events/data-deletion/meta-data-deletion.json, signed with the sample Meta app secret.
-        let sample = "wBCcVOvp5Xo1AzcyVmsZR3qY44Dga9xMenIaL0dW6MI.eyJhbGdvcml0aG0iOiJITUFDLVNIQTI1NiIsImV4cGlyZXMiOjAsImlzc3VlZF9hdCI6MTc5NTAwMDAwMCwidXNlcl9pZCI6IjEwMTYwMDAwMDAwMDAwMDAxIn0";
+        // events/data-deletion/meta-data-deletion.json, signed with the sample Meta app secret, issued ten seconds
+        // before the sample's request time.
+        let sample = "_FvMxrloGns392TmCyUSPlJbmLK7SXKi4QS9LJwFt2Y.eyJhbGdvcml0aG0iOiJITUFDLVNIQTI1NiIsImV4cGlyZXMiOjAsImlzc3VlZF9hdCI6MTc5NTk1NzE5MCwidXNlcl9pZCI6IjEwMTYwMDAwMDAwMDAwMDAxIn0";
         let got = verify(
             sample,
             &[b"postora-sample-meta-app-secret"],
@@ -257,11 +273,52 @@ mod tests {
         )
         .unwrap();
         assert_eq!(got.user_id, "10160000000000001");
+        assert_eq!(got.issued_at, at(1_795_957_190));
         assert_eq!(got.expires, None, "expires 0 means no expiry");
         assert_eq!(
             verify(sample, &[SECRET], at(1_795_957_200)),
             Err(SignedRequestError::WrongSignature)
         );
+    }
+
+    #[test]
+    fn a_request_is_accepted_only_within_an_hour_of_being_issued() {
+        let issued = 1_795_957_140;
+        let raw = sign(
+            &format!(
+                r#"{{"algorithm":"HMAC-SHA256","expires":0,"issued_at":{issued},"user_id":"1"}}"#
+            ),
+            SECRET,
+        );
+        let check = |now: i64| verify(&raw, &[SECRET], at(now)).map(|r| r.issued_at);
+        assert_eq!(check(issued), Ok(at(issued)));
+        assert_eq!(
+            check(issued + 3600),
+            Ok(at(issued)),
+            "an hour old is still in time"
+        );
+        assert_eq!(check(issued + 3601), Err(SignedRequestError::TooOld));
+        assert_eq!(check(issued + 30 * 86_400), Err(SignedRequestError::TooOld));
+        assert_eq!(SignedRequestError::TooOld.code(), "signed_request_too_old");
+        // A little ahead of this clock is a clock difference; more is refused.
+        assert_eq!(check(issued - 300), Ok(at(issued)));
+        assert_eq!(check(issued - 301), Err(SignedRequestError::IssuedInFuture));
+        assert_eq!(
+            check(issued - 86_400),
+            Err(SignedRequestError::IssuedInFuture)
+        );
+    }
+
+    #[test]
+    fn absurd_times_are_refused_without_a_panic() {
+        let now = at(1_795_957_200);
+        for issued in [i64::MAX, i64::MIN, 0, -1, 253_402_300_800] {
+            let raw = sign(
+                &format!(r#"{{"algorithm":"HMAC-SHA256","issued_at":{issued},"user_id":"1"}}"#),
+                SECRET,
+            );
+            assert!(verify(&raw, &[SECRET], now).is_err(), "{issued}");
+        }
     }
 
     #[test]

@@ -78,12 +78,29 @@ pub struct Account {
     pub token_expires_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// When the person last granted access (the latest connect or reconnect). `updated_at` moves with every refresh
+    /// and status change; this moves only with a new grant. Absent on accounts stored before it was kept: see
+    /// [`Account::connected_since`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connected_at: Option<DateTime<Utc>>,
     pub version: u64,
 }
 
 impl Account {
     pub fn can_publish(&self) -> bool {
         self.status == AccountStatus::Active
+    }
+
+    /// When the current grant began: the latest connection, or the account's creation when that was not recorded.
+    pub fn connected_since(&self) -> DateTime<Utc> {
+        self.connected_at.unwrap_or(self.created_at)
+    }
+
+    /// Whether a platform callback issued at `issued_at` may be about the current grant. Meta's `issued_at` is in
+    /// whole seconds, so only a callback issued in a second before the one the grant began in is known to be about
+    /// an earlier grant; one issued in the same second is taken to be about this one.
+    pub fn callback_concerns_current_grant(&self, issued_at: DateTime<Utc>) -> bool {
+        issued_at.timestamp() >= self.connected_since().timestamp()
     }
 
     /// The same account with its personal profile data removed (after a deletion request). Only the platform's ids

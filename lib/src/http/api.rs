@@ -246,7 +246,9 @@ async fn update_post(
 
 /// Cancels the deliveries that have not started publishing.
 #[utoipa::path(delete, path = "/v1/posts/{id}", tag = "posts", params(("id" = String, Path)),
-    responses((status = 200, body = PostView), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+    responses((status = 200, body = PostView), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "`cancel_conflict`: the deliveries kept changing while they were being canceled; cancel again")),
+    security(("api_key" = [])))]
 async fn cancel_post(
     State(app): State<Arc<App>>,
     Caller(ws): Caller,

@@ -23,7 +23,7 @@ use super::views::{DeauthorizeDone, DeletionAccepted};
 use crate::app::deletion::CallbackSource;
 use crate::app::App;
 use crate::config::CallbackSecrets;
-use crate::crypto::signed_request;
+use crate::crypto::signed_request::{self, SignedRequest};
 
 /// The largest callback body accepted. Meta's are a few hundred bytes.
 pub const MAX_CALLBACK_BODY: usize = 8 * 1024;
@@ -75,8 +75,8 @@ impl Verifiers {
 }
 
 impl Verifier {
-    /// Reads the form and verifies its `signed_request`; returns the user id it names.
-    async fn user_id(&self, app: &App, body: Body) -> Result<String, ApiError> {
+    /// Reads the form and verifies its `signed_request`; returns what it says.
+    async fn verified(&self, app: &App, body: Body) -> Result<SignedRequest, ApiError> {
         if self.secrets.is_empty() {
             tracing::warn!(
                 source = self.source.label(),
@@ -98,17 +98,14 @@ impl Verifier {
             .iter()
             .map(|s| s.expose_secret().as_bytes())
             .collect();
-        signed_request::verify(&raw, &secrets, app.now())
-            .map(|verified| verified.user_id)
-            .map_err(|e| {
-                tracing::info!(
-                    source = self.source.label(),
-                    reason = e.code(),
-                    "a callback was refused"
-                );
-                ApiError::new(StatusCode::BAD_REQUEST, e.code(), e.to_string())
-                    .field("signed_request")
-            })
+        signed_request::verify(&raw, &secrets, app.now()).map_err(|e| {
+            tracing::info!(
+                source = self.source.label(),
+                reason = e.code(),
+                "a callback was refused"
+            );
+            ApiError::new(StatusCode::BAD_REQUEST, e.code(), e.to_string()).field("signed_request")
+        })
     }
 }
 
@@ -171,8 +168,10 @@ async fn data_deletion(
     verifier: &Verifier,
     body: Body,
 ) -> Result<(HeaderMap, Json<DeletionAccepted>), ApiError> {
-    let user_id = verifier.user_id(app, body).await?;
-    let request = app.request_data_deletion(verifier.source, &user_id).await?;
+    let verified = verifier.verified(app, body).await?;
+    let request = app
+        .request_data_deletion(verifier.source, &verified.user_id, verified.issued_at)
+        .await?;
     let mut headers = HeaderMap::new();
     headers.insert(
         header::CACHE_CONTROL,
@@ -194,9 +193,9 @@ async fn deauthorize(
     verifier: &Verifier,
     body: Body,
 ) -> Result<Json<DeauthorizeDone>, ApiError> {
-    let user_id = verifier.user_id(app, body).await?;
+    let verified = verifier.verified(app, body).await?;
     let done = app
-        .deauthorize_platform_user(verifier.source, &user_id)
+        .deauthorize_platform_user(verifier.source, &verified.user_id, verified.issued_at)
         .await?;
     Ok(Json(DeauthorizeDone {
         accounts_revoked: done.accounts_revoked,

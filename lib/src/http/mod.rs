@@ -23,6 +23,7 @@ pub mod meta;
 pub mod oauth;
 pub mod openapi;
 pub mod pages;
+pub mod security;
 pub mod views;
 
 /// The largest request body any route accepts.
@@ -47,13 +48,14 @@ pub fn deletion_router(app: Arc<App>) -> Router {
 /// Everything one process serves: API, OAuth callback, the deletion callbacks and pages, and `beside` (the sandbox
 /// network's routes when `postora serve` runs it).
 pub fn full_router(app: Arc<App>, beside: Router) -> Router {
+    let headers = security_headers(&app);
     let router = api::router()
         .merge(oauth::router())
         .merge(meta::router(&app))
         .merge(service_routes())
         .with_state(app)
         .merge(beside);
-    harden(router)
+    harden(router, headers)
 }
 
 fn service_routes() -> Router<Arc<App>> {
@@ -63,12 +65,18 @@ fn service_routes() -> Router<Arc<App>> {
 }
 
 fn finish(router: Router<Arc<App>>, app: Arc<App>) -> Router {
-    harden(router.with_state(app))
+    let headers = security_headers(&app);
+    harden(router.with_state(app), headers)
 }
 
-/// Layers every router gets: a JSON 404 and 405, a body size limit, a timeout, and a panic guard that answers with
-/// the JSON error shape instead of dropping the connection.
-fn harden(router: Router) -> Router {
+fn security_headers(app: &App) -> security::SecurityHeaders {
+    security::SecurityHeaders::new(app.settings.return_url.as_ref())
+}
+
+/// Layers every router gets: a JSON 404 and 405, a body size limit, a timeout, a panic guard that answers with the
+/// JSON error shape instead of dropping the connection, and the security headers ([`security`]) on every answer,
+/// these included.
+fn harden(router: Router, headers: security::SecurityHeaders) -> Router {
     router
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
@@ -85,6 +93,10 @@ fn harden(router: Router) -> Router {
                 "something went wrong; nothing secret was exposed",
             )
             .into_response()
+        }))
+        .layer(axum::middleware::map_response(move |response: Response| {
+            let headers = headers.clone();
+            async move { headers.apply(response) }
         }))
 }
 

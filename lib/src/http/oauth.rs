@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use secrecy::ExposeSecret;
 use serde::Deserialize;
 
 use super::error::{html_escape, html_page};
@@ -112,7 +113,7 @@ fn choice_page(choice: &Choice) -> Response {
              <p><button type=\"submit\">Connect the chosen accounts</button></p></form>\
              <p>This choice is open until {expires} (UTC).</p>",
             platform = html_escape(choice.platform.as_str()),
-            token = html_escape(&choice.token),
+            token = html_escape(choice.token.expose_secret()),
             expires = choice.expires_at.format("%H:%M"),
         ),
     )

@@ -54,6 +54,7 @@ fn account(ws: &WorkspaceId, user: &str) -> Account {
         token_expires_at: Some(now() + Duration::days(30)),
         created_at: now(),
         updated_at: now(),
+        connected_at: Some(now()),
         version: 1,
     }
 }

@@ -589,6 +589,7 @@ async fn an_endless_answer_is_cut_off_at_the_cap_by_every_adapter() {
         token_expires_at: None,
         created_at: Utc::now(),
         updated_at: Utc::now(),
+        connected_at: Some(Utc::now()),
         version: 1,
     };
     let tokens = TokenSet::new("access-token".to_owned(), Utc::now());

@@ -23,6 +23,7 @@ mod deletion;
 mod deletion_scenarios;
 mod facebook_pages;
 mod faults;
+mod hardening_a;
 mod hardening_b;
 mod local_conformance;
 mod meta_platforms;

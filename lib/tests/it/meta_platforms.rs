@@ -96,6 +96,7 @@ impl Connected {
                 token_expires_at: c.tokens.expires_at,
                 created_at: now,
                 updated_at: now,
+                connected_at: Some(now),
                 version: 1,
             },
             tokens: c.tokens.clone(),
