@@ -11,7 +11,8 @@ use axum::Router;
 use serde::Deserialize;
 
 use super::auth::Caller;
-use super::error::{query, ApiError, ErrorBody, Json};
+use super::error::{ApiError, ErrorBody};
+use super::extract::{query, Json};
 use super::views::{
     AccountList, AccountView, AuditPage, ConnectStarted, PostPage, PostView, RetryRequest,
     WorkspaceErasedView, WorkspaceExportView,
@@ -273,7 +274,7 @@ async fn retry_delivery(
     let confirm = if body.iter().all(u8::is_ascii_whitespace) {
         false
     } else {
-        super::error::parse_json::<RetryRequest>(&body)?.confirm
+        super::extract::parse_json::<RetryRequest>(&body)?.confirm
     };
     let record = app
         .retry_delivery(&ws, &post_id(&id)?, &account_id(&account)?, confirm)

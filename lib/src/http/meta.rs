@@ -17,7 +17,8 @@ use axum::{Extension, Router};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use super::error::{ApiError, ErrorBody, Json};
+use super::error::{ApiError, ErrorBody};
+use super::extract::Json;
 use super::pages;
 use super::views::{DeauthorizeDone, DeletionAccepted};
 use crate::app::deletion::CallbackSource;

@@ -19,6 +19,8 @@ use crate::app::App;
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod extract;
+pub mod html;
 pub mod meta;
 pub mod oauth;
 pub mod openapi;
@@ -102,7 +104,7 @@ fn harden(router: Router, headers: security::SecurityHeaders) -> Router {
 
 #[utoipa::path(get, path = "/healthz", tag = "service", responses((status = 200, body = views::Health)))]
 async fn health(State(app): State<Arc<App>>) -> Response {
-    error::Json(views::Health {
+    extract::Json(views::Health {
         status: "ok".into(),
         version: env!("CARGO_PKG_VERSION").into(),
         platforms: app.platforms.enabled(),

@@ -13,7 +13,7 @@ use axum::Router;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 
-use super::error::{html_escape, html_page};
+use super::html::{html_escape, html_page};
 use crate::app::connect::{Callback, CallbackError, CallbackParams, Choice, ConnectOutcome};
 use crate::app::App;
 use crate::domain::PlatformKind;

@@ -10,7 +10,8 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 
-use super::error::{html_escape, html_page, ApiError, ErrorBody};
+use super::error::{ApiError, ErrorBody};
+use super::html::{html_escape, html_page};
 use super::views::DeletionStatusView;
 use crate::app::deletion::CallbackSource;
 use crate::app::App;

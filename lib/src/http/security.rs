@@ -15,7 +15,7 @@ use axum::response::Response;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
-use super::error::PAGE_STYLE;
+use super::html::PAGE_STYLE;
 
 /// The headers every answer carries, built once per router.
 #[derive(Clone, Debug)]

@@ -20,7 +20,9 @@ use super::{
     Fault, FaultKind, Idempotency, LimitScope, Sandbox, SandboxPost, CLIENT_ID, MAX_CHARS,
 };
 use crate::domain::ids::random_token;
-use crate::http::error::{html_escape, html_page, ApiError, Json};
+use crate::http::error::ApiError;
+use crate::http::extract::Json;
+use crate::http::html::{html_escape, html_page};
 use crate::ports::StoreError;
 
 /// How long an authorization code may wait to be exchanged.
