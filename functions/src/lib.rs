@@ -87,20 +87,45 @@ where
 }
 
 /// Runs the publisher: SQS batches of delivery messages, answered with the ones that must come back
-/// (`ReportBatchItemFailures`).
+/// (`ReportBatchItemFailures`). Every attempt records its outcome before the invocation's deadline.
 pub async fn run_publisher() -> Result<(), Error> {
     init_tracing();
     let publisher = Publisher::from_env().await?;
     let publisher = &publisher;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsBatch>| async move {
-        Ok::<_, Error>(publisher.handle(event.payload).await)
+        let ends = invocation_deadline(&event.context);
+        Ok::<_, Error>(publisher.handle(event.payload, ends).await)
     }))
     .await
+}
+
+/// When Lambda will stop the invocation, as the Runtime API told it; `None` if it named no plausible time.
+pub fn invocation_deadline(
+    context: &lambda_runtime::Context,
+) -> Option<chrono::DateTime<chrono::Utc>> {
+    i64::try_from(context.deadline)
+        .ok()
+        .filter(|ms| *ms > 0)
+        .and_then(chrono::DateTime::from_timestamp_millis)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_invocation_deadline_is_the_runtime_apis_milliseconds() {
+        let mut context = lambda_runtime::Context::default();
+        context.deadline = 1_800_000_000_123;
+        assert_eq!(
+            invocation_deadline(&context).map(|t| t.timestamp_millis()),
+            Some(1_800_000_000_123)
+        );
+        for absurd in [0, u64::MAX] {
+            context.deadline = absurd;
+            assert_eq!(invocation_deadline(&context), None);
+        }
+    }
 
     #[test]
     fn the_public_url_comes_from_a_plausible_domain_only() {

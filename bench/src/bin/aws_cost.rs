@@ -239,9 +239,12 @@ async fn poll(
             })
             .collect();
         let answer = publisher
-            .handle(SqsBatch {
-                records: records.clone(),
-            })
+            .handle(
+                SqsBatch {
+                    records: records.clone(),
+                },
+                None,
+            )
             .await;
         let failed: Vec<&str> = answer
             .batch_item_failures

@@ -6,6 +6,12 @@
 //! a margin before the lease ends, so the attempt can still record what it knows before anyone else may claim. A cut
 //! call counts as one whose outcome is unknown.
 //!
+//! An attempt may also run inside an invocation that ends at a fixed time (a Lambda invocation: its deadline). Then
+//! the attempt's deadline is the earlier of the two: the lease's, or the invocation's less [`RECORD_MARGIN`], so the
+//! outcome is always written before the invocation is stopped. Both cut calls the same way, in
+//! [`Attempt::within_lease`], and adapters that wait on the platform see the time left through
+//! [`Progress::time_left`].
+//!
 //! Every write is conditional on the version read; a write that finds another version re-reads the delivery and
 //! tries again only while this attempt still holds the claim (the dispatcher touches a delivery whose lease ran out
 //! without taking the claim away).
@@ -24,6 +30,31 @@ use crate::ports::{PlatformError, Progress};
 /// Writes of one attempt that meet load are tried this many times, with a short doubling pause between.
 const WRITE_TRIES: u32 = 5;
 const FIRST_PAUSE: Duration = Duration::from_millis(50);
+
+/// How long before an invocation's end an attempt stops waiting on the platform, so that it can still record its
+/// outcome (a conditional write, retried on load as above), settle its message and put its events on the bus.
+pub const RECORD_MARGIN: Duration = Duration::from_secs(5);
+
+/// When an attempt's platform calls must have ended: `lease_margin` before its lease runs out, or `record_margin`
+/// before the invocation running it ends, whichever comes first.
+pub fn attempt_deadline(
+    lease_until: DateTime<Utc>,
+    lease_margin: Duration,
+    invocation_ends: Option<DateTime<Utc>>,
+    record_margin: Duration,
+) -> DateTime<Utc> {
+    let before = |t: DateTime<Utc>, margin: Duration| {
+        chrono::Duration::from_std(margin)
+            .ok()
+            .and_then(|m| t.checked_sub_signed(m))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC)
+    };
+    let by_lease = before(lease_until, lease_margin);
+    match invocation_ends {
+        Some(ends) => by_lease.min(before(ends, record_margin)),
+        None => by_lease,
+    }
+}
 
 /// Makes the audit entry about a delivery as it is about to be written, at the time of the write.
 type AuditOf<'f> = dyn Fn(&Delivery, DateTime<Utc>) -> AuditEntry + Sync + 'f;
@@ -45,16 +76,26 @@ pub struct Attempt<'a> {
     id: String,
     delivery: tokio::sync::Mutex<Delivery>,
     lease_until: std::sync::Mutex<DateTime<Utc>>,
+    /// When the invocation running this attempt ends, if it ends at a fixed time.
+    invocation_ends: Option<DateTime<Utc>>,
 }
 
 impl<'a> Attempt<'a> {
-    pub fn new(app: &'a App, id: String, claimed: Delivery) -> Self {
+    /// An attempt on a claimed delivery; `invocation_ends` is when the invocation running it will be stopped, if it
+    /// will be (on Lambda, the invocation's deadline).
+    pub fn new(
+        app: &'a App,
+        id: String,
+        claimed: Delivery,
+        invocation_ends: Option<DateTime<Utc>>,
+    ) -> Self {
         let lease_until = claimed.lease_until.unwrap_or_else(|| app.now());
         Self {
             app,
             id,
             delivery: tokio::sync::Mutex::new(claimed),
             lease_until: std::sync::Mutex::new(lease_until),
+            invocation_ends,
         }
     }
 
@@ -71,12 +112,23 @@ impl<'a> Attempt<'a> {
         chrono::Duration::from_std(self.app.settings.publisher.lease).unwrap_or_default()
     }
 
-    /// When a platform call must have ended: a margin before the lease runs out.
+    /// When a platform call must have ended: a margin before the lease runs out, or before the invocation ends
+    /// (see [`attempt_deadline`]).
     pub fn deadline(&self) -> DateTime<Utc> {
         let until = *self.lease_until.lock().unwrap_or_else(|e| e.into_inner());
-        let margin = chrono::Duration::from_std(self.app.settings.publisher.lease_margin())
-            .unwrap_or_default();
-        until - margin
+        attempt_deadline(
+            until,
+            self.app.settings.publisher.lease_margin(),
+            self.invocation_ends,
+            RECORD_MARGIN,
+        )
+    }
+
+    /// How long until [`deadline`](Self::deadline); zero once it has passed.
+    pub fn time_left(&self) -> Duration {
+        (self.deadline() - self.app.now())
+            .to_std()
+            .unwrap_or(Duration::ZERO)
     }
 
     /// Marks that a call which may publish is about to go out, renewing the lease for it. Nothing may be sent if
@@ -86,22 +138,21 @@ impl<'a> Attempt<'a> {
         self.write(move |d, now| d.sending(&id, until, now)).await
     }
 
-    /// Runs a platform call, cutting it off at the deadline. Checkpoints written meanwhile move the deadline on.
+    /// Runs a platform call, cutting it off at the deadline. Checkpoints written meanwhile move the lease's part of
+    /// the deadline on; the invocation's part never moves.
     pub async fn within_lease<T>(
         &self,
         call: impl Future<Output = Result<T, PlatformError>>,
     ) -> Result<T, PlatformError> {
         tokio::pin!(call);
         loop {
-            let left = (self.deadline() - self.app.now())
-                .to_std()
-                .unwrap_or(Duration::ZERO);
+            let left = self.time_left();
             tokio::select! {
                 result = &mut call => return result,
                 _ = tokio::time::sleep(left) => {
                     if self.deadline() <= self.app.now() {
                         return Err(PlatformError::Unknown(
-                            "the platform call did not finish within the publishing lease".into(),
+                            "the platform call did not finish within the attempt's deadline".into(),
                         ));
                     }
                 }
@@ -208,5 +259,54 @@ impl Progress for Attempt<'_> {
                 "could not record progress: {e}"
             ))),
         }
+    }
+
+    fn time_left(&self) -> Option<Duration> {
+        Some(Attempt::time_left(self))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::seconds(1_800_000_000 + secs)
+    }
+
+    const TEN: Duration = Duration::from_secs(10);
+    const FIVE: Duration = Duration::from_secs(5);
+
+    #[test]
+    fn without_an_invocation_the_lease_sets_the_deadline() {
+        assert_eq!(attempt_deadline(at(120), TEN, None, FIVE), at(110));
+    }
+
+    #[test]
+    fn an_invocation_that_ends_first_sets_the_deadline_less_the_time_to_record() {
+        // Lambda stops the invocation at 60 s; the lease would allow 110 s.
+        assert_eq!(attempt_deadline(at(120), TEN, Some(at(60)), FIVE), at(55));
+        // A lease that ends first still wins.
+        assert_eq!(attempt_deadline(at(30), TEN, Some(at(60)), FIVE), at(20));
+        // An invocation already nearly over leaves a deadline in the past: calls are cut at once.
+        assert_eq!(attempt_deadline(at(120), TEN, Some(at(3)), FIVE), at(-2));
+    }
+
+    #[test]
+    fn extreme_times_and_margins_do_not_panic() {
+        let max = Duration::from_secs(u64::MAX);
+        assert_eq!(
+            attempt_deadline(DateTime::<Utc>::MIN_UTC, max, Some(at(0)), max),
+            DateTime::<Utc>::MIN_UTC
+        );
+        assert_eq!(
+            attempt_deadline(
+                DateTime::<Utc>::MAX_UTC,
+                TEN,
+                Some(DateTime::<Utc>::MAX_UTC),
+                FIVE
+            ),
+            DateTime::<Utc>::MAX_UTC - chrono::Duration::seconds(10)
+        );
     }
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rand::Rng;
 
-use super::lease::{Attempt, LeaseError};
+use super::lease::{Attempt, LeaseError, RECORD_MARGIN};
 use super::rate::{Hold, RateScope};
 use super::tokens::{CurrentTokens, TokenProblem};
 use super::App;
@@ -23,8 +23,8 @@ use crate::domain::{
     Account, AuditEntry, Claim, Delivery, DeliveryError, DeliveryKey, DeliveryStatus, Event,
     EventKind,
 };
-use crate::ports::{PlatformError, PublishJob, Published, Recovery};
-use crate::ports::{PublishInputs, QueueMessage, StoreError};
+use crate::ports::{Outgoing, PlatformError, PublishJob, Published, Recovery};
+use crate::ports::{PublishInputs, QueueMessage, StoreError, MAX_QUEUE_DELAY};
 
 /// After a delivery's attempts are used up, the platform is still asked this many more times whether its last call
 /// landed before the delivery is left in doubt.
@@ -33,6 +33,17 @@ const RECOVERY_ASKS: u32 = 3;
 /// How soon a message whose handling panicked comes back. Each return counts a receive, so a delivery that panics
 /// every time reaches the dead-letter queue after the queue's receive limit, as any message that cannot be handled.
 pub const PANIC_RETRY: Duration = Duration::from_secs(30);
+
+/// An attempt is not started with less time than this before its deadline (beyond [`RECORD_MARGIN`]): the message
+/// comes back for an invocation with time to publish, rather than claiming and being cut off at once.
+pub const MIN_ATTEMPT_TIME: Duration = Duration::from_secs(2);
+
+/// How soon a message comes back when its invocation had no time left to start an attempt.
+const NO_TIME_RETRY: Duration = Duration::from_secs(1);
+
+/// A delivery waiting on the platform comes back this long after its lease ends, so that the claim finds the lease
+/// run out.
+const RESUME_SLACK: Duration = Duration::from_secs(1);
 
 /// What to do with the queue message afterwards.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +66,9 @@ enum Outcome {
     Defer(DateTime<Utc>, DeliveryError),
     /// A call may have landed and the platform could not be asked yet: ask at this time.
     RecoverAt(DateTime<Utc>, DeliveryError),
+    /// The platform is still processing what was sent and checkpointed: continue from the checkpoint at this time
+    /// (the attempt is given back).
+    ResumeAt(DateTime<Utc>, DeliveryError),
     Failed(DeliveryError),
     InDoubt(DeliveryError),
     /// The claim was lost: another attempt owns the delivery now.
@@ -66,10 +80,19 @@ impl App {
     /// runs into) ends that task only: the other deliveries and requests carry on, and the message is not settled
     /// but comes back after [`PANIC_RETRY`]. The delivery's claim, if it was taken, runs out with its lease and
     /// recovery takes over, as after a crash.
-    pub async fn handle_message_isolated(self: &Arc<Self>, body: String) -> Settle {
+    ///
+    /// `invocation_ends` is when the invocation handling the message will be stopped, if it will be (on Lambda, the
+    /// invocation's deadline): the attempt's outcome is recorded before then.
+    pub async fn handle_message_isolated(
+        self: &Arc<Self>,
+        body: String,
+        invocation_ends: Option<DateTime<Utc>>,
+    ) -> Settle {
         let app = self.clone();
         let key = QueueMessage::parse(&body).ok().map(|m| m.key().to_string());
-        match tokio::spawn(async move { app.handle_message(&body).await }).await {
+        match tokio::spawn(async move { app.handle_message_until(&body, invocation_ends).await })
+            .await
+        {
             Ok(settle) => settle,
             Err(e) => {
                 // The panic's own message went to the panic hook; it is not repeated here, as it may quote anything.
@@ -87,13 +110,25 @@ impl App {
         }
     }
 
-    /// Handles one queue message body.
+    /// Handles one queue message body, with no deadline but the lease's.
     pub async fn handle_message(&self, body: &str) -> Settle {
+        self.handle_message_until(body, None).await
+    }
+
+    /// Handles one queue message body in an invocation that ends at `invocation_ends`, if it ends at a fixed time.
+    pub async fn handle_message_until(
+        &self,
+        body: &str,
+        invocation_ends: Option<DateTime<Utc>>,
+    ) -> Settle {
         let message = match QueueMessage::parse(body) {
             Ok(m) => m,
             Err(reason) => return Settle::Poison(reason),
         };
-        match self.publish_delivery(&message.key()).await {
+        match self
+            .publish_delivery_until(&message.key(), invocation_ends)
+            .await
+        {
             Ok(settle) => settle,
             Err(e) => {
                 tracing::warn!(delivery = %message.key(), error = %e, "publishing could not run; the message will come back");
@@ -104,6 +139,23 @@ impl App {
 
     /// Publishes one delivery if it is queued (or its lease has run out).
     pub async fn publish_delivery(&self, key: &DeliveryKey) -> crate::error::Result<Settle> {
+        self.publish_delivery_until(key, None).await
+    }
+
+    /// [`publish_delivery`](Self::publish_delivery) in an invocation that ends at `invocation_ends`: the attempt's
+    /// calls are cut off in time to record its outcome before then.
+    pub async fn publish_delivery_until(
+        &self,
+        key: &DeliveryKey,
+        invocation_ends: Option<DateTime<Utc>>,
+    ) -> crate::error::Result<Settle> {
+        if let Some(ends) = invocation_ends {
+            let needed = RECORD_MARGIN.saturating_add(MIN_ATTEMPT_TIME);
+            if (ends - self.now()).to_std().unwrap_or(Duration::ZERO) < needed {
+                // Nothing is claimed: the message comes back to an invocation with time for an attempt.
+                return Ok(Settle::Retry(NO_TIME_RETRY));
+            }
+        }
         // One read for everything the attempt needs; the claim below is conditional on the delivery's version, so
         // the rest cannot be older than what the claim was taken on.
         let Some(inputs) = self.stores.posts.publish_inputs(key).await? else {
@@ -143,7 +195,7 @@ impl App {
             Err(StoreError::Conflict) => return Ok(Settle::Done),
             Err(e) => return Err(e.into()),
         }
-        let attempt = Attempt::new(self, attempt_id, claimed);
+        let attempt = Attempt::new(self, attempt_id, claimed, invocation_ends);
         let outcome = self.attempt(&attempt, &claim, marked, inputs).await;
         self.record(&attempt, outcome).await
     }
@@ -358,6 +410,14 @@ impl App {
             }
             PlatformError::Rejected(m) => Outcome::Failed(DeliveryError::new(code, m)),
             PlatformError::Interrupted => Outcome::Leave,
+            // Nothing was published and what was sent is checkpointed: continue from there, without using an attempt.
+            PlatformError::Processing {
+                retry_after,
+                ref message,
+            } => Outcome::ResumeAt(
+                crate::domain::bounds::after_hint(self.now(), retry_after),
+                DeliveryError::new(code, message),
+            ),
             // The platform may have taken it. Give it a moment to settle, then ask; never publish again before that.
             PlatformError::Unknown(m) => {
                 self.later(delivery, true, DeliveryError::new(code, m), None)
@@ -459,6 +519,7 @@ impl App {
             Outcome::RetryAt(..) => (None, "delivery.retry_scheduled"),
             Outcome::Defer(..) => (None, "delivery.deferred"),
             Outcome::RecoverAt(..) => (None, "delivery.recovery_scheduled"),
+            Outcome::ResumeAt(..) => (None, "delivery.resume_scheduled"),
             Outcome::Failed(_) => (Some(EventKind::PostFailed), "delivery.failed"),
             Outcome::InDoubt(_) => (Some(EventKind::PostInDoubt), "delivery.in_doubt"),
             Outcome::Leave => return Ok(Settle::Done),
@@ -495,6 +556,11 @@ impl App {
                     .finish(|d, now| d.recover_later(&id, *at, e.clone(), now), audit)
                     .await
             }
+            Outcome::ResumeAt(at, e) => {
+                attempt
+                    .finish(|d, now| d.resume_at(&id, *at, e.clone(), now), audit)
+                    .await
+            }
             Outcome::Failed(e) => {
                 attempt
                     .finish(|d, now| d.failed(&id, e.clone(), now), audit)
@@ -518,6 +584,9 @@ impl App {
             // next claim asks the platform (if a call was sent) instead of publishing again.
             Err(LeaseError::Store(e)) => return Err(e.into()),
         };
+        if let Outcome::ResumeAt(at, _) = &outcome {
+            self.come_back_at(&next, *at).await;
+        }
         if let Some(kind) = event {
             self.emit(vec![Event::new(
                 kind,
@@ -529,6 +598,24 @@ impl App {
         }
         tracing::info!(delivery = %next.key(), status = next.status.as_str(), attempts = next.attempts, "delivery settled");
         Ok(Settle::Done)
+    }
+}
+
+impl App {
+    /// Sends the delivery's message again, delayed until just after `at`, when its lease has run out and the next
+    /// claim continues from its checkpoint. A fresh message rather than the same one back, so waiting on a platform
+    /// never counts toward the dead-letter queue's receive limit. If the send fails, the delivery is not lost: its
+    /// timer is `at`, and the dispatcher queues it again once that has passed.
+    async fn come_back_at(&self, delivery: &Delivery, at: DateTime<Utc>) {
+        let delay = (at - self.now())
+            .to_std()
+            .unwrap_or(Duration::ZERO)
+            .saturating_add(RESUME_SLACK)
+            .min(MAX_QUEUE_DELAY);
+        let message: QueueMessage = delivery.key().into();
+        if let Err(e) = self.queue.send(&[Outgoing { message, delay }]).await {
+            tracing::warn!(delivery = %delivery.key(), error = %e, "could not queue the delivery to continue; the dispatcher will");
+        }
     }
 }
 

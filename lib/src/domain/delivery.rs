@@ -393,6 +393,22 @@ impl Delivery {
         Ok(d)
     }
 
+    /// The platform is still processing what the attempt sent (its checkpoint says what): keep the delivery
+    /// publishing with its checkpoint and sent mark, let its lease run out at `at`, when it comes back to continue
+    /// from the checkpoint, and give the attempt back, so waiting on the platform never uses up attempts (the adapter
+    /// bounds the whole wait).
+    pub fn resume_at(
+        &self,
+        attempt_id: &str,
+        at: DateTime<Utc>,
+        error: DeliveryError,
+        now: DateTime<Utc>,
+    ) -> Result<Self, InvalidTransition> {
+        let mut d = self.recover_later(attempt_id, at, error, now)?;
+        d.attempts = d.attempts.saturating_sub(1);
+        Ok(d)
+    }
+
     pub fn failed(
         &self,
         attempt_id: &str,
@@ -566,6 +582,40 @@ mod tests {
             .retry_at("a1", later, DeliveryError::new("x", "y"), now)
             .unwrap();
         assert_eq!(retried.publish_sent_at, None, "an outcome clears the mark");
+    }
+
+    #[test]
+    fn waiting_on_the_platform_keeps_the_checkpoint_and_gives_the_attempt_back() {
+        let now = Utc::now();
+        let (p, _) = fresh()
+            .queue(now, Duration::seconds(1))
+            .unwrap()
+            .claim_sending(now, "a1", Duration::seconds(60))
+            .unwrap();
+        let checkpoint = serde_json::json!({"meta_container": {"id": "c1"}});
+        let p = p
+            .with_checkpoint("a1", checkpoint.clone(), now + Duration::seconds(60), now)
+            .unwrap();
+        let at = now + Duration::seconds(4);
+        let waiting = p
+            .resume_at("a1", at, DeliveryError::new("processing", "x"), now)
+            .unwrap();
+        assert_eq!(waiting.status, DeliveryStatus::Publishing);
+        assert_eq!(waiting.checkpoint, Some(checkpoint));
+        assert_eq!(waiting.attempts, p.attempts - 1);
+        assert_eq!((waiting.lease_until, waiting.wake_at), (Some(at), Some(at)));
+        assert!(waiting.claim(now, "a2", Duration::seconds(60)).is_err());
+        let (_, claim) = waiting.claim(at, "a2", Duration::seconds(60)).unwrap();
+        assert_eq!(
+            claim,
+            Claim::Recover {
+                previous_attempt: "a1".into()
+            },
+            "the next attempt continues from the checkpoint"
+        );
+        assert!(p
+            .resume_at("a2", at, DeliveryError::new("processing", "x"), now)
+            .is_err());
     }
 
     #[test]

@@ -51,6 +51,15 @@ pub enum PlatformError {
     /// Postora lost its claim on the delivery mid-publish; another attempt owns it now.
     #[error("the publishing attempt was interrupted")]
     Interrupted,
+    /// The platform is still processing what this attempt sent (a media container), and the attempt has no time
+    /// left to wait for it. What it sent is checkpointed, nothing was published, and the delivery continues from
+    /// the checkpoint after `retry_after`. An adapter returns this only with a checkpoint recorded, and bounds the
+    /// total wait itself (a wait that never ends is `Transient`).
+    #[error("the platform is still processing: {message}")]
+    Processing {
+        retry_after: Duration,
+        message: String,
+    },
 }
 
 impl PlatformError {
@@ -65,6 +74,7 @@ impl PlatformError {
             PlatformError::Rejected(_) => "rejected",
             PlatformError::Unknown(_) => "unknown_outcome",
             PlatformError::Interrupted => "interrupted",
+            PlatformError::Processing { .. } => "processing",
         }
     }
 }
@@ -146,6 +156,13 @@ pub enum Recovery {
 #[async_trait]
 pub trait Progress: Send + Sync {
     async fn checkpoint(&self, value: serde_json::Value) -> Result<(), PlatformError>;
+
+    /// How long the attempt may still wait on the platform before it must stop and record what it has, if it is
+    /// bounded. An adapter that would wait longer (on a platform's processing) checkpoints and returns
+    /// [`PlatformError::Processing`] instead. Calls still running then are cut off by the attempt.
+    fn time_left(&self) -> Option<Duration> {
+        None
+    }
 }
 
 /// A progress sink that records nothing (tests, previews).

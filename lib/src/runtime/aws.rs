@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 
@@ -116,9 +117,14 @@ impl Publisher {
         ))
     }
 
-    /// Publishes a batch, then puts its events on the bus.
-    pub async fn handle(&self, batch: SqsBatch) -> BatchResponse {
-        let answer = publish_batch(self.app.clone(), batch).await;
+    /// Publishes a batch, then puts its events on the bus. `invocation_ends` is when Lambda will stop the
+    /// invocation (its deadline): every attempt records its outcome before then.
+    pub async fn handle(
+        &self,
+        batch: SqsBatch,
+        invocation_ends: Option<DateTime<Utc>>,
+    ) -> BatchResponse {
+        let answer = publish_batch(self.app.clone(), batch, invocation_ends).await;
         if let Err(e) = self.events.flush().await {
             tracing::warn!(error = %e, "could not publish the batch's events");
         }
@@ -164,14 +170,23 @@ const POISON_RETRY: Duration = Duration::from_secs(1);
 /// hidden for its delay first (the queue's visibility timeout is far longer than a retry should wait); a malformed one
 /// fails alone. A record whose handling panics is reported too, so Lambda never deletes a message that was not
 /// settled, and the others are unaffected.
-pub async fn publish_batch(app: Arc<App>, batch: SqsBatch) -> BatchResponse {
+///
+/// The records are handled concurrently, so a batch takes as long as its slowest attempt, and every attempt ends in
+/// time to record its outcome before `invocation_ends` (see [`crate::app::lease`]).
+pub async fn publish_batch(
+    app: Arc<App>,
+    batch: SqsBatch,
+    invocation_ends: Option<DateTime<Utc>>,
+) -> BatchResponse {
     let mut running = JoinSet::new();
     let mut by_task = HashMap::new();
     for record in batch.records {
         let app = app.clone();
         let message_id = record.message_id.clone();
         let task = running.spawn(async move {
-            let settle = app.handle_message_isolated(record.body.clone()).await;
+            let settle = app
+                .handle_message_isolated(record.body.clone(), invocation_ends)
+                .await;
             let delay = match settle {
                 Settle::Done => return None,
                 Settle::Retry(delay) => delay,

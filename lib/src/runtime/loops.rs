@@ -81,7 +81,9 @@ pub async fn publisher_loop(app: Arc<App>, concurrency: usize, mut shutdown: Shu
             };
             let app = app.clone();
             tokio::spawn(async move {
-                let settle = app.handle_message_isolated(message.body.clone()).await;
+                let settle = app
+                    .handle_message_isolated(message.body.clone(), None)
+                    .await;
                 let settled = match &settle {
                     Settle::Done => app.queue.ack(&message.receipt).await,
                     Settle::Retry(delay) => app.queue.retry_later(&message.receipt, *delay).await,

@@ -492,7 +492,7 @@ async fn on_lambda_a_panicking_record_is_reported_as_a_batch_item_failure() {
             })
             .collect(),
     };
-    let answer = publish_batch(h.app.clone(), batch).await;
+    let answer = publish_batch(h.app.clone(), batch, None).await;
     let failed: Vec<&str> = answer
         .batch_item_failures
         .iter()

@@ -1101,6 +1101,69 @@ async fn two_attempts_on_one_container_make_one_post() {
     assert_eq!(late.platform_post_id, first.platform_post_id);
 }
 
+/// An attempt with a little time left, recording checkpoints as the publisher does.
+struct ShortOfTime(Recorder, Duration);
+
+#[async_trait]
+impl Progress for ShortOfTime {
+    async fn checkpoint(&self, value: Value) -> Result<(), PlatformError> {
+        self.0.checkpoint(value).await
+    }
+
+    fn time_left(&self) -> Option<Duration> {
+        Some(self.1)
+    }
+}
+
+#[tokio::test]
+async fn media_still_processing_when_the_attempt_runs_out_of_time_is_resumed_not_recreated() {
+    let fake = FakeMeta::start().await;
+    let (platform, c) = threads(&fake).await;
+    fake.script_containers(ContainerScript {
+        in_progress_polls: 1_000,
+        outcome: Outcome::Finished,
+    });
+    let media = [video("https://cdn.example/long.mp4")];
+    // The attempt has no time for a pause and another status read: it stops, the container checkpointed.
+    let short = ShortOfTime(Recorder::default(), Duration::from_millis(500));
+    let err = platform
+        .publish(&c.job("Slow clip.", &media, None), &short)
+        .await
+        .unwrap_err();
+    let PlatformError::Processing { retry_after, .. } = &err else {
+        panic!("expected processing, got {err:?}");
+    };
+    assert!(*retry_after > Duration::ZERO);
+    assert_eq!(err.code(), "processing");
+    let checkpoint = short.0.last().expect("the container is checkpointed");
+    assert_eq!((fake.container_count(), fake.post_count()), (1, 0));
+
+    // Still processing on the next attempt: it stops again, with the same container.
+    let again = ShortOfTime(Recorder::default(), Duration::from_millis(500));
+    let err = platform
+        .publish(&c.job("Slow clip.", &media, Some(&checkpoint)), &again)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "processing", "{err}");
+    assert_eq!((fake.container_count(), fake.post_count()), (1, 0));
+
+    // Once Meta is done, the attempt after publishes that same container, once.
+    fake.finish_containers();
+    assert_eq!(
+        platform
+            .recover(&c.job("Slow clip.", &media, Some(&checkpoint)))
+            .await
+            .unwrap(),
+        Recovery::NotPublished
+    );
+    let published = platform
+        .publish(&c.job("Slow clip.", &media, Some(&checkpoint)), &again)
+        .await
+        .unwrap();
+    assert_eq!((fake.container_count(), fake.post_count()), (1, 1));
+    assert_eq!(published.platform_post_id, fake.posts()[0].id);
+}
+
 #[tokio::test]
 async fn an_expired_checkpointed_container_is_replaced() {
     let fake = FakeMeta::start().await;

@@ -395,6 +395,14 @@ impl FakeMeta {
         }
     }
 
+    /// Meta finishes processing every container there is now: its next status read answers FINISHED.
+    pub fn finish_containers(&self) {
+        for c in self.world().containers.values_mut() {
+            c.outcome = Outcome::Finished;
+            c.polls_left = 0;
+        }
+    }
+
     /// The publishing quota per 24 hours for each account (Instagram says 50 or 100, Threads 250).
     pub fn set_quota(&self, total: u64) {
         self.world().quota_total = total;

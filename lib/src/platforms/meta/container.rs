@@ -5,6 +5,11 @@
 //! an attempt that crashed or lost its answer can ask the container what happened: PUBLISHED means the post is up
 //! (record it, publish nothing), FINISHED or IN_PROGRESS means it can still be published as is, EXPIRED or ERROR
 //! means a fresh container is needed. A container can be published once only, so resuming one never doubles a post.
+//!
+//! Waiting for Meta to process a container never holds an attempt past its deadline: when the next status read
+//! would not fit in the time the attempt has left ([`Progress::time_left`]), the publish ends with
+//! [`PlatformError::Processing`], the container id already checkpointed, and the next attempt resumes that
+//! container rather than creating another.
 
 use std::time::Duration;
 
@@ -19,15 +24,17 @@ use crate::ports::{PlatformError, Progress, PublishJob, Published, Recovery};
 /// How patiently to wait for Meta to process a container. Meta suggests about 30 s for media and polling no more
 /// than once a minute for five minutes; text and images are usually ready at once, so the wait starts short.
 ///
-/// `give_up_after` must stay well inside the publisher's lease (`POSTORA_PUBLISH_LEASE_SECS`, 120 s by default):
-/// an attempt that waits longer gives up as transient, and the next one resumes the checkpointed container.
+/// The wait is spread over as many attempts as it takes: an attempt polls while it has time left, then checkpoints
+/// and comes back later (see the module's notes). `give_up_after` bounds the whole wait, counted from the
+/// container's creation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ContainerPolling {
     /// The first pause after a container reports IN_PROGRESS; each further pause doubles.
     pub first_delay: Duration,
     /// The longest pause between two status reads.
     pub max_delay: Duration,
-    /// After this long the attempt ends as transient; the next one resumes the same container.
+    /// Once a container has been processing this long, the attempt ends as transient and the delivery is retried
+    /// with a fresh container.
     pub give_up_after: Duration,
 }
 
@@ -36,9 +43,37 @@ impl Default for ContainerPolling {
         Self {
             first_delay: Duration::from_secs(2),
             max_delay: Duration::from_secs(20),
-            give_up_after: Duration::from_secs(60),
+            give_up_after: Duration::from_secs(300),
         }
     }
+}
+
+/// A status read is started only with at least this much time left after the pause before it, so that it answers
+/// before the attempt's deadline.
+const STATUS_READ_TIME: Duration = Duration::from_secs(1);
+
+/// Whether to wait `delay` and read the status again, end the attempt to continue later, or give up on the
+/// container: `waited` is how long it has been processing, `left` the time the attempt has, if bounded.
+fn next_poll(
+    polling: &ContainerPolling,
+    waited: Duration,
+    delay: Duration,
+    left: Option<Duration>,
+) -> Poll {
+    if waited.saturating_add(delay) > polling.give_up_after {
+        Poll::GiveUp
+    } else if left.is_some_and(|left| delay.saturating_add(STATUS_READ_TIME) > left) {
+        Poll::Later
+    } else {
+        Poll::Wait
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Poll {
+    Wait,
+    Later,
+    GiveUp,
 }
 
 /// What differs between Threads and Instagram containers.
@@ -236,7 +271,7 @@ impl Containers<'_> {
         };
         let mut recreated = false;
         loop {
-            match self.publish_container(&container, job.text).await {
+            match self.publish_container(&container, job.text, progress).await {
                 Err(Failure::RecreateContainer(why)) if !recreated => {
                     tracing::info!(platform = self.flavor.platform, container = %container.id, reason = %why, "creating a fresh media container");
                     recreated = true;
@@ -271,8 +306,10 @@ impl Containers<'_> {
             for child in &spec.children {
                 ids.push(self.create_one(child).await?);
             }
+            let started = Utc::now();
             for id in &ids {
-                self.wait_until_ready(id).await?;
+                // The children are not checkpointed: an attempt out of time starts them again next time.
+                self.wait_until_ready(id, started, false, progress).await?;
             }
             parent.push(("children", ids.join(",")));
         }
@@ -318,9 +355,16 @@ impl Containers<'_> {
         Ok(answer.status())
     }
 
-    /// Polls with a doubling pause until the container can be published.
-    async fn wait_until_ready(&self, container: &str) -> Result<Ready, Failure> {
-        let started = tokio::time::Instant::now();
+    /// Polls with a doubling pause until the container can be published. `since` is when it was created. When the
+    /// attempt runs out of time, a `checkpointed` container ends it with [`PlatformError::Processing`] (to be
+    /// resumed), any other as transient.
+    async fn wait_until_ready(
+        &self,
+        container: &str,
+        since: DateTime<Utc>,
+        checkpointed: bool,
+        progress: &dyn Progress,
+    ) -> Result<Ready, Failure> {
         let mut delay = self.polling.first_delay;
         loop {
             match self.status(container).await? {
@@ -340,20 +384,50 @@ impl Containers<'_> {
                 }
                 Status::InProgress => {}
             }
-            if started.elapsed() + delay > self.polling.give_up_after {
-                return Err(PlatformError::Transient(format!(
-                    "Meta was still processing the media after {} s; the next attempt resumes it",
-                    started.elapsed().as_secs()
-                ))
-                .into());
+            let waited = (Utc::now() - since).to_std().unwrap_or(Duration::ZERO);
+            match next_poll(&self.polling, waited, delay, progress.time_left()) {
+                Poll::Wait => {}
+                Poll::GiveUp => {
+                    return Err(PlatformError::Transient(format!(
+                        "Meta was still processing the media after {} s; trying again with a fresh container",
+                        waited.as_secs()
+                    ))
+                    .into())
+                }
+                Poll::Later => {
+                    let error = if checkpointed {
+                        PlatformError::Processing {
+                            retry_after: delay,
+                            message: format!(
+                                "Meta is still processing the media after {} s; continuing with the same container",
+                                waited.as_secs()
+                            ),
+                        }
+                    } else {
+                        PlatformError::Transient(format!(
+                            "Meta was still processing a carousel item after {} s when the attempt ran out of time",
+                            waited.as_secs()
+                        ))
+                    };
+                    tracing::info!(platform = self.flavor.platform, container = %container, "media container still processing; the attempt ends here");
+                    return Err(error.into());
+                }
             }
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(self.polling.max_delay);
         }
     }
 
-    async fn publish_container(&self, container: &Saved, text: &str) -> Result<Published, Failure> {
-        if let Ready::AlreadyPublished = self.wait_until_ready(&container.id).await? {
+    async fn publish_container(
+        &self,
+        container: &Saved,
+        text: &str,
+        progress: &dyn Progress,
+    ) -> Result<Published, Failure> {
+        let ready = self
+            .wait_until_ready(&container.id, container.created_at, true, progress)
+            .await?;
+        if let Ready::AlreadyPublished = ready {
             return Ok(self.find_published(container, text).await);
         }
         self.check_quota().await?;
@@ -490,6 +564,28 @@ impl Containers<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn polling_waits_while_the_attempt_has_time_and_stops_in_time() {
+        let polling = ContainerPolling::default();
+        let s = Duration::from_secs;
+        // No deadline but the overall wait's.
+        assert_eq!(next_poll(&polling, s(0), s(2), None), Poll::Wait);
+        assert_eq!(next_poll(&polling, s(290), s(20), None), Poll::GiveUp);
+        // The pause and a status read must fit in the time left.
+        assert_eq!(next_poll(&polling, s(0), s(2), Some(s(10))), Poll::Wait);
+        assert_eq!(next_poll(&polling, s(0), s(4), Some(s(4))), Poll::Later);
+        assert_eq!(
+            next_poll(&polling, s(0), s(2), Some(Duration::ZERO)),
+            Poll::Later
+        );
+        // Giving up wins over coming back: a container processing too long is not resumed forever.
+        assert_eq!(next_poll(&polling, s(299), s(20), Some(s(1))), Poll::GiveUp);
+        assert_eq!(
+            next_poll(&polling, Duration::MAX, Duration::MAX, Some(Duration::MAX)),
+            Poll::GiveUp
+        );
+    }
 
     #[test]
     fn reads_both_status_shapes() {
