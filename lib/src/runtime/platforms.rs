@@ -16,6 +16,11 @@ use crate::ports::Platforms;
 const MIN_BODY_BYTES: usize = 4 << 10;
 const MAX_BODY_BYTES: usize = 64 << 20;
 
+/// How long a platform call may take to connect, and in all, unless `POSTORA_HTTP_CONNECT_TIMEOUT_SECS` and
+/// `POSTORA_HTTP_TIMEOUT_SECS` say otherwise.
+pub const DEFAULT_HTTP_CONNECT_TIMEOUT_SECS: u64 = 5;
+pub const DEFAULT_HTTP_TIMEOUT_SECS: u64 = 30;
+
 /// The HTTP client every platform adapter shares, with the timeouts and the largest answer body it reads from the
 /// environment.
 pub fn http_client(env: &Env) -> Result<reqwest::Client, ConfigError> {
@@ -28,8 +33,11 @@ pub fn http_client(env: &Env) -> Result<reqwest::Client, ConfigError> {
     }
     set_max_body_bytes(max_body);
     Ok(client(HttpTimeouts {
-        connect: env.seconds("POSTORA_HTTP_CONNECT_TIMEOUT_SECS", 5)?,
-        request: env.seconds("POSTORA_HTTP_TIMEOUT_SECS", 30)?,
+        connect: env.seconds(
+            "POSTORA_HTTP_CONNECT_TIMEOUT_SECS",
+            DEFAULT_HTTP_CONNECT_TIMEOUT_SECS,
+        )?,
+        request: env.seconds("POSTORA_HTTP_TIMEOUT_SECS", DEFAULT_HTTP_TIMEOUT_SECS)?,
     }))
 }
 

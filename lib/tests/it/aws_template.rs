@@ -221,6 +221,60 @@ fn the_queues_in_the_template_are_the_ones_in_the_code() {
     );
 }
 
+/// The publisher's timeout, batch size, batching window and the queue's visibility timeout are set together: the
+/// visibility timeout is at least six times the timeout plus the batching window (AWS's advice for SQS event
+/// sources), and the timeout fits a batch's worst case under the attempts' deadline.
+#[test]
+fn the_publishers_timeout_batch_and_the_queues_visibility_are_set_together() {
+    let t = template();
+    let publisher = at(&t, &["Resources", "PublisherFunction", "Properties"]);
+    let number = |v: &Value| -> u64 { text(v).parse().expect("a number") };
+    let timeout = number(at(publisher, &["Timeout"]));
+    let source = at(publisher, &["Events", "Deliveries", "Properties"]);
+    let batch = number(at(source, &["BatchSize"]));
+    let window = number(at(source, &["MaximumBatchingWindowInSeconds"]));
+    let visibility = number(at(
+        &t,
+        &[
+            "Resources",
+            "DeliveryQueue",
+            "Properties",
+            "VisibilityTimeout",
+        ],
+    ));
+    assert_eq!(batch, u64::from(DELIVERY_QUEUE.publisher_batch_size));
+    assert_eq!(
+        window,
+        u64::from(DELIVERY_QUEUE.publisher_batching_window_secs)
+    );
+
+    assert!(
+        visibility >= 6 * timeout + window,
+        "the visibility timeout ({visibility} s) must be at least six times the timeout ({timeout} s) plus the \
+         batching window ({window} s)"
+    );
+    assert!(
+        (1..=10).contains(&batch),
+        "without a batching window SQS hands at most 10 records"
+    );
+    assert_eq!(window, 0, "a delivery is handed over the second it is due");
+
+    // A batch's records run at once, so the batch takes as long as one attempt. Of an attempt, only a token refresh
+    // is not cut off at its deadline; after one, a whole platform call still fits before the deadline, which is the
+    // time to record the outcome before the invocation ends.
+    let connect = postora::runtime::platforms::DEFAULT_HTTP_CONNECT_TIMEOUT_SECS;
+    let request = postora::runtime::platforms::DEFAULT_HTTP_TIMEOUT_SECS;
+    let record = postora::app::lease::RECORD_MARGIN.as_secs()
+        + postora::app::publish::MIN_ATTEMPT_TIME.as_secs();
+    let worst = (connect + request) + request + record;
+    assert!(
+        timeout >= worst,
+        "the timeout ({timeout} s) must fit a refresh and a platform call and recording ({worst} s)"
+    );
+    // Lambda never stops an invocation before its attempts' deadline logic does.
+    assert!(timeout > record);
+}
+
 #[test]
 fn the_publisher_reports_partial_failures_and_the_dispatcher_ticks_every_minute() {
     let t = template();

@@ -21,11 +21,17 @@ use crate::ports::{DeadLetter, Outgoing, Queue, QueueError, Received, MAX_QUEUE_
 /// The queue settings `postora aws bootstrap` applies and template.yaml declares (a test checks they agree).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QueueSettings {
-    /// The publisher function's timeout. The visibility timeout must exceed it, or a message still being handled
-    /// would be handed to a second publisher.
+    /// The publisher function's timeout. It fits one batch's worst case: the records run concurrently, every
+    /// platform call is cut off in time to record its outcome before the invocation ends, and what is not cut (a
+    /// token refresh, at most one connect and request timeout) leaves room for a whole platform call after it.
     pub publisher_timeout_secs: u32,
-    /// Six times the publisher's timeout, as AWS advises for Lambda event sources, so retries inside one batch fit.
+    /// At least six times the publisher's timeout plus the batching window, as AWS advises for SQS event sources, so
+    /// Lambda can retry a throttled batch before its messages come back.
     pub visibility_timeout_secs: u32,
+    /// Records per publisher invocation (at most 10 without a batching window).
+    pub publisher_batch_size: u32,
+    /// How long Lambda gathers records before invoking: none, so a delivery is handed over the second it is due.
+    pub publisher_batching_window_secs: u32,
     /// Receives before a message is parked in the dead-letter queue.
     pub max_receive_count: u32,
     pub retention_secs: u32,
@@ -34,8 +40,10 @@ pub struct QueueSettings {
 }
 
 pub const DELIVERY_QUEUE: QueueSettings = QueueSettings {
-    publisher_timeout_secs: 60,
-    visibility_timeout_secs: 360,
+    publisher_timeout_secs: 90,
+    visibility_timeout_secs: 540,
+    publisher_batch_size: 10,
+    publisher_batching_window_secs: 0,
     max_receive_count: 5,
     retention_secs: 4 * 24 * 3600,
     dead_letter_retention_secs: 14 * 24 * 3600,
