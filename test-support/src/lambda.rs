@@ -131,8 +131,13 @@ pub enum Answer {
     Error(serde_json::Value),
 }
 
+/// How long an invocation may run unless a test says otherwise.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(60);
+
 #[derive(Default)]
 struct StubState {
+    /// How long after handing an event out its invocation's deadline is (`lambda-runtime-deadline-ms`).
+    deadline: Duration,
     pending: VecDeque<(String, Sample)>,
     answers: Vec<(String, Answer)>,
     init_error: Option<serde_json::Value>,
@@ -185,7 +190,10 @@ async fn next(State(state): State<Shared>) -> Response {
         std::future::pending::<()>().await;
         return StatusCode::NO_CONTENT.into_response();
     };
-    let deadline = chrono::Utc::now().timestamp_millis() + 60_000;
+    let allowed = i64::try_from(lock(&state).deadline.as_millis()).unwrap_or(i64::MAX);
+    let deadline = chrono::Utc::now()
+        .timestamp_millis()
+        .saturating_add(allowed);
     let mut headers = HeaderMap::new();
     let mut put = |name: &'static str, value: String| {
         if let Ok(v) = HeaderValue::from_str(&value) {
@@ -241,7 +249,18 @@ async fn init_error(State(state): State<Shared>, body: String) -> StatusCode {
 
 impl RuntimeApiStub {
     pub async fn start(samples: Vec<Sample>) -> std::io::Result<Self> {
-        let mut state = StubState::default();
+        Self::start_with_deadline(samples, DEFAULT_DEADLINE).await
+    }
+
+    /// Like [`start`](Self::start), with each invocation's deadline `deadline` after its event is handed out.
+    pub async fn start_with_deadline(
+        samples: Vec<Sample>,
+        deadline: Duration,
+    ) -> std::io::Result<Self> {
+        let mut state = StubState {
+            deadline,
+            ..StubState::default()
+        };
         for sample in samples {
             let id = uuid::Uuid::new_v4().simple().to_string();
             state.names.push((id.clone(), sample.name.clone()));
@@ -371,8 +390,30 @@ pub async fn invoke_binary(
     samples: Vec<Sample>,
     timeout: Duration,
 ) -> Result<Vec<(String, Answer)>, String> {
+    invoke_binary_with_deadline(
+        binary,
+        function_name,
+        env,
+        samples,
+        timeout,
+        DEFAULT_DEADLINE,
+    )
+    .await
+    .map(|(answers, _)| answers)
+}
+
+/// [`invoke_binary`], with each invocation's deadline `deadline` after its event is handed out (Lambda's function
+/// timeout); also returns how long each invocation took.
+pub async fn invoke_binary_with_deadline(
+    binary: &Path,
+    function_name: &str,
+    env: &[(String, String)],
+    samples: Vec<Sample>,
+    timeout: Duration,
+    deadline: Duration,
+) -> Result<(Vec<(String, Answer)>, Timings), String> {
     let expected = samples.len();
-    let stub = RuntimeApiStub::start(samples)
+    let stub = RuntimeApiStub::start_with_deadline(samples, deadline)
         .await
         .map_err(|e| format!("the runtime stub could not start: {e}"))?;
     let log = std::env::temp_dir().join(format!(
@@ -422,5 +463,5 @@ pub async fn invoke_binary(
         return Err(format!("the function reported an init error: {e}\n{tail}"));
     }
     outcome.map_err(|e| format!("{e}\n--- function output ---\n{tail}"))?;
-    Ok(stub.answers())
+    Ok((stub.answers(), stub.timings()))
 }
