@@ -241,7 +241,10 @@ async fn a_short_deadline_records_media_still_processing_and_the_delivery_resume
     );
     let waiting = adapters.store.get_delivery(&key).await.unwrap().unwrap();
     assert_eq!(waiting.status, DeliveryStatus::Publishing, "{waiting:?}");
-    assert!(waiting.checkpoint.is_some(), "the container is checkpointed");
+    assert!(
+        waiting.checkpoint.is_some(),
+        "the container is checkpointed"
+    );
     assert_eq!(waiting.attempts, 0, "waiting on Meta uses no attempt");
     assert_eq!(waiting.error.as_ref().unwrap().code, "processing");
     assert_eq!((fake.container_count(), fake.post_count()), (1, 0));
