@@ -6,7 +6,7 @@
 //! - Meta's data-deletion callbacks and the deletion scenarios on both backends;
 //! - the token lifecycle on both backends, with every place a token must never appear;
 //! - faults: crashes, store and queue failures and platform faults, counted from the platform's side;
-//! - the SAM template against the table definition in code;
+//! - the SAM template against the table definition in code, and secrets per function on the emulator;
 //! - the token vault's data-key cache on the embedded backend.
 //!
 //! The AWS tests need the emulator `scripts/test` starts (`AWS_ENDPOINT_URL`); without it they fail, saying so.
@@ -18,6 +18,7 @@ mod aws_adapters;
 mod aws_conformance;
 mod aws_deletion;
 mod aws_faults;
+mod aws_secrets;
 mod aws_template;
 mod deletion;
 mod deletion_scenarios;
