@@ -92,8 +92,7 @@ pub async fn app_with_sandbox(
 /// Whether the sandbox is on: as `POSTORA_SANDBOX` says, and otherwise only while no real platform is configured,
 /// so that a deployment with real accounts does not also offer a make-believe network.
 pub fn sandbox_on(env: &Env, real: &Platforms) -> Result<bool, ConfigError> {
-    let others = real.enabled().iter().any(|p| *p != PlatformKind::Sandbox);
-    env.flag("POSTORA_SANDBOX", !others)
+    env.flag("POSTORA_SANDBOX", real.enabled().is_empty())
 }
 
 /// The sandbox network, on `sandbox.db` in `data_dir`, answering at `public_url`. It is a stand-in for a social
