@@ -9,7 +9,9 @@ use lambda_http::request::RequestContext;
 use lambda_http::RequestExt;
 use lambda_runtime::{service_fn, LambdaEvent};
 use postora::app::App;
-use postora::runtime::aws::{app_from_env, Publisher, SqsBatch, UNKNOWN_PUBLIC_URL};
+use postora::config::Env;
+use postora::runtime::aws::{app_from_env, function_env, Publisher, SqsBatch, UNKNOWN_PUBLIC_URL};
+pub use postora::runtime::secrets::Function;
 use tokio::sync::OnceCell;
 use tower::ServiceExt;
 
@@ -26,11 +28,25 @@ pub fn init_tracing() {
         .init();
 }
 
-/// Serves one of the library's routers to API Gateway HTTP events. The app is built on the first request, so that
-/// the API's own domain (from the request context API Gateway fills in, never the client's `Host` header) can stand
-/// in for the public URL until `POSTORA_PUBLIC_URL` is set.
-pub async fn serve_http(router: fn(Arc<App>) -> axum::Router) -> Result<(), Error> {
+/// The function's environment at cold start, with the secrets it reads fetched from Secrets Manager
+/// ([`Function::secrets`]). A secret that cannot be read is logged (by name) and ends the cold start.
+async fn cold_start(function: Function) -> Result<Env, Error> {
+    function_env(function).await.map_err(|e| {
+        tracing::error!(function = function.binary(), error = %e, "cold start failed");
+        e.into()
+    })
+}
+
+/// Serves one of the library's routers to API Gateway HTTP events. The function's secrets are read at cold start;
+/// the app is built on the first request, so that the API's own domain (from the request context API Gateway fills
+/// in, never the client's `Host` header) can stand in for the public URL until `POSTORA_PUBLIC_URL` is set.
+pub async fn serve_http(
+    function: Function,
+    router: fn(Arc<App>) -> axum::Router,
+) -> Result<(), Error> {
     init_tracing();
+    let env = cold_start(function).await?;
+    let env = &env;
     let routes: OnceCell<axum::Router> = OnceCell::new();
     let routes = &routes;
     lambda_http::run(lambda_http::service_fn(
@@ -41,7 +57,7 @@ pub async fn serve_http(router: fn(Arc<App>) -> axum::Router) -> Result<(), Erro
                         Some(RequestContext::ApiGatewayV2(context)) => context.domain_name.clone(),
                         _ => None,
                     };
-                    let app = app_from_env(&public_url_from_domain(domain.as_deref())).await?;
+                    let app = app_from_env(env, &public_url_from_domain(domain.as_deref())).await?;
                     Ok::<_, Error>(router(app))
                 })
                 .await?;
@@ -67,14 +83,19 @@ pub fn public_url_from_domain(domain: Option<&str>) -> String {
 
 /// Runs a scheduled function: the app is built at cold start, and every EventBridge event runs `run` once and
 /// answers its report.
-pub async fn run_scheduled<F, Fut, R>(name: &'static str, run: F) -> Result<(), Error>
+pub async fn run_scheduled<F, Fut, R>(
+    function: Function,
+    name: &'static str,
+    run: F,
+) -> Result<(), Error>
 where
     F: Fn(Arc<App>) -> Fut,
     Fut: Future<Output = postora::error::Result<R>>,
     R: serde::Serialize + std::fmt::Debug,
 {
     init_tracing();
-    let app = app_from_env(UNKNOWN_PUBLIC_URL).await?;
+    let env = cold_start(function).await?;
+    let app = app_from_env(&env, UNKNOWN_PUBLIC_URL).await?;
     let (app, run) = (&app, &run);
     lambda_runtime::run(service_fn(
         move |_tick: LambdaEvent<serde_json::Value>| async move {
@@ -90,7 +111,8 @@ where
 /// (`ReportBatchItemFailures`). Every attempt records its outcome before the invocation's deadline.
 pub async fn run_publisher() -> Result<(), Error> {
     init_tracing();
-    let publisher = Publisher::from_env().await?;
+    let env = cold_start(Function::Publisher).await?;
+    let publisher = Publisher::from_env(&env).await?;
     let publisher = &publisher;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsBatch>| async move {
         let ends = invocation_deadline(&event.context);

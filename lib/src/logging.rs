@@ -1,7 +1,7 @@
 //! How Postora's processes filter their logs, in one place for the CLI and the Lambda functions.
 //!
 //! The AWS SDK and the HTTP stack under it print request and response bodies at DEBUG and TRACE, and those bodies
-//! hold sealed tokens and wrapped data keys. Their targets stay at INFO whatever the operator's filter asks of the
+//! hold sealed tokens and wrapped data keys (and, for Secrets Manager, the secrets read at cold start). Their targets stay at INFO whatever the operator's filter asks of the
 //! rest, so turning logging up to TRACE to chase a problem never writes ciphertext to a log.
 
 /// The filter when none is given.
@@ -17,6 +17,7 @@ pub const CAPPED_TARGETS: &[&str] = &[
     "aws_sdk_kms",
     "aws_sdk_sqs",
     "aws_sdk_eventbridge",
+    "aws_sdk_secretsmanager",
     "aws_config",
     "hyper",
     "hyper_util",

@@ -110,3 +110,22 @@ impl Emulator {
         }
     }
 }
+
+/// Stores a secret in the emulator's Secrets Manager under a fresh name and returns the name, as an operator creates
+/// a platform's credentials secret before deploying.
+pub async fn store_secret(sdk: &SdkConfig, value: &str) -> String {
+    let name = format!("postora-test/{}", fresh_name());
+    aws_sdk_secretsmanager::Client::new(sdk)
+        .create_secret()
+        .name(&name)
+        .secret_string(value)
+        .send()
+        .await
+        .expect("create a secret on the emulator");
+    name
+}
+
+/// A platform's credentials secret as README tells an operator to create it.
+pub fn credentials_json(client_id: &str, client_secret: &str) -> String {
+    serde_json::json!({ "client_id": client_id, "client_secret": client_secret }).to_string()
+}

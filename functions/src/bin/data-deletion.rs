@@ -3,5 +3,9 @@
 
 #[tokio::main]
 async fn main() -> Result<(), postora_functions::Error> {
-    postora_functions::serve_http(postora::http::deletion_router).await
+    postora_functions::serve_http(
+        postora_functions::Function::DataDeletion,
+        postora::http::deletion_router,
+    )
+    .await
 }

@@ -4,6 +4,7 @@
 #[tokio::main]
 async fn main() -> Result<(), postora_functions::Error> {
     postora_functions::run_scheduled(
+        postora_functions::Function::Dispatcher,
         "dispatcher run",
         |app| async move { app.dispatch_tick().await },
     )

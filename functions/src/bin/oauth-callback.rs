@@ -2,5 +2,9 @@
 
 #[tokio::main]
 async fn main() -> Result<(), postora_functions::Error> {
-    postora_functions::serve_http(postora::http::oauth_router).await
+    postora_functions::serve_http(
+        postora_functions::Function::OAuthCallback,
+        postora::http::oauth_router,
+    )
+    .await
 }

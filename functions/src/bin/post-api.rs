@@ -2,5 +2,9 @@
 
 #[tokio::main]
 async fn main() -> Result<(), postora_functions::Error> {
-    postora_functions::serve_http(postora::http::api_router).await
+    postora_functions::serve_http(
+        postora_functions::Function::PostApi,
+        postora::http::api_router,
+    )
+    .await
 }

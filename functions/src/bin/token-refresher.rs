@@ -6,9 +6,13 @@ const WINDOW_HOURS: i64 = 48;
 
 #[tokio::main]
 async fn main() -> Result<(), postora_functions::Error> {
-    postora_functions::run_scheduled("token refresh run", |app| async move {
-        app.refresh_expiring(chrono::Duration::hours(WINDOW_HOURS))
-            .await
-    })
+    postora_functions::run_scheduled(
+        postora_functions::Function::TokenRefresher,
+        "token refresh run",
+        |app| async move {
+            app.refresh_expiring(chrono::Duration::hours(WINDOW_HOURS))
+                .await
+        },
+    )
     .await
 }

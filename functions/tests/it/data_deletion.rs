@@ -1,11 +1,14 @@
 //! The data-deletion binary, run as Lambda runs it (against a stub of the Runtime API) on the emulator, with every
 //! sample in events/data-deletion/: the signed callbacks are carried out, the one signed with another secret is
-//! refused with a 400, the pages answer, and nothing is a 5xx.
+//! refused with a 400, the pages answer, and nothing is a 5xx. The app secrets that sign the callbacks are read from
+//! Secrets Manager at cold start; a secret that cannot be read stops the cold start, naming it.
 
 use std::path::Path;
 use std::time::Duration;
 
-use postora_test_support::aws::{emulator, fresh_resources, function_env};
+use postora_test_support::aws::{
+    credentials_json, emulator, fresh_resources, function_env, store_secret,
+};
 use postora_test_support::lambda::{invoke_binary, samples, Answer};
 
 #[tokio::test]
@@ -16,26 +19,32 @@ async fn every_sample_gets_its_documented_answer() {
         samples(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/data-deletion")).unwrap();
     let count = events.len();
     let mut env = function_env(&config);
-    // The secrets the samples are signed with (events/README.md), with client ids: a platform takes both.
-    for (name, value) in [
-        ("POSTORA_FACEBOOK_CLIENT_ID", "sample-facebook-app"),
+    // The secrets the samples are signed with (events/README.md), stored in Secrets Manager as an operator stores
+    // them: the function is given only their names, as template.yaml gives them.
+    for (var, client_id, secret) in [
         (
-            "POSTORA_FACEBOOK_CLIENT_SECRET",
+            "POSTORA_FACEBOOK_CREDENTIALS",
+            "sample-facebook-app",
             "postora-sample-meta-app-secret",
         ),
-        ("POSTORA_INSTAGRAM_CLIENT_ID", "sample-instagram-app"),
         (
-            "POSTORA_INSTAGRAM_CLIENT_SECRET",
+            "POSTORA_INSTAGRAM_CREDENTIALS",
+            "sample-instagram-app",
             "postora-sample-meta-app-secret",
         ),
-        ("POSTORA_THREADS_CLIENT_ID", "sample-threads-app"),
         (
-            "POSTORA_THREADS_CLIENT_SECRET",
+            "POSTORA_THREADS_CREDENTIALS",
+            "sample-threads-app",
             "postora-sample-threads-app-secret",
         ),
     ] {
-        env.push((name.into(), value.into()));
+        let name = store_secret(&sdk, &credentials_json(client_id, secret)).await;
+        env.push((var.into(), name));
     }
+    assert!(
+        !env.iter().any(|(_, v)| v.contains("app-secret")),
+        "no secret in the function's environment"
+    );
     let answers = invoke_binary(
         Path::new(env!("CARGO_BIN_EXE_data-deletion")),
         "data-deletion",
@@ -76,6 +85,37 @@ async fn every_sample_gets_its_documented_answer() {
             .ends_with(&format!("/deletion/{code}")),
         "{answer}"
     );
+}
+
+#[tokio::test]
+async fn a_secret_that_cannot_be_read_fails_the_cold_start_and_is_named() {
+    let sdk = emulator().await;
+    let (config, _) = fresh_resources(&sdk).await.unwrap();
+    let events =
+        samples(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/data-deletion")).unwrap();
+    let malformed = store_secret(&sdk, "not-json-cold-start-secret-value").await;
+    for (var, secret) in [
+        ("POSTORA_THREADS_CREDENTIALS", "postora-test/no-such-secret"),
+        ("POSTORA_FACEBOOK_CREDENTIALS", malformed.as_str()),
+    ] {
+        let mut env = function_env(&config);
+        env.push((var.into(), secret.into()));
+        let failed = invoke_binary(
+            Path::new(env!("CARGO_BIN_EXE_data-deletion")),
+            "data-deletion",
+            &env,
+            events.clone(),
+            Duration::from_secs(60),
+        )
+        .await
+        .expect_err("the cold start fails");
+        assert!(
+            failed.contains("exited") && failed.contains(secret) && failed.contains(var),
+            "{failed}"
+        );
+        assert!(failed.contains("cold start failed"), "logged: {failed}");
+        assert!(!failed.contains("cold-start-secret-value"), "{failed}");
+    }
 }
 
 /// The body's `signed_request` field, if the sample has one.

@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 
+use super::secrets::{self, Function};
 use super::{assemble, build_app, platforms, Backend, StartError};
 use crate::adapters::aws::{load_sdk_config, AwsAdapters, AwsConfig, AwsSetupError};
 use crate::app::publish::Settle;
@@ -42,15 +43,27 @@ impl From<AwsSetupError> for StartError {
     }
 }
 
-/// Builds the app on the AWS adapters from the process environment: once per cold start.
+/// A function's configuration at cold start: the process environment, with the secrets `function` reads
+/// ([`Function::secrets`]) fetched from Secrets Manager into it. A secret that cannot be read stops the cold start
+/// with an error naming it.
+pub async fn function_env(function: Function) -> Result<Env, StartError> {
+    let mut env = Env::from_process();
+    if function.secrets().is_empty() {
+        return Ok(env);
+    }
+    let client = aws_sdk_secretsmanager::Client::new(&load_sdk_config().await);
+    secrets::resolve(&mut env, function, &client).await?;
+    Ok(env)
+}
+
+/// Builds the app on the AWS adapters from a function's environment ([`function_env`]): once per cold start.
 ///
 /// `default_public_url` is used when `POSTORA_PUBLIC_URL` is unset. The sandbox platform stays off unless
 /// `POSTORA_SANDBOX=on`: its endpoints are only served by `postora serve`.
-pub async fn app_from_env(default_public_url: &str) -> Result<Arc<App>, StartError> {
-    let env = Env::from_process();
+pub async fn app_from_env(env: &Env, default_public_url: &str) -> Result<Arc<App>, StartError> {
     let sdk = load_sdk_config().await;
     let adapters = AwsAdapters::connect(&sdk, &AwsConfig::from_env(), None).await?;
-    build_app(adapters.backend(), &env, default_public_url)
+    build_app(adapters.backend(), env, default_public_url)
 }
 
 /// Holds the events of one batch and puts them on the bus together when the batch is done: one PutEvents for up to
@@ -105,15 +118,14 @@ impl Publisher {
         Self { app, events }
     }
 
-    /// Builds the publisher on the AWS adapters from the process environment: once per cold start.
-    pub async fn from_env() -> Result<Self, StartError> {
-        let env = Env::from_process();
+    /// Builds the publisher on the AWS adapters from its environment ([`function_env`]): once per cold start.
+    pub async fn from_env(env: &Env) -> Result<Self, StartError> {
         let sdk = load_sdk_config().await;
         let adapters = AwsAdapters::connect(&sdk, &AwsConfig::from_env(), None).await?;
         Ok(Self::new(
             adapters.backend(),
-            Settings::from_env(&env, UNKNOWN_PUBLIC_URL)?,
-            platforms::from_env(&env)?,
+            Settings::from_env(env, UNKNOWN_PUBLIC_URL)?,
+            platforms::from_env(env)?,
         ))
     }
 

@@ -14,6 +14,7 @@ pub mod aws;
 pub mod local;
 pub mod loops;
 pub mod platforms;
+pub mod secrets;
 
 pub use loops::{dispatcher_loop, publisher_loop, refresher_loop, serve, Shutdown};
 
@@ -32,6 +33,8 @@ pub enum StartError {
     Config(#[from] ConfigError),
     #[error("the data directory {path} cannot be used: {reason}")]
     DataDir { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Secret(#[from] secrets::SecretError),
     #[error("{0}")]
     Other(String),
 }

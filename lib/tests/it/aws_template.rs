@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use postora::adapters::aws::sqs::DELIVERY_QUEUE;
 use postora::adapters::aws::table::TABLE;
 use postora::domain::PlatformKind;
+use postora::runtime::secrets::{credentials_var, Function};
 use serde_yaml::Value;
 
 fn repo() -> PathBuf {
@@ -366,80 +367,266 @@ fn every_function_is_a_workspace_binary_built_with_cargo_lambda_for_arm64() {
     assert_eq!(found, wanted);
 }
 
-/// Every action a function's inline policies allow.
-fn actions(function: &Value) -> BTreeSet<String> {
-    let mut all = BTreeSet::new();
+/// A statement list's entries, each `!If [condition, statement, !Ref AWS::NoValue]` taken as its statement.
+fn statements(list_value: &Value) -> Vec<&Value> {
+    list(list_value)
+        .iter()
+        .map(|s| match s {
+            Value::Tagged(t) if t.tag == "If" => &list(&t.value)[1],
+            plain => plain,
+        })
+        .collect()
+}
+
+/// Every statement of a function's inline policies.
+fn policy_statements(function: &Value) -> Vec<&Value> {
+    let mut all = Vec::new();
     if let Some(policies) = function.get("Properties").and_then(|p| p.get("Policies")) {
         for policy in list(policies) {
-            let Some(statements) = policy.get("Statement") else {
-                continue;
-            };
-            for s in list(statements) {
-                match at(s, &["Action"]) {
-                    Value::Sequence(xs) => all.extend(xs.iter().map(text)),
-                    one => {
-                        all.insert(text(one));
-                    }
-                }
+            if let Some(s) = policy.get("Statement") {
+                all.extend(statements(s));
             }
         }
     }
     all
 }
 
-#[test]
-fn only_the_publisher_the_oauth_callback_and_the_refresher_may_use_the_key() {
-    let t = template();
-    let mut by_function: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for (_, f) in functions(&t) {
-        let kms: BTreeSet<String> = actions(f)
-            .into_iter()
-            .filter(|a| a.starts_with("kms:"))
-            .collect();
-        by_function.insert(binary(f), kms);
-    }
-    for (bin, kms) in &by_function {
-        let may = matches!(
-            bin.as_str(),
-            "publisher" | "oauth-callback" | "token-refresher"
-        );
-        if may {
-            assert_eq!(
-                kms,
-                &BTreeSet::from(["kms:Decrypt".to_owned()]),
-                "{bin} needs to unwrap data keys and nothing more"
-            );
-        } else {
-            assert!(kms.is_empty(), "{bin} must not use the key: {kms:?}");
-        }
-        assert!(
-            !actions_have_wildcards(&t, bin),
-            "{bin} has a wildcard action"
-        );
+fn statement_actions(s: &Value) -> BTreeSet<String> {
+    match at(s, &["Action"]) {
+        Value::Sequence(xs) => xs.iter().map(text).collect(),
+        one => BTreeSet::from([text(one)]),
     }
 }
 
-fn actions_have_wildcards(t: &Value, bin: &str) -> bool {
-    functions(t)
-        .iter()
-        .filter(|(_, f)| binary(f) == bin)
-        .any(|(_, f)| actions(f).iter().any(|a| a.contains('*')))
-}
-
-#[test]
-fn every_platform_can_be_given_credentials_from_secrets_manager() {
-    let t = template();
-    let env = at(&t, &["Globals", "Function", "Environment", "Variables"]);
-    for p in PlatformKind::ALL
+/// Every action a function's inline policies allow.
+fn actions(function: &Value) -> BTreeSet<String> {
+    policy_statements(function)
         .into_iter()
-        .filter(|p| *p != PlatformKind::Sandbox)
-    {
-        for part in ["CLIENT_ID", "CLIENT_SECRET"] {
-            let name = format!("POSTORA_{}_{part}", p.env_name());
-            let value = serde_yaml::to_string(at(env, &[&name])).expect("serializable");
+        .flat_map(statement_actions)
+        .collect()
+}
+
+fn yaml(v: &Value) -> String {
+    serde_yaml::to_string(v).expect("serializable")
+}
+
+/// The function a template resource runs.
+fn function_of(f: &Value) -> Function {
+    let bin = binary(f);
+    Function::ALL
+        .into_iter()
+        .find(|x| x.binary() == bin)
+        .unwrap_or_else(|| panic!("{bin} is no Function"))
+}
+
+/// The parameter naming a platform's secret: `ThreadsCredentials`, `XCredentials`, ...
+fn credentials_parameter(p: PlatformKind) -> String {
+    let name = p.as_str();
+    format!("{}{}Credentials", name[..1].to_uppercase(), &name[1..])
+}
+
+const ENCRYPTION_CONTEXT: &str = "ForAllValues:StringEquals:\n  kms:EncryptionContextKeys:\n  - workspace\n'Null':\n  kms:EncryptionContextKeys: 'false'\n";
+
+#[test]
+fn the_key_policy_lets_the_account_administer_and_only_three_functions_unwrap() {
+    let t = template();
+    let policy = statements(at(
+        &t,
+        &[
+            "Resources",
+            "DataKey",
+            "Properties",
+            "KeyPolicy",
+            "Statement",
+        ],
+    ));
+    let by_sid = |sid: &str| {
+        *policy
+            .iter()
+            .find(|s| text(at(s, &["Sid"])) == sid)
+            .unwrap_or_else(|| panic!("the key policy has no {sid}"))
+    };
+    assert_eq!(policy.len(), 3, "administration, functions, operators");
+    for s in &policy {
+        assert_eq!(text(at(s, &["Effect"])), "Allow");
+    }
+
+    let admin = by_sid("AccountAdministers");
+    assert!(
+        yaml(at(admin, &["Principal", "AWS"])).contains(":root"),
+        "the account administers the key"
+    );
+    let admin_actions = statement_actions(admin);
+    for needed in [
+        "kms:DescribeKey",
+        "kms:PutKeyPolicy",
+        "kms:EnableKeyRotation",
+        "kms:DisableKey",
+        "kms:ScheduleKeyDeletion",
+        "kms:CancelKeyDeletion",
+        "kms:TagResource",
+    ] {
+        assert!(admin_actions.contains(needed), "the account lacks {needed}");
+    }
+    for a in &admin_actions {
+        assert!(!a.contains('*'), "a wildcard in the administration: {a}");
+        for use_of_key in [
+            "Encrypt",
+            "Decrypt",
+            "GenerateDataKey",
+            "CreateGrant",
+            "Sign",
+        ] {
             assert!(
-                value.contains("{{resolve:secretsmanager:"),
-                "{name} is not resolved from Secrets Manager: {value}"
+                !a.contains(use_of_key),
+                "the account may use the key through {a}"
+            );
+        }
+    }
+
+    let functions_use = by_sid("FunctionsUnwrapWorkspaceKeys");
+    assert_eq!(
+        statement_actions(functions_use),
+        BTreeSet::from(["kms:Decrypt".to_owned()])
+    );
+    assert_eq!(yaml(at(functions_use, &["Condition"])), ENCRYPTION_CONTEXT);
+    let principals: BTreeSet<String> = list(at(functions_use, &["Principal", "AWS"]))
+        .iter()
+        .map(yaml)
+        .collect();
+    let wanted: BTreeSet<String> = functions(&t)
+        .into_iter()
+        .filter(|(_, f)| {
+            matches!(
+                binary(f).as_str(),
+                "publisher" | "oauth-callback" | "token-refresher"
+            )
+        })
+        .map(|(name, _)| format!("!GetAtt {name}Role.Arn\n"))
+        .collect();
+    assert_eq!(principals, wanted);
+
+    let operators = by_sid("OperatorsCreateWorkspaceKeys");
+    assert_eq!(
+        statement_actions(operators),
+        BTreeSet::from(["kms:GenerateDataKey".to_owned()])
+    );
+    assert_eq!(yaml(at(operators, &["Condition"])), ENCRYPTION_CONTEXT);
+    assert_eq!(
+        yaml(at(operators, &["Principal", "AWS"])),
+        "!Ref KeyUsers\n"
+    );
+}
+
+#[test]
+fn no_function_may_use_the_key_through_its_own_policy_nor_a_wildcard() {
+    let t = template();
+    for (_, f) in functions(&t) {
+        let bin = binary(f);
+        let all = actions(f);
+        assert!(
+            !all.iter().any(|a| a.starts_with("kms:")),
+            "{bin}: the key policy alone says who may use the key: {all:?}"
+        );
+        assert!(!all.iter().any(|a| a.contains('*')), "{bin}: {all:?}");
+    }
+}
+
+/// A function's environment as deployed: the globals, then its own variables.
+fn environment(t: &Value, f: &Value) -> BTreeMap<String, String> {
+    let mut vars = BTreeMap::new();
+    for scope in [at(t, &["Globals", "Function"]), at(f, &["Properties"])] {
+        if let Some(v) = scope.get("Environment").and_then(|e| e.get("Variables")) {
+            for (k, v) in v.as_mapping().expect("Variables is a map") {
+                vars.insert(text(k), yaml(v));
+            }
+        }
+    }
+    vars
+}
+
+#[test]
+fn no_secret_is_in_any_environment_and_each_function_names_only_the_secrets_it_reads() {
+    let t = template();
+    for (_, f) in functions(&t) {
+        let function = function_of(f);
+        let bin = function.binary();
+        let env = environment(&t, f);
+        for (name, value) in &env {
+            assert!(
+                !value.contains("resolve:secretsmanager") && !value.contains("{{resolve"),
+                "{bin}: {name} holds a resolved secret: {value}"
+            );
+            assert!(
+                !name.ends_with("_CLIENT_SECRET") && !name.ends_with("_CLIENT_ID"),
+                "{bin}: {name} is read from Secrets Manager at cold start, never set"
+            );
+        }
+        let named: BTreeSet<&String> = env.keys().filter(|k| k.ends_with("_CREDENTIALS")).collect();
+        let wanted: BTreeSet<String> = function
+            .secrets()
+            .iter()
+            .map(|p| credentials_var(*p))
+            .collect();
+        assert_eq!(
+            named,
+            wanted.iter().collect::<BTreeSet<_>>(),
+            "{bin} names the secrets it reads, and no other"
+        );
+        for p in function.secrets() {
+            let value = &env[&credentials_var(*p)];
+            assert!(
+                value.contains(&format!("!Ref {}", credentials_parameter(*p))),
+                "{bin}: {} carries the secret's name: {value}",
+                credentials_var(*p)
+            );
+        }
+    }
+}
+
+#[test]
+fn each_function_may_read_only_the_secrets_it_uses() {
+    let t = template();
+    for (_, f) in functions(&t) {
+        let function = function_of(f);
+        let bin = function.binary();
+        let reading: Vec<&Value> = policy_statements(f)
+            .into_iter()
+            .filter(|s| {
+                statement_actions(s)
+                    .iter()
+                    .any(|a| a.starts_with("secretsmanager:"))
+            })
+            .collect();
+        if function.secrets().is_empty() {
+            assert!(reading.is_empty(), "{bin} reads no secret");
+            continue;
+        }
+        assert_eq!(reading.len(), 1, "{bin}: one statement for its secrets");
+        let s = reading[0];
+        assert_eq!(
+            statement_actions(s),
+            BTreeSet::from(["secretsmanager:GetSecretValue".to_owned()]),
+            "{bin}"
+        );
+        let resources = list(at(s, &["Resource"]));
+        assert_eq!(resources.len(), function.secrets().len(), "{bin}");
+        let all = yaml(at(s, &["Resource"]));
+        assert!(!all.contains("secret:*"), "{bin}: {all}");
+        for p in PlatformKind::ALL {
+            let parameter = format!("${{{}}}", credentials_parameter(p));
+            assert_eq!(
+                all.contains(&parameter),
+                function.secrets().contains(&p),
+                "{bin} and the {p:?} secret: {all}"
+            );
+        }
+        for r in resources {
+            let r = yaml(r);
+            assert!(
+                r.contains(":secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:")
+                    && r.contains("Credentials}-??????"),
+                "{bin}: a grant on one secret by its name: {r}"
             );
         }
     }

@@ -4,9 +4,10 @@
 //! - the HTTP contract, end to end over a real `postora serve`-like process;
 //! - the Meta platform adapters against the fake Meta, and the Facebook Page choice;
 //! - Meta's data-deletion callbacks and the deletion scenarios on both backends;
-//! - the token lifecycle on both backends, with every place a token must never appear;
+//! - the token lifecycle on both backends, with every place a token must never appear, and no ciphertext in a TRACE
+//!   log on the AWS backend;
 //! - faults: crashes, store and queue failures and platform faults, counted from the platform's side;
-//! - the SAM template against the table definition in code;
+//! - the SAM template against the table definition in code, and secrets per function on the emulator;
 //! - the token vault's data-key cache on the embedded backend.
 //!
 //! The AWS tests need the emulator `scripts/test` starts (`AWS_ENDPOINT_URL`); without it they fail, saying so.
@@ -18,6 +19,8 @@ mod aws_adapters;
 mod aws_conformance;
 mod aws_deletion;
 mod aws_faults;
+mod aws_logs;
+mod aws_secrets;
 mod aws_template;
 mod deletion;
 mod deletion_scenarios;
