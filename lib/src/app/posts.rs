@@ -27,10 +27,12 @@ pub const CANCEL_ROUNDS: usize = 3;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MediaInput {
-    /// A public http(s) URL the platform downloads the file from.
+    /// A public http(s) URL the platform downloads the file from, without spaces or control characters.
+    #[schema(max_length = 2048, pattern = "^[Hh][Tt][Tt][Pp][Ss]?://[^\\s]+$")]
     pub url: String,
-    /// Alternative text for people who cannot see the image.
+    /// Alternative text for people who cannot see the image, at most 1500 characters.
     #[serde(default)]
+    #[schema(max_length = 1500)]
     pub alt: Option<String>,
     /// `image` or `video`; guessed from the URL's extension when absent.
     #[serde(default)]
@@ -41,26 +43,36 @@ pub struct MediaInput {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TargetInput {
-    #[schema(pattern = "^acc_[0-9a-zA-Z-]+$")]
+    /// The id of a connected account of this workspace (`id` in `GET /v1/accounts`).
+    #[schema(pattern = "^acc_[0-9a-zA-Z-]{1,64}$")]
     pub account_id: String,
-    /// Replaces the post's text for this account.
+    /// Replaces the post's text for this account. At most 256 KiB of UTF-8, and within the account's platform limits.
     #[serde(default)]
+    #[schema(max_length = 262144)]
     pub text: Option<String>,
 }
 
-/// A new post.
+/// A new post. Besides what the schema states, each target must be a connected account of this workspace, named
+/// once, and the text and media must fit each target's platform limits; a post that breaks a rule is refused with
+/// a 422 whose `field` names the rule's field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewPost {
+    /// The text every target gets unless it has its own. At most 256 KiB of UTF-8, and within each target's
+    /// platform limits (counted the way that platform counts).
     #[serde(default)]
+    #[schema(max_length = 262144)]
     pub text: String,
     #[serde(default)]
     pub media: Vec<MediaInput>,
+    /// The accounts to publish to: 1 to 50, each named once.
     #[serde(default)]
     #[schema(min_items = 1, max_items = 50)]
     pub targets: Vec<TargetInput>,
-    /// RFC 3339 with an offset, for example `2026-12-01T09:00:00+01:00`. Absent means now.
+    /// RFC 3339 with an offset, for example `2026-12-01T09:00:00+01:00`, from 5 minutes ago to two years ahead.
+    /// Absent or null means now.
     #[serde(default)]
+    #[schema(format = DateTime)]
     pub scheduled_at: Option<String>,
 }
 
@@ -68,13 +80,19 @@ pub struct NewPost {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PostPatch {
+    /// At most 256 KiB of UTF-8, and within each target's platform limits.
     #[serde(default)]
+    #[schema(max_length = 262144)]
     pub text: Option<String>,
     #[serde(default)]
     pub media: Option<Vec<MediaInput>>,
+    /// Replaces the targets: 1 to 50 connected accounts, each named once.
     #[serde(default)]
+    #[schema(min_items = 1, max_items = 50)]
     pub targets: Option<Vec<TargetInput>>,
+    /// RFC 3339 with an offset, from 5 minutes ago to two years ahead.
     #[serde(default)]
+    #[schema(format = DateTime)]
     pub scheduled_at: Option<String>,
 }
 
@@ -118,13 +136,26 @@ fn violation(field: &str, message: &str) -> Violation {
     }
 }
 
+/// A public http(s) URL as the API document states it: `http://` or `https://` (in any case) written out, no space
+/// or control character anywhere (the URL parser would quietly drop or trim some), a host, at most
+/// [`MAX_MEDIA_URL_LEN`] characters.
+fn is_media_url(raw: &str) -> bool {
+    let scheme_written = ["http://", "https://"].iter().any(|p| {
+        raw.get(..p.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(p))
+    });
+    scheme_written
+        && raw.chars().count() <= MAX_MEDIA_URL_LEN
+        && !raw.chars().any(|c| c.is_whitespace() || c.is_control())
+        && url::Url::parse(raw)
+            .ok()
+            .is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+}
+
 fn parse_media(input: &[MediaInput], v: &mut Vec<Violation>) -> Vec<Media> {
     let mut out = Vec::new();
     for (i, m) in input.iter().enumerate() {
-        let ok_url = url::Url::parse(&m.url)
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
-        if ok_url.is_none() || m.url.len() > MAX_MEDIA_URL_LEN {
+        if !is_media_url(&m.url) {
             v.push(violation(
                 &format!("media[{i}].url"),
                 "must be a public http(s) URL of at most 2048 characters",

@@ -133,7 +133,8 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 
 /// Creates a post and one delivery per target. Due now (or absent `scheduled_at`): published at once.
 #[utoipa::path(post, path = "/v1/posts", tag = "posts", request_body = NewPost,
-    params(("Idempotency-Key" = Option<String>, Header, description = "same key and body: the same post again; same key, other body: 409")),
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$",
+        description = "1 to 255 visible ASCII characters. Same key and body: the same post again; same key, other body: 409")),
     responses((status = 201, body = PostView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody, description = "a rule is broken; `field` names it")),
     security(("api_key" = [])))]
 async fn create_post(
@@ -155,16 +156,24 @@ async fn create_post(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
     /// Only posts with a delivery in this status.
+    #[param(value_type = Option<DeliveryStatus>, nullable = false)]
     status: Option<String>,
-    /// Scheduled at or after (RFC 3339).
+    /// Scheduled at or after (RFC 3339, with an offset).
+    #[param(value_type = Option<String>, format = DateTime, nullable = false)]
     from: Option<String>,
-    /// Scheduled at or before (RFC 3339).
+    /// Scheduled at or before (RFC 3339, with an offset).
+    #[param(value_type = Option<String>, format = DateTime, nullable = false)]
     to: Option<String>,
     /// 1 to 200, default 50.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 200, nullable = false)]
     limit: Option<String>,
+    /// The `next_cursor` of the previous page (absent or empty: the first page); any other value is refused with a
+    /// 422.
+    #[param(value_type = Option<String>, pattern = "^[A-Za-z0-9_-]*$", max_length = 1024, nullable = false)]
     cursor: Option<String>,
 }
 
@@ -209,7 +218,12 @@ async fn list_posts(
         to: time_param("to", q.to.as_deref())?,
     };
     let page = app
-        .list_posts(&ws, &filter, limit, q.cursor.as_deref())
+        .list_posts(
+            &ws,
+            &filter,
+            limit,
+            q.cursor.as_deref().filter(|c| !c.is_empty()),
+        )
         .await?;
     Ok(Json(PostPage {
         posts: page.items.iter().map(PostView::from).collect(),
@@ -306,9 +320,11 @@ async fn export_workspace(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct EraseQuery {
-    /// The workspace's id, repeated, so that an erase is never an accident.
+    /// The workspace's id, repeated, so that an erase is never an accident; any other value is refused with a 422.
+    #[param(value_type = String, required = true, pattern = "^ws_[0-9A-Za-z-]{1,64}$")]
     confirm: Option<String>,
 }
 
@@ -334,10 +350,15 @@ async fn erase_workspace(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct AuditQuery {
     /// 1 to 200, default 50.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 200, nullable = false)]
     limit: Option<String>,
+    /// The `next_cursor` of the previous page (absent or empty: the first page); any other value is refused with a
+    /// 422.
+    #[param(value_type = Option<String>, pattern = "^[A-Za-z0-9_-]*$", max_length = 1024, nullable = false)]
     cursor: Option<String>,
 }
 
@@ -359,7 +380,9 @@ async fn list_audit(
             .filter(|n| (1..=200).contains(n))
             .ok_or_else(|| ApiError::invalid("limit", "must be a whole number from 1 to 200"))?,
     };
-    let page = app.list_audit(&ws, limit, q.cursor.as_deref()).await?;
+    let page = app
+        .list_audit(&ws, limit, q.cursor.as_deref().filter(|c| !c.is_empty()))
+        .await?;
     Ok(Json(AuditPage {
         entries: page.items,
         next_cursor: page.next_cursor,

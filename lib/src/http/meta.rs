@@ -32,7 +32,14 @@ pub const MAX_CALLBACK_BODY: usize = 8 * 1024;
 /// The form Meta posts to every callback.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct SignedRequestForm {
-    /// `<signature>.<payload>`, both base64url without padding, signed with the app secret.
+    /// `<signature>.<payload>`, both base64url without padding, signed with the app secret. The form is at most
+    /// 8 KiB. One whose signature does not verify with the app secret, or whose payload is stale, is refused with a
+    /// 400 naming the problem.
+    #[schema(
+        min_length = 3,
+        max_length = 8000,
+        pattern = "^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$"
+    )]
     pub signed_request: String,
 }
 

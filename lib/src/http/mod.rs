@@ -83,6 +83,9 @@ fn harden(router: Router, headers: security::SecurityHeaders) -> Router {
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(RequestBodyLimitLayer::new(MAX_BODY))
+        // The limit layer refuses a body whose declared length is too large with a plain-text 413: answer in the one
+        // error shape instead, as the API document says.
+        .layer(axum::middleware::map_response(json_payload_too_large))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             Duration::from_secs(60),
@@ -100,6 +103,24 @@ fn harden(router: Router, headers: security::SecurityHeaders) -> Router {
             let headers = headers.clone();
             async move { headers.apply(response) }
         }))
+}
+
+/// A 413 that is not already JSON (the body limit layer's) becomes the JSON error shape.
+async fn json_payload_too_large(response: Response) -> Response {
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_json {
+        return error::ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the body is larger than {MAX_BODY} bytes"),
+        )
+        .into_response();
+    }
+    response
 }
 
 #[utoipa::path(get, path = "/healthz", tag = "service", responses((status = 200, body = views::Health)))]

@@ -2,6 +2,7 @@
 
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -108,11 +109,125 @@ impl Modify for CommonErrors {
     }
 }
 
+/// Links each answer that names a resource to the operations that use it, so that a client (or a stateful fuzzer)
+/// can follow them: a created or listed post to reading, changing, canceling and retrying it; a listed account to
+/// reading and disconnecting it and to posting to it; a deletion callback's answer to its status.
+///
+/// Added to the JSON rather than through utoipa's `Link`, which names its fields in snake_case (`operation_id`)
+/// where OpenAPI says `operationId`.
+fn links() -> Vec<(&'static str, &'static str, &'static str, Value)> {
+    let to = |target: &str, params: Value| json!({"operationId": target, "parameters": params});
+    let post = |at: &str| {
+        let id = format!("$response.body#{at}/id");
+        vec![
+            ("GetPost", to("get_post", json!({"id": id}))),
+            ("UpdatePost", to("update_post", json!({"id": id}))),
+            ("CancelPost", to("cancel_post", json!({"id": id}))),
+            (
+                "RetryDelivery",
+                to(
+                    "retry_delivery",
+                    json!({"id": id, "account_id": format!("$response.body#{at}/deliveries/0/account_id")}),
+                ),
+            ),
+        ]
+    };
+    let mut out = Vec::new();
+    for (source, status) in [
+        ("create_post", "201"),
+        ("get_post", "200"),
+        ("update_post", "200"),
+        ("cancel_post", "200"),
+        ("retry_delivery", "200"),
+    ] {
+        out.extend(post("").into_iter().map(|(n, l)| (source, status, n, l)));
+    }
+    out.extend(
+        post("/posts/0")
+            .into_iter()
+            .map(|(n, l)| ("list_posts", "200", n, l)),
+    );
+    let account = "$response.body#/accounts/0/id";
+    out.push((
+        "list_accounts",
+        "200",
+        "GetAccount",
+        to("get_account", json!({"id": account})),
+    ));
+    out.push((
+        "list_accounts",
+        "200",
+        "Disconnect",
+        to("disconnect", json!({"id": account})),
+    ));
+    // Posting to a listed account, now.
+    out.push((
+        "list_accounts",
+        "200",
+        "CreatePost",
+        json!({
+            "operationId": "create_post",
+            "requestBody": {"targets": [{"account_id": account}], "scheduled_at": null},
+        }),
+    ));
+    out.push((
+        "get_account",
+        "200",
+        "Disconnect",
+        to("disconnect", json!({"id": "$response.body#/id"})),
+    ));
+    for source in ["meta_data_deletion", "threads_data_deletion"] {
+        out.push((
+            source,
+            "200",
+            "DeletionStatus",
+            to(
+                "deletion_status",
+                json!({"code": "$response.body#/confirmation_code"}),
+            ),
+        ));
+    }
+    out
+}
+
+/// Adds [`links`] to the responses they start from.
+fn add_links(doc: &mut Value) {
+    let links = links();
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for item in paths.values_mut().filter_map(Value::as_object_mut) {
+        for op in item.values_mut() {
+            let Some(id) = op
+                .get("operationId")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+            else {
+                continue;
+            };
+            for (source, status, name, link) in &links {
+                if *source != id {
+                    continue;
+                }
+                if let Some(response) = op
+                    .pointer_mut(&format!("/responses/{status}"))
+                    .and_then(Value::as_object_mut)
+                {
+                    let entry = response.entry("links").or_insert_with(|| json!({}));
+                    if let Some(map) = entry.as_object_mut() {
+                        map.insert((*name).to_owned(), link.clone());
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The document as JSON.
 pub fn document() -> String {
-    ApiDoc::openapi()
-        .to_pretty_json()
-        .unwrap_or_else(|_| "{}".into())
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_else(|_| json!({}));
+    add_links(&mut doc);
+    serde_json::to_string_pretty(&doc).unwrap_or_else(|_| "{}".into())
 }
 
 pub async fn serve() -> Response {

@@ -55,9 +55,18 @@ fn contact(operator: &Operator) -> String {
 }
 
 /// The status of one deletion request, for the person who asked.
-#[utoipa::path(get, path = "/deletion/{code}", tag = "privacy", params(("code" = String, Path, description = "the confirmation code")),
-    responses((status = 200, body = DeletionStatusView, description = "HTML for a browser; JSON with `Accept: application/json`"),
-        (status = 404, body = ErrorBody, description = "no request has this code")))]
+///
+/// A page for a person (`text/html`) unless the `Accept` header asks for JSON before HTML (`application/json`, or any
+/// `+json` type): then the same facts as JSON, and errors in the usual error shape.
+#[utoipa::path(get, path = "/deletion/{code}", tag = "privacy",
+    params(("code" = String, Path, description = "the confirmation code")),
+    responses(
+        (status = 200, description = "the request's status: a page, or JSON when asked for",
+            content((DeletionStatusView = "application/json"), (String = "text/html"))),
+        (status = 404, description = "no request has this code",
+            content((ErrorBody = "application/json"), (String = "text/html"))),
+        (status = 503, description = "the status cannot be read right now; nothing changed",
+            content((ErrorBody = "application/json"), (String = "text/html")))))]
 pub async fn deletion_status(
     State(app): State<Arc<App>>,
     code: Result<Path<String>, PathRejection>,

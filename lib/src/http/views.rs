@@ -149,8 +149,8 @@ pub struct Health {
 pub struct ExportedAccount {
     #[serde(flatten)]
     pub account: AccountView,
-    /// Platform facts the adapter keeps (a Page id, a login variant); never a token.
-    #[schema(value_type = Object)]
+    /// Platform facts the adapter keeps (a Page id, a login variant); never a token. Null when there are none.
+    #[schema(value_type = Option<Object>)]
     pub settings: serde_json::Value,
 }
 

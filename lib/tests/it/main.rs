@@ -1,7 +1,7 @@
 //! The library's integration tests, in one binary so the shared test support compiles once:
 //!
 //! - the port conformance suite on the local adapters and, on the AWS emulator, on the AWS ones;
-//! - the HTTP contract, end to end over a real `postora serve`-like process;
+//! - the HTTP contract, end to end over a real `postora serve`-like process, and the OpenAPI document against it;
 //! - the Meta platform adapters against the fake Meta, and the Facebook Page choice;
 //! - Meta's data-deletion callbacks and the deletion scenarios on both backends;
 //! - the token lifecycle on both backends, with every place a token must never appear, and no ciphertext in a TRACE
@@ -15,6 +15,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod api;
+mod api_document;
 mod aws_adapters;
 mod aws_conformance;
 mod aws_deletion;
