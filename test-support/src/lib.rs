@@ -9,6 +9,7 @@
 //! - [`fakes`]: fake platform servers that follow each platform's documented protocol, over real HTTP.
 //! - [`faults`]: a sandbox network that outlives crashing Postora nodes, and stores, queues and platforms that
 //!   fail on command.
+//! - [`webhook`]: a webhook receiver on a loopback port that fails on command, and the signature check.
 //!
 //! Test code: a failed expectation panics with a message, so `unwrap` and `expect` are the norm here.
 
@@ -21,3 +22,4 @@ pub mod export;
 pub mod fakes;
 pub mod faults;
 pub mod lambda;
+pub mod webhook;

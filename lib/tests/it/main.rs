@@ -7,7 +7,8 @@
 //! - the token lifecycle on both backends, with every place a token must never appear;
 //! - faults: crashes, store and queue failures and platform faults, counted from the platform's side;
 //! - the SAM template against the table definition in code;
-//! - the token vault's data-key cache on the embedded backend.
+//! - the token vault's data-key cache on the embedded backend;
+//! - webhooks on the embedded backend: retries with backoff, the failed list, a restart in between.
 //!
 //! The AWS tests need the emulator `scripts/test` starts (`AWS_ENDPOINT_URL`); without it they fail, saying so.
 
@@ -30,3 +31,4 @@ mod meta_platforms;
 mod sandbox;
 mod tokens;
 mod vault;
+mod webhooks;
