@@ -283,6 +283,7 @@ async fn retry_delivery(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ExportQuery {
     /// Records in this page: 1 to 200, default 100.

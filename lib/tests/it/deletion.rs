@@ -305,6 +305,41 @@ async fn the_openapi_document_lists_the_privacy_routes() {
     }
 }
 
+/// The export is described as what it is: NDJSON pages of typed records, `limit` and `cursor` in the query, and the
+/// next cursor in a header.
+#[tokio::test]
+async fn the_openapi_document_describes_the_paged_export() {
+    let t = local().await;
+    let doc: Value = t
+        .http
+        .get(t.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let export = &doc["paths"]["/v1/export"]["get"];
+    let params: Vec<(&str, &str)> = export["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap(), p["in"].as_str().unwrap()))
+        .collect();
+    assert_eq!(params, [("limit", "query"), ("cursor", "query")]);
+    let ok = &export["responses"]["200"];
+    assert!(
+        ok["content"]["application/x-ndjson"]["schema"].is_object(),
+        "{ok}"
+    );
+    assert!(ok["headers"]["Postora-Next-Cursor"].is_object(), "{ok}");
+    let line = doc["components"]["schemas"]["ExportLine"].to_string();
+    for kind in ["workspace", "account", "post", "audit"] {
+        assert!(line.contains(&format!("[\"{kind}\"]")), "{kind}: {line}");
+    }
+    assert!(export["responses"]["422"].is_object());
+}
+
 /// The data-deletion function serves the deletion router alone; without the app secrets its callbacks answer a
 /// 503 that names the variable, never a 500, and its pages still work.
 #[tokio::test]
