@@ -10,6 +10,7 @@ use postora::adapters::aws::bootstrap::bootstrap;
 use postora::adapters::aws::{load_sdk_config, AwsAdapters, AwsClients, AwsConfig};
 use postora::app::App;
 use postora::config::Env;
+use postora::ports::{Clock, SystemClock};
 use postora::runtime::{self, local::LocalBackend};
 
 #[derive(Parser)]
@@ -62,6 +63,11 @@ enum Command {
         #[command(subcommand)]
         command: DlqCommand,
     },
+    /// Webhook deliveries (local backend): those that used every attempt, and putting them back.
+    Webhooks {
+        #[command(subcommand)]
+        command: WebhooksCommand,
+    },
     /// Run the dispatcher once.
     Dispatch,
     /// Print the OpenAPI document.
@@ -99,6 +105,25 @@ enum DlqCommand {
     },
     /// Move every dead letter back onto the queue.
     Redrive,
+}
+
+#[derive(Subcommand)]
+enum WebhooksCommand {
+    /// Show the events the webhook never accepted, after every attempt (one JSON line each).
+    Failed {
+        #[arg(long, default_value_t = 100)]
+        max: usize,
+    },
+    /// Try failed deliveries again, with their attempts reset: one event's, or every one with --all.
+    Retry {
+        /// The event id, as `postora webhooks failed` shows it.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        event_id: Option<String>,
+        #[arg(long)]
+        all: bool,
+    },
+    /// How many deliveries wait for their next attempt.
+    Pending,
 }
 
 fn init_tracing() {
@@ -150,7 +175,15 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { addr, workers } => {
             let default_url = format!("http://{addr}");
-            let backend = open_backend(cli.backend, &cli.data_dir, &env).await?;
+            // Locally, webhooks are delivered by a loop of their own from the outbox in the data directory; on AWS,
+            // events go to EventBridge and the template's API destination delivers them.
+            let (backend, local_bus) = match cli.backend {
+                BackendKind::Local => {
+                    let local = LocalBackend::open(&cli.data_dir, &env)?;
+                    (local.backend, Some(local.bus))
+                }
+                kind => (open_backend(kind, &cli.data_dir, &env).await?, None),
+            };
             let (app, sandbox) =
                 runtime::local::app_with_sandbox(backend, &env, &default_url, &cli.data_dir)
                     .await?;
@@ -195,10 +228,23 @@ async fn main() -> anyhow::Result<()> {
                     println!("Get an API key:  postora --backend aws workspace create <name>")
                 }
             }
-            runtime::serve(app, router, listener, workers, async {
+            let (stop_webhooks, webhooks_shutdown) = runtime::Shutdown::new();
+            let webhooks = local_bus.map(|bus| {
+                tokio::spawn(runtime::local::webhook_loop(
+                    bus,
+                    std::time::Duration::from_secs(1),
+                    webhooks_shutdown,
+                ))
+            });
+            let served = runtime::serve(app, router, listener, workers, async {
                 let _ = tokio::signal::ctrl_c().await;
             })
-            .await?;
+            .await;
+            let _ = stop_webhooks.send(true);
+            if let Some(webhooks) = webhooks {
+                let _ = webhooks.await;
+            }
+            served?;
         }
         Command::Workspace { command } => {
             let app = open_app(cli.backend, &cli.data_dir, &env, "http://127.0.0.1:8080").await?;
@@ -240,6 +286,33 @@ async fn main() -> anyhow::Result<()> {
                 DlqCommand::Redrive => {
                     let moved = app.queue.redrive().await?;
                     println!("{}", serde_json::json!({"redriven": moved}));
+                }
+            }
+        }
+        Command::Webhooks { command } => {
+            anyhow::ensure!(
+                cli.backend == BackendKind::Local,
+                "on AWS, webhooks are delivered by an EventBridge API destination: undelivered events are in its \
+                 dead-letter queue (the stack's WebhookDeadLetterQueueUrl output)"
+            );
+            let bus = LocalBackend::open(&cli.data_dir, &env)?.bus;
+            match command {
+                WebhooksCommand::Failed { max } => {
+                    for failed in bus.failed_webhooks(max).await? {
+                        println!("{}", serde_json::to_string(&failed)?);
+                    }
+                }
+                WebhooksCommand::Retry { event_id, all: _ } => {
+                    let n = bus
+                        .retry_failed(event_id.as_deref(), SystemClock.now())
+                        .await?;
+                    println!("{}", serde_json::json!({"retrying": n}));
+                }
+                WebhooksCommand::Pending => {
+                    println!(
+                        "{}",
+                        serde_json::json!({"pending": bus.pending_webhooks().await?})
+                    );
                 }
             }
         }

@@ -5,9 +5,11 @@
 //! - [`app`]: starting Postora for a test on a random port with a fresh data directory, and a client for it.
 //! - [`aws`]: the AWS wire-protocol emulator `scripts/test` starts (moto server), and fresh resources on it.
 //! - [`lambda`]: a stand-in for the Lambda Runtime API that runs a real function binary on sample events.
+//! - [`export`]: reading `GET /v1/export` page by page.
 //! - [`fakes`]: fake platform servers that follow each platform's documented protocol, over real HTTP.
 //! - [`faults`]: a sandbox network that outlives crashing Postora nodes, and stores, queues and platforms that
 //!   fail on command.
+//! - [`webhook`]: a webhook receiver on a loopback port that fails on command, and the signature check.
 //!
 //! Test code: a failed expectation panics with a message, so `unwrap` and `expect` are the norm here.
 
@@ -16,6 +18,8 @@
 pub mod app;
 pub mod aws;
 pub mod conformance;
+pub mod export;
 pub mod fakes;
 pub mod faults;
 pub mod lambda;
+pub mod webhook;

@@ -66,4 +66,5 @@ async fn every_sample_request_gets_an_http_answer() {
     assert_eq!(status("list-posts"), 200);
     assert_eq!(status("list-accounts"), 200);
     assert_eq!(status("get-post"), 404);
+    assert_eq!(status("export"), 200);
 }

@@ -2,29 +2,113 @@
 //! log), and have all of it erased.
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 use super::App;
 use crate::domain::{Account, AccountStatus, AuditEntry, WorkspaceId};
 use crate::error::{Error, Result};
 use crate::ports::{Page, PostFilter, PostRecord, StoreError};
 
-/// Posts and audit entries read per store call while exporting.
-const EXPORT_PAGE: usize = 200;
+/// Records in one export page unless the request asks for fewer.
+pub const EXPORT_PAGE_DEFAULT: usize = 100;
+/// The most records one export page holds: with a post's text and media capped by the platforms' limits and audit
+/// details capped in size, a page stays far below Lambda's 6 MB response limit.
+pub const EXPORT_PAGE_MAX: usize = 200;
+/// Store calls one export page makes at most per part, so that a page that finds little still ends quickly.
+const EXPORT_STORE_CALLS: usize = 4;
 
-/// Everything a workspace holds, as its owner may take it away. Nothing secret is read into it: no token, no
-/// ciphertext, no key.
+/// One record of an export: the workspace first, then its accounts, its posts with their deliveries, and its audit
+/// log. Nothing secret is read into it: no token, no ciphertext, no key.
 #[derive(Clone, Debug)]
-pub struct WorkspaceExport {
-    pub workspace_id: WorkspaceId,
-    pub name: String,
-    pub created_at: DateTime<Utc>,
-    pub exported_at: DateTime<Utc>,
-    /// Every account, deleted ones included (as their scrubbed rows).
-    pub accounts: Vec<Account>,
-    /// Every post with its deliveries, newest first.
-    pub posts: Vec<PostRecord>,
-    /// The whole audit log, newest first.
-    pub audit: Vec<AuditEntry>,
+pub enum ExportRecord {
+    Workspace {
+        workspace_id: WorkspaceId,
+        name: String,
+        created_at: DateTime<Utc>,
+        exported_at: DateTime<Utc>,
+    },
+    /// An account, deleted ones included (as their scrubbed rows).
+    Account(Account),
+    /// A post with its deliveries; newest scheduled first.
+    Post(PostRecord),
+    /// An audit entry; newest first.
+    Audit(AuditEntry),
+}
+
+/// A bounded part of an export, and where the next part starts (`None` after the last record).
+#[derive(Clone, Debug)]
+pub struct ExportPage {
+    pub records: Vec<ExportRecord>,
+    pub next_cursor: Option<String>,
+}
+
+/// Which part of the workspace an export cursor is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+enum ExportPart {
+    #[serde(rename = "accounts")]
+    Accounts,
+    #[serde(rename = "posts")]
+    Posts,
+    #[serde(rename = "audit")]
+    Audit,
+}
+
+/// Where an export goes on: the part, and in it the last account id given or the store's own cursor. Sent to the
+/// client as base64url JSON; it holds ids and store cursors only.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExportCursor {
+    #[serde(rename = "p")]
+    part: ExportPart,
+    #[serde(rename = "a", default, skip_serializing_if = "Option::is_none")]
+    after: Option<String>,
+    #[serde(rename = "c", default, skip_serializing_if = "Option::is_none")]
+    store: Option<String>,
+}
+
+impl ExportCursor {
+    fn start(part: ExportPart) -> Self {
+        ExportCursor {
+            part,
+            after: None,
+            store: None,
+        }
+    }
+
+    fn encode(&self) -> String {
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, json)
+    }
+
+    fn decode(raw: &str) -> Result<Self> {
+        let bad = || Error::invalid("cursor", "is not a cursor this API returned");
+        if raw.is_empty() || raw.len() > 4096 {
+            return Err(bad());
+        }
+        let bytes = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, raw)
+            .map_err(|_| bad())?;
+        let cursor: ExportCursor = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+        let valid = match cursor.part {
+            ExportPart::Accounts => cursor.store.is_none(),
+            ExportPart::Posts | ExportPart::Audit => cursor.after.is_none(),
+        };
+        if valid {
+            Ok(cursor)
+        } else {
+            Err(bad())
+        }
+    }
+}
+
+/// A store cursor the store did not recognise is the client's mistake.
+fn store_cursor<T>(r: std::result::Result<T, StoreError>) -> Result<T> {
+    match r {
+        Err(StoreError::NotFound) => Err(Error::invalid(
+            "cursor",
+            "is not a cursor this API returned",
+        )),
+        other => Ok(other?),
+    }
 }
 
 /// What erasing a workspace did.
@@ -36,51 +120,152 @@ pub struct WorkspaceErased {
 }
 
 impl App {
-    pub async fn export_workspace(&self, ws: &WorkspaceId) -> Result<WorkspaceExport> {
-        let workspace = self
-            .stores
-            .workspaces
-            .get_workspace(ws)
-            .await?
-            .ok_or(Error::NotFound("workspace"))?;
-        let accounts = self.stores.accounts.list_accounts(ws).await?;
-        let mut posts = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let page = self
-                .stores
-                .posts
-                .list_posts(ws, &PostFilter::default(), EXPORT_PAGE, cursor.as_deref())
-                .await?;
-            posts.extend(page.items);
-            match page.next_cursor {
-                Some(c) => cursor = Some(c),
-                None => break,
+    /// One page of the workspace's export: at most `limit` records (1 to [`EXPORT_PAGE_MAX`]) from where `cursor`
+    /// left off, or from the workspace record when it is `None`. Each page reads only what it returns (accounts
+    /// excepted: the workspace's accounts are read whole and sliced), so memory and answer size are bounded
+    /// however much the workspace holds. A malformed cursor is a validation error on `cursor`.
+    pub async fn export_page(
+        &self,
+        ws: &WorkspaceId,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<ExportPage> {
+        let limit = limit.clamp(1, EXPORT_PAGE_MAX);
+        let mut records = Vec::new();
+        let mut at = match cursor {
+            Some(raw) => ExportCursor::decode(raw)?,
+            None => {
+                let workspace = self
+                    .stores
+                    .workspaces
+                    .get_workspace(ws)
+                    .await?
+                    .ok_or(Error::NotFound("workspace"))?;
+                records.push(ExportRecord::Workspace {
+                    workspace_id: workspace.id,
+                    name: workspace.name,
+                    created_at: workspace.created_at,
+                    exported_at: self.now(),
+                });
+                ExportCursor::start(ExportPart::Accounts)
             }
-        }
-        let mut audit = Vec::new();
-        let mut cursor: Option<String> = None;
+        };
         loop {
-            let page = self
-                .stores
-                .records
-                .list_audit(ws, EXPORT_PAGE, cursor.as_deref())
-                .await?;
-            audit.extend(page.items);
-            match page.next_cursor {
-                Some(c) => cursor = Some(c),
-                None => break,
+            let room = limit.saturating_sub(records.len());
+            if room == 0 {
+                return Ok(ExportPage {
+                    records,
+                    next_cursor: Some(at.encode()),
+                });
             }
+            let next = match at.part {
+                ExportPart::Accounts => {
+                    let mut accounts = self.stores.accounts.list_accounts(ws).await?;
+                    accounts.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
+                    let after = at.after.as_deref().unwrap_or("");
+                    let mut rest = accounts
+                        .into_iter()
+                        .filter(|a| a.id.as_str() > after)
+                        .peekable();
+                    let mut last = None;
+                    for account in rest.by_ref().take(room) {
+                        last = Some(account.id.as_str().to_owned());
+                        records.push(ExportRecord::Account(account));
+                    }
+                    match (rest.peek(), last) {
+                        (Some(_), Some(last)) => ExportCursor {
+                            part: ExportPart::Accounts,
+                            after: Some(last),
+                            store: None,
+                        },
+                        _ => ExportCursor::start(ExportPart::Posts),
+                    }
+                }
+                ExportPart::Posts => {
+                    let mut store = at.store.clone();
+                    let mut calls = 0;
+                    loop {
+                        let room = limit.saturating_sub(records.len());
+                        if room == 0 || calls == EXPORT_STORE_CALLS {
+                            break;
+                        }
+                        calls += 1;
+                        let page = store_cursor(
+                            self.stores
+                                .posts
+                                .list_posts(ws, &PostFilter::default(), room, store.as_deref())
+                                .await,
+                        )?;
+                        records.extend(page.items.into_iter().map(ExportRecord::Post));
+                        store = page.next_cursor;
+                        if store.is_none() {
+                            break;
+                        }
+                    }
+                    match store {
+                        // Out of room or of store calls: the page ends here.
+                        Some(c) => {
+                            return Ok(ExportPage {
+                                records,
+                                next_cursor: Some(
+                                    ExportCursor {
+                                        part: ExportPart::Posts,
+                                        after: None,
+                                        store: Some(c),
+                                    }
+                                    .encode(),
+                                ),
+                            })
+                        }
+                        None => ExportCursor::start(ExportPart::Audit),
+                    }
+                }
+                ExportPart::Audit => {
+                    let mut store = at.store.clone();
+                    let mut calls = 0;
+                    loop {
+                        let room = limit.saturating_sub(records.len());
+                        if room == 0 || calls == EXPORT_STORE_CALLS {
+                            break;
+                        }
+                        calls += 1;
+                        let page = store_cursor(
+                            self.stores
+                                .records
+                                .list_audit(ws, room, store.as_deref())
+                                .await,
+                        )?;
+                        records.extend(page.items.into_iter().map(ExportRecord::Audit));
+                        store = page.next_cursor;
+                        if store.is_none() {
+                            break;
+                        }
+                    }
+                    match store {
+                        Some(c) => {
+                            return Ok(ExportPage {
+                                records,
+                                next_cursor: Some(
+                                    ExportCursor {
+                                        part: ExportPart::Audit,
+                                        after: None,
+                                        store: Some(c),
+                                    }
+                                    .encode(),
+                                ),
+                            })
+                        }
+                        None => {
+                            return Ok(ExportPage {
+                                records,
+                                next_cursor: None,
+                            })
+                        }
+                    }
+                }
+            };
+            at = next;
         }
-        Ok(WorkspaceExport {
-            workspace_id: workspace.id,
-            name: workspace.name,
-            created_at: workspace.created_at,
-            exported_at: self.now(),
-            accounts,
-            posts,
-            audit,
-        })
     }
 
     /// One page of the workspace's audit log, newest first.

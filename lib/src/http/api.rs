@@ -14,8 +14,8 @@ use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{query, Json};
 use super::views::{
-    AccountList, AccountView, AuditPage, ConnectStarted, PostPage, PostView, RetryRequest,
-    WorkspaceErasedView, WorkspaceExportView,
+    AccountList, AccountView, AuditPage, ConnectStarted, ExportLine, PostPage, PostView,
+    RetryRequest, WorkspaceErasedView,
 };
 use crate::app::posts::{NewPost, PostPatch};
 use crate::app::App;
@@ -296,25 +296,76 @@ async fn retry_delivery(
     Ok(Json(PostView::from(&record)))
 }
 
-/// Everything the workspace holds, as JSON: accounts, posts with their deliveries, and the audit log. Never a token,
-/// a ciphertext or a key.
-#[utoipa::path(get, path = "/v1/export", tag = "workspace",
-    responses((status = 200, body = WorkspaceExportView)), security(("api_key" = [])))]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct ExportQuery {
+    /// Records in this page: 1 to 200, default 100.
+    limit: Option<String>,
+    /// Where to go on: the `Postora-Next-Cursor` of the previous page. Absent for the first page.
+    cursor: Option<String>,
+}
+
+/// Everything the workspace holds, a page at a time, as NDJSON: one typed record per line (the workspace, then its
+/// accounts, its posts with their deliveries, its audit log). While there is more, the answer carries
+/// `Postora-Next-Cursor` (and a `Link` with `rel="next"`); ask again with `cursor` until it is absent. Never a
+/// token, a ciphertext or a key.
+#[utoipa::path(get, path = "/v1/export", tag = "workspace", params(ExportQuery),
+    responses(
+        (status = 200, description = "One page of the export: one JSON record per line, each with a `type`",
+            content_type = "application/x-ndjson", body = ExportLine,
+            headers(
+                ("Postora-Next-Cursor" = String, description = "Pass as `cursor` for the next page; absent on the last page"),
+                ("Link" = String, description = "`</v1/export?cursor=...&limit=...>; rel=\"next\"` while there is a next page"),
+            )),
+        (status = 422, body = ErrorBody, description = "`limit` out of range, or `cursor` not one this API returned")),
+    security(("api_key" = [])))]
 async fn export_workspace(
     State(app): State<Arc<App>>,
     Caller(ws): Caller,
+    RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let export = app.export_workspace(&ws).await?;
-    let mut resp = axum::Json(WorkspaceExportView::from(&export)).into_response();
+    use crate::app::privacy::{EXPORT_PAGE_DEFAULT, EXPORT_PAGE_MAX};
+    use axum::http::{header, HeaderValue};
+
+    let q: ExportQuery = query(raw.as_deref())?;
+    let limit = match q.limit.as_deref() {
+        None => EXPORT_PAGE_DEFAULT,
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=EXPORT_PAGE_MAX).contains(n))
+            .ok_or_else(|| ApiError::invalid("limit", "must be a whole number from 1 to 200"))?,
+    };
+    let page = app.export_page(&ws, limit, q.cursor.as_deref()).await?;
+    let mut body = Vec::new();
+    for record in &page.records {
+        serde_json::to_writer(&mut body, &ExportLine::from(record))
+            .map_err(|_| Error::Unavailable("an export record could not be encoded".into()))?;
+        body.push(b'\n');
+    }
+    let mut resp = (StatusCode::OK, body).into_response();
     let headers = resp.headers_mut();
     headers.insert(
-        axum::http::header::CACHE_CONTROL,
-        axum::http::HeaderValue::from_static("no-store"),
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-ndjson"),
     );
-    if let Ok(v) = axum::http::HeaderValue::from_str(&format!(
-        "attachment; filename=\"postora-export-{ws}.json\""
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "attachment; filename=\"postora-export-{ws}.ndjson\""
     )) {
-        headers.insert(axum::http::header::CONTENT_DISPOSITION, v);
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    if let Some(next) = &page.next_cursor {
+        // The cursor is base64url, so it goes into a header and a query string as it is.
+        if let Ok(v) = HeaderValue::from_str(next) {
+            headers.insert("postora-next-cursor", v);
+        }
+        if let Ok(v) = HeaderValue::from_str(&format!(
+            "</v1/export?cursor={next}&limit={limit}>; rel=\"next\""
+        )) {
+            headers.insert(header::LINK, v);
+        }
     }
     Ok(resp)
 }

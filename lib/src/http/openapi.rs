@@ -24,7 +24,7 @@ use crate::app::posts;
         error::ErrorBody, error::ErrorDetail, error::FieldError,
         views::AccountView, views::AccountList, views::DeliveryView, views::PostView, views::PostPage,
         views::ConnectStarted, views::RetryRequest, views::Health,
-        views::ExportedAccount, views::WorkspaceExportView, views::AuditPage, views::WorkspaceErasedView,
+        views::ExportedAccount, views::ExportLine, views::AuditPage, views::WorkspaceErasedView,
         views::DeletionAccepted, views::DeauthorizeDone, views::DeletionStatusView, meta::SignedRequestForm,
         crate::domain::AuditEntry,
         posts::NewPost, posts::PostPatch, posts::MediaInput, posts::TargetInput,

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::app::deletion::CallbackSource;
-use crate::app::privacy::{WorkspaceErased, WorkspaceExport};
+use crate::app::privacy::{ExportRecord, WorkspaceErased};
 use crate::domain::{
     Account, AccountStatus, AuditEntry, DeletionRequest, DeletionStatus, Delivery, DeliveryError,
     DeliveryStatus, Media, PlatformKind,
@@ -154,38 +154,47 @@ pub struct ExportedAccount {
     pub settings: serde_json::Value,
 }
 
-/// Everything a workspace holds, without tokens, ciphertexts or keys.
+/// One line of an export page (`application/x-ndjson`): its `type` says which record it is. An export gives the
+/// workspace first, then its accounts, its posts with their deliveries (newest scheduled first), and its audit log
+/// (newest first); never a token, a ciphertext or a key.
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct WorkspaceExportView {
-    pub workspace_id: String,
-    pub name: String,
-    pub created_at: DateTime<Utc>,
-    pub exported_at: DateTime<Utc>,
-    /// Every account, deleted ones included as their scrubbed rows.
-    pub accounts: Vec<ExportedAccount>,
-    /// Every post with its deliveries, newest first.
-    pub posts: Vec<PostView>,
-    /// The whole audit log, newest first.
-    pub audit: Vec<AuditEntry>,
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ExportLine {
+    /// The workspace itself; the first line of the first page.
+    Workspace {
+        workspace_id: String,
+        name: String,
+        created_at: DateTime<Utc>,
+        exported_at: DateTime<Utc>,
+    },
+    /// An account, deleted ones included as their scrubbed rows.
+    Account(ExportedAccount),
+    /// A post with its deliveries.
+    Post(PostView),
+    /// An entry of the audit log.
+    Audit(AuditEntry),
 }
 
-impl From<&WorkspaceExport> for WorkspaceExportView {
-    fn from(e: &WorkspaceExport) -> Self {
-        WorkspaceExportView {
-            workspace_id: e.workspace_id.to_string(),
-            name: e.name.clone(),
-            created_at: e.created_at,
-            exported_at: e.exported_at,
-            accounts: e
-                .accounts
-                .iter()
-                .map(|a| ExportedAccount {
-                    account: AccountView::from(a),
-                    settings: a.settings.clone(),
-                })
-                .collect(),
-            posts: e.posts.iter().map(PostView::from).collect(),
-            audit: e.audit.clone(),
+impl From<&ExportRecord> for ExportLine {
+    fn from(r: &ExportRecord) -> Self {
+        match r {
+            ExportRecord::Workspace {
+                workspace_id,
+                name,
+                created_at,
+                exported_at,
+            } => ExportLine::Workspace {
+                workspace_id: workspace_id.to_string(),
+                name: name.clone(),
+                created_at: *created_at,
+                exported_at: *exported_at,
+            },
+            ExportRecord::Account(a) => ExportLine::Account(ExportedAccount {
+                account: AccountView::from(a),
+                settings: a.settings.clone(),
+            }),
+            ExportRecord::Post(p) => ExportLine::Post(PostView::from(p)),
+            ExportRecord::Audit(e) => ExportLine::Audit(e.clone()),
         }
     }
 }

@@ -4,8 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::{assemble, platforms, Backend, StartError};
-use crate::adapters::local::{Db, LocalBus, MasterKeyFile, SqliteQueue, SqliteStore, Webhook};
+use super::{assemble, platforms, Backend, Shutdown, StartError};
+use crate::adapters::local::{
+    Db, LocalBus, MasterKeyFile, SqliteQueue, SqliteStore, Webhook, WebhookRetry,
+};
 use crate::app::App;
 use crate::config::{ConfigError, Env, Settings};
 use crate::domain::PlatformKind;
@@ -40,7 +42,11 @@ impl LocalBackend {
             env.url("POSTORA_WEBHOOK_URL")?,
             env.secret("POSTORA_WEBHOOK_SECRET"),
         ) {
-            (Some(url), Some(secret)) => Some(Webhook { url, secret }),
+            (Some(url), Some(secret)) => Some(Webhook {
+                url,
+                secret,
+                retry: webhook_retry(env)?,
+            }),
             (Some(_), None) => {
                 return Err(ConfigError::Missing {
                     name: "POSTORA_WEBHOOK_SECRET".into(),
@@ -66,6 +72,66 @@ impl LocalBackend {
             bus,
             data_dir: data_dir.to_owned(),
         })
+    }
+}
+
+/// How often a webhook delivery is tried: `POSTORA_WEBHOOK_MAX_ATTEMPTS` (1 to 50, default 8) attempts, waiting
+/// `POSTORA_WEBHOOK_BACKOFF_BASE_SECS` (default 30) after the first and twice as long after each next one, at most
+/// `POSTORA_WEBHOOK_BACKOFF_MAX_SECS` (default 3600).
+pub fn webhook_retry(env: &Env) -> Result<WebhookRetry, ConfigError> {
+    let default = WebhookRetry::default();
+    let max_attempts: u32 = env.parse("POSTORA_WEBHOOK_MAX_ATTEMPTS", default.max_attempts)?;
+    if !(1..=WebhookRetry::MAX_ATTEMPTS).contains(&max_attempts) {
+        return Err(ConfigError::invalid(
+            "POSTORA_WEBHOOK_MAX_ATTEMPTS",
+            format!("must be 1 to {}", WebhookRetry::MAX_ATTEMPTS),
+        ));
+    }
+    Ok(WebhookRetry {
+        max_attempts,
+        backoff_base: env.seconds(
+            "POSTORA_WEBHOOK_BACKOFF_BASE_SECS",
+            default.backoff_base.as_secs(),
+        )?,
+        backoff_max: env.seconds(
+            "POSTORA_WEBHOOK_BACKOFF_MAX_SECS",
+            default.backoff_max.as_secs(),
+        )?,
+    })
+}
+
+/// Delivers the webhook outbox until shutdown: what is due, as soon as an event is published in this process and
+/// at least every `interval` (failed deliveries come due again, and other processes on the data directory may have
+/// put some back). Publishing never waits for it. Stopping cuts a delivery in flight short; it is tried again after
+/// its claim lapses.
+pub async fn webhook_loop(
+    bus: Arc<LocalBus>,
+    interval: std::time::Duration,
+    mut shutdown: Shutdown,
+) {
+    if !bus.has_webhook() {
+        return;
+    }
+    loop {
+        if shutdown.is_set() {
+            return;
+        }
+        let run = tokio::select! {
+            r = bus.deliver_due(chrono::Utc::now()) => r,
+            _ = shutdown.wait() => return,
+        };
+        match run {
+            // A full batch: there may be more due at once.
+            Ok(run) if run.full() => continue,
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "the webhook outbox could not be read; trying again")
+            }
+        }
+        tokio::select! {
+            _ = bus.wait_for_work(interval) => {}
+            _ = shutdown.wait() => return,
+        }
     }
 }
 

@@ -39,6 +39,16 @@ async fn deauthorize_revokes_and_stops_publishing() {
 }
 
 #[tokio::test]
+async fn export_pages_give_every_record_once() {
+    deletion_scenarios::export_pages_give_every_record_once(&aws().await).await;
+}
+
+#[tokio::test]
+async fn a_malformed_export_cursor_is_refused() {
+    deletion_scenarios::a_malformed_export_cursor_is_refused(&aws().await).await;
+}
+
+#[tokio::test]
 async fn export_holds_everything_but_secrets() {
     deletion_scenarios::export_holds_everything_but_secrets(&aws().await).await;
 }

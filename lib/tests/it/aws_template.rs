@@ -1,6 +1,6 @@
 //! template.yaml agrees with the code: the table, the queues and the publisher's timeout are the ones
 //! `postora aws bootstrap` creates, every function is built the same way and has sample events, and only the functions
-//! that must open tokens may use the KMS key.
+//! that must open tokens may use the KMS key; a webhook, when set, goes through an EventBridge API destination.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -686,4 +686,125 @@ fn every_function_and_route_has_a_sample_event() {
             );
         }
     }
+}
+
+/// With a `WebhookUrl`, and only then, EventBridge delivers Postora's events to it: an API-key connection whose key
+/// comes from Secrets Manager, an API destination on that URL, and a rule on Postora's bus (its events' source) that
+/// sends the event itself, retries for a day and dead-letters into a queue only that rule may write to.
+#[test]
+fn webhooks_go_through_an_api_destination_with_retries_and_a_dead_letter_queue() {
+    use postora::adapters::aws::eventbridge::SOURCE;
+
+    let t = template();
+    assert_eq!(text(at(&t, &["Parameters", "WebhookUrl", "Default"])), "");
+    let condition = at(&t, &["Conditions", "HasWebhook"]);
+    assert!(
+        format!("{condition:?}").contains("WebhookUrl"),
+        "{condition:?}"
+    );
+    let resource = |name: &str| -> &Value {
+        let r = at(&t, &["Resources", name]);
+        assert_eq!(text(at(r, &["Condition"])), "HasWebhook", "{name}");
+        r
+    };
+    let connection = resource("WebhookConnection");
+    assert_eq!(text(at(connection, &["Type"])), "AWS::Events::Connection");
+    assert_eq!(
+        text(at(connection, &["Properties", "AuthorizationType"])),
+        "API_KEY"
+    );
+    let key = at(
+        connection,
+        &["Properties", "AuthParameters", "ApiKeyAuthParameters"],
+    );
+    assert_eq!(text(at(key, &["ApiKeyName"])), "Postora-Webhook-Key");
+    let value = format!("{:?}", at(key, &["ApiKeyValue"]));
+    assert!(
+        value.contains("{{resolve:secretsmanager:${WebhookSecret}}}"),
+        "the key is resolved from Secrets Manager, never written in the template: {value}"
+    );
+
+    let destination = resource("WebhookDestination");
+    assert_eq!(
+        text(at(destination, &["Type"])),
+        "AWS::Events::ApiDestination"
+    );
+    assert_eq!(text(at(destination, &["Properties", "HttpMethod"])), "POST");
+    assert!(format!(
+        "{:?}",
+        at(destination, &["Properties", "InvocationEndpoint"])
+    )
+    .contains("WebhookUrl"));
+    assert!(
+        format!("{:?}", at(destination, &["Properties", "ConnectionArn"]))
+            .contains("WebhookConnection")
+    );
+
+    let rule = resource("WebhookRule");
+    assert_eq!(text(at(rule, &["Type"])), "AWS::Events::Rule");
+    assert!(format!("{:?}", at(rule, &["Properties", "EventBusName"])).contains("EventBus"));
+    let sources: Vec<String> = list(at(rule, &["Properties", "EventPattern", "source"]))
+        .iter()
+        .map(text)
+        .collect();
+    assert_eq!(
+        sources,
+        [SOURCE],
+        "the rule matches the source Postora puts events with"
+    );
+    let targets = list(at(rule, &["Properties", "Targets"]));
+    assert_eq!(targets.len(), 1);
+    let target = &targets[0];
+    assert!(format!("{:?}", at(target, &["Arn"])).contains("WebhookDestination"));
+    assert!(format!("{:?}", at(target, &["RoleArn"])).contains("WebhookRole"));
+    assert_eq!(
+        text(at(target, &["InputPath"])),
+        "$.detail",
+        "the body is the event, as locally"
+    );
+    let retry = at(target, &["RetryPolicy"]);
+    let attempts: u64 = text(at(retry, &["MaximumRetryAttempts"])).parse().unwrap();
+    let age: u64 = text(at(retry, &["MaximumEventAgeInSeconds"]))
+        .parse()
+        .unwrap();
+    assert!(attempts > 0 && attempts <= 185, "{attempts}");
+    assert!((60..=86_400).contains(&age), "{age}");
+    assert!(format!("{:?}", at(target, &["DeadLetterConfig", "Arn"]))
+        .contains("WebhookDeadLetterQueue"));
+
+    let dlq = resource("WebhookDeadLetterQueue");
+    assert_eq!(text(at(dlq, &["Type"])), "AWS::SQS::Queue");
+    let policy = resource("WebhookDeadLetterQueuePolicy");
+    let statement = &list(at(policy, &["Properties", "PolicyDocument", "Statement"]))[0];
+    assert_eq!(
+        text(at(statement, &["Principal", "Service"])),
+        "events.amazonaws.com"
+    );
+    assert_eq!(text(at(statement, &["Action"])), "sqs:SendMessage");
+    assert!(
+        format!(
+            "{:?}",
+            at(statement, &["Condition", "ArnEquals", "aws:SourceArn"])
+        )
+        .contains("WebhookRule"),
+        "only the webhook rule may dead-letter into it"
+    );
+    let role = resource("WebhookRole");
+    let role_text = format!("{role:?}");
+    assert!(
+        role_text.contains("events:InvokeApiDestination")
+            && role_text.contains("WebhookDestination")
+    );
+    assert!(
+        !role_text.contains("\"*\""),
+        "the role invokes this destination only"
+    );
+    resource("WebhookDeadLetterAlarm");
+    assert_eq!(
+        text(at(
+            &t,
+            &["Outputs", "WebhookDeadLetterQueueUrl", "Condition"]
+        )),
+        "HasWebhook"
+    );
 }

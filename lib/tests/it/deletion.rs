@@ -52,6 +52,16 @@ async fn deauthorize_revokes_and_stops_publishing() {
 }
 
 #[tokio::test]
+async fn export_pages_give_every_record_once() {
+    deletion_scenarios::export_pages_give_every_record_once(&local().await).await;
+}
+
+#[tokio::test]
+async fn a_malformed_export_cursor_is_refused() {
+    deletion_scenarios::a_malformed_export_cursor_is_refused(&local().await).await;
+}
+
+#[tokio::test]
 async fn export_holds_everything_but_secrets() {
     deletion_scenarios::export_holds_everything_but_secrets(&local().await).await;
 }
@@ -293,6 +303,41 @@ async fn the_openapi_document_lists_the_privacy_routes() {
     ] {
         assert!(doc["paths"][path].is_object(), "{path} is documented");
     }
+}
+
+/// The export is described as what it is: NDJSON pages of typed records, `limit` and `cursor` in the query, and the
+/// next cursor in a header.
+#[tokio::test]
+async fn the_openapi_document_describes_the_paged_export() {
+    let t = local().await;
+    let doc: Value = t
+        .http
+        .get(t.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let export = &doc["paths"]["/v1/export"]["get"];
+    let params: Vec<(&str, &str)> = export["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap(), p["in"].as_str().unwrap()))
+        .collect();
+    assert_eq!(params, [("limit", "query"), ("cursor", "query")]);
+    let ok = &export["responses"]["200"];
+    assert!(
+        ok["content"]["application/x-ndjson"]["schema"].is_object(),
+        "{ok}"
+    );
+    assert!(ok["headers"]["Postora-Next-Cursor"].is_object(), "{ok}");
+    let line = doc["components"]["schemas"]["ExportLine"].to_string();
+    for kind in ["workspace", "account", "post", "audit"] {
+        assert!(line.contains(&format!("[\"{kind}\"]")), "{kind}: {line}");
+    }
+    assert!(export["responses"]["422"].is_object());
 }
 
 /// The data-deletion function serves the deletion router alone; without the app secrets its callbacks answer a

@@ -8,7 +8,8 @@
 //!   log on the AWS backend;
 //! - faults: crashes, store and queue failures and platform faults, counted from the platform's side;
 //! - the SAM template against the table definition in code, and secrets per function on the emulator;
-//! - the token vault's data-key cache on the embedded backend.
+//! - the token vault's data-key cache on the embedded backend;
+//! - webhooks on the embedded backend: retries with backoff, the failed list, a restart in between.
 //!
 //! The AWS tests need the emulator `scripts/test` starts (`AWS_ENDPOINT_URL`); without it they fail, saying so.
 
@@ -34,3 +35,4 @@ mod meta_platforms;
 mod sandbox;
 mod tokens;
 mod vault;
+mod webhooks;

@@ -114,6 +114,20 @@ CREATE TABLE IF NOT EXISTS events (
     at INTEGER NOT NULL,
     data TEXT NOT NULL
 );
+-- Events waiting to be POSTed to the webhook (status `pending`, next try at `next_at`), and those that used every
+-- attempt (`failed`). A delivered event's row is deleted.
+CREATE TABLE IF NOT EXISTS webhook_outbox (
+    event_id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    body TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    next_at INTEGER NOT NULL,
+    last_error TEXT,
+    created_at INTEGER NOT NULL,
+    failed_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS webhook_outbox_due ON webhook_outbox (status, next_at);
 "#;
 
 /// A shared handle on the database file.

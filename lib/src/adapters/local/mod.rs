@@ -7,7 +7,7 @@ pub mod keys;
 pub mod queue;
 pub mod store;
 
-pub use bus::{LocalBus, Webhook};
+pub use bus::{FailedWebhook, LocalBus, Webhook, WebhookRetry, WebhookRun};
 pub use db::Db;
 pub use keys::MasterKeyFile;
 pub use queue::SqliteQueue;

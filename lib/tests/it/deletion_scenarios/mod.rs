@@ -7,6 +7,7 @@ use postora::domain::{AccountStatus, EventKind, PlatformKind};
 use serde_json::{json, Value};
 
 use harness::{in_secs, meta_request, threads_request, DeletionApp};
+use postora_test_support::export::read_export;
 use postora_test_support::fakes::meta::{Family, FB_USER, THREADS_USER};
 
 /// Asserts that none of `secrets` appears in `text`.
@@ -310,14 +311,13 @@ pub async fn export_holds_everything_but_secrets(t: &DeletionApp) {
     let post = t
         .schedule(&key, &[&threads, &pages[0]], &in_secs(86_400), None)
         .await;
-    let resp = t.get(&key, "/v1/export").await;
-    assert_eq!(resp.status(), 200);
-    assert!(resp.headers()["content-disposition"]
+    let read = read_export(&t.http, &t.base_url, &key, None).await;
+    assert!(read.first_headers["content-disposition"]
         .to_str()
         .unwrap()
         .starts_with("attachment"));
-    let text = resp.text().await.unwrap();
-    let export: Value = serde_json::from_str(&text).unwrap();
+    let text = read.text.clone();
+    let export: Value = read.assembled();
     assert_eq!(export["workspace_id"], ws.as_str());
     assert_eq!(export["accounts"].as_array().unwrap().len(), 3);
     assert_eq!(export["posts"][0]["id"], post.as_str());
@@ -361,6 +361,112 @@ pub async fn export_holds_everything_but_secrets(t: &DeletionApp) {
     assert_free_of(&text, &secrets, "the export");
     for word in ["ciphertext", "wrapped_key", "access_token", "refresh_token"] {
         assert!(!text.contains(word), "the export mentions {word}");
+    }
+}
+
+/// An export larger than one page, read page by page, gives the workspace once and first, then every account,
+/// post and audit entry exactly once, in the order the one-page export gives them; small pages change nothing but
+/// the number of pages, and no page holds more records than asked.
+pub async fn export_pages_give_every_record_once(t: &DeletionApp) {
+    let (ws, key) = t.workspace("paged").await;
+    let threads = t.connect(&key, PlatformKind::Threads).await.remove(0);
+    let pages = t.connect(&key, PlatformKind::Facebook).await;
+    let mut posts = Vec::new();
+    for i in 0..7 {
+        let target = if i % 2 == 0 { &threads } else { &pages[0] };
+        posts.push(
+            t.schedule(&key, &[target], &in_secs(86_400 + i), None)
+                .await,
+        );
+    }
+    let whole = read_export(&t.http, &t.base_url, &key, Some(200)).await;
+    assert_eq!(whole.pages, 1);
+    for limit in [1, 2, 3, 5] {
+        let paged = read_export(&t.http, &t.base_url, &key, Some(limit)).await;
+        // The same records in the same order; only the time of the export differs.
+        let same = |lines: &[Value]| -> Vec<Value> {
+            let mut lines = lines.to_vec();
+            lines[0].as_object_mut().unwrap().remove("exported_at");
+            lines
+        };
+        assert!(
+            same(&paged.lines) == same(&whole.lines),
+            "pages of {limit} give the same records as one page"
+        );
+        assert!(paged.pages >= whole.lines.len().div_ceil(limit), "{limit}");
+        assert!(
+            paged.pages <= whole.lines.len().div_ceil(limit) + 1,
+            "{limit}"
+        );
+    }
+    // Each record once: the workspace first, every account, every post, every audit entry.
+    let types: Vec<&str> = whole
+        .lines
+        .iter()
+        .map(|l| l["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types[0], "workspace");
+    assert_eq!(whole.lines[0]["workspace_id"], ws.as_str());
+    assert_eq!(types.iter().filter(|t| **t == "workspace").count(), 1);
+    let ids = |kind: &str| -> Vec<String> {
+        whole
+            .lines
+            .iter()
+            .filter(|l| l["type"] == kind)
+            .map(|l| l["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let mut account_ids = ids("account");
+    account_ids.sort();
+    let mut expected: Vec<String> = pages
+        .iter()
+        .chain([&threads])
+        .map(|a| a.as_str().to_owned())
+        .collect();
+    expected.sort();
+    assert_eq!(account_ids, expected);
+    let mut post_ids = ids("post");
+    post_ids.sort();
+    posts.sort();
+    assert_eq!(post_ids, posts);
+    let audit_ids = ids("audit");
+    let audit_log = t.get_json(&key, "/v1/audit?limit=200").await;
+    let mut logged: Vec<String> = audit_log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(audit_ids.len() >= 9, "{audit_ids:?}");
+    assert_eq!(audit_ids, logged, "the audit log, newest first");
+    logged.dedup();
+    assert_eq!(logged.len(), audit_ids.len());
+    // The order of parts: accounts, then posts, then audit entries.
+    let first = |kind: &str| types.iter().position(|t| *t == kind).unwrap();
+    let last = |kind: &str| types.iter().rposition(|t| *t == kind).unwrap();
+    assert!(last("account") < first("post") && last("post") < first("audit"));
+}
+
+/// A cursor the API did not give, or a limit out of range, is a 422 naming the field; nothing is exported.
+pub async fn a_malformed_export_cursor_is_refused(t: &DeletionApp) {
+    let (_ws, key) = t.workspace("cursor").await;
+    for cursor in [
+        "nonsense",
+        "%00",
+        "eyJwIjoicG9zdHMiLCJjIjoiZ2FyYmFnZSJ9",
+        "eyJwIjoiYWNjb3VudHMiLCJjIjoieCJ9",
+        "eyJwIjoiZWxzZXdoZXJlIn0",
+    ] {
+        let resp = t.get(&key, &format!("/v1/export?cursor={cursor}")).await;
+        assert_eq!(resp.status(), 422, "{cursor}");
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["error"]["field"], "cursor", "{cursor}: {body}");
+    }
+    for limit in ["0", "201", "x"] {
+        let resp = t.get(&key, &format!("/v1/export?limit={limit}")).await;
+        assert_eq!(resp.status(), 422, "{limit}");
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["error"]["field"], "limit");
     }
 }
 
