@@ -26,6 +26,8 @@ impl Default for HttpTimeouts {
 
 /// Builds the client adapters share: no redirects followed (OAuth and APIs answer directly), bounded timeouts.
 pub fn client(timeouts: HttpTimeouts) -> reqwest::Client {
+    // The process's TLS crypto provider is aws-lc, which the AWS SDK uses too; one already installed is kept.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     reqwest::Client::builder()
         .connect_timeout(timeouts.connect)
         .timeout(timeouts.request)
