@@ -5,4 +5,5 @@
 
 mod aws_backend;
 mod dlq;
+mod keys;
 mod serve;

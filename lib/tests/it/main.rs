@@ -14,6 +14,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod api;
+mod api_keys;
 mod aws_adapters;
 mod aws_conformance;
 mod aws_deletion;
