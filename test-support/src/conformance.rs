@@ -527,16 +527,80 @@ pub async fn accounts_and_tokens(s: &Stores) {
     s.accounts.upsert_account(&expiring).await.unwrap();
     let soon = s
         .accounts
-        .accounts_expiring_before(now() + chrono::Duration::hours(2), 1000)
+        .accounts_expiring_before(now() + chrono::Duration::hours(2), 1000, None)
         .await
         .unwrap();
-    assert!(soon.iter().any(|x| x.id == expiring.id));
+    assert!(soon.items.iter().any(|x| x.id == expiring.id));
     let later = s
         .accounts
-        .accounts_expiring_before(now(), 1000)
+        .accounts_expiring_before(now(), 1000, None)
         .await
         .unwrap();
-    assert!(!later.iter().any(|x| x.id == expiring.id));
+    assert!(!later.items.iter().any(|x| x.id == expiring.id));
+
+    // Paged: every account due exactly once, soonest first, whatever the page size; a cursor not issued is refused.
+    let base = now() + chrono::Duration::days(3000);
+    let mut due = Vec::new();
+    for i in 0..7i64 {
+        let mut a = account(&w2.id, PlatformKind::Sandbox, &format!("{user}-exp-{i}"));
+        // Two share an expiry: the listing orders them by workspace and id.
+        a.token_expires_at = Some(base + chrono::Duration::minutes(i.min(5)));
+        due.push(s.accounts.upsert_account(&a).await.unwrap());
+    }
+    let mut not_yet = account(&w2.id, PlatformKind::Sandbox, &format!("{user}-exp-late"));
+    not_yet.token_expires_at = Some(base + chrono::Duration::hours(1));
+    s.accounts.upsert_account(&not_yet).await.unwrap();
+    let until = base + chrono::Duration::minutes(30);
+    for page_size in [1, 3, 7, 50] {
+        let mut listed = Vec::new();
+        let mut cursor: Option<String> = None;
+        let mut pages = 0;
+        loop {
+            let page = s
+                .accounts
+                .accounts_expiring_before(until, page_size, cursor.as_deref())
+                .await
+                .unwrap();
+            assert!(page.items.len() <= page_size);
+            listed.extend(page.items);
+            pages += 1;
+            assert!(pages < 100, "the listing ends");
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        let ours: Vec<AccountId> = listed
+            .iter()
+            .filter(|a| a.workspace_id == w2.id && a.token_expires_at >= Some(base))
+            .map(|a| a.id.clone())
+            .collect();
+        let mut expected: Vec<&Account> = due.iter().collect();
+        expected.sort_by(|a, b| {
+            (a.token_expires_at, &a.workspace_id, &a.id).cmp(&(
+                b.token_expires_at,
+                &b.workspace_id,
+                &b.id,
+            ))
+        });
+        assert_eq!(
+            ours,
+            expected.iter().map(|a| a.id.clone()).collect::<Vec<_>>(),
+            "page size {page_size}: every account due once, soonest first"
+        );
+        assert!(listed
+            .windows(2)
+            .all(|w| w[0].token_expires_at <= w[1].token_expires_at));
+    }
+    assert!(matches!(
+        s.accounts
+            .accounts_expiring_before(until, 10, Some("not a cursor \u{1F4A5}"))
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    for a in due.iter().chain([&not_yet]) {
+        s.accounts.delete_account(&w2.id, &a.id).await.unwrap();
+    }
 
     s.accounts.delete_account(&w2.id, &b.id).await.unwrap();
     assert_eq!(s.accounts.get_account(&w2.id, &b.id).await.unwrap(), None);

@@ -19,3 +19,4 @@ pub mod conformance;
 pub mod fakes;
 pub mod faults;
 pub mod lambda;
+pub mod refresh;

@@ -196,12 +196,16 @@ pub trait AccountStore: Send + Sync {
         id: &AccountId,
     ) -> StoreResult<Option<SealedTokens>>;
     async fn delete_tokens(&self, ws: &WorkspaceId, id: &AccountId) -> StoreResult<()>;
-    /// Active accounts whose tokens expire before `before`, for the token refresher.
+    /// Active accounts whose tokens expire before `before`, soonest first, at most `limit` per page, for the token
+    /// refresher. Pass a page's `next_cursor` to read on from the last account it held; the listing is complete once
+    /// `next_cursor` is `None` (a page may be short, even empty, and still have one). An account whose expiry moves
+    /// while the listing is read may be met again on a later page, or not at all if it moved before the cursor.
     async fn accounts_expiring_before(
         &self,
         before: DateTime<Utc>,
         limit: usize,
-    ) -> StoreResult<Vec<Account>>;
+        cursor: Option<&str>,
+    ) -> StoreResult<Page<Account>>;
 }
 
 /// Posts and their deliveries.

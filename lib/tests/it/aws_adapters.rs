@@ -331,10 +331,11 @@ async fn the_refresher_finds_active_accounts_whose_tokens_expire_soon() {
         store.upsert_account(a).await.unwrap();
     }
     let due = store
-        .accounts_expiring_before(now() + Duration::days(1), 10)
+        .accounts_expiring_before(now() + Duration::days(1), 10, None)
         .await
         .unwrap();
-    assert_eq!(due, vec![soon]);
+    assert_eq!(due.items, vec![soon]);
+    assert_eq!(due.next_cursor, None);
 }
 
 #[tokio::test]

@@ -28,6 +28,7 @@ mod hardening_a;
 mod hardening_b;
 mod local_conformance;
 mod meta_platforms;
+mod refresh;
 mod sandbox;
 mod tokens;
 mod vault;
