@@ -140,3 +140,22 @@ async fn keys_are_listed_labelled_and_revoked_at_once_on_aws() {
     revocable_keys(&t).await;
     t.stop().await;
 }
+
+/// On AWS the API function records a key's use with UpdateItem and revokes with a delete: its role allows both.
+#[test]
+fn the_api_function_may_record_key_use_and_revoke_keys() {
+    let template =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap();
+    let function = template
+        .split("\n  PostApiFunction:\n")
+        .nth(1)
+        .expect("the template has the API function");
+    let own: Vec<&str> = function
+        .lines()
+        .take_while(|l| l.is_empty() || l.starts_with("   "))
+        .map(str::trim)
+        .collect();
+    for action in ["- dynamodb:UpdateItem", "- dynamodb:DeleteItem"] {
+        assert!(own.contains(&action), "the API function lacks {action}");
+    }
+}
