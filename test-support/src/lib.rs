@@ -8,6 +8,7 @@
 //! - [`fakes`]: fake platform servers that follow each platform's documented protocol, over real HTTP.
 //! - [`faults`]: a sandbox network that outlives crashing Postora nodes, and stores, queues and platforms that
 //!   fail on command.
+//! - [`refresh`]: a token endpoint that counts refreshes and how many are in flight, and accounts due for a refresh.
 //!
 //! Test code: a failed expectation panics with a message, so `unwrap` and `expect` are the norm here.
 

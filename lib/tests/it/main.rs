@@ -5,6 +5,8 @@
 //! - the Meta platform adapters against the fake Meta, and the Facebook Page choice;
 //! - Meta's data-deletion callbacks and the deletion scenarios on both backends;
 //! - the token lifecycle on both backends, with every place a token must never appear;
+//! - API keys listed, labelled and revoked over HTTP on both backends, and the token refresher paging through many
+//!   accounts with bounded concurrency and a deadline;
 //! - faults: crashes, store and queue failures and platform faults, counted from the platform's side;
 //! - the SAM template against the table definition in code;
 //! - the token vault's data-key cache on the embedded backend.
