@@ -11,6 +11,7 @@ use postora::adapters::aws::{load_sdk_config, AwsAdapters, AwsClients, AwsConfig
 use postora::app::App;
 use postora::config::Env;
 use postora::ports::{Clock, SystemClock};
+use postora::http::views::ApiKeyView;
 use postora::runtime::{self, local::LocalBackend};
 
 #[derive(Parser)]
@@ -93,7 +94,20 @@ enum WorkspaceCommand {
     /// List workspaces.
     List,
     /// Add an API key to a workspace (shown once).
-    AddKey { workspace_id: String },
+    AddKey {
+        workspace_id: String,
+        /// What the key is for (1 to 100 characters).
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// List a workspace's API keys: id, prefix, label, created, last used (never a key).
+    Keys { workspace_id: String },
+    /// Revoke one of a workspace's API keys by its id; any key may be revoked, the last one too (add another with
+    /// `add-key`).
+    RevokeKey {
+        workspace_id: String,
+        key_id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -165,6 +179,10 @@ async fn open_app(
 ) -> anyhow::Result<Arc<App>> {
     let backend = open_backend(kind, data_dir, env).await?;
     Ok(runtime::build_app(backend, env, public_url)?)
+}
+
+fn workspace_id_arg(raw: &str) -> anyhow::Result<postora::domain::WorkspaceId> {
+    postora::domain::WorkspaceId::parse(raw).context("that is not a workspace id")
 }
 
 #[tokio::main]
@@ -264,14 +282,41 @@ async fn main() -> anyhow::Result<()> {
                         );
                     }
                 }
-                WorkspaceCommand::AddKey { workspace_id } => {
-                    let id = postora::domain::WorkspaceId::parse(&workspace_id)
-                        .context("that is not a workspace id")?;
-                    let key = app.add_api_key(&id).await?;
-                    println!(
-                        "{}",
-                        serde_json::json!({"workspace_id": id, "api_key": key.reveal()})
-                    );
+                WorkspaceCommand::AddKey {
+                    workspace_id,
+                    label,
+                } => {
+                    let id = workspace_id_arg(&workspace_id)?;
+                    let (record, key) = app.add_api_key(&id, label.as_deref()).await?;
+                    let mut shown = serde_json::to_value(ApiKeyView::from(&record))?;
+                    shown["workspace_id"] = serde_json::json!(id);
+                    shown["api_key"] = serde_json::json!(key.reveal());
+                    println!("{shown}");
+                }
+                WorkspaceCommand::Keys { workspace_id } => {
+                    let id = workspace_id_arg(&workspace_id)?;
+                    if app.stores.workspaces.get_workspace(&id).await?.is_none() {
+                        anyhow::bail!("there is no workspace {id}");
+                    }
+                    for key in app.list_api_keys(&id).await? {
+                        println!("{}", serde_json::to_string(&ApiKeyView::from(&key))?);
+                    }
+                }
+                WorkspaceCommand::RevokeKey {
+                    workspace_id,
+                    key_id,
+                } => {
+                    let id = workspace_id_arg(&workspace_id)?;
+                    let revoked = app.revoke_api_key(&id, &key_id, None).await?;
+                    let mut shown = serde_json::to_value(ApiKeyView::from(&revoked))?;
+                    shown["revoked"] = serde_json::json!(true);
+                    println!("{shown}");
+                    let left = app.list_api_keys(&id).await?.len();
+                    if left == 0 {
+                        eprintln!(
+                            "The workspace has no API key left: `postora workspace add-key {id}` makes one."
+                        );
+                    }
                 }
             }
         }

@@ -143,6 +143,15 @@ impl TestApp {
             .unwrap()
     }
 
+    pub async fn delete(&self, key: &str, path: &str) -> reqwest::Response {
+        self.http
+            .delete(self.url(path))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// Connects a sandbox account for `user` by following the authorize URL, as `curl -L` would.
     pub async fn connect_sandbox(&self, key: &str, user: &str) -> String {
         let start: Value = self

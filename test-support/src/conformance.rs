@@ -7,9 +7,9 @@ use std::time::Duration;
 use chrono::{DurationRound, Utc};
 
 use postora::domain::{
-    Account, AccountId, AccountStatus, AuditEntry, DeletionRequest, DeletionStatus, Delivery,
-    DeliveryError, DeliveryStatus, IdempotencyRecord, Media, MediaKind, OAuthState, PlatformKind,
-    Post, PostId, Profile, SealedTokens, Workspace, WorkspaceId,
+    Account, AccountId, AccountStatus, ApiKeyRecord, AuditEntry, DeletionRequest, DeletionStatus,
+    Delivery, DeliveryError, DeliveryStatus, IdempotencyRecord, Media, MediaKind, OAuthState,
+    PlatformKind, Post, PostId, Profile, SealedTokens, Workspace, WorkspaceId,
 };
 use postora::ports::{
     KeyService, Outgoing, PostFilter, PostRecord, Queue, QueueMessage, StoreError, Stores,
@@ -20,6 +20,21 @@ fn now() -> chrono::DateTime<Utc> {
     Utc::now()
         .duration_trunc(chrono::Duration::milliseconds(1))
         .unwrap()
+}
+
+/// What a store keeps of an API key whose SHA-256 is `hash`, created now, with an id taken from the hash.
+pub fn key_record(ws: &WorkspaceId, hash: &str) -> ApiKeyRecord {
+    ApiKeyRecord {
+        workspace_id: ws.clone(),
+        id: postora::domain::workspace::legacy_api_key_id(
+            &postora::domain::workspace::hash_api_key(hash),
+        ),
+        hash: hash.to_owned(),
+        label: None,
+        created_at: Some(now()),
+        last_used_at: None,
+        legacy: false,
+    }
 }
 
 fn workspace(name: &str) -> Workspace {
@@ -89,6 +104,7 @@ fn post(ws: &WorkspaceId, at: chrono::DateTime<Utc>, accounts: &[&AccountId]) ->
 /// Every store port.
 pub async fn stores(s: &Stores) {
     workspaces(s).await;
+    api_keys(s).await;
     accounts_and_tokens(s).await;
     posts_and_deliveries(s).await;
     publishing(s).await;
@@ -100,12 +116,14 @@ pub async fn stores(s: &Stores) {
 pub async fn workspaces(s: &Stores) {
     let w = workspace("acme");
     s.workspaces
-        .create_workspace(&w, "hash-acme")
+        .create_workspace(&w, &key_record(&w.id, "hash-acme"))
         .await
         .unwrap();
     assert!(
         matches!(
-            s.workspaces.create_workspace(&w, "hash-other").await,
+            s.workspaces
+                .create_workspace(&w, &key_record(&w.id, "hash-other"))
+                .await,
             Err(StoreError::Conflict)
         ),
         "creating a workspace twice must conflict"
@@ -123,7 +141,7 @@ pub async fn workspaces(s: &Stores) {
         None
     );
     s.workspaces
-        .add_api_key(&w.id, "hash-acme-2")
+        .add_api_key(&key_record(&w.id, "hash-acme-2"))
         .await
         .unwrap();
     assert_eq!(
@@ -201,15 +219,164 @@ pub async fn workspaces(s: &Stores) {
     );
 }
 
+/// API keys: listed with their ids, labels and times, revoked by id (at once, and only in their workspace), their
+/// use recorded by a conditional write that never brings a revoked key back.
+pub async fn api_keys(s: &Stores) {
+    let w = workspace("keys");
+    let first = key_record(&w.id, &format!("k1-{}", w.id));
+    s.workspaces.create_workspace(&w, &first).await.unwrap();
+    let second = ApiKeyRecord {
+        label: Some("ci".into()),
+        created_at: Some(now() + chrono::Duration::seconds(1)),
+        ..key_record(&w.id, &format!("k2-{}", w.id))
+    };
+    s.workspaces.add_api_key(&second).await.unwrap();
+    assert!(
+        matches!(
+            s.workspaces.add_api_key(&second).await,
+            Err(StoreError::Conflict)
+        ),
+        "a key's hash is stored once"
+    );
+    assert!(
+        matches!(
+            s.workspaces
+                .add_api_key(&key_record(&WorkspaceId::generate(), "k-nowhere"))
+                .await,
+            Err(StoreError::NotFound)
+        ),
+        "a key needs its workspace"
+    );
+    assert_eq!(
+        s.workspaces.list_api_keys(&w.id).await.unwrap(),
+        vec![first.clone(), second.clone()],
+        "keys are listed oldest first, with id, label and creation time"
+    );
+    assert_eq!(
+        s.workspaces.find_api_key(&second.hash).await.unwrap(),
+        Some(second.clone())
+    );
+
+    // Last used: one conditional write while the stored time is stale, none while it is fresh.
+    let t1 = now();
+    let every = chrono::Duration::minutes(15);
+    assert!(s
+        .workspaces
+        .touch_api_key(&first.hash, t1, t1 - every)
+        .await
+        .unwrap());
+    let t2 = t1 + chrono::Duration::seconds(5);
+    assert!(
+        !s.workspaces
+            .touch_api_key(&first.hash, t2, t2 - every)
+            .await
+            .unwrap(),
+        "a fresh last-used time is not written again"
+    );
+    let found = s
+        .workspaces
+        .find_api_key(&first.hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.last_used_at, Some(t1));
+    let t3 = t1 + every + chrono::Duration::seconds(1);
+    assert!(s
+        .workspaces
+        .touch_api_key(&first.hash, t3, t3 - every)
+        .await
+        .unwrap());
+    assert_eq!(
+        s.workspaces.list_api_keys(&w.id).await.unwrap()[0].last_used_at,
+        Some(t3)
+    );
+
+    // Revoking: by id, only in the key's workspace, at once.
+    let other = workspace("not-keys");
+    s.workspaces
+        .create_workspace(&other, &key_record(&other.id, &format!("k3-{}", other.id)))
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            s.workspaces.revoke_api_key(&other.id, &second.id).await,
+            Err(StoreError::NotFound)
+        ),
+        "another workspace cannot revoke a key"
+    );
+    assert_eq!(
+        s.workspaces
+            .revoke_api_key(&w.id, &second.id)
+            .await
+            .unwrap(),
+        second
+    );
+    assert_eq!(
+        s.workspaces.find_api_key(&second.hash).await.unwrap(),
+        None,
+        "a revoked key is gone at once"
+    );
+    assert!(matches!(
+        s.workspaces.revoke_api_key(&w.id, &second.id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(
+        !s.workspaces
+            .touch_api_key(&second.hash, t3, t3)
+            .await
+            .unwrap(),
+        "touching a revoked key writes nothing"
+    );
+    assert_eq!(
+        s.workspaces.find_api_key(&second.hash).await.unwrap(),
+        None,
+        "and does not bring it back"
+    );
+    assert_eq!(
+        s.workspaces.list_api_keys(&w.id).await.unwrap(),
+        vec![ApiKeyRecord {
+            last_used_at: Some(t3),
+            ..first.clone()
+        }]
+    );
+
+    // A key stored before keys had ids: named by the start of its hash, and revocable by it.
+    let old_hash = postora::domain::workspace::hash_api_key(&format!("old-{}", w.id));
+    let legacy = ApiKeyRecord {
+        id: postora::domain::workspace::legacy_api_key_id(&old_hash),
+        hash: old_hash,
+        created_at: None,
+        legacy: true,
+        ..key_record(&w.id, "unused")
+    };
+    s.workspaces.add_api_key(&legacy).await.unwrap();
+    assert_eq!(
+        s.workspaces.list_api_keys(&w.id).await.unwrap()[0],
+        legacy,
+        "a legacy key, without a creation time, comes first"
+    );
+    assert_eq!(
+        s.workspaces
+            .revoke_api_key(&w.id, &legacy.id)
+            .await
+            .unwrap(),
+        legacy
+    );
+
+    s.workspaces.erase_workspace(&w.id).await.unwrap();
+    assert!(s.workspaces.list_api_keys(&w.id).await.unwrap().is_empty());
+    assert_eq!(s.workspaces.find_api_key(&first.hash).await.unwrap(), None);
+}
+
 pub async fn accounts_and_tokens(s: &Stores) {
     let w1 = workspace("one");
     let w2 = workspace("two");
     s.workspaces
-        .create_workspace(&w1, &format!("h-{}", w1.id))
+        .create_workspace(&w1, &key_record(&w1.id, &format!("h-{}", w1.id)))
         .await
         .unwrap();
     s.workspaces
-        .create_workspace(&w2, &format!("h-{}", w2.id))
+        .create_workspace(&w2, &key_record(&w2.id, &format!("h-{}", w2.id)))
         .await
         .unwrap();
     let user = format!("user-{}", uuid::Uuid::new_v4().simple());
@@ -360,16 +527,80 @@ pub async fn accounts_and_tokens(s: &Stores) {
     s.accounts.upsert_account(&expiring).await.unwrap();
     let soon = s
         .accounts
-        .accounts_expiring_before(now() + chrono::Duration::hours(2), 1000)
+        .accounts_expiring_before(now() + chrono::Duration::hours(2), 1000, None)
         .await
         .unwrap();
-    assert!(soon.iter().any(|x| x.id == expiring.id));
+    assert!(soon.items.iter().any(|x| x.id == expiring.id));
     let later = s
         .accounts
-        .accounts_expiring_before(now(), 1000)
+        .accounts_expiring_before(now(), 1000, None)
         .await
         .unwrap();
-    assert!(!later.iter().any(|x| x.id == expiring.id));
+    assert!(!later.items.iter().any(|x| x.id == expiring.id));
+
+    // Paged: every account due exactly once, soonest first, whatever the page size; a cursor not issued is refused.
+    let base = now() + chrono::Duration::days(3000);
+    let mut due = Vec::new();
+    for i in 0..7i64 {
+        let mut a = account(&w2.id, PlatformKind::Sandbox, &format!("{user}-exp-{i}"));
+        // Two share an expiry: the listing orders them by workspace and id.
+        a.token_expires_at = Some(base + chrono::Duration::minutes(i.min(5)));
+        due.push(s.accounts.upsert_account(&a).await.unwrap());
+    }
+    let mut not_yet = account(&w2.id, PlatformKind::Sandbox, &format!("{user}-exp-late"));
+    not_yet.token_expires_at = Some(base + chrono::Duration::hours(1));
+    s.accounts.upsert_account(&not_yet).await.unwrap();
+    let until = base + chrono::Duration::minutes(30);
+    for page_size in [1, 3, 7, 50] {
+        let mut listed = Vec::new();
+        let mut cursor: Option<String> = None;
+        let mut pages = 0;
+        loop {
+            let page = s
+                .accounts
+                .accounts_expiring_before(until, page_size, cursor.as_deref())
+                .await
+                .unwrap();
+            assert!(page.items.len() <= page_size);
+            listed.extend(page.items);
+            pages += 1;
+            assert!(pages < 100, "the listing ends");
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        let ours: Vec<AccountId> = listed
+            .iter()
+            .filter(|a| a.workspace_id == w2.id && a.token_expires_at >= Some(base))
+            .map(|a| a.id.clone())
+            .collect();
+        let mut expected: Vec<&Account> = due.iter().collect();
+        expected.sort_by(|a, b| {
+            (a.token_expires_at, &a.workspace_id, &a.id).cmp(&(
+                b.token_expires_at,
+                &b.workspace_id,
+                &b.id,
+            ))
+        });
+        assert_eq!(
+            ours,
+            expected.iter().map(|a| a.id.clone()).collect::<Vec<_>>(),
+            "page size {page_size}: every account due once, soonest first"
+        );
+        assert!(listed
+            .windows(2)
+            .all(|w| w[0].token_expires_at <= w[1].token_expires_at));
+    }
+    assert!(matches!(
+        s.accounts
+            .accounts_expiring_before(until, 10, Some("not a cursor \u{1F4A5}"))
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    for a in due.iter().chain([&not_yet]) {
+        s.accounts.delete_account(&w2.id, &a.id).await.unwrap();
+    }
 
     s.accounts.delete_account(&w2.id, &b.id).await.unwrap();
     assert_eq!(s.accounts.get_account(&w2.id, &b.id).await.unwrap(), None);
@@ -378,7 +609,7 @@ pub async fn accounts_and_tokens(s: &Stores) {
 pub async fn posts_and_deliveries(s: &Stores) {
     let w = workspace("posts");
     s.workspaces
-        .create_workspace(&w, &format!("h-{}", w.id))
+        .create_workspace(&w, &key_record(&w.id, &format!("h-{}", w.id)))
         .await
         .unwrap();
     let (a1, a2) = (AccountId::generate(), AccountId::generate());
@@ -581,7 +812,7 @@ pub async fn posts_and_deliveries(s: &Stores) {
 pub async fn publishing(s: &Stores) {
     let w = workspace("publishing");
     s.workspaces
-        .create_workspace(&w, &format!("h-{}", w.id))
+        .create_workspace(&w, &key_record(&w.id, &format!("h-{}", w.id)))
         .await
         .unwrap();
     let acc = s
@@ -735,7 +966,7 @@ pub async fn publishing(s: &Stores) {
 pub async fn listing_posts(s: &Stores) {
     let w = workspace("listing");
     s.workspaces
-        .create_workspace(&w, &format!("h-{}", w.id))
+        .create_workspace(&w, &key_record(&w.id, &format!("h-{}", w.id)))
         .await
         .unwrap();
     let acc = AccountId::generate();

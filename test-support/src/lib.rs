@@ -10,6 +10,7 @@
 //! - [`faults`]: a sandbox network that outlives crashing Postora nodes, and stores, queues and platforms that
 //!   fail on command.
 //! - [`webhook`]: a webhook receiver on a loopback port that fails on command, and the signature check.
+//! - [`refresh`]: a token endpoint that counts refreshes and how many are in flight, and accounts due for a refresh.
 //!
 //! Test code: a failed expectation panics with a message, so `unwrap` and `expect` are the norm here.
 
@@ -23,3 +24,4 @@ pub mod fakes;
 pub mod faults;
 pub mod lambda;
 pub mod webhook;
+pub mod refresh;

@@ -6,5 +6,6 @@
 
 mod aws_backend;
 mod dlq;
+mod keys;
 mod serve;
 mod webhooks;

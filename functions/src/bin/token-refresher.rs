@@ -1,5 +1,9 @@
 //! The token refresher on Lambda: a daily EventBridge schedule calls it to refresh every token that would expire
-//! before the next run and a day more, so one missed run costs nothing.
+//! before the next run and a day more, so one missed run costs nothing. The run pages through the accounts with
+//! bounded concurrency and stops starting refreshes before the function's timeout; what it leaves, the next run
+//! picks up first.
+
+use postora::app::refresh::{RefreshRun, LAMBDA_RUN_BUDGET, LAMBDA_STOP_MARGIN};
 
 /// Tokens expiring within this window are refreshed: two daily runs.
 const WINDOW_HOURS: i64 = 48;
@@ -10,8 +14,9 @@ async fn main() -> Result<(), postora_functions::Error> {
         postora_functions::Function::TokenRefresher,
         "token refresh run",
         |app| async move {
-            app.refresh_expiring(chrono::Duration::hours(WINDOW_HOURS))
-                .await
+            let run = RefreshRun::new(chrono::Duration::hours(WINDOW_HOURS))
+                .within(LAMBDA_RUN_BUDGET, LAMBDA_STOP_MARGIN);
+            app.refresh_run(run).await
         },
     )
     .await

@@ -34,7 +34,10 @@ async fn every_sample_request_gets_an_http_answer() {
     };
     adapters
         .store
-        .create_workspace(&ws, &hash_api_key(&key))
+        .create_workspace(
+            &ws,
+            &postora_test_support::conformance::key_record(&ws.id, &hash_api_key(&key)),
+        )
         .await
         .unwrap();
 

@@ -18,4 +18,4 @@ pub use ids::{AccountId, DeliveryKey, PostId, WorkspaceId};
 pub use platform::{ContentLimits, PlatformKind, TextMeasure};
 pub use post::{Media, MediaKind, Post};
 pub use records::{AuditEntry, DeletionRequest, DeletionStatus, IdempotencyRecord, OAuthState};
-pub use workspace::{ApiKey, Workspace};
+pub use workspace::{ApiKey, ApiKeyRecord, Workspace};

@@ -10,12 +10,12 @@ use axum::routing::{delete, get, post};
 use axum::Router;
 use serde::Deserialize;
 
-use super::auth::Caller;
+use super::auth::{Caller, CallerKey};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{query, Json};
 use super::views::{
-    AccountList, AccountView, AuditPage, ConnectStarted, ExportLine, PostPage, PostView,
-    RetryRequest, WorkspaceErasedView,
+    AccountList, AccountView, ApiKeyCreated, ApiKeyList, ApiKeyView, AuditPage, ConnectStarted,
+    ExportLine, NewApiKey, PostPage, PostView, RetryRequest, WorkspaceErasedView,
 };
 use crate::app::posts::{NewPost, PostPatch};
 use crate::app::App;
@@ -40,6 +40,8 @@ pub fn router() -> Router<Arc<App>> {
         .route("/v1/export", get(export_workspace))
         .route("/v1/workspace", delete(erase_workspace))
         .route("/v1/audit", get(list_audit))
+        .route("/v1/api-keys", get(list_api_keys).post(create_api_key))
+        .route("/v1/api-keys/{id}", delete(revoke_api_key))
 }
 
 fn post_id(raw: &str) -> Result<PostId, ApiError> {
@@ -438,4 +440,64 @@ async fn list_audit(
         entries: page.items,
         next_cursor: page.next_cursor,
     }))
+}
+
+/// The workspace's API keys: id, prefix, label, when each was created and last used. Never a key.
+#[utoipa::path(get, path = "/v1/api-keys", tag = "workspace",
+    responses((status = 200, body = ApiKeyList)), security(("api_key" = [])))]
+async fn list_api_keys(
+    State(app): State<Arc<App>>,
+    Caller(ws): Caller,
+) -> Result<Json<ApiKeyList>, ApiError> {
+    let keys = app.list_api_keys(&ws).await?;
+    Ok(Json(ApiKeyList {
+        api_keys: keys.iter().map(ApiKeyView::from).collect(),
+    }))
+}
+
+/// Adds an API key to the workspace. The answer holds the key, once: only its SHA-256 is stored.
+#[utoipa::path(post, path = "/v1/api-keys", tag = "workspace", request_body = NewApiKey,
+    responses((status = 201, body = ApiKeyCreated), (status = 422, body = ErrorBody, description = "`label` is empty, too long or holds control characters")),
+    security(("api_key" = [])))]
+async fn create_api_key(
+    State(app): State<Arc<App>>,
+    Caller(ws): Caller,
+    Json(input): Json<NewApiKey>,
+) -> Result<Response, ApiError> {
+    let (record, key) = app.add_api_key(&ws, input.label.as_deref()).await?;
+    let body = ApiKeyCreated {
+        key: ApiKeyView::from(&record),
+        api_key: key.reveal().to_owned(),
+    };
+    let mut resp = (StatusCode::CREATED, axum::Json(body)).into_response();
+    resp.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    Ok(resp)
+}
+
+/// Revokes an API key: from the next request on it gets a 401. A key cannot revoke itself (409
+/// `revoking_own_key`), so the workspace always keeps the key that made the request; `postora workspace revoke-key`
+/// may revoke any key.
+#[utoipa::path(delete, path = "/v1/api-keys/{id}", tag = "workspace",
+    params(("id" = String, Path, description = "the key's id, as listed: the 12 characters after `pk_`")),
+    responses((status = 200, body = ApiKeyView, description = "the revoked key"),
+        (status = 404, body = ErrorBody, description = "no key of this workspace has this id (`field` is `id`)"),
+        (status = 409, body = ErrorBody, description = "`revoking_own_key`: the request's own key")),
+    security(("api_key" = [])))]
+async fn revoke_api_key(
+    State(app): State<Arc<App>>,
+    caller: CallerKey,
+    Path(id): Path<String>,
+) -> Result<Json<ApiKeyView>, ApiError> {
+    let revoked = app
+        .revoke_api_key(&caller.workspace, &id, Some(&caller.key_id))
+        .await
+        .map_err(|e| match e {
+            Error::NotFound(_) => ApiError::from(Error::NotFound("api key")).field("id"),
+            Error::Conflict { .. } => ApiError::from(e).field("id"),
+            e => e.into(),
+        })?;
+    Ok(Json(ApiKeyView::from(&revoked)))
 }

@@ -22,16 +22,42 @@ impl FromRequestParts<Arc<App>> for Caller {
         parts: &mut Parts,
         app: &Arc<App>,
     ) -> Result<Self, Self::Rejection> {
-        let key = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .ok_or(Error::Unauthorized)?;
-        Ok(Caller(app.authenticate(key).await?))
+        Ok(Caller(app.authenticate(presented_key(parts)?).await?))
+    }
+}
+
+/// The key in `Authorization: Bearer <key>`.
+fn presented_key(parts: &Parts) -> Result<&str, Error> {
+    parts
+        .headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .ok_or(Error::Unauthorized)
+}
+
+/// The authenticated workspace and the id of the key the request came with, for the routes that act on keys.
+#[derive(Debug, Clone)]
+pub struct CallerKey {
+    pub workspace: WorkspaceId,
+    pub key_id: String,
+}
+
+impl FromRequestParts<Arc<App>> for CallerKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &Arc<App>,
+    ) -> Result<Self, Self::Rejection> {
+        let key = app.authenticate_key(presented_key(parts)?).await?;
+        Ok(CallerKey {
+            workspace: key.workspace_id,
+            key_id: key.id,
+        })
     }
 }

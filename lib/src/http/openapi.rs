@@ -16,6 +16,7 @@ use crate::app::posts;
         api::connect, api::list_accounts, api::get_account, api::disconnect,
         api::create_post, api::list_posts, api::get_post, api::update_post, api::cancel_post, api::retry_delivery,
         api::export_workspace, api::erase_workspace, api::list_audit,
+        api::list_api_keys, api::create_api_key, api::revoke_api_key,
         meta::meta_data_deletion, meta::meta_deauthorize, meta::threads_data_deletion, meta::threads_deauthorize,
         pages::deletion_status,
         super::health,
@@ -25,12 +26,13 @@ use crate::app::posts;
         views::AccountView, views::AccountList, views::DeliveryView, views::PostView, views::PostPage,
         views::ConnectStarted, views::RetryRequest, views::Health,
         views::ExportedAccount, views::ExportLine, views::AuditPage, views::WorkspaceErasedView,
+        views::ApiKeyView, views::ApiKeyList, views::ApiKeyCreated, views::NewApiKey,
         views::DeletionAccepted, views::DeauthorizeDone, views::DeletionStatusView, meta::SignedRequestForm,
         crate::domain::AuditEntry,
         posts::NewPost, posts::PostPatch, posts::MediaInput, posts::TargetInput,
     )),
     modifiers(&BearerAuth, &CommonErrors),
-    tags((name = "accounts"), (name = "posts"), (name = "workspace", description = "The workspace's own data: export, erase, audit log"),
+    tags((name = "accounts"), (name = "posts"), (name = "workspace", description = "The workspace's own data: export, erase, audit log, API keys"),
         (name = "privacy", description = "Meta's data-deletion and deauthorize callbacks, and the status of a deletion request"),
         (name = "service"))
 )]

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use crate::app::deletion::CallbackSource;
 use crate::app::privacy::{ExportRecord, WorkspaceErased};
 use crate::domain::{
-    Account, AccountStatus, AuditEntry, DeletionRequest, DeletionStatus, Delivery, DeliveryError,
-    DeliveryStatus, Media, PlatformKind,
+    Account, AccountStatus, ApiKeyRecord, AuditEntry, DeletionRequest, DeletionStatus, Delivery,
+    DeliveryError, DeliveryStatus, Media, PlatformKind,
 };
 use crate::ports::PostRecord;
 
@@ -119,6 +119,63 @@ pub struct PostPage {
     /// Pass as `cursor` to read the next page; absent on the last page. A page may be short (even empty) and still
     /// have one: a request reads a bounded number of posts.
     pub next_cursor: Option<String>,
+}
+
+/// An API key as listed: never the key, only what names it.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ApiKeyView {
+    /// The key's public id, the 12 characters after `pk_`: what `DELETE /v1/api-keys/{id}` takes. For a key made
+    /// before keys had ids, the start of its SHA-256.
+    pub id: String,
+    /// How the key starts (`pk_` and the id), to recognise it; absent for a key made before keys had ids.
+    pub prefix: Option<String>,
+    pub label: Option<String>,
+    /// Absent for a key made before this was recorded.
+    pub created_at: Option<DateTime<Utc>>,
+    /// When a request last used the key, to within 15 minutes; absent if it has not been used since.
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+impl From<&ApiKeyRecord> for ApiKeyView {
+    fn from(k: &ApiKeyRecord) -> Self {
+        ApiKeyView {
+            id: k.id.clone(),
+            prefix: k.prefix(),
+            label: k.label.clone(),
+            created_at: k.created_at,
+            last_used_at: k.last_used_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ApiKeyList {
+    pub api_keys: Vec<ApiKeyView>,
+}
+
+/// A new key: the only answer that ever holds a key. Keep it; it cannot be shown again.
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ApiKeyCreated {
+    #[serde(flatten)]
+    pub key: ApiKeyView,
+    pub api_key: String,
+}
+
+impl std::fmt::Debug for ApiKeyCreated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKeyCreated")
+            .field("key", &self.key)
+            .field("api_key", &"[redacted]")
+            .finish()
+    }
+}
+
+#[derive(Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewApiKey {
+    /// What the key is for, 1 to 100 characters; optional.
+    #[schema(min_length = 1, max_length = 100)]
+    pub label: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]

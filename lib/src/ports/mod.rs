@@ -17,9 +17,9 @@ pub use platform::{
 };
 
 use crate::domain::{
-    Account, AccountId, AuditEntry, DeletionRequest, Delivery, DeliveryKey, DeliveryStatus, Event,
-    IdempotencyRecord, OAuthState, PlatformKind, Post, PostId, SealedTokens, Workspace,
-    WorkspaceId,
+    Account, AccountId, ApiKeyRecord, AuditEntry, DeletionRequest, Delivery, DeliveryKey,
+    DeliveryStatus, Event, IdempotencyRecord, OAuthState, PlatformKind, Post, PostId, SealedTokens,
+    Workspace, WorkspaceId,
 };
 
 /// Why a store operation did not happen.
@@ -127,11 +127,32 @@ pub struct PublishInputs {
 /// Workspaces and their API keys.
 #[async_trait]
 pub trait WorkspaceStore: Send + Sync {
-    /// Creates a workspace with its first API key (only the key's hash).
-    async fn create_workspace(&self, workspace: &Workspace, api_key_hash: &str) -> StoreResult<()>;
+    /// Creates a workspace with its first API key (its hash and public id, never the key).
+    async fn create_workspace(&self, workspace: &Workspace, key: &ApiKeyRecord) -> StoreResult<()>;
     async fn get_workspace(&self, id: &WorkspaceId) -> StoreResult<Option<Workspace>>;
-    async fn workspace_for_key(&self, api_key_hash: &str) -> StoreResult<Option<WorkspaceId>>;
-    async fn add_api_key(&self, id: &WorkspaceId, api_key_hash: &str) -> StoreResult<()>;
+    /// The stored key with this hash, strongly consistent: a revoked key is gone at once.
+    async fn find_api_key(&self, api_key_hash: &str) -> StoreResult<Option<ApiKeyRecord>>;
+    async fn workspace_for_key(&self, api_key_hash: &str) -> StoreResult<Option<WorkspaceId>> {
+        Ok(self
+            .find_api_key(api_key_hash)
+            .await?
+            .map(|k| k.workspace_id))
+    }
+    /// Adds a key to `key.workspace_id`: [`StoreError::NotFound`] if the workspace does not exist,
+    /// [`StoreError::Conflict`] if the hash is stored already.
+    async fn add_api_key(&self, key: &ApiKeyRecord) -> StoreResult<()>;
+    /// The workspace's keys, oldest first (legacy keys, without a creation time, before the others).
+    async fn list_api_keys(&self, ws: &WorkspaceId) -> StoreResult<Vec<ApiKeyRecord>>;
+    /// Deletes the workspace's key with this public id and returns it; [`StoreError::NotFound`] if it has none.
+    async fn revoke_api_key(&self, ws: &WorkspaceId, key_id: &str) -> StoreResult<ApiKeyRecord>;
+    /// Records that the key was used at `at`, with one conditional write that happens only while the key exists and
+    /// its stored `last_used_at` is absent or before `stale_before`. Returns whether it wrote.
+    async fn touch_api_key(
+        &self,
+        api_key_hash: &str,
+        at: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+    ) -> StoreResult<bool>;
     /// Removes the workspace and everything in it: keys, accounts, tokens, posts, deliveries, idempotency records and
     /// its audit log. The caller writes the tombstone afterwards.
     async fn erase_workspace(&self, id: &WorkspaceId) -> StoreResult<()>;
@@ -175,12 +196,16 @@ pub trait AccountStore: Send + Sync {
         id: &AccountId,
     ) -> StoreResult<Option<SealedTokens>>;
     async fn delete_tokens(&self, ws: &WorkspaceId, id: &AccountId) -> StoreResult<()>;
-    /// Active accounts whose tokens expire before `before`, for the token refresher.
+    /// Active accounts whose tokens expire before `before`, soonest first, at most `limit` per page, for the token
+    /// refresher. Pass a page's `next_cursor` to read on from the last account it held; the listing is complete once
+    /// `next_cursor` is `None` (a page may be short, even empty, and still have one). An account whose expiry moves
+    /// while the listing is read may be met again on a later page, or not at all if it moved before the cursor.
     async fn accounts_expiring_before(
         &self,
         before: DateTime<Utc>,
         limit: usize,
-    ) -> StoreResult<Vec<Account>>;
+        cursor: Option<&str>,
+    ) -> StoreResult<Page<Account>>;
 }
 
 /// Posts and their deliveries.

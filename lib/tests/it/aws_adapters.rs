@@ -113,7 +113,13 @@ async fn workspaces_are_found_by_id_and_by_api_key_hash() {
     let env = Emulator::fresh().await;
     let store = &env.adapters.store;
     let ws = workspace();
-    store.create_workspace(&ws, "hash-1").await.unwrap();
+    store
+        .create_workspace(
+            &ws,
+            &postora_test_support::conformance::key_record(&ws.id, "hash-1"),
+        )
+        .await
+        .unwrap();
     assert_eq!(store.get_workspace(&ws.id).await.unwrap(), Some(ws.clone()));
     assert_eq!(
         store.workspace_for_key("hash-1").await.unwrap(),
@@ -122,25 +128,50 @@ async fn workspaces_are_found_by_id_and_by_api_key_hash() {
     assert_eq!(store.workspace_for_key("hash-2").await.unwrap(), None);
 
     assert!(matches!(
-        store.create_workspace(&ws, "hash-3").await,
+        store
+            .create_workspace(
+                &ws,
+                &postora_test_support::conformance::key_record(&ws.id, "hash-3")
+            )
+            .await,
         Err(StoreError::Conflict)
     ));
-    store.add_api_key(&ws.id, "hash-2").await.unwrap();
+    store
+        .add_api_key(&postora_test_support::conformance::key_record(
+            &ws.id, "hash-2",
+        ))
+        .await
+        .unwrap();
     assert_eq!(
         store.workspace_for_key("hash-2").await.unwrap(),
         Some(ws.id.clone())
     );
     assert!(matches!(
-        store.add_api_key(&ws.id, "hash-2").await,
+        store
+            .add_api_key(&postora_test_support::conformance::key_record(
+                &ws.id, "hash-2"
+            ))
+            .await,
         Err(StoreError::Conflict)
     ));
     assert!(matches!(
-        store.add_api_key(&WorkspaceId::generate(), "hash-9").await,
+        store
+            .add_api_key(&postora_test_support::conformance::key_record(
+                &WorkspaceId::generate(),
+                "hash-9"
+            ))
+            .await,
         Err(StoreError::NotFound)
     ));
 
     let other = workspace();
-    store.create_workspace(&other, "hash-4").await.unwrap();
+    store
+        .create_workspace(
+            &other,
+            &postora_test_support::conformance::key_record(&other.id, "hash-4"),
+        )
+        .await
+        .unwrap();
     let listed = store.list_workspaces().await.unwrap();
     assert_eq!(listed, vec![ws, other]);
 }
@@ -150,7 +181,13 @@ async fn reconnecting_an_account_updates_the_one_already_there() {
     let env = Emulator::fresh().await;
     let store = &env.adapters.store;
     let ws = workspace();
-    store.create_workspace(&ws, "h").await.unwrap();
+    store
+        .create_workspace(
+            &ws,
+            &postora_test_support::conformance::key_record(&ws.id, "h"),
+        )
+        .await
+        .unwrap();
     let first = account(&ws.id, "u1");
     assert_eq!(store.upsert_account(&first).await.unwrap(), first);
 
@@ -168,7 +205,13 @@ async fn reconnecting_an_account_updates_the_one_already_there() {
     let second = account(&ws.id, "u2");
     store.upsert_account(&second).await.unwrap();
     let elsewhere = workspace();
-    store.create_workspace(&elsewhere, "h2").await.unwrap();
+    store
+        .create_workspace(
+            &elsewhere,
+            &postora_test_support::conformance::key_record(&elsewhere.id, "h2"),
+        )
+        .await
+        .unwrap();
     let same_user_elsewhere = account(&elsewhere.id, "u1");
     store.upsert_account(&same_user_elsewhere).await.unwrap();
 
@@ -215,7 +258,13 @@ async fn tokens_are_binary_apart_from_the_account_and_never_indexed_or_expired_b
     let env = Emulator::fresh().await;
     let store = &env.adapters.store;
     let ws = workspace();
-    store.create_workspace(&ws, "h").await.unwrap();
+    store
+        .create_workspace(
+            &ws,
+            &postora_test_support::conformance::key_record(&ws.id, "h"),
+        )
+        .await
+        .unwrap();
     let acc = account(&ws.id, "u1");
     store.upsert_account(&acc).await.unwrap();
     let sealed = SealedTokens {
@@ -264,7 +313,13 @@ async fn the_refresher_finds_active_accounts_whose_tokens_expire_soon() {
     let env = Emulator::fresh().await;
     let store = &env.adapters.store;
     let ws = workspace();
-    store.create_workspace(&ws, "h").await.unwrap();
+    store
+        .create_workspace(
+            &ws,
+            &postora_test_support::conformance::key_record(&ws.id, "h"),
+        )
+        .await
+        .unwrap();
     let mut soon = account(&ws.id, "soon");
     soon.token_expires_at = Some(now() + Duration::hours(2));
     let mut later = account(&ws.id, "later");
@@ -276,10 +331,11 @@ async fn the_refresher_finds_active_accounts_whose_tokens_expire_soon() {
         store.upsert_account(a).await.unwrap();
     }
     let due = store
-        .accounts_expiring_before(now() + Duration::days(1), 10)
+        .accounts_expiring_before(now() + Duration::days(1), 10, None)
         .await
         .unwrap();
-    assert_eq!(due, vec![soon]);
+    assert_eq!(due.items, vec![soon]);
+    assert_eq!(due.next_cursor, None);
 }
 
 #[tokio::test]
@@ -773,9 +829,27 @@ async fn erasing_a_workspace_leaves_nothing_of_it() {
     let store = &env.adapters.store;
     let ws = workspace();
     let keep = workspace();
-    store.create_workspace(&ws, "gone-key").await.unwrap();
-    store.add_api_key(&ws.id, "gone-key-2").await.unwrap();
-    store.create_workspace(&keep, "kept-key").await.unwrap();
+    store
+        .create_workspace(
+            &ws,
+            &postora_test_support::conformance::key_record(&ws.id, "gone-key"),
+        )
+        .await
+        .unwrap();
+    store
+        .add_api_key(&postora_test_support::conformance::key_record(
+            &ws.id,
+            "gone-key-2",
+        ))
+        .await
+        .unwrap();
+    store
+        .create_workspace(
+            &keep,
+            &postora_test_support::conformance::key_record(&keep.id, "kept-key"),
+        )
+        .await
+        .unwrap();
     let acc = account(&ws.id, "u1");
     store.upsert_account(&acc).await.unwrap();
     let sealed = SealedTokens {
@@ -862,7 +936,13 @@ async fn tokens_sealed_with_a_kms_data_key_open_only_on_their_own_row() {
     let vault = Vault::new(env.adapters.keys.clone(), store.clone());
     let mut ws = workspace();
     ws.wrapped_key = vault.new_workspace_key(&ws.id).await.unwrap();
-    store.create_workspace(&ws, "h").await.unwrap();
+    store
+        .create_workspace(
+            &ws,
+            &postora_test_support::conformance::key_record(&ws.id, "h"),
+        )
+        .await
+        .unwrap();
     let acc = AccountId::generate();
     let tokens = TokenSet::new("access-secret", now());
     let sealed = vault.seal(&ws.id, &acc, &tokens).await.unwrap();
@@ -1153,7 +1233,13 @@ async fn requests_are_counted_by_service_and_operation() {
     let env = Emulator::fresh().await;
     let store = &env.adapters.store;
     let ws = workspace();
-    store.create_workspace(&ws, "h").await.unwrap();
+    store
+        .create_workspace(
+            &ws,
+            &postora_test_support::conformance::key_record(&ws.id, "h"),
+        )
+        .await
+        .unwrap();
     store.get_workspace(&ws.id).await.unwrap();
     store.get_workspace(&ws.id).await.unwrap();
     env.adapters.keys.generate_data_key(&ws.id).await.unwrap();

@@ -48,3 +48,50 @@ async fn the_sqlite_queue_conforms() {
     let q = SqliteQueue::new(db, Duration::from_secs(2), 3);
     conformance::queue(&q, Duration::from_secs(2), 3).await;
 }
+
+/// A data directory made before keys had ids, labels and times: opening it adds the columns, and its keys keep
+/// working, listed by the start of their hash and revocable by it.
+#[tokio::test]
+async fn a_database_from_before_key_ids_is_upgraded_in_place() {
+    use postora::domain::workspace::{hash_api_key, legacy_api_key_id};
+    use postora::ports::WorkspaceStore;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("postora.db");
+    let ws = postora::domain::WorkspaceId::generate();
+    let hash = hash_api_key("pk_old");
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch(
+            "CREATE TABLE workspaces (id TEXT PRIMARY KEY, name TEXT NOT NULL, wrapped_key BLOB NOT NULL,
+                 created_at INTEGER NOT NULL);
+             CREATE TABLE api_keys (hash TEXT PRIMARY KEY, workspace_id TEXT NOT NULL);",
+        )
+        .unwrap();
+        c.execute(
+            "INSERT INTO workspaces VALUES (?1, 'old', x'010203', 0)",
+            [ws.as_str()],
+        )
+        .unwrap();
+        c.execute(
+            "INSERT INTO api_keys VALUES (?1, ?2)",
+            [hash.as_str(), ws.as_str()],
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::new(Db::open(&path).unwrap());
+    // Opening again (a second process) finds the columns there and adds nothing.
+    drop(Db::open(&path).unwrap());
+    let found = store.find_api_key(&hash).await.unwrap().unwrap();
+    assert_eq!(found.workspace_id, ws);
+    assert!(found.legacy && found.created_at.is_none() && found.prefix().is_none());
+    assert_eq!(found.id, legacy_api_key_id(&hash));
+    assert_eq!(store.list_api_keys(&ws).await.unwrap(), vec![found.clone()]);
+    let now = chrono::Utc::now();
+    assert!(store.touch_api_key(&hash, now, now).await.unwrap());
+    assert_eq!(
+        store.revoke_api_key(&ws, &found.id).await.unwrap().hash,
+        hash
+    );
+    assert_eq!(store.workspace_for_key(&hash).await.unwrap(), None);
+}

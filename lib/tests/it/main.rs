@@ -6,6 +6,8 @@
 //! - Meta's data-deletion callbacks and the deletion scenarios on both backends;
 //! - the token lifecycle on both backends, with every place a token must never appear, and no ciphertext in a TRACE
 //!   log on the AWS backend;
+//! - API keys listed, labelled and revoked over HTTP on both backends, and the token refresher paging through many
+//!   accounts with bounded concurrency and a deadline;
 //! - faults: crashes, store and queue failures and platform faults, counted from the platform's side;
 //! - the SAM template against the table definition in code, and secrets per function on the emulator;
 //! - the token vault's data-key cache on the embedded backend;
@@ -17,6 +19,7 @@
 
 mod api;
 mod api_document;
+mod api_keys;
 mod aws_adapters;
 mod aws_conformance;
 mod aws_deletion;
@@ -32,6 +35,7 @@ mod hardening_a;
 mod hardening_b;
 mod local_conformance;
 mod meta_platforms;
+mod refresh;
 mod sandbox;
 mod tokens;
 mod vault;

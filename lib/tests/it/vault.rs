@@ -21,7 +21,13 @@ async fn a_burst_of_opens_on_a_cold_cache_unwraps_the_key_once() {
         wrapped_key: warm.new_workspace_key(&ws).await.unwrap(),
         created_at: chrono::Utc::now(),
     };
-    store.create_workspace(&workspace, "h").await.unwrap();
+    store
+        .create_workspace(
+            &workspace,
+            &postora_test_support::conformance::key_record(&workspace.id, "h"),
+        )
+        .await
+        .unwrap();
     let acc = AccountId::generate();
     let sealed = warm
         .seal(&ws, &acc, &TokenSet::new("t", chrono::Utc::now()))

@@ -16,9 +16,14 @@ CREATE TABLE IF NOT EXISTS workspaces (
     wrapped_key BLOB NOT NULL,
     created_at INTEGER NOT NULL
 );
+-- key_id is NULL for keys stored before keys had ids (their id is the start of the hash).
 CREATE TABLE IF NOT EXISTS api_keys (
     hash TEXT PRIMARY KEY,
-    workspace_id TEXT NOT NULL
+    workspace_id TEXT NOT NULL,
+    key_id TEXT,
+    label TEXT,
+    created_at INTEGER,
+    last_used_at INTEGER
 );
 CREATE INDEX IF NOT EXISTS api_keys_by_workspace ON api_keys (workspace_id);
 CREATE TABLE IF NOT EXISTS accounts (
@@ -130,6 +135,14 @@ CREATE TABLE IF NOT EXISTS webhook_outbox (
 CREATE INDEX IF NOT EXISTS webhook_outbox_due ON webhook_outbox (status, next_at);
 "#;
 
+/// Columns added to tables of [`SCHEMA`] after they were first released: (table, column, type).
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
+    ("api_keys", "key_id", "TEXT"),
+    ("api_keys", "label", "TEXT"),
+    ("api_keys", "created_at", "INTEGER"),
+    ("api_keys", "last_used_at", "INTEGER"),
+];
+
 /// A shared handle on the database file.
 #[derive(Clone)]
 pub struct Db {
@@ -139,7 +152,28 @@ pub struct Db {
 impl Db {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        Self::open_with_schema(path, SCHEMA)
+        let db = Self::open_with_schema(path, SCHEMA)?;
+        db.upgrade()?;
+        Ok(db)
+    }
+
+    /// Columns added since a table was first created: a database made by an older Postora gets them, in one
+    /// immediate transaction so that two processes opening it at once do not both add them.
+    fn upgrade(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        for (table, column, kind) in ADDED_COLUMNS {
+            let present: bool = tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2)",
+                [table, column],
+                |r| r.get(0),
+            )?;
+            if !present {
+                tx.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     /// Opens a database file with another schema (the sandbox platform keeps its own file).
@@ -155,7 +189,9 @@ impl Db {
 
     /// A private in-memory database (tests).
     pub fn in_memory() -> Result<Self, StoreError> {
-        Self::in_memory_with_schema(SCHEMA)
+        let db = Self::in_memory_with_schema(SCHEMA)?;
+        db.upgrade()?;
+        Ok(db)
     }
 
     pub fn in_memory_with_schema(schema: &str) -> Result<Self, StoreError> {

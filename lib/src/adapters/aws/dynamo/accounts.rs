@@ -6,10 +6,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::items::{self, Item};
-use super::{keys, Condition, DynamoStore, Query, SortRange, TransactionError};
+use super::{
+    decode_cursor, encode_cursor, keys, Condition, DynamoStore, Query, SortRange, TransactionError,
+};
 use crate::adapters::aws::table::{DUE_INDEX, LOOKUP_INDEX};
 use crate::domain::{Account, AccountId, AccountStatus, PlatformKind, SealedTokens, WorkspaceId};
-use crate::ports::{AccountStore, StoreError, StoreResult};
+use crate::ports::{AccountStore, Page, StoreError, StoreResult};
 
 /// How many times an upsert re-reads and tries again when another writer got there first.
 const UPSERT_ATTEMPTS: usize = 5;
@@ -192,26 +194,56 @@ impl AccountStore for DynamoStore {
         &self,
         before: DateTime<Utc>,
         limit: usize,
-    ) -> StoreResult<Vec<Account>> {
+        cursor: Option<&str>,
+    ) -> StoreResult<Page<Account>> {
+        // The cursor is the index sort key (`<expiry ms>#<ws>#<acc>`) of the last account handed out. The next page
+        // starts there (BETWEEN is inclusive, so that account itself is skipped) rather than at an exclusive start
+        // key, which would name an item whose place may have moved since.
+        let after = cursor.map(decode_cursor).transpose()?;
+        if after.as_deref().is_some_and(|a| !a.is_ascii()) {
+            return Err(StoreError::NotFound);
+        }
+        let limit = limit.max(1);
+        let upper = format!("{}#~", keys::padded_millis(before));
+        let range = match &after {
+            Some(a) => SortRange::Between(a.clone(), upper),
+            None => SortRange::Below(keys::millis_upper_bound(before)),
+        };
         let query = Query::index(DUE_INDEX.name, keys::TOKEN_EXPIRY_INDEX.into())
-            .range(SortRange::Below(keys::millis_upper_bound(before)))
+            .range(range)
             .page_size(limit.saturating_add(1));
-        let mut found = Vec::new();
+        let mut found: Vec<(String, Account)> = Vec::new();
         let mut start = None;
+        let mut exhausted = false;
         while found.len() < limit {
             let (page, next) = self.query_page(&query, start).await?;
             for item in &page {
+                let position = items::get_s(item, DUE_INDEX.sort_key.name).unwrap_or_default();
+                if after.as_deref() == Some(position) {
+                    continue;
+                }
                 let account: Account = items::data(item, "account")?;
                 let due = account.token_expires_at.is_some_and(|t| t < before);
                 if due && account.status == AccountStatus::Active && found.len() < limit {
-                    found.push(account);
+                    found.push((position.to_owned(), account));
                 }
             }
             match next {
                 Some(n) => start = Some(n),
-                None => break,
+                None => {
+                    exhausted = true;
+                    break;
+                }
             }
         }
-        Ok(found)
+        let next_cursor = if found.len() == limit || !exhausted {
+            found.last().map(|(position, _)| encode_cursor(position))
+        } else {
+            None
+        };
+        Ok(Page {
+            items: found.into_iter().map(|(_, a)| a).collect(),
+            next_cursor,
+        })
     }
 }

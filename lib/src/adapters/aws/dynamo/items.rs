@@ -13,9 +13,10 @@ use serde::{Deserialize, Serialize};
 
 use super::keys;
 use crate::adapters::aws::table::{DATA, DUE_INDEX, LOOKUP_INDEX, TABLE};
+use crate::domain::workspace::legacy_api_key_id;
 use crate::domain::{
-    Account, AccountStatus, Delivery, DeliveryStatus, IdempotencyRecord, PostId, SealedTokens,
-    Workspace, WorkspaceId,
+    Account, AccountStatus, ApiKeyRecord, Delivery, DeliveryStatus, IdempotencyRecord, PostId,
+    SealedTokens, Workspace, WorkspaceId,
 };
 use crate::ports::StoreError;
 
@@ -144,17 +145,74 @@ pub fn workspace_from(item: &Item) -> Result<Workspace, StoreError> {
     })
 }
 
-pub fn api_key_item(hash: &str, ws: &WorkspaceId) -> Item {
-    let mut item = key(keys::api_key_pk(hash), keys::API_KEY_SK);
+/// The public id of a key, on its key item and its reference; absent on keys stored before keys had ids.
+const KEY_ID: &str = "key_id";
+/// When the key was last used, epoch milliseconds: a plain number so that the touch can be conditioned on it.
+pub const LAST_USED: &str = "last_used_at";
+
+#[derive(Serialize, Deserialize, Default)]
+struct ApiKeyData {
+    label: Option<String>,
+    created_at: Option<DateTime<Utc>>,
+}
+
+pub fn api_key_item(k: &ApiKeyRecord) -> Result<Item, StoreError> {
+    let mut item = key(keys::api_key_pk(&k.hash), keys::API_KEY_SK);
     item.insert(KIND.into(), s("api_key"));
-    item.insert(REF_WORKSPACE.into(), s(ws.as_str()));
+    item.insert(REF_WORKSPACE.into(), s(k.workspace_id.as_str()));
+    if !k.legacy {
+        item.insert(KEY_ID.into(), s(&k.id));
+    }
+    let data = ApiKeyData {
+        label: k.label.clone(),
+        created_at: k.created_at,
+    };
+    item.insert(DATA.into(), json(&data, "api key")?);
+    if let Some(t) = k.last_used_at {
+        item.insert(LAST_USED.into(), n(t.timestamp_millis()));
+    }
+    Ok(item)
+}
+
+/// A key item read back. Items written before keys had ids hold only the workspace: their id comes from the hash.
+pub fn api_key_from(item: &Item) -> Result<ApiKeyRecord, StoreError> {
+    let hash = get_s(item, TABLE.partition_key.name)
+        .and_then(|pk| pk.strip_prefix("KEY#"))
+        .ok_or_else(|| unreadable("api key"))?;
+    let workspace_id = get_s(item, REF_WORKSPACE).ok_or_else(|| unreadable("api key"))?;
+    let data: ApiKeyData = match get_s(item, DATA) {
+        Some(_) => data(item, "api key")?,
+        None => ApiKeyData::default(),
+    };
+    let key_id = get_s(item, KEY_ID);
+    Ok(ApiKeyRecord {
+        workspace_id: WorkspaceId::from_trusted(workspace_id),
+        id: key_id.map_or_else(|| legacy_api_key_id(hash), str::to_owned),
+        hash: hash.to_owned(),
+        label: data.label,
+        created_at: data.created_at,
+        last_used_at: get_n::<i64>(item, LAST_USED).and_then(DateTime::from_timestamp_millis),
+        legacy: key_id.is_none(),
+    })
+}
+
+pub fn api_key_ref_item(k: &ApiKeyRecord) -> Item {
+    let mut item = key(
+        keys::workspace_pk(&k.workspace_id),
+        keys::api_key_ref_sk(&k.hash),
+    );
+    item.insert(KIND.into(), s("api_key_ref"));
+    if !k.legacy {
+        item.insert(KEY_ID.into(), s(&k.id));
+    }
     item
 }
 
-pub fn api_key_ref_item(hash: &str, ws: &WorkspaceId) -> Item {
-    let mut item = key(keys::workspace_pk(ws), keys::api_key_ref_sk(hash));
-    item.insert(KIND.into(), s("api_key_ref"));
-    item
+/// The hash and public id a key reference names.
+pub fn api_key_ref_from(item: &Item) -> Option<(String, String)> {
+    let hash = sort_key(item)?.strip_prefix(keys::API_KEY_REF_PREFIX)?;
+    let id = get_s(item, KEY_ID).map_or_else(|| legacy_api_key_id(hash), str::to_owned);
+    Some((hash.to_owned(), id))
 }
 
 pub fn account_item(a: &Account) -> Result<Item, StoreError> {

@@ -5,10 +5,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension};
 
-use super::SqliteStore;
+use super::{decode_cursor, encode_cursor, SqliteStore};
 use crate::adapters::local::db::{from_json, from_ms, ms, to_json};
 use crate::domain::{Account, AccountId, PlatformKind, SealedTokens, WorkspaceId};
-use crate::ports::{AccountStore, StoreError, StoreResult};
+use crate::ports::{AccountStore, Page, StoreError, StoreResult};
 
 fn accounts_from(
     st: &mut rusqlite::Statement<'_>,
@@ -247,15 +247,39 @@ impl AccountStore for SqliteStore {
         &self,
         before: DateTime<Utc>,
         limit: usize,
-    ) -> StoreResult<Vec<Account>> {
+        cursor: Option<&str>,
+    ) -> StoreResult<Page<Account>> {
+        // The cursor is the position (expiry, workspace, account) of the last account handed out.
+        let after = match cursor {
+            None => None,
+            Some(c) => {
+                let parts = decode_cursor(c, 3)?;
+                let at: i64 = parts[0].parse().map_err(|_| StoreError::NotFound)?;
+                Some((at, parts[1].clone(), parts[2].clone()))
+            }
+        };
+        let limit = limit.max(1);
         self.db
             .call(move |c| {
-                let mut st = c
-                    .prepare(
-                        "SELECT data FROM accounts WHERE token_expires_at IS NOT NULL AND token_expires_at <= ?1
-                         AND status = 'active' ORDER BY token_expires_at LIMIT ?2",
-                    )?;
-                accounts_from(&mut st, params![ms(before), limit as i64])
+                let (at, ws, id) = after.unwrap_or((i64::MIN, String::new(), String::new()));
+                let mut st = c.prepare_cached(
+                    "SELECT data FROM accounts WHERE token_expires_at IS NOT NULL AND token_expires_at <= ?1
+                     AND status = 'active' AND (token_expires_at, workspace_id, id) > (?3, ?4, ?5)
+                     ORDER BY token_expires_at, workspace_id, id LIMIT ?2",
+                )?;
+                let items = accounts_from(&mut st, params![ms(before), limit as i64, at, ws, id])?;
+                let next_cursor = (items.len() == limit)
+                    .then(|| items.last())
+                    .flatten()
+                    .and_then(|a| {
+                        let expiry = a.token_expires_at?;
+                        Some(encode_cursor(&[
+                            &ms(expiry).to_string(),
+                            a.workspace_id.as_str(),
+                            a.id.as_str(),
+                        ]))
+                    });
+                Ok(Page { items, next_cursor })
             })
             .await
     }

@@ -1,12 +1,50 @@
 //! Workspaces and their API keys, on SQLite.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension};
 
 use super::SqliteStore;
 use crate::adapters::local::db::{from_ms, ms};
-use crate::domain::{Workspace, WorkspaceId};
+use crate::domain::workspace::legacy_api_key_id;
+use crate::domain::{ApiKeyRecord, Workspace, WorkspaceId};
 use crate::ports::{StoreError, StoreResult, WorkspaceStore};
+
+const KEY_COLUMNS: &str = "hash, workspace_id, key_id, label, created_at, last_used_at";
+
+fn read_key(row: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKeyRecord> {
+    let hash: String = row.get(0)?;
+    let key_id: Option<String> = row.get(2)?;
+    Ok(ApiKeyRecord {
+        workspace_id: WorkspaceId::from_trusted(row.get::<_, String>(1)?),
+        legacy: key_id.is_none(),
+        id: key_id.unwrap_or_else(|| legacy_api_key_id(&hash)),
+        hash,
+        label: row.get(3)?,
+        created_at: row.get::<_, Option<i64>>(4)?.map(from_ms),
+        last_used_at: row.get::<_, Option<i64>>(5)?.map(from_ms),
+    })
+}
+
+/// Inserts a key row; zero rows when the workspace does not exist.
+fn insert_key(c: &rusqlite::Connection, k: &ApiKeyRecord) -> Result<usize, StoreError> {
+    c.execute(
+        "INSERT INTO api_keys (hash, workspace_id, key_id, label, created_at, last_used_at)
+         SELECT ?1, id, ?3, ?4, ?5, ?6 FROM workspaces WHERE id = ?2",
+        params![
+            k.hash,
+            k.workspace_id.as_str(),
+            (!k.legacy).then_some(k.id.as_str()),
+            k.label,
+            k.created_at.map(ms),
+            k.last_used_at.map(ms)
+        ],
+    )
+    .map_err(|e| match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::Conflict,
+        _ => StoreError::from(e),
+    })
+}
 
 fn read_workspace(row: &rusqlite::Row<'_>) -> rusqlite::Result<Workspace> {
     Ok(Workspace {
@@ -19,9 +57,12 @@ fn read_workspace(row: &rusqlite::Row<'_>) -> rusqlite::Result<Workspace> {
 
 #[async_trait]
 impl WorkspaceStore for SqliteStore {
-    async fn create_workspace(&self, workspace: &Workspace, api_key_hash: &str) -> StoreResult<()> {
+    async fn create_workspace(&self, workspace: &Workspace, key: &ApiKeyRecord) -> StoreResult<()> {
         let w = workspace.clone();
-        let hash = api_key_hash.to_owned();
+        let key = ApiKeyRecord {
+            workspace_id: w.id.clone(),
+            ..key.clone()
+        };
         self.db
             .call(move |c| {
                 let tx = c.transaction()?;
@@ -33,10 +74,7 @@ impl WorkspaceStore for SqliteStore {
                 if n == 0 {
                     return Err(StoreError::Conflict);
                 }
-                tx.execute(
-                    "INSERT INTO api_keys (hash, workspace_id) VALUES (?1, ?2)",
-                    params![hash, w.id.as_str()],
-                )?;
+                insert_key(&tx, &key)?;
                 tx.commit().map_err(StoreError::from)
             })
             .await
@@ -57,32 +95,85 @@ impl WorkspaceStore for SqliteStore {
             .await
     }
 
-    async fn workspace_for_key(&self, api_key_hash: &str) -> StoreResult<Option<WorkspaceId>> {
+    async fn find_api_key(&self, api_key_hash: &str) -> StoreResult<Option<ApiKeyRecord>> {
         let hash = api_key_hash.to_owned();
         self.db
             .call(move |c| {
                 c.query_row(
-                    "SELECT workspace_id FROM api_keys WHERE hash = ?1",
+                    &format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE hash = ?1"),
                     [hash],
-                    |r| r.get::<_, String>(0),
+                    read_key,
                 )
                 .optional()
-                .map(|o| o.map(WorkspaceId::from_trusted))
                 .map_err(StoreError::from)
             })
             .await
     }
 
-    async fn add_api_key(&self, id: &WorkspaceId, api_key_hash: &str) -> StoreResult<()> {
-        let (id, hash) = (id.to_string(), api_key_hash.to_owned());
+    async fn add_api_key(&self, key: &ApiKeyRecord) -> StoreResult<()> {
+        let key = key.clone();
+        self.db
+            .call(move |c| match insert_key(c, &key)? {
+                1 => Ok(()),
+                _ => Err(StoreError::NotFound),
+            })
+            .await
+    }
+
+    async fn list_api_keys(&self, ws: &WorkspaceId) -> StoreResult<Vec<ApiKeyRecord>> {
+        let ws = ws.to_string();
         self.db
             .call(move |c| {
-                c.execute(
-                    "INSERT INTO api_keys (hash, workspace_id) SELECT ?1, id FROM workspaces WHERE id = ?2",
-                    params![hash, id],
-                )
-                .map_err(StoreError::from)
-                .and_then(|n| if n == 1 { Ok(()) } else { Err(StoreError::NotFound) })
+                let mut st = c.prepare(&format!(
+                    "SELECT {KEY_COLUMNS} FROM api_keys WHERE workspace_id = ?1"
+                ))?;
+                let rows = st.query_map([ws], read_key)?;
+                let mut keys = rows.collect::<Result<Vec<_>, _>>()?;
+                keys.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+                Ok(keys)
+            })
+            .await
+    }
+
+    async fn revoke_api_key(&self, ws: &WorkspaceId, key_id: &str) -> StoreResult<ApiKeyRecord> {
+        let (ws, key_id) = (ws.to_string(), key_id.to_owned());
+        self.db
+            .call(move |c| {
+                let tx = c.transaction()?;
+                // A legacy key (no key_id) is named by the start of its hash.
+                let found = tx
+                    .query_row(
+                        &format!(
+                            "SELECT {KEY_COLUMNS} FROM api_keys WHERE workspace_id = ?1
+                             AND COALESCE(key_id, substr(hash, 1, ?3)) = ?2 LIMIT 1"
+                        ),
+                        params![ws, key_id, crate::domain::workspace::API_KEY_ID_LEN as i64],
+                        read_key,
+                    )
+                    .optional()?
+                    .ok_or(StoreError::NotFound)?;
+                tx.execute("DELETE FROM api_keys WHERE hash = ?1", [&found.hash])?;
+                tx.commit()?;
+                Ok(found)
+            })
+            .await
+    }
+
+    async fn touch_api_key(
+        &self,
+        api_key_hash: &str,
+        at: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let hash = api_key_hash.to_owned();
+        self.db
+            .call(move |c| {
+                let n = c.execute(
+                    "UPDATE api_keys SET last_used_at = ?2
+                     WHERE hash = ?1 AND (last_used_at IS NULL OR last_used_at < ?3)",
+                    params![hash, ms(at), ms(stale_before)],
+                )?;
+                Ok(n == 1)
             })
             .await
     }
