@@ -10,8 +10,8 @@ use postora::adapters::aws::bootstrap::bootstrap;
 use postora::adapters::aws::{load_sdk_config, AwsAdapters, AwsClients, AwsConfig};
 use postora::app::App;
 use postora::config::Env;
-use postora::ports::{Clock, SystemClock};
 use postora::http::views::ApiKeyView;
+use postora::ports::{Clock, SystemClock};
 use postora::runtime::{self, local::LocalBackend};
 
 #[derive(Parser)]

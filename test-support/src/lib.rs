@@ -23,5 +23,5 @@ pub mod export;
 pub mod fakes;
 pub mod faults;
 pub mod lambda;
-pub mod webhook;
 pub mod refresh;
+pub mod webhook;
