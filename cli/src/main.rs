@@ -141,15 +141,17 @@ enum WebhooksCommand {
 }
 
 fn init_tracing() {
+    use tracing_subscriber::prelude::*;
     let filter = postora::logging::filter(std::env::var("POSTORA_LOG").ok().as_deref());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if std::env::var("POSTORA_LOG_FORMAT").as_deref() == Ok("json") {
-        builder.json().init();
+    let lines = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let lines = if std::env::var("POSTORA_LOG_FORMAT").as_deref() == Ok("json") {
+        lines.json().boxed()
     } else {
-        builder.init();
-    }
+        lines.boxed()
+    };
+    tracing_subscriber::registry()
+        .with(lines.with_filter(filter))
+        .init();
 }
 
 /// The ports of the chosen backend: the data directory's, or AWS resources named by the environment (or

@@ -19,12 +19,15 @@ pub use lambda_runtime::Error;
 
 /// Logs as JSON lines for CloudWatch (which stamps the time itself).
 pub fn init_tracing() {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(postora::logging::filter(
-            std::env::var("RUST_LOG").ok().as_deref(),
-        ))
-        .without_time()
+    use tracing_subscriber::prelude::*;
+    let filter = postora::logging::filter(std::env::var("RUST_LOG").ok().as_deref());
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .json()
+                .without_time()
+                .with_filter(filter),
+        )
         .init();
 }
 

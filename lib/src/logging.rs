@@ -1,11 +1,16 @@
 //! How Postora's processes filter their logs, in one place for the CLI and the Lambda functions.
 //!
 //! The AWS SDK and the HTTP stack under it print request and response bodies at DEBUG and TRACE, and those bodies
-//! hold sealed tokens and wrapped data keys (and, for Secrets Manager, the secrets read at cold start). Their targets stay at INFO whatever the operator's filter asks of the
-//! rest, so turning logging up to TRACE to chase a problem never writes ciphertext to a log.
+//! hold sealed tokens and wrapped data keys (and, for Secrets Manager, the secrets read at cold start). Their targets
+//! stay at INFO at most, whatever the operator's filter asks of the rest, so turning logging up to TRACE to chase a
+//! problem never writes ciphertext to a log.
+//!
+//! The filter takes `target=level` directives separated by commas, and a bare level for everything else (for example
+//! `debug,postora::app=trace`): the part of `RUST_LOG`'s syntax that names targets, without span and field filters,
+//! which would link a regular-expression engine into every Lambda binary for no use.
 
-/// The filter when none is given.
-const DEFAULT_FILTER: &str = "info";
+use tracing::Level;
+use tracing_subscriber::filter::{LevelFilter, Targets};
 
 /// Targets that never log below INFO.
 pub const CAPPED_TARGETS: &[&str] = &[
@@ -26,13 +31,15 @@ pub const CAPPED_TARGETS: &[&str] = &[
     "reqwest",
 ];
 
-/// The log filter: `spec` (`RUST_LOG` syntax; INFO when absent or unreadable), with [`CAPPED_TARGETS`] at INFO.
-pub fn filter(spec: Option<&str>) -> tracing_subscriber::EnvFilter {
-    let mut filter = tracing_subscriber::EnvFilter::try_new(spec.unwrap_or(DEFAULT_FILTER))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_FILTER));
+/// The log filter: `spec` (INFO for everything when absent or unreadable), with each of [`CAPPED_TARGETS`] at INFO
+/// at most.
+pub fn filter(spec: Option<&str>) -> Targets {
+    let mut filter = spec
+        .and_then(|s| s.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_default(LevelFilter::INFO));
     for target in CAPPED_TARGETS {
-        if let Ok(directive) = format!("{target}=info").parse() {
-            filter = filter.add_directive(directive);
+        if filter.would_enable(target, &Level::DEBUG) {
+            filter = filter.with_target(*target, LevelFilter::INFO);
         }
     }
     filter
@@ -47,13 +54,36 @@ mod tests {
         for spec in [
             Some("trace"),
             Some("aws_smithy_runtime=trace,trace"),
+            Some("hyper::proto=trace,info"),
             None,
-            Some("not a filter["),
+            Some("not a filter[=="),
         ] {
-            let filter = filter(spec).to_string();
+            let filter = filter(spec);
             for target in CAPPED_TARGETS {
-                assert!(filter.contains(&format!("{target}=info")), "{filter}");
+                assert!(
+                    !filter.would_enable(target, &Level::DEBUG),
+                    "{spec:?}: {target}"
+                );
+                assert!(
+                    !filter.would_enable(&format!("{target}::inner"), &Level::DEBUG),
+                    "{spec:?}: {target}::inner"
+                );
             }
         }
+    }
+
+    #[test]
+    fn the_rest_follows_the_filter() {
+        let f = filter(Some("warn,postora::app=trace,rustls=off"));
+        assert!(f.would_enable("postora::app::publish", &Level::TRACE));
+        assert!(!f.would_enable("postora::http", &Level::INFO));
+        assert!(f.would_enable("postora::http", &Level::WARN));
+        assert!(
+            !f.would_enable("rustls", &Level::ERROR),
+            "a quieter choice is kept"
+        );
+        let default = filter(None);
+        assert!(default.would_enable("postora", &Level::INFO));
+        assert!(!default.would_enable("postora", &Level::DEBUG));
     }
 }

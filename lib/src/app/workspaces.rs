@@ -9,18 +9,17 @@ use crate::domain::{ApiKey, ApiKeyRecord, AuditEntry, Workspace, WorkspaceId};
 use crate::error::{Error, Result};
 use crate::ports::StoreError;
 
-/// A label as given: trimmed, 1 to [`MAX_API_KEY_LABEL`] characters, no control characters.
+/// A label as given (stored as it is): 1 to [`MAX_API_KEY_LABEL`] characters, not all spaces, no control characters.
 fn check_label(label: Option<&str>) -> Result<Option<String>> {
-    let Some(raw) = label else { return Ok(None) };
-    let label = raw.trim();
-    if label.is_empty()
+    let Some(label) = label else { return Ok(None) };
+    if label.trim().is_empty()
         || label.chars().count() > MAX_API_KEY_LABEL
         || label.chars().any(char::is_control)
     {
         return Err(Error::invalid(
             "label",
             format!(
-                "a key's label has 1 to {MAX_API_KEY_LABEL} characters and no control characters"
+                "a key's label has 1 to {MAX_API_KEY_LABEL} characters, not all spaces, and no control characters"
             ),
         ));
     }

@@ -303,8 +303,11 @@ async fn retry_delivery(
 #[serde(deny_unknown_fields)]
 struct ExportQuery {
     /// Records in this page: 1 to 200, default 100.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 200, nullable = false)]
     limit: Option<String>,
-    /// Where to go on: the `Postora-Next-Cursor` of the previous page. Absent for the first page.
+    /// Where to go on: the `Postora-Next-Cursor` of the previous page. Absent for the first page; any other value
+    /// is refused with a 422.
+    #[param(value_type = Option<String>, pattern = "^[A-Za-z0-9_-]*$", max_length = 1024, nullable = false)]
     cursor: Option<String>,
 }
 

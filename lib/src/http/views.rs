@@ -173,8 +173,12 @@ impl std::fmt::Debug for ApiKeyCreated {
 #[derive(Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewApiKey {
-    /// What the key is for, 1 to 100 characters; optional.
-    #[schema(min_length = 1, max_length = 100)]
+    /// What the key is for: 1 to 100 characters, not all spaces, no control characters; optional.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub label: Option<String>,
 }
 
