@@ -16,8 +16,8 @@ use base64::Engine;
 use postora::domain::{AccountId, WorkspaceId};
 use postora_test_support::app::spawn_app_on;
 use postora_test_support::aws::Emulator;
+use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::prelude::*;
-use tracing_subscriber::EnvFilter;
 
 #[derive(Clone, Default)]
 struct Sink(Arc<Mutex<Vec<u8>>>);
@@ -53,7 +53,7 @@ fn encodings(bytes: &[u8]) -> Vec<(&'static str, String)> {
 
 /// Creates a workspace and connects a sandbox account on the AWS backend under `filter`; returns the captured log and
 /// the ciphertexts written: the workspace's wrapped data key and the account's sealed tokens.
-fn run_at(filter: EnvFilter) -> (String, Vec<(&'static str, Vec<u8>)>) {
+fn run_at(filter: Targets) -> (String, Vec<(&'static str, Vec<u8>)>) {
     let sink = Sink::default();
     let writer = sink.clone();
     let subscriber = tracing_subscriber::registry().with(
@@ -128,7 +128,7 @@ fn at_trace_on_the_aws_backend_the_log_holds_no_ciphertext() {
     assert!(shown.is_empty(), "the log shows {shown:?}");
 
     // Without the cap the same writes do show their ciphertext: the search above would have found it.
-    let (uncapped, written) = run_at(EnvFilter::new("trace"));
+    let (uncapped, written) = run_at(Targets::new().with_default(LevelFilter::TRACE));
     let shown = found(&uncapped, &written);
     assert!(
         shown.iter().any(|s| s.starts_with("wrapped data key"))
