@@ -11,6 +11,24 @@ use postora::ports::WorkspaceStore;
 use postora_test_support::aws::{emulator, fresh_resources, function_env};
 use postora_test_support::lambda::{invoke_binary, samples, Answer};
 
+/// A workspace whose API key is `key` (the one the sample events carry).
+async fn workspace_with_key(adapters: &AwsAdapters, key: &str) {
+    let ws = Workspace {
+        id: WorkspaceId::generate(),
+        name: "samples".into(),
+        wrapped_key: vec![1, 2, 3],
+        created_at: chrono::Utc::now(),
+    };
+    adapters
+        .store
+        .create_workspace(
+            &ws,
+            &postora_test_support::conformance::key_record(&ws.id, &hash_api_key(key)),
+        )
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn every_sample_request_gets_an_http_answer() {
     let sdk = emulator().await;
@@ -26,20 +44,7 @@ async fn every_sample_request_gets_an_http_answer() {
         .and_then(|h| h.strip_prefix("Bearer "))
         .unwrap()
         .to_owned();
-    let ws = Workspace {
-        id: WorkspaceId::generate(),
-        name: "samples".into(),
-        wrapped_key: vec![1, 2, 3],
-        created_at: chrono::Utc::now(),
-    };
-    adapters
-        .store
-        .create_workspace(
-            &ws,
-            &postora_test_support::conformance::key_record(&ws.id, &hash_api_key(&key)),
-        )
-        .await
-        .unwrap();
+    workspace_with_key(&adapters, &key).await;
 
     let count = events.len();
     let answers = invoke_binary(
@@ -96,20 +101,7 @@ async fn the_public_url_is_the_apis_own_domain_not_the_host_header() {
         .and_then(|h| h.strip_prefix("Bearer "))
         .unwrap()
         .to_owned();
-    let ws = Workspace {
-        id: WorkspaceId::generate(),
-        name: "host".into(),
-        wrapped_key: vec![1, 2, 3],
-        created_at: chrono::Utc::now(),
-    };
-    adapters
-        .store
-        .create_workspace(
-            &ws,
-            &postora_test_support::conformance::key_record(&ws.id, &hash_api_key(&key)),
-        )
-        .await
-        .unwrap();
+    workspace_with_key(&adapters, &key).await;
     let mut env = function_env(&config);
     env.push(("POSTORA_THREADS_CLIENT_ID".into(), "threads-app".into()));
     env.push((
