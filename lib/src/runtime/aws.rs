@@ -14,7 +14,7 @@ use tokio::task::JoinSet;
 
 use super::secrets::{self, Function};
 use super::{assemble, build_app, platforms, Backend, StartError};
-use crate::adapters::aws::{load_sdk_config, AwsAdapters, AwsConfig, AwsSetupError};
+use crate::adapters::aws::{load_function_sdk_config, AwsAdapters, AwsConfig, AwsSetupError};
 use crate::app::publish::Settle;
 use crate::app::App;
 use crate::config::{Env, Settings};
@@ -51,7 +51,7 @@ pub async fn function_env(function: Function) -> Result<Env, StartError> {
     if function.secrets().is_empty() {
         return Ok(env);
     }
-    let client = aws_sdk_secretsmanager::Client::new(&load_sdk_config().await);
+    let client = aws_sdk_secretsmanager::Client::new(&load_function_sdk_config().await);
     secrets::resolve(&mut env, function, &client).await?;
     Ok(env)
 }
@@ -61,7 +61,7 @@ pub async fn function_env(function: Function) -> Result<Env, StartError> {
 /// `default_public_url` is used when `POSTORA_PUBLIC_URL` is unset. The sandbox platform stays off unless
 /// `POSTORA_SANDBOX=on`: its endpoints are only served by `postora serve`.
 pub async fn app_from_env(env: &Env, default_public_url: &str) -> Result<Arc<App>, StartError> {
-    let sdk = load_sdk_config().await;
+    let sdk = load_function_sdk_config().await;
     let adapters = AwsAdapters::connect(&sdk, &AwsConfig::from_env(), None).await?;
     build_app(adapters.backend(), env, default_public_url)
 }
@@ -120,7 +120,7 @@ impl Publisher {
 
     /// Builds the publisher on the AWS adapters from its environment ([`function_env`]): once per cold start.
     pub async fn from_env(env: &Env) -> Result<Self, StartError> {
-        let sdk = load_sdk_config().await;
+        let sdk = load_function_sdk_config().await;
         let adapters = AwsAdapters::connect(&sdk, &AwsConfig::from_env(), None).await?;
         Ok(Self::new(
             adapters.backend(),

@@ -103,9 +103,24 @@ pub enum AwsSetupError {
     Unavailable(String),
 }
 
-/// Loads the SDK configuration from the environment.
+/// Loads the SDK configuration from the environment, with the SDK's whole default chain for credentials and region
+/// (profiles, SSO, instance metadata): what the CLI on an operator's machine needs.
 pub async fn load_sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest()).load().await
+}
+
+/// Loads the SDK configuration inside a Lambda function: the region and the role's credentials that Lambda puts in
+/// the environment (`AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`), read directly.
+/// A function has no profile file and needs no metadata lookup, and skipping the default chain takes about 3 ms off
+/// every cold start (see BENCHMARKS.md). Endpoint settings such as `AWS_ENDPOINT_URL` are read as usual.
+pub async fn load_function_sdk_config() -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).credentials_provider(
+        aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
+    );
+    if let Ok(region) = std::env::var("AWS_REGION") {
+        loader = loader.region(aws_config::Region::new(region));
+    }
+    loader.load().await
 }
 
 /// One client per service, all from the same `SdkConfig`, each counting its requests if `metrics` is given.
