@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use postora::adapters::aws::{ENV_DLQ_URL, ENV_QUEUE_URL};
 use postora_test_support::aws::{emulator, fresh_resources, function_env};
 use postora_test_support::lambda::{lambda_command, samples, RuntimeApiStub, Sample};
 
@@ -98,8 +99,14 @@ async fn main() -> Result<(), String> {
         .map(PathBuf::from)
         .unwrap_or_else(|_| repo.join("target"));
     let sdk = emulator().await;
-    let (config, _) = fresh_resources(&sdk).await?;
-    let env = function_env(&config);
+    let (config, resources) = fresh_resources(&sdk).await?;
+    // As the template sets them: the queues by URL (a name would cost a lookup at every cold start).
+    let mut env: Vec<(String, String)> = function_env(&config)
+        .into_iter()
+        .filter(|(k, _)| k != ENV_QUEUE_URL && k != ENV_DLQ_URL)
+        .collect();
+    env.push((ENV_QUEUE_URL.into(), resources.queue_url));
+    env.push((ENV_DLQ_URL.into(), resources.dead_letter_url));
     println!("profile {profile}, {runs} cold starts each (median / p90, ms)");
     println!(
         "{:<16} {:>10} {:>16} {:>10} {:>22}",
