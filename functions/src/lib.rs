@@ -9,8 +9,9 @@ use lambda_http::request::RequestContext;
 use lambda_http::RequestExt;
 use lambda_runtime::{service_fn, LambdaEvent};
 use postora::app::App;
-use postora::config::Env;
-use postora::runtime::aws::{app_from_env, function_env, Publisher, SqsBatch, UNKNOWN_PUBLIC_URL};
+use postora::runtime::aws::{
+    app_from_env, function_env, ColdStart, Publisher, SqsBatch, UNKNOWN_PUBLIC_URL,
+};
 pub use postora::runtime::secrets::Function;
 use tokio::sync::OnceCell;
 use tower::ServiceExt;
@@ -31,9 +32,9 @@ pub fn init_tracing() {
         .init();
 }
 
-/// The function's environment at cold start, with the secrets it reads fetched from Secrets Manager
+/// The function's cold start: its environment, with the secrets it reads fetched from Secrets Manager
 /// ([`Function::secrets`]). A secret that cannot be read is logged (by name) and ends the cold start.
-async fn cold_start(function: Function) -> Result<Env, Error> {
+async fn cold_start(function: Function) -> Result<ColdStart, Error> {
     function_env(function).await.map_err(|e| {
         tracing::error!(function = function.binary(), error = %e, "cold start failed");
         e.into()
@@ -48,8 +49,8 @@ pub async fn serve_http(
     router: fn(Arc<App>) -> axum::Router,
 ) -> Result<(), Error> {
     init_tracing();
-    let env = cold_start(function).await?;
-    let env = &env;
+    let start = cold_start(function).await?;
+    let start = &start;
     let routes: OnceCell<axum::Router> = OnceCell::new();
     let routes = &routes;
     lambda_http::run(lambda_http::service_fn(
@@ -60,7 +61,8 @@ pub async fn serve_http(
                         Some(RequestContext::ApiGatewayV2(context)) => context.domain_name.clone(),
                         _ => None,
                     };
-                    let app = app_from_env(env, &public_url_from_domain(domain.as_deref())).await?;
+                    let app =
+                        app_from_env(start, &public_url_from_domain(domain.as_deref())).await?;
                     Ok::<_, Error>(router(app))
                 })
                 .await?;
@@ -97,8 +99,8 @@ where
     R: serde::Serialize + std::fmt::Debug,
 {
     init_tracing();
-    let env = cold_start(function).await?;
-    let app = app_from_env(&env, UNKNOWN_PUBLIC_URL).await?;
+    let start = cold_start(function).await?;
+    let app = app_from_env(&start, UNKNOWN_PUBLIC_URL).await?;
     let (app, run) = (&app, &run);
     lambda_runtime::run(service_fn(
         move |_tick: LambdaEvent<serde_json::Value>| async move {
@@ -114,8 +116,8 @@ where
 /// (`ReportBatchItemFailures`). Every attempt records its outcome before the invocation's deadline.
 pub async fn run_publisher() -> Result<(), Error> {
     init_tracing();
-    let env = cold_start(Function::Publisher).await?;
-    let publisher = Publisher::from_env(&env).await?;
+    let start = cold_start(Function::Publisher).await?;
+    let publisher = Publisher::from_env(&start).await?;
     let publisher = &publisher;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsBatch>| async move {
         let ends = invocation_deadline(&event.context);

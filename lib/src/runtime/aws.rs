@@ -43,27 +43,53 @@ impl From<AwsSetupError> for StartError {
     }
 }
 
-/// A function's configuration at cold start: the process environment, with the secrets `function` reads
-/// ([`Function::secrets`]) fetched from Secrets Manager into it. A secret that cannot be read stops the cold start
-/// with an error naming it.
-pub async fn function_env(function: Function) -> Result<Env, StartError> {
-    let mut env = Env::from_process();
-    if function.secrets().is_empty() {
-        return Ok(env);
-    }
-    let client = aws_sdk_secretsmanager::Client::new(&load_function_sdk_config().await);
-    secrets::resolve(&mut env, function, &client).await?;
-    Ok(env)
+/// What a function has at cold start: its environment, with the secrets it reads ([`Function::secrets`]) fetched
+/// from Secrets Manager into it, and the SDK configuration, loaded once and shared by the secrets client and the
+/// adapters.
+pub struct ColdStart {
+    pub env: Env,
+    sdk: tokio::sync::OnceCell<aws_config::SdkConfig>,
 }
 
-/// Builds the app on the AWS adapters from a function's environment ([`function_env`]): once per cold start.
+impl ColdStart {
+    /// The SDK configuration, loaded the first time it is asked for.
+    async fn sdk(&self) -> &aws_config::SdkConfig {
+        self.sdk.get_or_init(load_function_sdk_config).await
+    }
+
+    /// The ports of the AWS backend, from the resources the environment names.
+    async fn backend(&self) -> Result<Backend, StartError> {
+        Ok(
+            AwsAdapters::connect(self.sdk().await, &AwsConfig::from_env(), None)
+                .await?
+                .backend(),
+        )
+    }
+}
+
+/// A function's cold start: the process environment, with the secrets `function` reads fetched from Secrets Manager
+/// into it. A secret that cannot be read stops the cold start with an error naming it.
+pub async fn function_env(function: Function) -> Result<ColdStart, StartError> {
+    let mut start = ColdStart {
+        env: Env::from_process(),
+        sdk: tokio::sync::OnceCell::new(),
+    };
+    if !function.secrets().is_empty() {
+        let client = aws_sdk_secretsmanager::Client::new(start.sdk().await);
+        secrets::resolve(&mut start.env, function, &client).await?;
+    }
+    Ok(start)
+}
+
+/// Builds the app on the AWS adapters from a function's cold start ([`function_env`]): once per cold start.
 ///
 /// `default_public_url` is used when `POSTORA_PUBLIC_URL` is unset. The sandbox platform stays off unless
 /// `POSTORA_SANDBOX=on`: its endpoints are only served by `postora serve`.
-pub async fn app_from_env(env: &Env, default_public_url: &str) -> Result<Arc<App>, StartError> {
-    let sdk = load_function_sdk_config().await;
-    let adapters = AwsAdapters::connect(&sdk, &AwsConfig::from_env(), None).await?;
-    build_app(adapters.backend(), env, default_public_url)
+pub async fn app_from_env(
+    start: &ColdStart,
+    default_public_url: &str,
+) -> Result<Arc<App>, StartError> {
+    build_app(start.backend().await?, &start.env, default_public_url)
 }
 
 /// Holds the events of one batch and puts them on the bus together when the batch is done: one PutEvents for up to
@@ -118,14 +144,12 @@ impl Publisher {
         Self { app, events }
     }
 
-    /// Builds the publisher on the AWS adapters from its environment ([`function_env`]): once per cold start.
-    pub async fn from_env(env: &Env) -> Result<Self, StartError> {
-        let sdk = load_function_sdk_config().await;
-        let adapters = AwsAdapters::connect(&sdk, &AwsConfig::from_env(), None).await?;
+    /// Builds the publisher on the AWS adapters from its cold start ([`function_env`]): once per cold start.
+    pub async fn from_env(start: &ColdStart) -> Result<Self, StartError> {
         Ok(Self::new(
-            adapters.backend(),
-            Settings::from_env(env, UNKNOWN_PUBLIC_URL)?,
-            platforms::from_env(env)?,
+            start.backend().await?,
+            Settings::from_env(&start.env, UNKNOWN_PUBLIC_URL)?,
+            platforms::from_env(&start.env)?,
         ))
     }
 
