@@ -111,6 +111,50 @@ fn store_cursor<T>(r: std::result::Result<T, StoreError>) -> Result<T> {
     }
 }
 
+/// Adds records from a paged store listing to `records`, from the store's `cursor` on, until the page holds `limit`
+/// records or [`EXPORT_STORE_CALLS`] calls were made. Answers the store's cursor to go on from, or `None` when the
+/// listing is done.
+async fn fill_from_store<T, F, Fut>(
+    records: &mut Vec<ExportRecord>,
+    limit: usize,
+    mut cursor: Option<String>,
+    record: fn(T) -> ExportRecord,
+    mut fetch: F,
+) -> Result<Option<String>>
+where
+    F: FnMut(usize, Option<String>) -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<Page<T>, StoreError>>,
+{
+    for _ in 0..EXPORT_STORE_CALLS {
+        let room = limit.saturating_sub(records.len());
+        if room == 0 {
+            break;
+        }
+        let page = store_cursor(fetch(room, cursor.clone()).await)?;
+        records.extend(page.items.into_iter().map(record));
+        cursor = page.next_cursor;
+        if cursor.is_none() {
+            break;
+        }
+    }
+    Ok(cursor)
+}
+
+/// A page that ends inside `part`, to go on from the store's `cursor`.
+fn page_going_on(records: Vec<ExportRecord>, part: ExportPart, cursor: String) -> ExportPage {
+    ExportPage {
+        records,
+        next_cursor: Some(
+            ExportCursor {
+                part,
+                after: None,
+                store: Some(cursor),
+            }
+            .encode(),
+        ),
+    }
+}
+
 /// What erasing a workspace did.
 #[derive(Clone, Debug)]
 pub struct WorkspaceErased {
@@ -182,86 +226,47 @@ impl App {
                     }
                 }
                 ExportPart::Posts => {
-                    let mut store = at.store.clone();
-                    let mut calls = 0;
-                    loop {
-                        let room = limit.saturating_sub(records.len());
-                        if room == 0 || calls == EXPORT_STORE_CALLS {
-                            break;
-                        }
-                        calls += 1;
-                        let page = store_cursor(
-                            self.stores
+                    let stores = &self.stores;
+                    let filter = PostFilter::default();
+                    let filter = &filter;
+                    let rest = fill_from_store(
+                        &mut records,
+                        limit,
+                        at.store.clone(),
+                        ExportRecord::Post,
+                        |room, cursor| async move {
+                            stores
                                 .posts
-                                .list_posts(ws, &PostFilter::default(), room, store.as_deref())
-                                .await,
-                        )?;
-                        records.extend(page.items.into_iter().map(ExportRecord::Post));
-                        store = page.next_cursor;
-                        if store.is_none() {
-                            break;
-                        }
-                    }
-                    match store {
+                                .list_posts(ws, filter, room, cursor.as_deref())
+                                .await
+                        },
+                    )
+                    .await?;
+                    match rest {
                         // Out of room or of store calls: the page ends here.
-                        Some(c) => {
-                            return Ok(ExportPage {
-                                records,
-                                next_cursor: Some(
-                                    ExportCursor {
-                                        part: ExportPart::Posts,
-                                        after: None,
-                                        store: Some(c),
-                                    }
-                                    .encode(),
-                                ),
-                            })
-                        }
+                        Some(c) => return Ok(page_going_on(records, ExportPart::Posts, c)),
                         None => ExportCursor::start(ExportPart::Audit),
                     }
                 }
                 ExportPart::Audit => {
-                    let mut store = at.store.clone();
-                    let mut calls = 0;
-                    loop {
-                        let room = limit.saturating_sub(records.len());
-                        if room == 0 || calls == EXPORT_STORE_CALLS {
-                            break;
-                        }
-                        calls += 1;
-                        let page = store_cursor(
-                            self.stores
-                                .records
-                                .list_audit(ws, room, store.as_deref())
-                                .await,
-                        )?;
-                        records.extend(page.items.into_iter().map(ExportRecord::Audit));
-                        store = page.next_cursor;
-                        if store.is_none() {
-                            break;
-                        }
-                    }
-                    match store {
-                        Some(c) => {
-                            return Ok(ExportPage {
-                                records,
-                                next_cursor: Some(
-                                    ExportCursor {
-                                        part: ExportPart::Audit,
-                                        after: None,
-                                        store: Some(c),
-                                    }
-                                    .encode(),
-                                ),
-                            })
-                        }
-                        None => {
-                            return Ok(ExportPage {
-                                records,
-                                next_cursor: None,
-                            })
-                        }
-                    }
+                    let stores = &self.stores;
+                    let rest = fill_from_store(
+                        &mut records,
+                        limit,
+                        at.store.clone(),
+                        ExportRecord::Audit,
+                        |room, cursor| async move {
+                            stores.records.list_audit(ws, room, cursor.as_deref()).await
+                        },
+                    )
+                    .await?;
+                    return Ok(match rest {
+                        Some(c) => page_going_on(records, ExportPart::Audit, c),
+                        None => ExportPage {
+                            records,
+                            next_cursor: None,
+                        },
+                    });
                 }
             };
             at = next;
