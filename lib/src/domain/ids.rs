@@ -73,6 +73,16 @@ id_type!(
     PostId,
     "post"
 );
+id_type!(
+    /// An image or video in a workspace's media library.
+    MediaId,
+    "med"
+);
+id_type!(
+    /// A resumable upload of a media item's bytes, sent in parts.
+    UploadId,
+    "upl"
+);
 
 /// Identifies one delivery: one post going to one account.
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]

@@ -4,32 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::ids::{PostId, WorkspaceId};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum MediaKind {
-    Image,
-    Video,
-}
-
-impl MediaKind {
-    /// Guesses the kind from the URL's file extension; anything not a known video extension is an image.
-    pub fn infer(url: &str) -> MediaKind {
-        let path = url
-            .split(['?', '#'])
-            .next()
-            .unwrap_or(url)
-            .to_ascii_lowercase();
-        if [".mp4", ".mov", ".m4v", ".webm"]
-            .iter()
-            .any(|e| path.ends_with(e))
-        {
-            MediaKind::Video
-        } else {
-            MediaKind::Image
-        }
-    }
-}
+pub use super::media::MediaKind;
 
 /// One image or video, fetched by the platform from a public URL.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

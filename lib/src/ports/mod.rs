@@ -9,7 +9,13 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+mod media;
 mod platform;
+
+pub use media::{
+    Admission, BlobError, BlobStore, ByteStream, CompletedPart, MediaStore, ObjectKey, StoredPart,
+    MAX_PARTS, MIN_PART_BYTES,
+};
 
 pub use platform::{
     new_pkce_verifier, AuthorizeRequest, CodeExchange, Connection, NoProgress, Platform,

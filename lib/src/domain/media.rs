@@ -1,0 +1,213 @@
+//! Media items: the images and videos of a workspace's library, what they are (read from their bytes, never from a
+//! name or a declared type), and the renditions made of them for platforms whose limits are below the original.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::ids::{MediaId, UploadId, WorkspaceId};
+
+/// Whether an item is a still image or a video.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaKind {
+    Image,
+    Video,
+}
+
+impl MediaKind {
+    /// Guesses the kind from the URL's file extension; anything not a known video extension is an image.
+    pub fn infer(url: &str) -> MediaKind {
+        let path = url
+            .split(['?', '#'])
+            .next()
+            .unwrap_or(url)
+            .to_ascii_lowercase();
+        if [".mp4", ".mov", ".m4v", ".webm"]
+            .iter()
+            .any(|e| path.ends_with(e))
+        {
+            MediaKind::Video
+        } else {
+            MediaKind::Image
+        }
+    }
+}
+
+/// A file format Postora recognises from its bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaFormat {
+    Jpeg,
+    Png,
+    Gif,
+    Webp,
+    Heic,
+    Mp4,
+    Mov,
+}
+
+impl MediaFormat {
+    pub const ALL: [MediaFormat; 7] = [
+        MediaFormat::Jpeg,
+        MediaFormat::Png,
+        MediaFormat::Gif,
+        MediaFormat::Webp,
+        MediaFormat::Heic,
+        MediaFormat::Mp4,
+        MediaFormat::Mov,
+    ];
+
+    pub fn kind(self) -> MediaKind {
+        match self {
+            MediaFormat::Mp4 | MediaFormat::Mov => MediaKind::Video,
+            _ => MediaKind::Image,
+        }
+    }
+
+    /// The media type a platform is told.
+    pub fn mime(self) -> &'static str {
+        match self {
+            MediaFormat::Jpeg => "image/jpeg",
+            MediaFormat::Png => "image/png",
+            MediaFormat::Gif => "image/gif",
+            MediaFormat::Webp => "image/webp",
+            MediaFormat::Heic => "image/heic",
+            MediaFormat::Mp4 => "video/mp4",
+            MediaFormat::Mov => "video/quicktime",
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MediaFormat::Jpeg => "jpeg",
+            MediaFormat::Png => "png",
+            MediaFormat::Gif => "gif",
+            MediaFormat::Webp => "webp",
+            MediaFormat::Heic => "heic",
+            MediaFormat::Mp4 => "mp4",
+            MediaFormat::Mov => "mov",
+        }
+    }
+}
+
+impl std::fmt::Display for MediaFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What probing a file's bytes found out. Images have no duration, frame rate or codecs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MediaInfo {
+    pub format: MediaFormat,
+    pub width: u32,
+    pub height: u32,
+    /// Whole milliseconds, for video.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    /// Frames per second, for video.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frame_rate: Option<f64>,
+    /// The video track's codec (`avc1`, `hvc1`, …), for video.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video_codec: Option<String>,
+    /// The audio track's codec (`mp4a`, …), for video with sound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_codec: Option<String>,
+    /// Whether the original carries location or camera metadata (EXIF GPS, maker notes and the like). Published
+    /// image renditions never do.
+    #[serde(default)]
+    pub private_metadata: bool,
+}
+
+impl MediaInfo {
+    pub fn kind(&self) -> MediaKind {
+        self.format.kind()
+    }
+}
+
+/// A version of an item made to fit a platform (smaller, recompressed, metadata removed). The original is kept.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Rendition {
+    /// Names the recipe it was made by (`clean`, `fit-2000px-1000000b`, …): the same recipe gives the same name, so
+    /// a rendition is made once and shared by every platform that needs it.
+    pub name: String,
+    pub format: MediaFormat,
+    pub width: u32,
+    pub height: u32,
+    pub bytes: u64,
+    /// SHA-256 of the rendition's bytes, hex.
+    pub sha256: String,
+}
+
+/// The name of the stored original among an item's objects.
+pub const ORIGINAL: &str = "original";
+
+/// Where an item's bytes came from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum MediaSource {
+    Upload,
+    Import { url: String },
+}
+
+/// One image or video in a workspace's library.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MediaItem {
+    pub id: MediaId,
+    pub workspace_id: WorkspaceId,
+    pub info: MediaInfo,
+    /// Size of the original in bytes.
+    pub bytes: u64,
+    /// SHA-256 of the original's bytes, hex.
+    pub sha256: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alt: Option<String>,
+    pub source: MediaSource,
+    #[serde(default)]
+    pub renditions: Vec<Rendition>,
+    /// When a post first used it. An item no post ever used is removed a day after it was made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attached_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: u64,
+}
+
+impl MediaItem {
+    pub fn kind(&self) -> MediaKind {
+        self.info.kind()
+    }
+
+    pub fn rendition(&self, name: &str) -> Option<&Rendition> {
+        self.renditions.iter().find(|r| r.name == name)
+    }
+
+    /// All bytes the item holds in storage: the original and every rendition (what counts against the quota).
+    pub fn stored_bytes(&self) -> u64 {
+        self.bytes
+            .saturating_add(self.renditions.iter().map(|r| r.bytes).sum::<u64>())
+    }
+}
+
+/// How long an item no post uses, or an upload never completed, is kept.
+pub const UNATTACHED_TTL: chrono::Duration = chrono::Duration::days(1);
+
+/// A resumable upload in parts, from its start to its completion call.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadSession {
+    pub id: UploadId,
+    pub workspace_id: WorkspaceId,
+    /// The id the item will have once the upload completes.
+    pub media_id: MediaId,
+    /// The object store's own id for the multipart upload.
+    pub store_upload_id: String,
+    /// The size the client announced; the parts must add up to it.
+    pub declared_bytes: u64,
+    pub part_bytes: u64,
+    pub part_count: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alt: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
