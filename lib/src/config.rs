@@ -260,6 +260,55 @@ pub struct Settings {
     pub operator: Operator,
     /// The secrets that verify Meta's callbacks; the HTTP layer takes them when it builds its routers.
     pub callbacks: CallbackSecrets,
+    pub media: MediaSettings,
+}
+
+/// How much media a workspace may keep, and for how long.
+#[derive(Debug, Clone)]
+pub struct MediaSettings {
+    /// Bytes a workspace may store, originals and renditions together (`POSTORA_MEDIA_QUOTA_MB`, default 10,240).
+    pub quota_bytes: u64,
+    /// The largest file one upload or import may be (`POSTORA_MEDIA_MAX_FILE_MB`, default 4,096).
+    pub max_file_bytes: u64,
+    /// Removes the media of a post this many days after its last delivery finished (`POSTORA_MEDIA_RETENTION_DAYS`;
+    /// unset keeps them until they are deleted).
+    pub retention: Option<chrono::Duration>,
+    /// Lets media import fetch from loopback addresses (`POSTORA_MEDIA_IMPORT_ALLOW_LOOPBACK`). For tests only: it
+    /// opens the local machine to anyone who may import.
+    pub import_allow_loopback: bool,
+}
+
+impl MediaSettings {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        const MB: u64 = 1024 * 1024;
+        let quota_mb: u64 = env.parse("POSTORA_MEDIA_QUOTA_MB", 10_240)?;
+        let max_file_mb: u64 = env.parse("POSTORA_MEDIA_MAX_FILE_MB", 4_096)?;
+        if max_file_mb == 0 || max_file_mb > 5 * 1024 * 1024 {
+            return Err(ConfigError::invalid(
+                "POSTORA_MEDIA_MAX_FILE_MB",
+                "must be from 1 to 5,242,880 (5 TiB, the largest object S3 stores)",
+            ));
+        }
+        let retention = match env.get("POSTORA_MEDIA_RETENTION_DAYS") {
+            None => None,
+            Some(_) => {
+                let days: u32 = env.parse("POSTORA_MEDIA_RETENTION_DAYS", 0)?;
+                if days == 0 || days > 3650 {
+                    return Err(ConfigError::invalid(
+                        "POSTORA_MEDIA_RETENTION_DAYS",
+                        "must be a number of days from 1 to 3650",
+                    ));
+                }
+                Some(chrono::Duration::days(i64::from(days)))
+            }
+        };
+        Ok(MediaSettings {
+            quota_bytes: quota_mb.saturating_mul(MB),
+            max_file_bytes: max_file_mb * MB,
+            retention,
+            import_allow_loopback: env.flag("POSTORA_MEDIA_IMPORT_ALLOW_LOOPBACK", false)?,
+        })
+    }
 }
 
 impl Settings {
@@ -273,6 +322,7 @@ impl Settings {
         Ok(Settings {
             public_url: env.origin("POSTORA_PUBLIC_URL", default_public_url)?,
             return_url: env.url("POSTORA_RETURN_URL")?,
+            media: MediaSettings::from_env(env)?,
             publisher: PublisherSettings {
                 lease: env.seconds("POSTORA_PUBLISH_LEASE_SECS", 120)?,
                 max_attempts: env.parse("POSTORA_MAX_ATTEMPTS", 5)?,

@@ -19,6 +19,9 @@ pub enum Error {
     Conflict { code: &'static str, message: String },
     #[error("{message}")]
     BadRequest { code: &'static str, message: String },
+    /// A file, or the workspace's media, would be larger than allowed.
+    #[error("{message}")]
+    TooLarge { code: &'static str, message: String },
     #[error("the platform `{0}` is not enabled on this Postora")]
     PlatformDisabled(PlatformKind),
     #[error("the platform did not accept the request: {0}")]
@@ -40,6 +43,13 @@ impl Error {
 
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Error::BadRequest {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn too_large(code: &'static str, message: impl Into<String>) -> Self {
+        Error::TooLarge {
             code,
             message: message.into(),
         }

@@ -7,13 +7,14 @@ use crate::config::Settings;
 use crate::crypto::Vault;
 use crate::domain::{AuditEntry, Event};
 use crate::ports::Platforms;
-use crate::ports::{Clock, EventBus, KeyService, Queue, Stores};
+use crate::ports::{Clock, EventBus, KeyService, Queue, RemoteFiles, Stores};
 
 pub mod accounts;
 pub mod connect;
 pub mod deletion;
 pub mod dispatch;
 pub mod lease;
+pub mod media;
 pub mod posts;
 pub mod privacy;
 pub mod publish;
@@ -31,6 +32,8 @@ pub struct Deps {
     pub clock: Arc<dyn Clock>,
     pub platforms: Platforms,
     pub settings: Settings,
+    /// Fetches files from addresses people give (media import).
+    pub remote: Arc<dyn RemoteFiles>,
 }
 
 /// Postora's use cases over one set of ports. Cheap to share: hold it in an `Arc`.
@@ -41,6 +44,7 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     pub platforms: Platforms,
     pub settings: Settings,
+    pub remote: Arc<dyn RemoteFiles>,
     pub vault: Vault,
     pub(crate) rate: rate::RateGate,
     pub(crate) refresh_turns: tokens::RefreshTurns,
@@ -56,6 +60,7 @@ impl App {
             clock: deps.clock,
             platforms: deps.platforms,
             settings: deps.settings,
+            remote: deps.remote,
             vault,
             rate: rate::RateGate::default(),
             refresh_turns: tokens::RefreshTurns::default(),

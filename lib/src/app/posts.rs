@@ -9,13 +9,14 @@ use sha2::{Digest, Sha256};
 
 use super::App;
 use crate::domain::content::{self, Violation};
+use crate::domain::media_rules;
 use crate::domain::post::{
-    MAX_FUTURE_SCHEDULE, MAX_MEDIA_URL_LEN, MAX_PAST_SCHEDULE, MAX_TARGETS, MAX_TEXT_BYTES,
+    MAX_FUTURE_SCHEDULE, MAX_PAST_SCHEDULE, MAX_POST_MEDIA, MAX_TARGETS, MAX_TEXT_BYTES,
 };
 use crate::domain::records::IDEMPOTENCY_TTL;
 use crate::domain::{
     Account, AccountId, AuditEntry, Delivery, DeliveryError, DeliveryStatus, IdempotencyRecord,
-    Media, MediaKind, Post, PostId, WorkspaceId,
+    Media, MediaId, MediaItem, MediaKind, Post, PostId, WorkspaceId,
 };
 use crate::error::{Error, Result};
 use crate::ports::{Page, PostFilter, PostRecord, StoreError};
@@ -23,18 +24,24 @@ use crate::ports::{Page, PostFilter, PostRecord, StoreError};
 /// How many times [`App::cancel_post`] reads the post again after a delivery changed under it before it answers 409.
 pub const CANCEL_ROUNDS: usize = 3;
 
-/// One media item as a client sends it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+/// One media item as a client sends it: an item of the workspace's library by id, or a URL that Postora imports
+/// into the library first (exactly one of the two).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MediaInput {
-    /// A public http(s) URL the platform downloads the file from, without spaces or control characters.
+    /// An item of this workspace's media library (`id` in `GET /v1/media`).
+    #[serde(default)]
+    #[schema(pattern = "^med_[0-9a-zA-Z-]{1,64}$")]
+    pub media_id: Option<String>,
+    /// An http(s) URL of an image or video: Postora fetches it into the library (as `POST /v1/media/import`).
+    #[serde(default)]
     #[schema(max_length = 2048, pattern = "^[Hh][Tt][Tt][Pp][Ss]?://[^\\s]+$")]
-    pub url: String,
-    /// Alternative text for people who cannot see the image, at most 1500 characters.
+    pub url: Option<String>,
+    /// Alternative text for people who cannot see the image, at most 1500 characters; the item's own when absent.
     #[serde(default)]
     #[schema(max_length = 1500)]
     pub alt: Option<String>,
-    /// `image` or `video`; guessed from the URL's extension when absent.
+    /// Ignored: the kind is read from the file's bytes. Accepted so that clients written for media URLs keep working.
     #[serde(default)]
     pub kind: Option<MediaKind>,
 }
@@ -100,6 +107,7 @@ pub struct PostPatch {
 struct Checked {
     text: String,
     media: Vec<Media>,
+    items: Vec<MediaItem>,
     targets: Vec<(Account, Option<String>)>,
     scheduled_at: DateTime<Utc>,
 }
@@ -136,45 +144,12 @@ fn violation(field: &str, message: &str) -> Violation {
     }
 }
 
-/// A public http(s) URL as the API document states it: `http://` or `https://` (in any case) written out, no space
-/// or control character anywhere (the URL parser would quietly drop or trim some), a host, at most
-/// [`MAX_MEDIA_URL_LEN`] characters.
-fn is_media_url(raw: &str) -> bool {
-    let scheme_written = ["http://", "https://"].iter().any(|p| {
-        raw.get(..p.len())
-            .is_some_and(|head| head.eq_ignore_ascii_case(p))
-    });
-    scheme_written
-        && raw.chars().count() <= MAX_MEDIA_URL_LEN
-        && !raw.chars().any(|c| c.is_whitespace() || c.is_control())
-        && url::Url::parse(raw)
-            .ok()
-            .is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
-}
-
-fn parse_media(input: &[MediaInput], v: &mut Vec<Violation>) -> Vec<Media> {
-    let mut out = Vec::new();
-    for (i, m) in input.iter().enumerate() {
-        if !is_media_url(&m.url) {
-            v.push(violation(
-                &format!("media[{i}].url"),
-                "must be a public http(s) URL of at most 2048 characters",
-            ));
-            continue;
-        }
-        if m.alt.as_ref().is_some_and(|a| a.chars().count() > 1500) {
-            v.push(violation(
-                &format!("media[{i}].alt"),
-                "has more than 1500 characters",
-            ));
-        }
-        out.push(Media {
-            url: m.url.clone(),
-            alt: m.alt.clone(),
-            kind: m.kind.unwrap_or_else(|| MediaKind::infer(&m.url)),
-        });
+/// The field a violation found while importing `media[i]` belongs to.
+fn media_field(i: usize, inner: &str) -> String {
+    match inner {
+        "url" | "alt" => format!("media[{i}].{inner}"),
+        _ => format!("media[{i}].url"),
     }
-    out
 }
 
 fn request_hash<T: Serialize>(input: &T) -> String {
@@ -184,6 +159,89 @@ fn request_hash<T: Serialize>(input: &T) -> String {
 }
 
 impl App {
+    /// A post's media as items of the library: ids looked up, URLs imported (only for a request that is fine so
+    /// far, so a refused post fetches nothing). What is wrong becomes a violation naming `media[i]`.
+    async fn resolve_media(
+        &self,
+        ws: &WorkspaceId,
+        input: &[MediaInput],
+        v: &mut Vec<Violation>,
+    ) -> Result<Vec<(Media, MediaItem)>> {
+        if input.len() > MAX_POST_MEDIA {
+            v.push(violation(
+                "media",
+                &format!("has {} items, more than the {MAX_POST_MEDIA} a post may have", input.len()),
+            ));
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::with_capacity(input.len());
+        for (i, m) in input.iter().enumerate() {
+            let alt = match super::media::check_alt(&format!("media[{i}].alt"), m.alt.as_deref()) {
+                Ok(alt) => alt,
+                Err(Error::Validation(x)) => {
+                    v.extend(x);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let item = match (&m.media_id, &m.url) {
+                (Some(raw), None) => {
+                    let field = format!("media[{i}].media_id");
+                    let Some(id) = MediaId::parse(raw) else {
+                        v.push(violation(&field, "is not a media id"));
+                        continue;
+                    };
+                    match self.stores.media.get_media(ws, &id).await? {
+                        Some(item) => item,
+                        None => {
+                            v.push(violation(&field, "is not a media item of this workspace"));
+                            continue;
+                        }
+                    }
+                }
+                (None, Some(url)) => {
+                    if crate::domain::post::parse_media_url(url).is_none() {
+                        v.push(violation(
+                            &format!("media[{i}].url"),
+                            "must be a public http(s) URL of at most 2048 characters",
+                        ));
+                        continue;
+                    }
+                    if !v.is_empty() {
+                        continue;
+                    }
+                    match self.import_media(ws, url, None).await {
+                        Ok(item) => item,
+                        Err(Error::Validation(x)) => {
+                            v.extend(x.into_iter().map(|x| Violation {
+                                field: media_field(i, &x.field),
+                                message: x.message,
+                            }));
+                            continue;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                _ => {
+                    v.push(violation(
+                        &format!("media[{i}]"),
+                        "needs either `media_id` or `url`, and not both",
+                    ));
+                    continue;
+                }
+            };
+            out.push((
+                Media {
+                    media_id: item.id.clone(),
+                    kind: item.kind(),
+                    alt,
+                },
+                item,
+            ));
+        }
+        Ok(out)
+    }
+
     async fn check_post(
         &self,
         ws: &WorkspaceId,
@@ -198,7 +256,8 @@ impl App {
             v.push(violation("text", "is too long"));
         }
         let scheduled_at = parse_time(scheduled_at, now, &mut v);
-        let media = parse_media(media, &mut v);
+        let resolved = self.resolve_media(ws, media, &mut v).await?;
+        let (media, items): (Vec<Media>, Vec<MediaItem>) = resolved.into_iter().unzip();
         if targets.is_empty() {
             v.push(violation("targets", "needs at least one account"));
         }
@@ -257,6 +316,15 @@ impl App {
                 &media,
                 &text_field,
             ));
+            let probed: Vec<_> = items.iter().map(|m| (&m.id, &m.info, m.bytes)).collect();
+            v.extend(
+                media_rules::check_post(account.platform, &probed)
+                    .into_iter()
+                    .map(|x| Violation {
+                        field: format!("targets[{i}]"),
+                        message: format!("account {} on {}: {}", account.id, account.platform, x.message),
+                    }),
+            );
             checked.push((account, t.text.clone()));
         }
         if !v.is_empty() {
@@ -269,9 +337,16 @@ impl App {
             }
             return Err(Error::Validation(unique));
         }
+        // The renditions the targets need are made now, once, so publishing only sends them.
+        let platforms: Vec<_> = checked.iter().map(|(a, _)| a.platform).collect();
+        let mut fitted = Vec::with_capacity(items.len());
+        for item in items {
+            fitted.push(self.fit_media(item, &platforms).await?);
+        }
         Ok(Checked {
             text: text.to_owned(),
             media,
+            items: fitted,
             targets: checked,
             scheduled_at,
         })
@@ -351,6 +426,7 @@ impl App {
             }
             return Err(e.into());
         }
+        self.attach_media(&record.post).await?;
         self.audit(
             AuditEntry::new(ws.clone(), now, "post.created", serde_json::json!({"targets": record.deliveries.len(), "scheduled_at": record.post.scheduled_at}))
                 .post(&record.post.id),
@@ -365,6 +441,19 @@ impl App {
             .await?
             .unwrap_or(record);
         Ok((fresh, true))
+    }
+
+    /// Records that the post uses its media, so they are kept (and not deleted while it may still publish).
+    async fn attach_media(&self, post: &Post) -> Result<()> {
+        if post.media.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<MediaId> = post.media.iter().map(|m| m.media_id.clone()).collect();
+        self.stores
+            .media
+            .attach_media(&post.workspace_id, &ids, &post.id, self.now())
+            .await?;
+        Ok(())
     }
 
     pub async fn get_post(&self, ws: &WorkspaceId, id: &PostId) -> Result<PostRecord> {
@@ -426,9 +515,9 @@ impl App {
                 .media
                 .iter()
                 .map(|m| MediaInput {
-                    url: m.url.clone(),
+                    media_id: Some(m.media_id.to_string()),
                     alt: m.alt.clone(),
-                    kind: Some(m.kind),
+                    ..MediaInput::default()
                 })
                 .collect(),
         };
@@ -524,6 +613,7 @@ impl App {
             }
             Err(e) => return Err(e.into()),
         }
+        self.attach_media(&post).await?;
         self.audit(
             AuditEntry::new(ws.clone(), now, "post.updated", serde_json::json!({})).post(id),
         )

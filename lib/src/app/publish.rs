@@ -259,6 +259,20 @@ impl App {
                 )
             }
         };
+        let media = match self.publish_media(&post, account.platform).await {
+            Ok(media) => media,
+            Err(PlatformError::Rejected(reason)) => {
+                return give_up(recovering, DeliveryError::new("media_refused", reason));
+            }
+            Err(e) => {
+                return self.later(
+                    &delivery,
+                    recovering,
+                    DeliveryError::new("media_unavailable", e.to_string()),
+                    None,
+                )
+            }
+        };
         let text = delivery.text.clone().unwrap_or_else(|| post.text.clone());
         let idempotency_key = delivery.idempotency_key();
         let mut refreshed = false;
@@ -272,7 +286,7 @@ impl App {
                 account: &account,
                 tokens: &tokens.tokens,
                 text: &text,
-                media: &post.media,
+                media: &media,
                 idempotency_key: &idempotency_key,
                 checkpoint: current.checkpoint.as_ref(),
             };

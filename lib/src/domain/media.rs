@@ -14,25 +14,6 @@ pub enum MediaKind {
     Video,
 }
 
-impl MediaKind {
-    /// Guesses the kind from the URL's file extension; anything not a known video extension is an image.
-    pub fn infer(url: &str) -> MediaKind {
-        let path = url
-            .split(['?', '#'])
-            .next()
-            .unwrap_or(url)
-            .to_ascii_lowercase();
-        if [".mp4", ".mov", ".m4v", ".webm"]
-            .iter()
-            .any(|e| path.ends_with(e))
-        {
-            MediaKind::Video
-        } else {
-            MediaKind::Image
-        }
-    }
-}
-
 /// A file format Postora recognises from its bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]

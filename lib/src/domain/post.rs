@@ -3,16 +3,17 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::ids::{PostId, WorkspaceId};
+use super::ids::{MediaId, PostId, WorkspaceId};
 pub use super::media::MediaKind;
 
-/// One image or video, fetched by the platform from a public URL.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+/// One item of the workspace's media library, as a post uses it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Media {
-    pub url: String,
+    pub media_id: MediaId,
+    pub kind: MediaKind,
+    /// The post's own alternative text for it; the item's own is used when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alt: Option<String>,
-    pub kind: MediaKind,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,9 +32,32 @@ pub struct Post {
 pub const MAX_PAST_SCHEDULE: chrono::Duration = chrono::Duration::minutes(5);
 /// How far ahead a post may be scheduled.
 pub const MAX_FUTURE_SCHEDULE: chrono::Duration = chrono::Duration::days(366 * 2);
-/// Most media items a post may carry, whatever its targets.
+/// The longest media URL a post may give (it is imported into the library first).
 pub const MAX_MEDIA_URL_LEN: usize = 2048;
+/// The longest alternative text of a media item, in characters.
+pub const MAX_ALT_CHARS: usize = 1500;
+/// Most media items a post may carry, whatever its targets.
+pub const MAX_POST_MEDIA: usize = 20;
 /// Most targets one post may have.
 pub const MAX_TARGETS: usize = 50;
 /// Longest text accepted at all (the largest platform limit).
 pub const MAX_TEXT_BYTES: usize = 256 * 1024;
+
+/// A public http(s) URL as the API document states it: `http://` or `https://` (in any case) written out, no space
+/// or control character anywhere (the URL parser would quietly drop or trim some), a host, at most
+/// [`MAX_MEDIA_URL_LEN`] characters.
+pub fn parse_media_url(raw: &str) -> Option<url::Url> {
+    let scheme_written = ["http://", "https://"].iter().any(|p| {
+        raw.get(..p.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(p))
+    });
+    if !scheme_written
+        || raw.chars().count() > MAX_MEDIA_URL_LEN
+        || raw.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return None;
+    }
+    url::Url::parse(raw)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+}

@@ -42,6 +42,7 @@ pub fn router() -> Router<Arc<App>> {
         .route("/v1/audit", get(list_audit))
         .route("/v1/api-keys", get(list_api_keys).post(create_api_key))
         .route("/v1/api-keys/{id}", delete(revoke_api_key))
+        .merge(super::media::router())
 }
 
 fn post_id(raw: &str) -> Result<PostId, ApiError> {

@@ -111,6 +111,9 @@ impl From<Error> for ApiError {
             Error::BadRequest { code, message } => {
                 ApiError::new(StatusCode::BAD_REQUEST, code, message)
             }
+            Error::TooLarge { code, message } => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, code, message)
+            }
             Error::PlatformDisabled(p) => ApiError::new(
                 StatusCode::NOT_FOUND,
                 "platform_not_enabled",

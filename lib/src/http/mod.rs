@@ -21,6 +21,7 @@ pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod html;
+pub mod media;
 pub mod meta;
 pub mod oauth;
 pub mod openapi;
@@ -31,9 +32,14 @@ pub mod views;
 /// The largest request body any route accepts.
 pub const MAX_BODY: usize = 256 * 1024;
 
+/// How long a whole file sent in one request may take to arrive.
+const UPLOAD_TIMEOUT: Duration = Duration::from_secs(3600);
+
 /// The public API (`/v1/*`) with the service routes (`/healthz`, `/openapi.json`).
 pub fn api_router(app: Arc<App>) -> Router {
-    finish(api::router().merge(service_routes()), app)
+    let headers = security_headers(&app);
+    let uploads = streaming(media::upload_router().with_state(app.clone()), &app, headers);
+    finish(api::router().merge(service_routes()), app).merge(uploads)
 }
 
 /// The OAuth callback (`/oauth/*`).
@@ -48,16 +54,28 @@ pub fn deletion_router(app: Arc<App>) -> Router {
 }
 
 /// Everything one process serves: API, OAuth callback, the deletion callbacks and pages, and `beside` (the sandbox
-/// network's routes when `postora serve` runs it).
+/// network's routes and the local object store's when `postora serve` runs them). `beside` takes files as bodies, so
+/// it is guarded like the upload route; its own handlers limit what they read.
 pub fn full_router(app: Arc<App>, beside: Router) -> Router {
     let headers = security_headers(&app);
+    let uploads = streaming(
+        media::upload_router().with_state(app.clone()).merge(beside),
+        &app,
+        headers.clone(),
+    );
     let router = api::router()
         .merge(oauth::router())
         .merge(meta::router(&app))
         .merge(service_routes())
-        .with_state(app)
-        .merge(beside);
-    harden(router, headers)
+        .with_state(app);
+    harden(router, headers).merge(uploads)
+}
+
+/// Routes whose bodies are files, streamed to storage: limited to the largest file a workspace may send, with an
+/// hour to arrive, and otherwise guarded like every other route. `router` must have no fallback of its own.
+pub fn streaming(router: Router, app: &App, headers: security::SecurityHeaders) -> Router {
+    let limit = usize::try_from(app.settings.media.max_file_bytes).unwrap_or(usize::MAX);
+    guard(router, headers, limit, UPLOAD_TIMEOUT)
 }
 
 fn service_routes() -> Router<Arc<App>> {
@@ -79,16 +97,26 @@ fn security_headers(app: &App) -> security::SecurityHeaders {
 /// JSON error shape instead of dropping the connection, and the security headers ([`security`]) on every answer,
 /// these included.
 fn harden(router: Router, headers: security::SecurityHeaders) -> Router {
-    router
+    let router = router
         .fallback(error::not_found)
-        .method_not_allowed_fallback(error::method_not_allowed)
-        .layer(RequestBodyLimitLayer::new(MAX_BODY))
+        .method_not_allowed_fallback(error::method_not_allowed);
+    guard(router, headers, MAX_BODY, Duration::from_secs(60))
+}
+
+fn guard(
+    router: Router,
+    headers: security::SecurityHeaders,
+    body_limit: usize,
+    timeout: Duration,
+) -> Router {
+    router
+        .layer(RequestBodyLimitLayer::new(body_limit))
         // The limit layer refuses a body whose declared length is too large with a plain-text 413: answer in the one
         // error shape instead, as the API document says.
         .layer(axum::middleware::map_response(json_payload_too_large))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
-            Duration::from_secs(60),
+            timeout,
         ))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("a request handler panicked");
@@ -116,7 +144,7 @@ async fn json_payload_too_large(response: Response) -> Response {
         return error::ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "body_too_large",
-            format!("the body is larger than {MAX_BODY} bytes"),
+            "the body is larger than this endpoint accepts",
         )
         .into_response();
     }

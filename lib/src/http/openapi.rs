@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{api, error, meta, pages, views};
+use super::{api, error, media, meta, pages, views};
 use crate::app::posts;
 
 #[derive(OpenApi)]
@@ -17,6 +17,9 @@ use crate::app::posts;
         api::create_post, api::list_posts, api::get_post, api::update_post, api::cancel_post, api::retry_delivery,
         api::export_workspace, api::erase_workspace, api::list_audit,
         api::list_api_keys, api::create_api_key, api::revoke_api_key,
+        media::upload_media, media::import_media, media::start_upload, media::upload_status, media::abort_upload,
+        media::complete_upload, media::list_media, media::get_media, media::update_media, media::delete_media,
+        media::media_content,
         meta::meta_data_deletion, meta::meta_deauthorize, meta::threads_data_deletion, meta::threads_deauthorize,
         pages::deletion_status,
         super::health,
@@ -29,10 +32,14 @@ use crate::app::posts;
         views::ApiKeyView, views::ApiKeyList, views::ApiKeyCreated, views::NewApiKey,
         views::DeletionAccepted, views::DeauthorizeDone, views::DeletionStatusView, meta::SignedRequestForm,
         crate::domain::AuditEntry,
-        posts::NewPost, posts::PostPatch, posts::MediaInput, posts::TargetInput,
+        posts::NewPost, posts::PostPatch, posts::MediaInput, posts::TargetInput, views::PostMediaView,
+        views::MediaView, views::MetadataView, views::RenditionView, views::PlatformFit, views::MediaPage,
+        views::MediaPatch, views::MediaImport, views::NewUpload, views::UploadView, views::PartView,
+        views::ReceivedPartView, views::CompleteUpload, views::CompletedPartInput,
+        crate::domain::MediaFormat, crate::domain::MediaKind,
     )),
     modifiers(&BearerAuth, &CommonErrors),
-    tags((name = "accounts"), (name = "posts"), (name = "workspace", description = "The workspace's own data: export, erase, audit log, API keys"),
+    tags((name = "accounts"), (name = "posts"), (name = "media", description = "The media library: images and videos, uploaded, imported, checked and fitted"), (name = "workspace", description = "The workspace's own data: export, erase, audit log, API keys"),
         (name = "privacy", description = "Meta's data-deletion and deauthorize callbacks, and the status of a deletion request"),
         (name = "service"))
 )]

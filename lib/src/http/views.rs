@@ -7,8 +7,10 @@ use crate::app::deletion::CallbackSource;
 use crate::app::privacy::{ExportRecord, WorkspaceErased};
 use crate::domain::{
     Account, AccountStatus, ApiKeyRecord, AuditEntry, DeletionRequest, DeletionStatus, Delivery,
-    DeliveryError, DeliveryStatus, Media, PlatformKind,
+    DeliveryError, DeliveryStatus, Media, MediaFormat, MediaItem, MediaKind, PlatformKind,
 };
+use crate::domain::media::MediaSource;
+use crate::domain::media_rules::{assess, Assessment};
 use crate::ports::PostRecord;
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
@@ -92,11 +94,32 @@ impl From<&Delivery> for DeliveryView {
 pub struct PostView {
     pub id: String,
     pub text: String,
-    pub media: Vec<Media>,
+    pub media: Vec<PostMediaView>,
     pub scheduled_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub deliveries: Vec<DeliveryView>,
+}
+
+/// A media item as a post uses it.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PostMediaView {
+    /// The item of the media library (`GET /v1/media/{id}`).
+    pub media_id: String,
+    pub kind: MediaKind,
+    /// The post's own alternative text for it, if it gave one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alt: Option<String>,
+}
+
+impl From<&Media> for PostMediaView {
+    fn from(m: &Media) -> Self {
+        PostMediaView {
+            media_id: m.media_id.to_string(),
+            kind: m.kind,
+            alt: m.alt.clone(),
+        }
+    }
 }
 
 impl From<&PostRecord> for PostView {
@@ -104,7 +127,7 @@ impl From<&PostRecord> for PostView {
         PostView {
             id: r.post.id.to_string(),
             text: r.post.text.clone(),
-            media: r.post.media.clone(),
+            media: r.post.media.iter().map(PostMediaView::from).collect(),
             scheduled_at: r.post.scheduled_at,
             created_at: r.post.created_at,
             updated_at: r.post.updated_at,
@@ -331,4 +354,274 @@ impl From<&DeletionRequest> for DeletionStatusView {
             deliveries_canceled: r.deliveries_canceled,
         }
     }
+}
+
+/// An image or video of the workspace's media library: what its bytes are, and what each platform would make of it.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct MediaView {
+    pub id: String,
+    pub kind: MediaKind,
+    /// Read from the file's bytes, never from its name or declared type.
+    pub format: MediaFormat,
+    pub content_type: String,
+    /// Size of the original.
+    pub bytes: u64,
+    pub width: u32,
+    pub height: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frame_rate: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub video_codec: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audio_codec: Option<String>,
+    /// SHA-256 of the original, hex.
+    pub sha256: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alt: Option<String>,
+    /// `upload`, or the URL it was imported from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub imported_from: Option<String>,
+    /// What Postora does with location and camera metadata.
+    pub metadata: MetadataView,
+    /// Versions made to fit platforms whose limits are below the original.
+    pub renditions: Vec<RenditionView>,
+    /// What each platform switched on would make of this item on its own (a post's own rules, such as how many
+    /// items it may carry, are checked when the post is written).
+    pub platforms: std::collections::BTreeMap<String, PlatformFit>,
+    /// When a post first used it; an item no post uses is removed a day after it was added.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attached_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Location and camera metadata: found in the original or not, and never published.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct MetadataView {
+    /// Whether the original carries location or camera metadata (EXIF GPS, camera make and serial, and the like).
+    pub found_in_original: bool,
+    /// Always true for images: every image a platform gets from Postora has that metadata removed. The original is
+    /// kept as it was uploaded.
+    pub removed_when_published: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RenditionView {
+    pub name: String,
+    pub format: MediaFormat,
+    pub width: u32,
+    pub height: u32,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+/// What one platform would make of an item: taken as it is, fitted (Postora makes a smaller version), or refused.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PlatformFit {
+    /// `accepted`, `fitted` or `refused`.
+    pub verdict: String,
+    /// For `fitted`: the rendition the platform gets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rendition: Option<String>,
+    /// For `refused`: the rule broken, as a stable code (`format`, `bytes`, `duration`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// For `refused`: why, for a person.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl MediaView {
+    pub fn new(item: &MediaItem, platforms: &[PlatformKind]) -> Self {
+        let fits = platforms
+            .iter()
+            .map(|p| {
+                let fit = match assess(*p, &item.info, item.bytes) {
+                    Assessment::Accepted => PlatformFit {
+                        verdict: "accepted".into(),
+                        rendition: None,
+                        rule: None,
+                        message: None,
+                    },
+                    Assessment::Fitted { rendition } => PlatformFit {
+                        verdict: "fitted".into(),
+                        rendition: Some(rendition.name()),
+                        rule: None,
+                        message: None,
+                    },
+                    Assessment::Refused { rule, message } => PlatformFit {
+                        verdict: "refused".into(),
+                        rendition: None,
+                        rule: Some(rule.to_string()),
+                        message: Some(message),
+                    },
+                };
+                (p.as_str().to_owned(), fit)
+            })
+            .collect();
+        MediaView {
+            id: item.id.to_string(),
+            kind: item.kind(),
+            format: item.info.format,
+            content_type: item.info.format.mime().to_owned(),
+            bytes: item.bytes,
+            width: item.info.width,
+            height: item.info.height,
+            duration_ms: item.info.duration_ms,
+            frame_rate: item.info.frame_rate,
+            video_codec: item.info.video_codec.clone(),
+            audio_codec: item.info.audio_codec.clone(),
+            sha256: item.sha256.clone(),
+            alt: item.alt.clone(),
+            imported_from: match &item.source {
+                MediaSource::Upload => None,
+                MediaSource::Import { url } => Some(url.clone()),
+            },
+            metadata: MetadataView {
+                found_in_original: item.info.private_metadata,
+                removed_when_published: item.kind() == MediaKind::Image,
+            },
+            renditions: item
+                .renditions
+                .iter()
+                .map(|r| RenditionView {
+                    name: r.name.clone(),
+                    format: r.format,
+                    width: r.width,
+                    height: r.height,
+                    bytes: r.bytes,
+                    sha256: r.sha256.clone(),
+                })
+                .collect(),
+            platforms: fits,
+            attached_at: item.attached_at,
+            created_at: item.created_at,
+            updated_at: item.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct MediaPage {
+    pub media: Vec<MediaView>,
+    /// Pass as `cursor` to read the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Alternative text to set (a string) or clear (null).
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MediaPatch {
+    /// At most 1500 characters; null or empty clears it.
+    #[schema(max_length = 1500)]
+    pub alt: Option<String>,
+}
+
+/// A file for Postora to fetch into the library.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MediaImport {
+    /// An http or https URL on the public internet (private, loopback and cloud metadata addresses are refused),
+    /// at most 2048 characters.
+    #[schema(max_length = 2048, pattern = "^[Hh][Tt][Tt][Pp][Ss]?://[^\\s]+$")]
+    pub url: String,
+    #[serde(default)]
+    #[schema(max_length = 1500)]
+    pub alt: Option<String>,
+}
+
+/// An upload in parts, to start.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUpload {
+    /// The file's exact size in bytes.
+    #[schema(minimum = 1)]
+    pub bytes: u64,
+    #[serde(default)]
+    #[schema(max_length = 1500)]
+    pub alt: Option<String>,
+}
+
+/// An upload in parts: PUT each part's bytes (the byte range given) to its URL, keep the `ETag` each PUT answers,
+/// then complete it.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct UploadView {
+    pub upload_id: String,
+    /// The id the item will have once the upload is complete.
+    pub media_id: String,
+    pub bytes: u64,
+    pub part_bytes: u64,
+    pub part_count: u32,
+    /// The parts still to send, each with a URL valid for a day.
+    pub parts: Vec<PartView>,
+    /// The parts received so far.
+    pub received: Vec<ReceivedPartView>,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PartView {
+    pub number: u32,
+    pub first_byte: u64,
+    pub last_byte: u64,
+    /// Where to PUT the part's bytes. A credential while it lasts: do not share it.
+    pub url: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ReceivedPartView {
+    pub number: u32,
+    pub bytes: u64,
+    pub etag: String,
+}
+
+impl From<&crate::app::media::UploadPlan> for UploadView {
+    fn from(p: &crate::app::media::UploadPlan) -> Self {
+        UploadView {
+            upload_id: p.session.id.to_string(),
+            media_id: p.session.media_id.to_string(),
+            bytes: p.session.declared_bytes,
+            part_bytes: p.session.part_bytes,
+            part_count: p.session.part_count,
+            parts: p
+                .parts
+                .iter()
+                .map(|x| PartView {
+                    number: x.number,
+                    first_byte: x.first_byte,
+                    last_byte: x.last_byte,
+                    url: x.url.to_string(),
+                })
+                .collect(),
+            received: p
+                .received
+                .iter()
+                .map(|x| ReceivedPartView {
+                    number: x.number,
+                    bytes: x.bytes,
+                    etag: x.etag.clone(),
+                })
+                .collect(),
+            expires_at: p.session.expires_at,
+        }
+    }
+}
+
+/// The parts to join, as their PUTs answered; absent: the parts the store holds.
+#[derive(Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompleteUpload {
+    #[serde(default)]
+    pub parts: Option<Vec<CompletedPartInput>>,
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompletedPartInput {
+    #[schema(minimum = 1, maximum = 10000)]
+    pub number: u32,
+    #[schema(max_length = 200)]
+    pub etag: String,
 }

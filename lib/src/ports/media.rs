@@ -216,3 +216,23 @@ pub trait MediaStore: Send + Sync {
         limit: usize,
     ) -> StoreResult<Vec<UploadSession>>;
 }
+
+/// Why a file could not be fetched from an address a person gave.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// The address, or what it answered, is refused (not http or https, a private or loopback address, too many
+    /// redirects, an error status, too large): the person's to fix. The message says which.
+    #[error("{0}")]
+    Refused(String),
+    /// The server could not be reached, or did not answer in time.
+    #[error("{0}")]
+    Unreachable(String),
+}
+
+/// Files fetched from addresses people give (media import), every one through the same guard against server-side
+/// request forgery.
+#[async_trait]
+pub trait RemoteFiles: Send + Sync {
+    /// The body of the file at `url`, cut off with an error past `max_bytes`.
+    async fn fetch(&self, url: &url::Url, max_bytes: u64) -> Result<ByteStream, FetchError>;
+}

@@ -13,13 +13,14 @@ mod media;
 mod platform;
 
 pub use media::{
-    Admission, BlobError, BlobStore, ByteStream, CompletedPart, MediaStore, ObjectKey, StoredPart,
+    Admission, BlobError, BlobStore, ByteStream, CompletedPart, FetchError, MediaStore, ObjectKey,
+    RemoteFiles, StoredPart,
     MAX_PARTS, MIN_PART_BYTES,
 };
 
 pub use platform::{
-    new_pkce_verifier, AuthorizeRequest, CodeExchange, Connection, NoProgress, Platform,
-    PlatformError, Platforms, Progress, PublishJob, Published, Recovery,
+    new_pkce_verifier, AuthorizeRequest, CodeExchange, Connection, MediaBytes, NoProgress, Platform,
+    PlatformError, Platforms, Progress, PublishJob, PublishMedia, Published, Recovery,
 };
 
 use crate::domain::{

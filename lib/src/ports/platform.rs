@@ -9,7 +9,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::domain::{Account, ContentLimits, Media, PlatformKind, Profile, TokenSet};
+use crate::domain::{
+    Account, ContentLimits, MediaFormat, MediaId, MediaKind, PlatformKind, Profile, TokenSet,
+};
+use crate::ports::ByteStream;
 
 /// A fresh PKCE code verifier, kept with the OAuth state for a platform that takes PKCE (RFC 7636 asks for 43 to
 /// 128 unreserved characters: these are 64 hex digits, 256 bits of randomness).
@@ -120,13 +123,82 @@ pub struct Connection {
     pub settings: serde_json::Value,
 }
 
+/// Reads the bytes of one media item's rendition, a range at a time (for uploads in chunks and resumable uploads),
+/// never the whole of a video at once.
+#[async_trait]
+pub trait MediaBytes: Send + Sync {
+    /// The bytes in `range` (end exclusive).
+    async fn read(&self, range: std::ops::Range<u64>) -> Result<ByteStream, PlatformError>;
+}
+
+/// One image or video as a platform gets it: the rendition that fits the platform (the original where it fits as
+/// it is), a short-lived link to it for platforms that fetch, and its bytes for platforms that take uploads.
+#[derive(Clone)]
+pub struct PublishMedia {
+    pub id: MediaId,
+    pub kind: MediaKind,
+    pub format: MediaFormat,
+    pub alt: Option<String>,
+    pub width: u32,
+    pub height: u32,
+    pub duration_ms: Option<u64>,
+    /// Size of what is sent.
+    pub bytes: u64,
+    /// SHA-256 of what is sent, hex.
+    pub sha256: String,
+    /// A link anyone may fetch the bytes from for a short while. It is a credential while it lasts: never logged.
+    pub url: String,
+    pub content: Arc<dyn MediaBytes>,
+}
+
+impl PublishMedia {
+    /// An item reached only through `url`, whose bytes cannot be read here (a platform adapter's unit tests).
+    pub fn from_link(url: &str, kind: MediaKind) -> Self {
+        struct Unreadable;
+        #[async_trait]
+        impl MediaBytes for Unreadable {
+            async fn read(&self, _: std::ops::Range<u64>) -> Result<ByteStream, PlatformError> {
+                Err(PlatformError::Rejected("this item is only reachable by its link".into()))
+            }
+        }
+        PublishMedia {
+            id: MediaId::generate(),
+            kind,
+            format: match kind {
+                MediaKind::Image => MediaFormat::Jpeg,
+                MediaKind::Video => MediaFormat::Mp4,
+            },
+            alt: None,
+            width: 0,
+            height: 0,
+            duration_ms: None,
+            bytes: 0,
+            sha256: String::new(),
+            url: url.to_owned(),
+            content: Arc::new(Unreadable),
+        }
+    }
+}
+
+impl fmt::Debug for PublishMedia {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PublishMedia")
+            .field("id", &self.id)
+            .field("kind", &self.kind)
+            .field("format", &self.format)
+            .field("bytes", &self.bytes)
+            .field("sha256", &self.sha256)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Everything an adapter needs to publish one delivery.
 #[derive(Debug, Clone, Copy)]
 pub struct PublishJob<'a> {
     pub account: &'a Account,
     pub tokens: &'a TokenSet,
     pub text: &'a str,
-    pub media: &'a [Media],
+    pub media: &'a [PublishMedia],
     /// Stable for the delivery; platforms that honour idempotency keys get it.
     pub idempotency_key: &'a str,
     /// What an earlier attempt recorded through [`Progress::checkpoint`], if any.

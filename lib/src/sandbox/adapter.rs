@@ -8,14 +8,14 @@ use chrono::Utc;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use crate::domain::{Account, PlatformKind, Profile, TokenSet};
+use crate::domain::{Account, MediaKind, PlatformKind, Profile, TokenSet};
 use crate::platforms::http::{
     endpoint, read_body, read_transport_error, retry_after, transport_error,
 };
 use crate::platforms::oauth::{ClientAuth, OAuthApp};
 use crate::ports::{
     AuthorizeRequest, CodeExchange, Connection, Platform, PlatformError, Progress, PublishJob,
-    Published, Recovery,
+    PublishMedia, Published, Recovery,
 };
 
 /// The paths the sandbox server serves, below its origin.
@@ -25,6 +25,7 @@ pub mod paths {
     pub const REVOKE: &str = "/sandbox/oauth/revoke";
     pub const ME: &str = "/sandbox/api/me";
     pub const POSTS: &str = "/sandbox/api/posts";
+    pub const MEDIA: &str = "/sandbox/api/media";
 }
 
 pub struct SandboxPlatform {
@@ -97,6 +98,29 @@ impl SandboxPlatform {
             biography: me.bio,
             granted_by: None,
         })
+    }
+
+    /// Uploads one item's bytes, streamed from storage, and answers the sandbox's id for it. Nothing is published
+    /// yet: an upload that is never used is harmless, so a retry may upload again.
+    async fn upload(&self, job: &PublishJob<'_>, m: &PublishMedia) -> Result<String, PlatformError> {
+        #[derive(Deserialize)]
+        struct Uploaded {
+            id: String,
+        }
+        let bytes = m.content.read(0..m.bytes).await?;
+        let resp = self
+            .http
+            .post(endpoint(&self.api, paths::MEDIA))
+            .bearer_auth(job.tokens.access_token.expose_secret())
+            .header(reqwest::header::CONTENT_TYPE, m.format.mime())
+            .header(reqwest::header::CONTENT_LENGTH, m.bytes)
+            .body(reqwest::Body::wrap_stream(bytes))
+            .send()
+            .await
+            .map_err(|e| read_transport_error(&e, "sandbox media upload"))?;
+        let resp = check(resp).await?;
+        let up: Uploaded = answer(resp, "sandbox media upload", false).await?;
+        Ok(up.id)
     }
 }
 
@@ -223,10 +247,19 @@ impl Platform for SandboxPlatform {
         job: &PublishJob<'_>,
         _progress: &dyn Progress,
     ) -> Result<Published, PlatformError> {
-        let body = serde_json::json!({
-            "text": job.text,
-            "media": job.media.iter().map(|m| serde_json::json!({"url": m.url, "alt": m.alt})).collect::<Vec<_>>(),
-        });
+        // Like a real network, the sandbox takes media both ways: images are uploaded as bytes first (as X,
+        // Bluesky and Mastodon take them), videos are fetched by the sandbox from their link (as Meta does).
+        let mut media = Vec::with_capacity(job.media.len());
+        for m in job.media {
+            media.push(match m.kind {
+                MediaKind::Image => {
+                    let id = self.upload(job, m).await?;
+                    serde_json::json!({"media_id": id, "alt": m.alt})
+                }
+                MediaKind::Video => serde_json::json!({"url": m.url, "alt": m.alt}),
+            });
+        }
+        let body = serde_json::json!({ "text": job.text, "media": media });
         let resp = self
             .http
             .post(endpoint(&self.api, paths::POSTS))

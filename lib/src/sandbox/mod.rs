@@ -31,6 +31,9 @@ pub const CLIENT_ID: &str = "postora-sandbox";
 /// The most characters a sandbox post may have.
 pub const MAX_CHARS: usize = 500;
 
+/// The largest file the sandbox takes, by upload or by URL.
+pub const MAX_MEDIA_BYTES: u64 = 8 * 1024 * 1024 * 1024;
+
 /// How the sandbox treats `Idempotency-Key`, so it can stand in for each kind of platform.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -75,6 +78,8 @@ pub struct Sandbox {
     token_ttl: Duration,
     public_url: String,
     idempotency: Idempotency,
+    /// Fetches the media a post names by URL, as a platform that downloads media does.
+    fetcher: reqwest::Client,
 }
 
 impl Sandbox {
@@ -105,6 +110,10 @@ impl Sandbox {
             token_ttl,
             public_url: public_url.to_owned(),
             idempotency: Idempotency::default(),
+            fetcher: crate::platforms::http::client(crate::platforms::http::HttpTimeouts {
+                connect: Duration::from_secs(5),
+                request: Duration::from_secs(600),
+            }),
         }
     }
 

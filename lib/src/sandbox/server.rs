@@ -16,8 +16,10 @@ use sha2::{Digest, Sha256};
 
 use super::faults::MAX_FAULT_DELAY_MS;
 use super::store::Bearer;
+use super::store::SandboxMedia;
 use super::{
     Fault, FaultKind, Idempotency, LimitScope, Sandbox, SandboxPost, CLIENT_ID, MAX_CHARS,
+    MAX_MEDIA_BYTES,
 };
 use crate::domain::ids::random_token;
 use crate::http::error::ApiError;
@@ -35,6 +37,7 @@ pub(super) fn router(sandbox: Sandbox) -> Router {
         .route("/sandbox/oauth/revoke", post(revoke))
         .route("/sandbox/api/me", get(me))
         .route("/sandbox/api/posts", post(create_post).get(find_post))
+        .route("/sandbox/api/media", post(upload_media))
         .route("/sandbox/posts", get(list_posts))
         .route("/sandbox/posts/{id}", get(show_post))
         .route(
@@ -396,7 +399,154 @@ struct NewSandboxPost {
     #[serde(default)]
     text: String,
     #[serde(default)]
-    media: serde_json::Value,
+    media: Vec<MediaRef>,
+}
+
+/// A post's media item: one uploaded before (`POST /sandbox/api/media`), or a URL the sandbox fetches now.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MediaRef {
+    #[serde(default)]
+    media_id: Option<String>,
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    alt: Option<String>,
+}
+
+/// Hashes a body as it streams past, keeping none of it; refuses one larger than [`MAX_MEDIA_BYTES`].
+async fn digest_stream<S, E>(mut body: S) -> Result<(String, u64), String>
+where
+    S: futures_core::Stream<Item = Result<axum::body::Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    use futures_util::StreamExt;
+    let mut hash = Sha256::new();
+    let mut total = 0u64;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| format!("the body broke off: {e}"))?;
+        total += chunk.len() as u64;
+        if total > MAX_MEDIA_BYTES {
+            return Err(format!("a file may have at most {MAX_MEDIA_BYTES} bytes"));
+        }
+        hash.update(&chunk);
+    }
+    Ok((hex::encode(hash.finalize()), total))
+}
+
+fn new_media_id() -> String {
+    format!("sbxmedia_{}", uuid::Uuid::now_v7().simple())
+}
+
+/// Takes a file's bytes (an upload, as X, Bluesky or Mastodon take them) and answers its id and checksum.
+async fn upload_media(State(sb): State<Sandbox>, headers: HeaderMap, body: Body) -> Response {
+    let user = match authenticated(&sb, &headers).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/octet-stream")
+        .chars()
+        .take(100)
+        .collect::<String>();
+    let (sha256, bytes) = match digest_stream(body.into_data_stream()).await {
+        Ok(d) => d,
+        Err(m) => return api_error(StatusCode::BAD_REQUEST, "invalid_media", &m),
+    };
+    if bytes == 0 {
+        return api_error(StatusCode::BAD_REQUEST, "invalid_media", "the file is empty");
+    }
+    let media = SandboxMedia {
+        id: new_media_id(),
+        sha256,
+        bytes,
+        content_type,
+        via: "upload".into(),
+    };
+    match sb.store.insert_media(&media, &user, now_ms()).await {
+        Ok(()) => (StatusCode::CREATED, axum::Json(media)).into_response(),
+        Err(e) => unavailable(e),
+    }
+}
+
+/// Fetches a file a post names by URL (as Meta's platforms and TikTok's photos do) and records what arrived.
+async fn fetch_media(sb: &Sandbox, user: &str, url: &str) -> Result<SandboxMedia, Response> {
+    let refused = |m: String| api_error(StatusCode::UNPROCESSABLE_ENTITY, "media_fetch_failed", &m);
+    let resp = sb
+        .fetcher
+        .get(url)
+        .send()
+        .await
+        .map_err(|_| refused("the media URL could not be fetched".into()))?;
+    if !resp.status().is_success() {
+        return Err(refused(format!("the media URL answered {}", resp.status().as_u16())));
+    }
+    let content_type = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/octet-stream")
+        .chars()
+        .take(100)
+        .collect::<String>();
+    let (sha256, bytes) = digest_stream(Box::pin(resp.bytes_stream()))
+        .await
+        .map_err(refused)?;
+    let media = SandboxMedia {
+        id: new_media_id(),
+        sha256,
+        bytes,
+        content_type,
+        via: "url".into(),
+    };
+    sb.store
+        .insert_media(&media, user, now_ms())
+        .await
+        .map_err(unavailable)?;
+    Ok(media)
+}
+
+/// The media of a new post as the sandbox keeps them: each with its checksum.
+async fn resolve_media(
+    sb: &Sandbox,
+    user: &str,
+    refs: &[MediaRef],
+) -> Result<serde_json::Value, Response> {
+    let mut out = Vec::with_capacity(refs.len());
+    for r in refs {
+        let media = match (&r.media_id, &r.url) {
+            (Some(id), None) => match sb.store.get_media(user, id).await {
+                Ok(Some(m)) => m,
+                Ok(None) => {
+                    return Err(api_error(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "unknown_media",
+                        "a media_id names no file this user uploaded",
+                    ))
+                }
+                Err(e) => return Err(unavailable(e)),
+            },
+            (None, Some(url)) => fetch_media(sb, user, url).await?,
+            _ => {
+                return Err(api_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "each media item needs a media_id or a url",
+                ))
+            }
+        };
+        out.push(serde_json::json!({
+            "id": media.id,
+            "sha256": media.sha256,
+            "bytes": media.bytes,
+            "content_type": media.content_type,
+            "via": media.via,
+            "alt": r.alt,
+        }));
+    }
+    Ok(serde_json::Value::Array(out))
 }
 
 /// Applies a fault that answers before anything is stored; `None` when the request goes on.
@@ -486,9 +636,16 @@ async fn create_post(
         return api_error(
             StatusCode::BAD_REQUEST,
             "invalid_request",
-            "the body must be JSON with a text field",
+            "the body must be JSON with a text field and media items",
         );
     };
+    if input.media.len() > 4 {
+        return api_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "too_many_media",
+            "a sandbox post has at most 4 media items",
+        );
+    }
     if input.text.chars().count() > MAX_CHARS {
         return api_error(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -496,13 +653,17 @@ async fn create_post(
             "a sandbox post has at most 500 characters",
         );
     }
+    let media = match resolve_media(&sb, &user, &input.media).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
     let stored = sb
         .store
         .insert_post(
             &user,
             key,
             &input.text,
-            input.media.to_string(),
+            media.to_string(),
             dedupe,
             now_ms(),
         )

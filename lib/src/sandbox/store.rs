@@ -32,6 +32,10 @@ CREATE TABLE IF NOT EXISTS sandbox_posts (
     text TEXT NOT NULL, media TEXT NOT NULL, accepted_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS sandbox_posts_by_key ON sandbox_posts (user_id, idempotency_key);
+CREATE TABLE IF NOT EXISTS sandbox_media (
+    id TEXT PRIMARY KEY, user_id TEXT NOT NULL, sha256 TEXT NOT NULL, bytes INTEGER NOT NULL,
+    content_type TEXT NOT NULL, via TEXT NOT NULL, received_at INTEGER NOT NULL
+);
 "#;
 
 const POST_COLUMNS: &str = "id, user_id, idempotency_key, text, media, accepted_at";
@@ -385,6 +389,56 @@ impl SandboxStore {
             })
             .await
     }
+}
+
+impl SandboxStore {
+    /// Records a file the sandbox received (its checksum and size: the bytes themselves are not kept).
+    pub async fn insert_media(&self, media: &SandboxMedia, user: &str, now_ms: i64) -> StoreResult<()> {
+        let (m, u) = (media.clone(), user.to_owned());
+        self.db
+            .call(move |c| {
+                c.execute(
+                    "INSERT INTO sandbox_media (id, user_id, sha256, bytes, content_type, via, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![m.id, u, m.sha256, i64::try_from(m.bytes).unwrap_or(i64::MAX), m.content_type, m.via, now_ms],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// A file this user sent, by its sandbox id.
+    pub async fn get_media(&self, user: &str, id: &str) -> StoreResult<Option<SandboxMedia>> {
+        let (u, i) = (user.to_owned(), id.to_owned());
+        self.db
+            .call(move |c| {
+                Ok(c.query_row(
+                    "SELECT id, sha256, bytes, content_type, via FROM sandbox_media WHERE user_id = ?1 AND id = ?2",
+                    params![u, i],
+                    |r| {
+                        Ok(SandboxMedia {
+                            id: r.get(0)?,
+                            sha256: r.get(1)?,
+                            bytes: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+                            content_type: r.get(3)?,
+                            via: r.get(4)?,
+                        })
+                    },
+                )
+                .optional()?)
+            })
+            .await
+    }
+}
+
+/// A file the sandbox received: by upload or by fetching a URL, with the checksum of what arrived.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SandboxMedia {
+    pub id: String,
+    pub sha256: String,
+    pub bytes: u64,
+    pub content_type: String,
+    /// `upload` or `url`.
+    pub via: String,
 }
 
 fn read_post(r: &rusqlite::Row<'_>, base: &str) -> rusqlite::Result<SandboxPost> {

@@ -18,12 +18,12 @@ use super::graph::{Failure, Graph};
 use super::login::FacebookLogin;
 use super::token::{self, CodeAnswer, TokenAnswer};
 use crate::config::{ConfigError, Env};
-use crate::domain::{Account, Media, MediaKind, PlatformKind, Profile, TokenSet};
+use crate::domain::{Account, MediaKind, PlatformKind, Profile, TokenSet};
 use crate::platforms::http::endpoint;
 use crate::platforms::oauth::{ClientAuth, OAuthApp};
 use crate::ports::{
     AuthorizeRequest, CodeExchange, Connection, Platform, PlatformError, Progress, PublishJob,
-    Published, Recovery,
+    PublishMedia, Published, Recovery,
 };
 
 /// The documented paths below the configured origins.
@@ -371,7 +371,7 @@ impl InstagramPlatform {
 }
 
 /// The containers a post needs: an image, a reel, or a carousel of 2 to 10 images and videos.
-fn spec(text: &str, media: &[Media]) -> Result<Spec, PlatformError> {
+fn spec(text: &str, media: &[PublishMedia]) -> Result<Spec, PlatformError> {
     let caption = |mut p: Params| {
         if !text.is_empty() {
             p.push(("caption", text.to_owned()));
@@ -506,12 +506,8 @@ impl Platform for InstagramPlatform {
 mod tests {
     use super::*;
 
-    fn media(url: &str, kind: MediaKind) -> Media {
-        Media {
-            url: url.into(),
-            alt: None,
-            kind,
-        }
+    fn media(url: &str, kind: MediaKind) -> PublishMedia {
+        PublishMedia::from_link(url, kind)
     }
 
     #[test]

@@ -11,12 +11,12 @@ use super::container::{self, ContainerPolling, Containers, Params, Spec};
 use super::graph::{Failure, Graph};
 use super::token::{self, CodeAnswer, TokenAnswer};
 use crate::config::{ConfigError, Env};
-use crate::domain::{Account, Media, MediaKind, PlatformKind, Profile, TokenSet};
+use crate::domain::{Account, MediaKind, PlatformKind, Profile, TokenSet};
 use crate::platforms::http::endpoint;
 use crate::platforms::oauth::{ClientAuth, OAuthApp};
 use crate::ports::{
     AuthorizeRequest, CodeExchange, Connection, Platform, PlatformError, Progress, PublishJob,
-    Published, Recovery,
+    PublishMedia, Published, Recovery,
 };
 
 /// The documented paths below the configured origins.
@@ -207,7 +207,7 @@ fn refused(f: Failure) -> PlatformError {
 }
 
 /// One image or video as a Threads container's parameters.
-fn media_params(media: &Media) -> Params {
+fn media_params(media: &PublishMedia) -> Params {
     let mut p: Params = match media.kind {
         MediaKind::Image => vec![
             ("media_type", "IMAGE".into()),
@@ -225,7 +225,7 @@ fn media_params(media: &Media) -> Params {
 }
 
 /// The containers a post needs: TEXT, one IMAGE or VIDEO, or a CAROUSEL of 2 to 20 items.
-fn spec(text: &str, media: &[Media]) -> Result<Spec, PlatformError> {
+fn spec(text: &str, media: &[PublishMedia]) -> Result<Spec, PlatformError> {
     let with_text = |mut p: Params| {
         if !text.is_empty() {
             p.push(("text", text.to_owned()));
@@ -329,11 +329,10 @@ impl Platform for ThreadsPlatform {
 mod tests {
     use super::*;
 
-    fn image(url: &str) -> Media {
-        Media {
-            url: url.into(),
+    fn image(url: &str) -> PublishMedia {
+        PublishMedia {
             alt: Some("a cat".into()),
-            kind: MediaKind::Image,
+            ..PublishMedia::from_link(url, MediaKind::Image)
         }
     }
 
