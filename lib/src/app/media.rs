@@ -66,7 +66,7 @@ impl std::fmt::Debug for PartPlan {
 }
 
 /// What a run of [`App::sweep_media`] removed.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct MediaSweep {
     pub unattached_removed: usize,
     pub uploads_aborted: usize,
@@ -651,6 +651,24 @@ impl App {
             Ok(()) | Err(crate::ports::StoreError::NotFound) => Ok(()),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Marks every object of an item as used by a post, so the object store's clean-up of unattached uploads keeps
+    /// them.
+    pub(crate) async fn mark_objects_attached(&self, item: &MediaItem) -> Result<()> {
+        for name in std::iter::once(crate::domain::media::ORIGINAL)
+            .chain(item.renditions.iter().map(|r| r.name.as_str()))
+        {
+            match self
+                .blobs
+                .mark_attached(&Self::blob_key(&item.workspace_id, &item.id, name))
+                .await
+            {
+                Ok(()) | Err(BlobError::NotFound) => {}
+                Err(e) => return Err(blob_error(e, "marking the file as used")),
+            }
+        }
+        Ok(())
     }
 
     /// A short-lived link to an item's original bytes.

@@ -426,7 +426,7 @@ impl App {
             }
             return Err(e.into());
         }
-        self.attach_media(&record.post).await?;
+        self.attach_media(&record.post, &checked.items).await?;
         self.audit(
             AuditEntry::new(ws.clone(), now, "post.created", serde_json::json!({"targets": record.deliveries.len(), "scheduled_at": record.post.scheduled_at}))
                 .post(&record.post.id),
@@ -443,8 +443,9 @@ impl App {
         Ok((fresh, true))
     }
 
-    /// Records that the post uses its media, so they are kept (and not deleted while it may still publish).
-    async fn attach_media(&self, post: &Post) -> Result<()> {
+    /// Records that the post uses its media, so they are kept (and not deleted while it may still publish): on
+    /// their records, and on their objects for the object store's own clean-up.
+    async fn attach_media(&self, post: &Post, items: &[MediaItem]) -> Result<()> {
         if post.media.is_empty() {
             return Ok(());
         }
@@ -453,6 +454,9 @@ impl App {
             .media
             .attach_media(&post.workspace_id, &ids, &post.id, self.now())
             .await?;
+        for item in items.iter().filter(|i| i.attached_at.is_none()) {
+            self.mark_objects_attached(item).await?;
+        }
         Ok(())
     }
 
@@ -613,7 +617,7 @@ impl App {
             }
             Err(e) => return Err(e.into()),
         }
-        self.attach_media(&post).await?;
+        self.attach_media(&post, &checked.items).await?;
         self.audit(
             AuditEntry::new(ws.clone(), now, "post.updated", serde_json::json!({})).post(id),
         )

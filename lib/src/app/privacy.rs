@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::App;
-use crate::domain::{Account, AccountStatus, AuditEntry, WorkspaceId};
+use crate::domain::{Account, AccountStatus, AuditEntry, MediaItem, WorkspaceId};
 use crate::error::{Error, Result};
 use crate::ports::{Page, PostFilter, PostRecord, StoreError};
 
@@ -17,8 +17,8 @@ pub const EXPORT_PAGE_MAX: usize = 200;
 /// Store calls one export page makes at most per part, so that a page that finds little still ends quickly.
 const EXPORT_STORE_CALLS: usize = 4;
 
-/// One record of an export: the workspace first, then its accounts, its posts with their deliveries, and its audit
-/// log. Nothing secret is read into it: no token, no ciphertext, no key.
+/// One record of an export: the workspace first, then its accounts, its posts with their deliveries, its media, and
+/// its audit log. Nothing secret is read into it: no token, no ciphertext, no key.
 #[derive(Clone, Debug)]
 pub enum ExportRecord {
     Workspace {
@@ -31,6 +31,8 @@ pub enum ExportRecord {
     Account(Account),
     /// A post with its deliveries; newest scheduled first.
     Post(PostRecord),
+    /// A media item (its description, not its bytes); newest first.
+    Media(MediaItem),
     /// An audit entry; newest first.
     Audit(AuditEntry),
 }
@@ -49,6 +51,8 @@ enum ExportPart {
     Accounts,
     #[serde(rename = "posts")]
     Posts,
+    #[serde(rename = "media")]
+    Media,
     #[serde(rename = "audit")]
     Audit,
 }
@@ -90,7 +94,7 @@ impl ExportCursor {
         let cursor: ExportCursor = serde_json::from_slice(&bytes).map_err(|_| bad())?;
         let valid = match cursor.part {
             ExportPart::Accounts => cursor.store.is_none(),
-            ExportPart::Posts | ExportPart::Audit => cursor.after.is_none(),
+            ExportPart::Posts | ExportPart::Media | ExportPart::Audit => cursor.after.is_none(),
         };
         if valid {
             Ok(cursor)
@@ -245,6 +249,23 @@ impl App {
                     match rest {
                         // Out of room or of store calls: the page ends here.
                         Some(c) => return Ok(page_going_on(records, ExportPart::Posts, c)),
+                        None => ExportCursor::start(ExportPart::Media),
+                    }
+                }
+                ExportPart::Media => {
+                    let stores = &self.stores;
+                    let rest = fill_from_store(
+                        &mut records,
+                        limit,
+                        at.store.clone(),
+                        ExportRecord::Media,
+                        |room, cursor| async move {
+                            stores.media.list_media(ws, room, cursor.as_deref()).await
+                        },
+                    )
+                    .await?;
+                    match rest {
+                        Some(c) => return Ok(page_going_on(records, ExportPart::Media, c)),
                         None => ExportCursor::start(ExportPart::Audit),
                     }
                 }
@@ -309,6 +330,10 @@ impl App {
                 Err(e) => return Err(e),
             }
         }
+        // The files go first: a failure here leaves the records that say what is still to remove.
+        self.blobs.delete_workspace(ws).await.map_err(|e| {
+            Error::Unavailable(format!("the workspace's media could not be removed: {e}"))
+        })?;
         self.stores.workspaces.erase_workspace(ws).await?;
         self.vault.forget(ws);
         let erased_at = self.now();

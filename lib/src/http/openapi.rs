@@ -28,7 +28,7 @@ use crate::app::posts;
         error::ErrorBody, error::ErrorDetail, error::FieldError,
         views::AccountView, views::AccountList, views::DeliveryView, views::PostView, views::PostPage,
         views::ConnectStarted, views::RetryRequest, views::Health,
-        views::ExportedAccount, views::ExportLine, views::AuditPage, views::WorkspaceErasedView,
+        views::ExportedAccount, views::ExportedMedia, views::ExportLine, views::AuditPage, views::WorkspaceErasedView,
         views::ApiKeyView, views::ApiKeyList, views::ApiKeyCreated, views::NewApiKey,
         views::DeletionAccepted, views::DeauthorizeDone, views::DeletionStatusView, meta::SignedRequestForm,
         crate::domain::AuditEntry,

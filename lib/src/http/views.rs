@@ -239,8 +239,8 @@ pub struct ExportedAccount {
 }
 
 /// One line of an export page (`application/x-ndjson`): its `type` says which record it is. An export gives the
-/// workspace first, then its accounts, its posts with their deliveries (newest scheduled first), and its audit log
-/// (newest first); never a token, a ciphertext or a key.
+/// workspace first, then its accounts, its posts with their deliveries (newest scheduled first), its media (newest
+/// first), and its audit log (newest first); never a token, a ciphertext or a key.
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ExportLine {
@@ -255,8 +255,19 @@ pub enum ExportLine {
     Account(ExportedAccount),
     /// A post with its deliveries.
     Post(PostView),
+    /// An item of the media library, and where to fetch its file.
+    Media(ExportedMedia),
     /// An entry of the audit log.
     Audit(AuditEntry),
+}
+
+/// A media item in an export: what it is, and the API path that redirects to its file (with the workspace's key).
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ExportedMedia {
+    #[serde(flatten)]
+    pub media: MediaView,
+    /// `GET` it with the workspace's API key: it answers a redirect to a link to the original, valid for two hours.
+    pub content_path: String,
 }
 
 impl From<&ExportRecord> for ExportLine {
@@ -278,6 +289,10 @@ impl From<&ExportRecord> for ExportLine {
                 settings: a.settings.clone(),
             }),
             ExportRecord::Post(p) => ExportLine::Post(PostView::from(p)),
+            ExportRecord::Media(m) => ExportLine::Media(ExportedMedia {
+                media: MediaView::new(m, &[]),
+                content_path: format!("/v1/media/{}/content", m.id),
+            }),
             ExportRecord::Audit(e) => ExportLine::Audit(e.clone()),
         }
     }

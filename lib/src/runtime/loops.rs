@@ -109,7 +109,7 @@ pub async fn publisher_loop(app: Arc<App>, concurrency: usize, mut shutdown: Shu
     .await;
 }
 
-/// Refreshes tokens that expire within a day, every `interval`, until shutdown.
+/// Refreshes tokens that expire within a day and sweeps the media library, every `interval`, until shutdown.
 pub async fn refresher_loop(app: Arc<App>, interval: Duration, mut shutdown: Shutdown) {
     let mut ticker = tokio::time::interval(interval);
     loop {
@@ -121,6 +121,9 @@ pub async fn refresher_loop(app: Arc<App>, interval: Duration, mut shutdown: Shu
             Ok(report) if report.examined > 0 => tracing::info!(?report, "token refresh run"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "token refresh run failed"),
+        }
+        if let Err(e) = app.sweep_media().await {
+            tracing::warn!(error = %e, "media sweep failed");
         }
     }
 }

@@ -273,6 +273,47 @@ struct World {
     page_size: usize,
     deny_consent: bool,
     calls: Vec<(Op, String)>,
+    /// What each media URL it was given answered when it fetched it, as Meta downloads media itself.
+    fetched: HashMap<String, Fetched>,
+}
+
+/// A file the fake downloaded from a media URL it was given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetched {
+    pub sha256: String,
+    pub bytes: u64,
+    pub content_type: Option<String>,
+}
+
+/// The parameters that carry a URL Meta downloads: containers' `image_url` and `video_url`, a Page photo's `url`
+/// and a Page video's `file_url`.
+const MEDIA_URL_PARAMS: [&str; 4] = ["image_url", "video_url", "url", "file_url"];
+
+/// Downloads a media URL as Meta does, keeping only its checksum; `None` if it does not answer 200 with a body.
+async fn download(url: &str) -> Option<Fetched> {
+    use sha2::Digest;
+    let resp = reqwest::get(url).await.ok()?;
+    if !resp.status().is_success() {
+        return None;
+    }
+    let content_type = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = resp.bytes().await.ok()?;
+    if body.is_empty() {
+        return None;
+    }
+    Some(Fetched {
+        sha256: hex_digest(&sha2::Sha256::digest(&body)),
+        bytes: body.len() as u64,
+        content_type,
+    })
+}
+
+fn hex_digest(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl World {
@@ -428,6 +469,20 @@ impl FakeMeta {
     /// Every post accepted so far, oldest first.
     pub fn posts(&self) -> Vec<Post> {
         self.world().posts.clone()
+    }
+
+    /// What the fake downloaded from a media URL it was given, if it did.
+    pub fn fetched(&self, url: &str) -> Option<Fetched> {
+        self.world().fetched.get(url).cloned()
+    }
+
+    /// The checksums of a post's media, in order, as the fake downloaded them.
+    pub fn media_checksums(&self, post: &Post) -> Vec<Option<String>> {
+        let w = self.world();
+        post.media
+            .iter()
+            .map(|u| w.fetched.get(u).map(|f| f.sha256.clone()))
+            .collect()
     }
 
     pub fn post_count(&self) -> usize {
@@ -627,6 +682,36 @@ async fn handle(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::to_owned);
+    // Meta downloads what a media URL points at when the request names it; one it cannot download is refused the
+    // way Graph refuses it.
+    for name in MEDIA_URL_PARAMS {
+        let Some(url) = params.get(name).cloned() else {
+            continue;
+        };
+        if !url.starts_with("http://") && !url.starts_with("https://") {
+            continue;
+        }
+        match download(&url).await {
+            Some(f) => {
+                world
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .fetched
+                    .insert(url, f);
+            }
+            None => {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    axum::Json(json!({"error": {
+                        "message": "Media download has failed. The media URI doesn't meet our requirements.",
+                        "type": "OAuthException", "code": 9004, "error_subcode": 2207052,
+                        "fbtrace_id": "AbCdEfGh123",
+                    }})),
+                )
+                    .into_response()
+            }
+        }
+    }
     let request = Request {
         method,
         segments: uri

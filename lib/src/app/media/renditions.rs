@@ -117,7 +117,14 @@ impl App {
                 .update_media(&next, current.version, self.settings.media.quota_bytes)
                 .await
             {
-                Ok(Admission::Stored) => return Ok(next),
+                Ok(Admission::Stored) => {
+                    if next.attached_at.is_some() {
+                        if let Err(e) = self.blobs.mark_attached(&key).await {
+                            tracing::warn!(media_id = %next.id, error = %e, "could not mark a rendition as used");
+                        }
+                    }
+                    return Ok(next);
+                }
                 Ok(Admission::OverQuota { used }) => {
                     let _ = self.blobs.delete(&key).await;
                     return Err(self.quota_error(used));
