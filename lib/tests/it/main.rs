@@ -11,7 +11,8 @@
 //! - faults: crashes, store and queue failures and platform faults, counted from the platform's side;
 //! - the SAM template against the table definition in code, and secrets per function on the emulator;
 //! - the token vault's data-key cache on the embedded backend;
-//! - webhooks on the embedded backend: retries with backoff, the failed list, a restart in between.
+//! - webhooks on the embedded backend: retries with backoff, the failed list, a restart in between;
+//! - the guarded fetcher for addresses people supply, against servers on this machine.
 //!
 //! The AWS tests need the emulator `scripts/test` starts (`AWS_ENDPOINT_URL`); without it they fail, saying so.
 
@@ -37,6 +38,7 @@ mod local_conformance;
 mod meta_platforms;
 mod refresh;
 mod sandbox;
+mod ssrf;
 mod tokens;
 mod vault;
 mod webhooks;
