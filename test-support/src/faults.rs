@@ -860,6 +860,7 @@ impl Node {
                 .clock
                 .clone()
                 .unwrap_or_else(|| Arc::new(SystemClock)),
+            remote: postora::net::media_fetcher(&settings.media),
             platforms,
             settings,
         }));

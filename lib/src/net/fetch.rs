@@ -218,6 +218,12 @@ impl GuardedFetcher {
     /// GETs `url`, following at most `max_redirects` redirects, each checked like the first address. Answers once
     /// the final response's headers have arrived; the body is read from [`Fetched::body`], within the same deadline.
     pub async fn get(&self, url: &Url) -> Result<Fetched, FetchError> {
+        self.get_within(url, self.limits.max_bytes).await
+    }
+
+    /// [`get`](Self::get), with the body cut at `max_bytes` when that is below the fetcher's own limit.
+    pub async fn get_within(&self, url: &Url, max_bytes: u64) -> Result<Fetched, FetchError> {
+        let max_bytes = max_bytes.min(self.limits.max_bytes);
         let timeout = self.limits.timeout.min(LONGEST_TIMEOUT);
         let deadline = Instant::now() + timeout;
         let timed_out = FetchError::Timeout { after: timeout };
@@ -255,9 +261,9 @@ impl GuardedFetcher {
                 });
             }
             let content_length = response.content_length();
-            if content_length.is_some_and(|n| n > self.limits.max_bytes) {
+            if content_length.is_some_and(|n| n > max_bytes) {
                 return Err(FetchError::TooLarge {
-                    limit: self.limits.max_bytes,
+                    limit: max_bytes,
                 });
             }
             let content_type = response
@@ -269,7 +275,7 @@ impl GuardedFetcher {
                 url: current,
                 content_length,
                 content_type,
-                body: body_stream(response, host, self.limits.max_bytes, deadline, timeout),
+                body: body_stream(response, host, max_bytes, deadline, timeout),
             });
         }
     }
@@ -499,5 +505,27 @@ mod tests {
             Some(&FetchError::TooLarge { limit: 5 })
         );
         assert_eq!(FetchError::from_io(&io::Error::other("x")), None);
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::ports::RemoteFiles for GuardedFetcher {
+    async fn fetch(
+        &self,
+        url: &Url,
+        max_bytes: u64,
+    ) -> Result<ByteStream, crate::ports::FetchError> {
+        use crate::ports::FetchError as Port;
+        match self.get_within(url, max_bytes).await {
+            Ok(fetched) => Ok(fetched.body),
+            Err(
+                e @ (FetchError::Connect { .. }
+                | FetchError::Broken { .. }
+                | FetchError::Timeout { .. }
+                | FetchError::NotFound { .. }
+                | FetchError::Setup),
+            ) => Err(Port::Unreachable(e.to_string())),
+            Err(e) => Err(Port::Refused(e.to_string())),
+        }
     }
 }

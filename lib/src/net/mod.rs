@@ -11,3 +11,41 @@ pub mod resolve;
 pub use fetch::{FetchError, FetchLimits, Fetched, GuardedFetcher, DEFAULT_MAX_REDIRECTS};
 pub use guard::{AddressPolicy, Refusal};
 pub use resolve::{GuardedResolver, Lookup};
+
+/// The fetcher media import uses: files up to the largest a workspace may add, a quarter of an hour to arrive, and
+/// loopback only where the settings allow it (tests). If no HTTP client can be built, every import is refused with
+/// a message that says so, rather than fetched without the guard.
+pub fn media_fetcher(
+    settings: &crate::config::MediaSettings,
+) -> std::sync::Arc<dyn crate::ports::RemoteFiles> {
+    let limits = FetchLimits {
+        max_bytes: settings.max_file_bytes,
+        timeout: std::time::Duration::from_secs(15 * 60),
+        connect_timeout: std::time::Duration::from_secs(10),
+        max_redirects: DEFAULT_MAX_REDIRECTS,
+    };
+    let policy = AddressPolicy {
+        allow_loopback: settings.import_allow_loopback,
+    };
+    match GuardedFetcher::new(limits, policy) {
+        Ok(fetcher) => std::sync::Arc::new(fetcher),
+        Err(e) => std::sync::Arc::new(Unavailable(e.to_string())),
+    }
+}
+
+/// Refuses every fetch: the guarded client could not be built.
+struct Unavailable(String);
+
+#[async_trait::async_trait]
+impl crate::ports::RemoteFiles for Unavailable {
+    async fn fetch(
+        &self,
+        _url: &url::Url,
+        _max_bytes: u64,
+    ) -> Result<crate::ports::ByteStream, crate::ports::FetchError> {
+        Err(crate::ports::FetchError::Unreachable(format!(
+            "Postora cannot fetch files now: {}",
+            self.0
+        )))
+    }
+}

@@ -58,6 +58,7 @@ pub fn assemble(backend: Backend, settings: Settings, platforms: Platforms) -> A
         queue: backend.queue,
         bus: backend.bus,
         clock: Arc::new(SystemClock) as Arc<dyn Clock>,
+        remote: crate::net::media_fetcher(&settings.media),
         platforms,
         settings,
     }))
