@@ -13,6 +13,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod logging;
+pub mod media;
 pub mod platforms;
 pub mod ports;
 pub mod runtime;

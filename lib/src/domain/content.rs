@@ -2,8 +2,9 @@
 
 use unicode_segmentation::UnicodeSegmentation;
 
-use super::platform::{ContentLimits, TextMeasure};
-use super::post::{Media, MediaKind};
+use super::media_rules::{self, ItemShape};
+use super::platform::{ContentLimits, PlatformKind, TextMeasure};
+use super::post::Media;
 
 /// Length of `text` as the platform with this measure counts it.
 pub fn measure(text: &str, how: TextMeasure) -> usize {
@@ -83,10 +84,11 @@ pub struct Violation {
     pub message: String,
 }
 
-/// Checks a text and media list against a platform's limits; `field` names the text's place in the request.
+/// Checks a text against a platform's limits and a media list against its media rules (how many, which kinds,
+/// whether required: [`media_rules`]); `field` names the text's place in the request.
 pub fn check(
     limits: &ContentLimits,
-    platform: &str,
+    platform: PlatformKind,
     text: &str,
     media: &[Media],
     field: &str,
@@ -125,35 +127,24 @@ pub fn check(
             message: "a post needs text or media".to_owned(),
         });
     }
-    if media.len() > limits.max_media {
-        out.push(Violation {
-            field: "media".to_owned(),
-            message: format!(
-                "{platform} takes at most {} media items and this post has {}",
-                limits.max_media,
-                media.len()
-            ),
-        });
-    }
-    if limits.requires_media && media.is_empty() {
-        out.push(Violation {
-            field: "media".to_owned(),
-            message: format!("{platform} does not accept posts without media"),
-        });
-    }
-    if limits.video_only && media.iter().any(|m| m.kind != MediaKind::Video) {
-        out.push(Violation {
-            field: "media".to_owned(),
-            message: format!("{platform} accepts only video"),
-        });
-    }
+    let kinds: Vec<_> = media.iter().map(|m| m.kind).collect();
+    let shapes: Vec<_> = kinds
+        .iter()
+        .map(|&kind| ItemShape { kind, gif: false })
+        .collect();
+    let broken = media_rules::check_shape(platform, &shapes)
+        .into_iter()
+        .chain(media_rules::check_kinds(platform, &kinds));
+    out.extend(broken.map(|(_, message)| Violation {
+        field: "media".to_owned(),
+        message,
+    }));
     out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::PlatformKind;
     use proptest::prelude::*;
 
     #[test]
@@ -163,7 +154,7 @@ mod tests {
         assert_eq!(measure(family, TextMeasure::Chars), 7);
         let text = family.repeat(300);
         let limits = PlatformKind::Bluesky.limits();
-        let v = check(&limits, "bluesky", &text, &[], "text");
+        let v = check(&limits, PlatformKind::Bluesky, &text, &[], "text");
         // 300 graphemes is within the grapheme limit but far over 3000 bytes.
         assert_eq!(v.len(), 1, "{v:?}");
         assert!(v[0].message.contains("bytes"));
@@ -190,7 +181,7 @@ mod tests {
     fn instagram_refuses_text_only_posts_and_youtube_angle_brackets() {
         let v = check(
             &PlatformKind::Instagram.limits(),
-            "instagram",
+            PlatformKind::Instagram,
             "hi",
             &[],
             "text",
@@ -198,7 +189,7 @@ mod tests {
         assert!(v.iter().any(|v| v.field == "media"));
         let v = check(
             &PlatformKind::Youtube.limits(),
-            "youtube",
+            PlatformKind::Youtube,
             "a <b>",
             &[],
             "text",
@@ -210,7 +201,7 @@ mod tests {
         #[test]
         fn texts_within_the_limit_pass_and_longer_ones_fail(n in 1usize..700) {
             let text = "a".repeat(n);
-            let v = check(&PlatformKind::Threads.limits(), "threads", &text, &[], "text");
+            let v = check(&PlatformKind::Threads.limits(), PlatformKind::Threads, &text, &[], "text");
             prop_assert_eq!(v.is_empty(), n <= 500);
         }
 
