@@ -145,6 +145,7 @@ pub fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::MediaKind;
     use proptest::prelude::*;
 
     #[test]
@@ -195,6 +196,36 @@ mod tests {
             "text",
         );
         assert!(v.iter().any(|v| v.message.contains('<')));
+    }
+
+    #[test]
+    fn media_count_kind_and_mixing_come_from_the_media_rules() {
+        let media = |kind| Media {
+            url: "https://example.com/a".into(),
+            alt: None,
+            kind,
+        };
+        let image = media(MediaKind::Image);
+        let video = media(MediaKind::Video);
+        let check_media = |p: PlatformKind, m: &[Media]| {
+            check(&p.limits(), p, "hi", m, "text")
+                .into_iter()
+                .map(|v| v.message)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            check_media(PlatformKind::Tiktok, &[image.clone()]),
+            ["tiktok accepts only video"]
+        );
+        assert!(check_media(PlatformKind::Tiktok, &[video.clone()]).is_empty());
+        let v = check_media(PlatformKind::X, &vec![image.clone(); 5]);
+        assert_eq!(v, ["x takes at most 4 media items and this post has 5"]);
+        let v = check_media(PlatformKind::Bluesky, &[image.clone(), video.clone()]);
+        assert_eq!(
+            v,
+            ["bluesky does not take images and video in the same post"]
+        );
+        assert!(check_media(PlatformKind::Threads, &[image, video]).is_empty());
     }
 
     proptest! {

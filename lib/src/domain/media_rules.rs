@@ -557,3 +557,357 @@ fn duration(ms: u64) -> String {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(format: MediaFormat, width: u32, height: u32) -> MediaInfo {
+        MediaInfo {
+            format,
+            width,
+            height,
+            duration_ms: None,
+            frame_rate: None,
+            video_codec: None,
+            audio_codec: None,
+            private_metadata: false,
+        }
+    }
+
+    fn video(seconds: u64) -> MediaInfo {
+        MediaInfo {
+            duration_ms: Some(seconds * 1000),
+            frame_rate: Some(30.0),
+            video_codec: Some("avc1".into()),
+            ..image(MediaFormat::Mp4, 1920, 1080)
+        }
+    }
+
+    fn refused_for(a: Assessment) -> &'static str {
+        match a {
+            Assessment::Refused { rule, .. } => rule,
+            other => panic!("not refused: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn bluesky_fits_a_large_jpeg_to_a_million_bytes_and_2000_pixels() {
+        let photo = image(MediaFormat::Jpeg, 4000, 3000);
+        let a = assess(PlatformKind::Bluesky, &photo, 1_200_000);
+        let Assessment::Fitted { rendition } = a else {
+            panic!("{a:?}")
+        };
+        assert_eq!(rendition.format, MediaFormat::Jpeg);
+        assert_eq!(rendition.max_bytes, Some(1_000_000));
+        assert_eq!(rendition.max_side, Some(2000));
+        assert_eq!(rendition.target_size(4000, 3000), (2000, 1500));
+        // Small enough, nothing private: published as it is.
+        let small = image(MediaFormat::Jpeg, 1600, 1200);
+        assert_eq!(
+            assess(PlatformKind::Bluesky, &small, 400_000),
+            Assessment::Accepted
+        );
+        // Only metadata to remove: the clean recipe.
+        let located = MediaInfo {
+            private_metadata: true,
+            ..small
+        };
+        assert_eq!(
+            assess(PlatformKind::Bluesky, &located, 400_000),
+            Assessment::Fitted {
+                rendition: RenditionSpec::clean(MediaFormat::Jpeg)
+            }
+        );
+    }
+
+    #[test]
+    fn a_format_the_platform_does_not_take_is_converted_when_it_can_be() {
+        // Instagram takes JPEG only: a PNG or WebP becomes a JPEG rendition.
+        for format in [MediaFormat::Png, MediaFormat::Webp] {
+            let a = assess(PlatformKind::Instagram, &image(format, 1080, 1080), 500_000);
+            assert!(
+                matches!(a, Assessment::Fitted { rendition } if rendition.format == MediaFormat::Jpeg),
+                "{format}"
+            );
+        }
+        // Facebook takes no WebP.
+        assert!(matches!(
+            assess(
+                PlatformKind::Facebook,
+                &image(MediaFormat::Webp, 800, 600),
+                100_000
+            ),
+            Assessment::Fitted { .. }
+        ));
+        // A GIF where GIFs are not taken, and HEIC where it is not taken, are refused with what to do.
+        let a = assess(
+            PlatformKind::Instagram,
+            &image(MediaFormat::Gif, 500, 500),
+            1000,
+        );
+        assert_eq!(refused_for(a.clone()), "format");
+        let Assessment::Refused { message, .. } = a else {
+            unreachable!()
+        };
+        assert!(message.contains("instagram does not take GIF"), "{message}");
+        let heic = image(MediaFormat::Heic, 4032, 3024);
+        assert_eq!(
+            refused_for(assess(PlatformKind::X, &heic, 2_000_000)),
+            "format"
+        );
+        // Mastodon takes HEIC, as it is, unless it carries a location Postora cannot remove.
+        assert_eq!(
+            assess(PlatformKind::Mastodon, &heic, 2_000_000),
+            Assessment::Accepted
+        );
+        let located = MediaInfo {
+            private_metadata: true,
+            ..heic
+        };
+        assert_eq!(
+            refused_for(assess(PlatformKind::Mastodon, &located, 2_000_000)),
+            "metadata"
+        );
+    }
+
+    #[test]
+    fn gifs_over_the_limit_are_refused_not_resized() {
+        let gif = image(MediaFormat::Gif, 480, 270);
+        assert_eq!(
+            assess(PlatformKind::X, &gif, 14_000_000),
+            Assessment::Accepted
+        );
+        let a = assess(PlatformKind::X, &gif, 16_000_000);
+        assert_eq!(refused_for(a.clone()), "bytes");
+        let Assessment::Refused { message, .. } = a else {
+            unreachable!()
+        };
+        assert!(
+            message.contains("15.0 MB") && message.contains("16.0 MB"),
+            "{message}"
+        );
+        // A still image over 5 MB on X is fitted instead.
+        assert!(matches!(
+            assess(
+                PlatformKind::X,
+                &image(MediaFormat::Jpeg, 4000, 3000),
+                6_000_000
+            ),
+            Assessment::Fitted { .. }
+        ));
+        let big = image(MediaFormat::Gif, 3000, 2000);
+        assert_eq!(
+            refused_for(assess(PlatformKind::Bluesky, &big, 900_000)),
+            "pixels"
+        );
+    }
+
+    #[test]
+    fn instagram_refuses_an_image_outside_4_5_to_1_91_1() {
+        let wide = image(MediaFormat::Jpeg, 3000, 1000);
+        let a = assess(PlatformKind::Instagram, &wide, 500_000);
+        assert_eq!(refused_for(a.clone()), "aspect_ratio");
+        let Assessment::Refused { message, .. } = a else {
+            unreachable!()
+        };
+        assert!(message.contains("4:5 to 1.91:1"), "{message}");
+        assert!(matches!(
+            assess(
+                PlatformKind::Instagram,
+                &image(MediaFormat::Jpeg, 1080, 1350),
+                500_000
+            ),
+            Assessment::Accepted
+        ));
+        assert!(matches!(
+            assess(
+                PlatformKind::Instagram,
+                &image(MediaFormat::Jpeg, 1910, 1000),
+                500_000
+            ),
+            Assessment::Accepted
+        ));
+        assert_eq!(
+            refused_for(assess(
+                PlatformKind::Instagram,
+                &image(MediaFormat::Jpeg, 1000, 1300),
+                1
+            )),
+            "aspect_ratio"
+        );
+    }
+
+    #[test]
+    fn tiktok_and_youtube_refuse_images() {
+        let photo = image(MediaFormat::Jpeg, 1080, 1920);
+        assert_eq!(
+            refused_for(assess(PlatformKind::Tiktok, &photo, 100_000)),
+            "kind"
+        );
+        assert_eq!(
+            refused_for(assess(PlatformKind::Youtube, &photo, 100_000)),
+            "kind"
+        );
+        assert_eq!(
+            assess(PlatformKind::Tiktok, &video(60), 50_000_000),
+            Assessment::Accepted
+        );
+    }
+
+    #[test]
+    fn videos_over_a_limit_are_refused() {
+        assert_eq!(
+            refused_for(assess(PlatformKind::Bluesky, &video(181), 10_000_000)),
+            "duration"
+        );
+        assert_eq!(
+            refused_for(assess(PlatformKind::Instagram, &video(2), 10_000_000)),
+            "duration"
+        );
+        assert_eq!(
+            refused_for(assess(PlatformKind::Bluesky, &video(60), 120_000_000)),
+            "bytes"
+        );
+        let mov = MediaInfo {
+            format: MediaFormat::Mov,
+            ..video(60)
+        };
+        assert_eq!(
+            refused_for(assess(PlatformKind::Linkedin, &mov, 10_000_000)),
+            "format"
+        );
+        assert_eq!(
+            refused_for(assess(PlatformKind::Bluesky, &mov, 10_000_000)),
+            "format"
+        );
+        let fast = MediaInfo {
+            frame_rate: Some(120.0),
+            ..video(60)
+        };
+        assert_eq!(
+            refused_for(assess(PlatformKind::X, &fast, 10_000_000)),
+            "frame_rate"
+        );
+        let tall = MediaInfo {
+            width: 500,
+            height: 2000,
+            ..video(60)
+        };
+        assert_eq!(
+            refused_for(assess(PlatformKind::X, &tall, 10_000_000)),
+            "aspect_ratio"
+        );
+        let uhd = MediaInfo {
+            width: 7680,
+            height: 4320,
+            ..video(60)
+        };
+        assert_eq!(
+            refused_for(assess(PlatformKind::Mastodon, &uhd, 10_000_000)),
+            "pixels"
+        );
+    }
+
+    fn ids(n: usize) -> Vec<MediaId> {
+        (0..n).map(|_| MediaId::generate()).collect()
+    }
+
+    #[test]
+    fn x_takes_four_images_or_one_video_or_one_gif() {
+        let photo = image(MediaFormat::Jpeg, 1200, 800);
+        let ids = ids(5);
+        let four: Vec<_> = ids[..4].iter().map(|id| (id, &photo, 300_000u64)).collect();
+        assert_eq!(check_post(PlatformKind::X, &four), vec![]);
+        let five: Vec<_> = ids.iter().map(|id| (id, &photo, 300_000u64)).collect();
+        let v = check_post(PlatformKind::X, &five);
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert_eq!(v[0].rule, "count");
+        assert_eq!(v[0].media_id, None);
+        assert!(
+            v[0].message.contains("x takes at most 4"),
+            "{}",
+            v[0].message
+        );
+
+        let clip = video(30);
+        let mixed = [(&ids[0], &photo, 300_000u64), (&ids[1], &clip, 5_000_000)];
+        let v = check_post(PlatformKind::X, &mixed);
+        assert_eq!(v.iter().map(|v| v.rule).collect::<Vec<_>>(), ["mixing"]);
+        // Threads and the sandbox take both kinds together.
+        assert_eq!(check_post(PlatformKind::Threads, &mixed), vec![]);
+        assert_eq!(check_post(PlatformKind::Sandbox, &mixed), vec![]);
+
+        let gif = image(MediaFormat::Gif, 400, 300);
+        let with_gif = [(&ids[0], &photo, 300_000u64), (&ids[1], &gif, 1_000_000)];
+        let v = check_post(PlatformKind::X, &with_gif);
+        assert_eq!(v.iter().map(|v| v.rule).collect::<Vec<_>>(), ["gif_alone"]);
+        let two_videos = [(&ids[0], &clip, 1u64), (&ids[1], &clip, 1)];
+        assert_eq!(
+            check_post(PlatformKind::X, &two_videos)
+                .iter()
+                .map(|v| v.rule)
+                .collect::<Vec<_>>(),
+            ["count"]
+        );
+    }
+
+    #[test]
+    fn per_item_refusals_name_the_item_and_the_rule() {
+        let ids = ids(2);
+        let photo = image(MediaFormat::Jpeg, 1080, 1920);
+        let v = check_post(PlatformKind::Tiktok, &[(&ids[0], &photo, 1000)]);
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert_eq!(v[0].media_id.as_ref(), Some(&ids[0]));
+        assert_eq!(v[0].rule, "kind");
+        assert!(
+            v[0].message.contains(ids[0].as_str()) && v[0].message.contains("tiktok"),
+            "{}",
+            v[0].message
+        );
+        // Instagram needs media; an empty post is refused once, for the post.
+        let v = check_post(PlatformKind::Instagram, &[]);
+        assert_eq!(
+            v.iter().map(|v| v.rule).collect::<Vec<_>>(),
+            ["requires_media"]
+        );
+        assert_eq!(check_post(PlatformKind::Threads, &[]), vec![]);
+    }
+
+    #[test]
+    fn every_platform_has_rules_that_hold_together() {
+        for p in PlatformKind::ALL {
+            let r = p.media_rules();
+            assert!(r.max_items >= 1, "{p}");
+            assert!(r.images.is_some() || r.video.is_some(), "{p}");
+            assert!(r.max_videos <= r.max_items, "{p}");
+            if let Some(images) = &r.images {
+                // Renditions are JPEG: wherever images are taken, JPEG is.
+                assert!(images.formats.contains(&MediaFormat::Jpeg), "{p}");
+            }
+            assert_eq!(r.video_only(), r.images.is_none(), "{p}");
+        }
+        assert!(PlatformKind::Tiktok.media_rules().video_only());
+        assert!(PlatformKind::Instagram.media_rules().requires_media);
+    }
+
+    #[test]
+    fn assessments_serialize_for_the_api() {
+        let a = Assessment::Fitted {
+            rendition: RenditionSpec::fit(MediaFormat::Jpeg, Some(2000), None, Some(1_000_000)),
+        };
+        let json = serde_json::to_value(&a).expect("json");
+        assert_eq!(json["outcome"], "fitted");
+        assert_eq!(json["rendition"]["recipe"], "fit");
+        assert_eq!(json["rendition"]["max_side"], 2000);
+        let json = serde_json::to_value(Assessment::Refused {
+            rule: "bytes",
+            message: "too big".into(),
+        })
+        .expect("json");
+        assert_eq!(
+            json,
+            serde_json::json!({"outcome": "refused", "rule": "bytes", "message": "too big"})
+        );
+    }
+}

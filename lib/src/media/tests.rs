@@ -888,3 +888,50 @@ fn videos_are_assessed_never_fitted() {
         Assessment::Refused { rule: "bytes", .. }
     ));
 }
+
+/// An ISO box: size, kind, body.
+fn iso_box(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
+    let mut out = ((8 + body.len()) as u32).to_be_bytes().to_vec();
+    out.extend_from_slice(kind);
+    out.extend_from_slice(body);
+    out
+}
+
+/// The smallest HEIF still image header that says how large the picture is: `ftyp`, and `meta` with a handler and
+/// an image size property.
+fn heic(width: u32, height: u32) -> Vec<u8> {
+    let mut ispe = vec![0, 0, 0, 0];
+    ispe.extend_from_slice(&width.to_be_bytes());
+    ispe.extend_from_slice(&height.to_be_bytes());
+    let ipco = iso_box(b"ipco", &iso_box(b"ispe", &ispe));
+    let iprp = iso_box(b"iprp", &ipco);
+    let mut hdlr = vec![0u8; 8];
+    hdlr.extend_from_slice(b"pict");
+    hdlr.extend_from_slice(&[0; 13]);
+    let mut meta = vec![0, 0, 0, 0];
+    meta.extend_from_slice(&iso_box(b"hdlr", &hdlr));
+    meta.extend_from_slice(&iprp);
+    let mut out = iso_box(b"ftyp", b"heic\0\0\0\0mif1heic");
+    out.extend_from_slice(&iso_box(b"meta", &meta));
+    out.extend_from_slice(&iso_box(b"mdat", &[0u8; 64]));
+    out
+}
+
+#[test]
+fn heic_is_recognised_and_measured() {
+    let bytes = heic(4032, 3024);
+    let info = probe_bytes(&bytes).expect("probe");
+    assert_eq!(info.format, MediaFormat::Heic);
+    assert_eq!((info.width, info.height), (4032, 3024));
+    // No EXIF item: nothing private.
+    assert!(!info.private_metadata);
+    let err = probe_bytes(&bytes[..bytes.len() - 10]).expect_err("cut off");
+    assert_eq!(
+        err.to_string(),
+        "the file ends before the end of its `mdat` box"
+    );
+    assert!(matches!(
+        probe_bytes(&heic(100_000, 100_000)),
+        Err(ProbeError::TooManyPixels { .. })
+    ));
+}
