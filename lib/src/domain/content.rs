@@ -214,10 +214,10 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         assert_eq!(
-            check_media(PlatformKind::Tiktok, &[image.clone()]),
+            check_media(PlatformKind::Tiktok, std::slice::from_ref(&image)),
             ["tiktok accepts only video"]
         );
-        assert!(check_media(PlatformKind::Tiktok, &[video.clone()]).is_empty());
+        assert!(check_media(PlatformKind::Tiktok, std::slice::from_ref(&video)).is_empty());
         let v = check_media(PlatformKind::X, &vec![image.clone(); 5]);
         assert_eq!(v, ["x takes at most 4 media items and this post has 5"]);
         let v = check_media(PlatformKind::Bluesky, &[image.clone(), video.clone()]);

@@ -536,7 +536,7 @@ fn megapixels(pixels: u64) -> String {
 /// A duration for a person: `0.5 s`, `45 s`, `3 min`, `2 min 20 s`, `12 h`.
 fn duration(ms: u64) -> String {
     if ms < 60_000 {
-        if ms % 1000 == 0 {
+        if ms.is_multiple_of(1000) {
             format!("{} s", ms / 1000)
         } else {
             format!("{:.1} s", ms as f64 / 1000.0)

@@ -67,7 +67,7 @@ fn exif_tiff(orientation: Option<u16>, make: Option<&str>, gps: bool) -> Vec<u8>
     if let Some(o) = orientation {
         entries.push((0x0112, 3, 1, o.to_le_bytes().to_vec()));
     }
-    let gps_pointer = gps.then(|| entries.len());
+    let gps_pointer = gps.then_some(entries.len());
     if gps {
         entries.push((0x8825, 4, 1, vec![0; 4]));
     }
