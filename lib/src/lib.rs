@@ -14,6 +14,7 @@ pub mod error;
 pub mod http;
 pub mod logging;
 pub mod net;
+pub mod media;
 pub mod platforms;
 pub mod ports;
 pub mod runtime;

@@ -311,7 +311,7 @@ impl App {
             }
             v.extend(content::check(
                 &platform.limits(),
-                account.platform.as_str(),
+                account.platform,
                 body,
                 &media,
                 &text_field,

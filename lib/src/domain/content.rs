@@ -2,8 +2,9 @@
 
 use unicode_segmentation::UnicodeSegmentation;
 
-use super::platform::{ContentLimits, TextMeasure};
-use super::post::{Media, MediaKind};
+use super::media_rules::{self, ItemShape};
+use super::platform::{ContentLimits, PlatformKind, TextMeasure};
+use super::post::Media;
 
 /// Length of `text` as the platform with this measure counts it.
 pub fn measure(text: &str, how: TextMeasure) -> usize {
@@ -83,10 +84,11 @@ pub struct Violation {
     pub message: String,
 }
 
-/// Checks a text and media list against a platform's limits; `field` names the text's place in the request.
+/// Checks a text against a platform's limits and a media list against its media rules (how many, which kinds,
+/// whether required: [`media_rules`]); `field` names the text's place in the request.
 pub fn check(
     limits: &ContentLimits,
-    platform: &str,
+    platform: PlatformKind,
     text: &str,
     media: &[Media],
     field: &str,
@@ -125,35 +127,25 @@ pub fn check(
             message: "a post needs text or media".to_owned(),
         });
     }
-    if media.len() > limits.max_media {
-        out.push(Violation {
-            field: "media".to_owned(),
-            message: format!(
-                "{platform} takes at most {} media items and this post has {}",
-                limits.max_media,
-                media.len()
-            ),
-        });
-    }
-    if limits.requires_media && media.is_empty() {
-        out.push(Violation {
-            field: "media".to_owned(),
-            message: format!("{platform} does not accept posts without media"),
-        });
-    }
-    if limits.video_only && media.iter().any(|m| m.kind != MediaKind::Video) {
-        out.push(Violation {
-            field: "media".to_owned(),
-            message: format!("{platform} accepts only video"),
-        });
-    }
+    let kinds: Vec<_> = media.iter().map(|m| m.kind).collect();
+    let shapes: Vec<_> = kinds
+        .iter()
+        .map(|&kind| ItemShape { kind, gif: false })
+        .collect();
+    let broken = media_rules::check_shape(platform, &shapes)
+        .into_iter()
+        .chain(media_rules::check_kinds(platform, &kinds));
+    out.extend(broken.map(|(_, message)| Violation {
+        field: "media".to_owned(),
+        message,
+    }));
     out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::PlatformKind;
+    use crate::domain::MediaKind;
     use proptest::prelude::*;
 
     #[test]
@@ -163,7 +155,7 @@ mod tests {
         assert_eq!(measure(family, TextMeasure::Chars), 7);
         let text = family.repeat(300);
         let limits = PlatformKind::Bluesky.limits();
-        let v = check(&limits, "bluesky", &text, &[], "text");
+        let v = check(&limits, PlatformKind::Bluesky, &text, &[], "text");
         // 300 graphemes is within the grapheme limit but far over 3000 bytes.
         assert_eq!(v.len(), 1, "{v:?}");
         assert!(v[0].message.contains("bytes"));
@@ -190,7 +182,7 @@ mod tests {
     fn instagram_refuses_text_only_posts_and_youtube_angle_brackets() {
         let v = check(
             &PlatformKind::Instagram.limits(),
-            "instagram",
+            PlatformKind::Instagram,
             "hi",
             &[],
             "text",
@@ -198,7 +190,7 @@ mod tests {
         assert!(v.iter().any(|v| v.field == "media"));
         let v = check(
             &PlatformKind::Youtube.limits(),
-            "youtube",
+            PlatformKind::Youtube,
             "a <b>",
             &[],
             "text",
@@ -206,11 +198,41 @@ mod tests {
         assert!(v.iter().any(|v| v.message.contains('<')));
     }
 
+    #[test]
+    fn media_count_kind_and_mixing_come_from_the_media_rules() {
+        let media = |kind| Media {
+            url: "https://example.com/a".into(),
+            alt: None,
+            kind,
+        };
+        let image = media(MediaKind::Image);
+        let video = media(MediaKind::Video);
+        let check_media = |p: PlatformKind, m: &[Media]| {
+            check(&p.limits(), p, "hi", m, "text")
+                .into_iter()
+                .map(|v| v.message)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            check_media(PlatformKind::Tiktok, std::slice::from_ref(&image)),
+            ["tiktok accepts only video"]
+        );
+        assert!(check_media(PlatformKind::Tiktok, std::slice::from_ref(&video)).is_empty());
+        let v = check_media(PlatformKind::X, &vec![image.clone(); 5]);
+        assert_eq!(v, ["x takes at most 4 media items and this post has 5"]);
+        let v = check_media(PlatformKind::Bluesky, &[image.clone(), video.clone()]);
+        assert_eq!(
+            v,
+            ["bluesky does not take images and video in the same post"]
+        );
+        assert!(check_media(PlatformKind::Threads, &[image, video]).is_empty());
+    }
+
     proptest! {
         #[test]
         fn texts_within_the_limit_pass_and_longer_ones_fail(n in 1usize..700) {
             let text = "a".repeat(n);
-            let v = check(&PlatformKind::Threads.limits(), "threads", &text, &[], "text");
+            let v = check(&PlatformKind::Threads.limits(), PlatformKind::Threads, &text, &[], "text");
             prop_assert_eq!(v.is_empty(), n <= 500);
         }
 

@@ -105,6 +105,126 @@ impl MediaInfo {
     pub fn kind(&self) -> MediaKind {
         self.format.kind()
     }
+
+    /// Width times height.
+    pub fn pixels(&self) -> u64 {
+        u64::from(self.width) * u64::from(self.height)
+    }
+
+    /// The longer of width and height.
+    pub fn longest_side(&self) -> u32 {
+        self.width.max(self.height)
+    }
+}
+
+/// How a rendition is made from its original.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Recipe {
+    /// The original's pixels and format, without its location and camera metadata.
+    Clean,
+    /// Decoded, turned upright, made smaller where a limit calls for it and encoded again, with no metadata at all.
+    Fit,
+}
+
+/// The recipe of a rendition: what a platform needs made of an original. Two items that need the same recipe for
+/// two platforms share one rendition, since its [`name`](RenditionSpec::name) depends on the recipe alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RenditionSpec {
+    pub recipe: Recipe,
+    /// The rendition's format (for [`Recipe::Clean`], the original's).
+    pub format: MediaFormat,
+    /// Longest side in pixels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_side: Option<u32>,
+    /// Width times height.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_pixels: Option<u64>,
+    /// Size of the encoded file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_bytes: Option<u64>,
+}
+
+impl RenditionSpec {
+    /// The original without its metadata, in its own format.
+    pub fn clean(format: MediaFormat) -> Self {
+        Self {
+            recipe: Recipe::Clean,
+            format,
+            max_side: None,
+            max_pixels: None,
+            max_bytes: None,
+        }
+    }
+
+    /// The original decoded and encoded again as `format`, within the limits given.
+    pub fn fit(
+        format: MediaFormat,
+        max_side: Option<u32>,
+        max_pixels: Option<u64>,
+        max_bytes: Option<u64>,
+    ) -> Self {
+        Self {
+            recipe: Recipe::Fit,
+            format,
+            max_side,
+            max_pixels,
+            max_bytes,
+        }
+    }
+
+    /// The rendition's name among the item's objects, from the recipe alone: `clean`, `fit-jpeg`,
+    /// `fit-jpeg-2000px-1000000b`, `fit-jpeg-33177600pixels-16777216b`.
+    pub fn name(&self) -> String {
+        match self.recipe {
+            Recipe::Clean => "clean".to_owned(),
+            Recipe::Fit => {
+                let mut name = format!("fit-{}", self.format);
+                if let Some(side) = self.max_side {
+                    name.push_str(&format!("-{side}px"));
+                }
+                if let Some(pixels) = self.max_pixels {
+                    name.push_str(&format!("-{pixels}pixels"));
+                }
+                if let Some(bytes) = self.max_bytes {
+                    name.push_str(&format!("-{bytes}b"));
+                }
+                name
+            }
+        }
+    }
+
+    /// The size a `width` × `height` picture is given under this recipe: the same shape, as large as the side and
+    /// pixel limits allow, never larger than it was, at least one pixel each way.
+    pub fn target_size(&self, width: u32, height: u32) -> (u32, u32) {
+        if self.recipe == Recipe::Clean || width == 0 || height == 0 {
+            return (width, height);
+        }
+        let mut scale = 1.0_f64;
+        if let Some(side) = self.max_side {
+            scale = scale.min(f64::from(side) / f64::from(width.max(height)));
+        }
+        if let Some(pixels) = self.max_pixels {
+            let have = f64::from(width) * f64::from(height);
+            scale = scale.min((pixels as f64 / have).sqrt());
+        }
+        if scale >= 1.0 {
+            return (width, height);
+        }
+        let shrink = |n: u32| ((f64::from(n) * scale).floor() as u32).clamp(1, n);
+        let (mut w, mut h) = (shrink(width), shrink(height));
+        // Floating point may land one pixel over a pixel limit; take a row or column off the longer side.
+        if let Some(pixels) = self.max_pixels {
+            while u64::from(w) * u64::from(h) > pixels && (w > 1 || h > 1) {
+                if w >= h {
+                    w -= 1;
+                } else {
+                    h -= 1;
+                }
+            }
+        }
+        (w, h)
+    }
 }
 
 /// A version of an item made to fit a platform (smaller, recompressed, metadata removed). The original is kept.

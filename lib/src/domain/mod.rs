@@ -7,6 +7,7 @@ pub mod delivery;
 pub mod events;
 pub mod ids;
 pub mod media;
+pub mod media_rules;
 pub mod platform;
 pub mod post;
 pub mod records;
@@ -16,7 +17,10 @@ pub use account::{Account, AccountStatus, Profile, SealedTokens, TokenSet};
 pub use delivery::{Claim, Delivery, DeliveryError, DeliveryStatus, InvalidTransition};
 pub use events::{Event, EventKind};
 pub use ids::{AccountId, DeliveryKey, MediaId, PostId, UploadId, WorkspaceId};
-pub use media::{MediaFormat, MediaInfo, MediaItem, Rendition, UploadSession};
+pub use media::{
+    MediaFormat, MediaInfo, MediaItem, Recipe, Rendition, RenditionSpec, UploadSession,
+};
+pub use media_rules::{Assessment, MediaRules, MediaViolation};
 pub use platform::{ContentLimits, PlatformKind, TextMeasure};
 pub use post::{Media, MediaKind, Post};
 pub use records::{AuditEntry, DeletionRequest, DeletionStatus, IdempotencyRecord, OAuthState};

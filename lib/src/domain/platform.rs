@@ -5,6 +5,9 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use super::media::MediaFormat;
+use super::media_rules::{AspectRange, ImageRules, MediaRules, VideoRules};
+
 /// A social platform. `Sandbox` is Postora's own built-in fake network, for demos and tests.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -55,7 +58,8 @@ impl PlatformKind {
         self.as_str().to_ascii_uppercase()
     }
 
-    /// What a post to this platform may contain, as the platform documents it.
+    /// What a post's text may contain, as the platform documents it. Its media are held to
+    /// [`media_rules`](PlatformKind::media_rules).
     pub fn limits(self) -> ContentLimits {
         use TextMeasure::*;
         let (max_text, measure) = match self {
@@ -70,29 +74,214 @@ impl PlatformKind {
             PlatformKind::Youtube => (5000, Chars),
             PlatformKind::Mastodon => (500, Chars),
         };
-        let (max_media, requires_media, video_only) = match self {
-            PlatformKind::Sandbox => (4, false, false),
-            PlatformKind::Threads => (20, false, false),
-            PlatformKind::Instagram => (10, true, false),
-            PlatformKind::Facebook => (10, false, false),
-            PlatformKind::Tiktok => (1, true, true),
-            PlatformKind::X => (4, false, false),
-            PlatformKind::Linkedin => (9, false, false),
-            PlatformKind::Bluesky => (4, false, false),
-            PlatformKind::Youtube => (1, true, true),
-            PlatformKind::Mastodon => (4, false, false),
-        };
         ContentLimits {
             max_text,
             measure,
             max_bytes: (self == PlatformKind::Bluesky).then_some(3000),
-            max_media,
-            requires_media,
-            video_only,
             forbidden_chars: if self == PlatformKind::Youtube {
                 &['<', '>']
             } else {
                 &[]
+            },
+        }
+    }
+}
+
+const MB: u64 = 1_000_000;
+const MIB: u64 = 1 << 20;
+const GB: u64 = 1_000_000_000;
+const SECOND: u64 = 1000;
+const MINUTE: u64 = 60 * SECOND;
+
+const JPEG: MediaFormat = MediaFormat::Jpeg;
+const PNG: MediaFormat = MediaFormat::Png;
+const GIF: MediaFormat = MediaFormat::Gif;
+const WEBP: MediaFormat = MediaFormat::Webp;
+const HEIC: MediaFormat = MediaFormat::Heic;
+const MP4: MediaFormat = MediaFormat::Mp4;
+const MOV: MediaFormat = MediaFormat::Mov;
+
+impl PlatformKind {
+    /// What a post to this platform may carry as media, as the platform documents it (checked by
+    /// [`media_rules`](super::media_rules)). Where a platform states a size in MB without saying which, it is taken
+    /// as the smaller, decimal one. Limits that depend on the person's account (a creator's longest video on TikTok,
+    /// a subscriber's on X) are the ones every account has; the platform checks the rest when Postora publishes.
+    pub fn media_rules(self) -> MediaRules {
+        let video =
+            |formats: &'static [MediaFormat], max_bytes: u64, max_duration_ms: u64| VideoRules {
+                formats,
+                max_bytes: Some(max_bytes),
+                min_duration_ms: None,
+                max_duration_ms: Some(max_duration_ms),
+                max_frame_rate: None,
+                max_side: None,
+                max_pixels: None,
+                aspect: None,
+            };
+        let images = |formats: &'static [MediaFormat], max_bytes: Option<u64>| ImageRules {
+            formats,
+            max_bytes,
+            max_gif_bytes: None,
+            max_side: None,
+            max_pixels: None,
+            aspect: None,
+        };
+        match self {
+            // Postora's own network takes everything, generously, and images and video together.
+            PlatformKind::Sandbox => MediaRules {
+                max_items: 4,
+                requires_media: false,
+                images: Some(images(&[JPEG, PNG, GIF, WEBP, HEIC], Some(50 * MB))),
+                video: Some(video(&[MP4, MOV], GB, 60 * MINUTE)),
+                max_videos: 4,
+                mixing: true,
+                gif_alone: false,
+            },
+            // Images JPEG or PNG up to 8 MB, within 1:10 to 10:1; video up to 1 GB and 5 minutes; a carousel of
+            // up to 20 items of either kind.
+            PlatformKind::Threads => MediaRules {
+                max_items: 20,
+                requires_media: false,
+                images: Some(ImageRules {
+                    aspect: Some(AspectRange {
+                        min: (1, 10),
+                        max: (10, 1),
+                    }),
+                    ..images(&[JPEG, PNG], Some(8 * MB))
+                }),
+                video: Some(video(&[MP4, MOV], GB, 5 * MINUTE)),
+                max_videos: 20,
+                mixing: true,
+                gif_alone: false,
+            },
+            // No text-only posts. Images JPEG only, up to 8 MB, from 4:5 to 1.91:1; a single video is published
+            // as a reel (3 s to 15 min, up to 300 MB); a carousel of up to 10 items of either kind.
+            PlatformKind::Instagram => MediaRules {
+                max_items: 10,
+                requires_media: true,
+                images: Some(ImageRules {
+                    aspect: Some(AspectRange {
+                        min: (4, 5),
+                        max: (191, 100),
+                    }),
+                    ..images(&[JPEG], Some(8 * MB))
+                }),
+                video: Some(VideoRules {
+                    min_duration_ms: Some(3 * SECOND),
+                    ..video(&[MP4, MOV], 300 * MB, 15 * MINUTE)
+                }),
+                max_videos: 10,
+                mixing: true,
+                gif_alone: false,
+            },
+            // Up to 10 photos (JPEG, PNG, GIF; not WebP) of up to 10 MB, or one video of up to 10 GB and 240
+            // minutes; not both.
+            PlatformKind::Facebook => MediaRules {
+                max_items: 10,
+                requires_media: false,
+                images: Some(images(&[JPEG, PNG, GIF], Some(10 * MB))),
+                video: Some(video(&[MP4, MOV], 10 * GB, 240 * MINUTE)),
+                max_videos: 1,
+                mixing: false,
+                gif_alone: false,
+            },
+            // One video: up to 4 GB, 60 frames a second, 4096 pixels a side, and at most 10 minutes (the longest
+            // the API takes; the creator's own maximum, often shorter, is checked when publishing).
+            PlatformKind::Tiktok => MediaRules {
+                max_items: 1,
+                requires_media: true,
+                images: None,
+                video: Some(VideoRules {
+                    max_frame_rate: Some(60.0),
+                    max_side: Some(4096),
+                    ..video(&[MP4, MOV], 4 * GB, 10 * MINUTE)
+                }),
+                max_videos: 1,
+                mixing: false,
+                gif_alone: false,
+            },
+            // Up to 4 images (5 MB each; a GIF up to 15 MB and alone), or one video: 0.5 s to 20 min (the limit
+            // of every account; subscribers may post longer), up to 8 GB, 60 frames a second, 1:3 to 3:1.
+            PlatformKind::X => MediaRules {
+                max_items: 4,
+                requires_media: false,
+                images: Some(ImageRules {
+                    max_gif_bytes: Some(15 * MB),
+                    ..images(&[JPEG, PNG, GIF, WEBP], Some(5 * MB))
+                }),
+                video: Some(VideoRules {
+                    min_duration_ms: Some(SECOND / 2),
+                    max_frame_rate: Some(60.0),
+                    aspect: Some(AspectRange {
+                        min: (1, 3),
+                        max: (3, 1),
+                    }),
+                    ..video(&[MP4, MOV], 8 * GB, 20 * MINUTE)
+                }),
+                max_videos: 1,
+                mixing: false,
+                gif_alone: true,
+            },
+            // Up to 9 images (JPEG, PNG, GIF) of fewer than 36,152,320 pixels, or one MP4 video of 3 s to 30 min
+            // and up to 5 GB.
+            PlatformKind::Linkedin => MediaRules {
+                max_items: 9,
+                requires_media: false,
+                images: Some(ImageRules {
+                    max_pixels: Some(36_152_319),
+                    ..images(&[JPEG, PNG, GIF], None)
+                }),
+                video: Some(VideoRules {
+                    min_duration_ms: Some(3 * SECOND),
+                    ..video(&[MP4], 5 * GB, 30 * MINUTE)
+                }),
+                max_videos: 1,
+                mixing: false,
+                gif_alone: false,
+            },
+            // Up to 4 images of at most 1,000,000 bytes each (2000 pixels on the longest side is what Bluesky
+            // shows, so renditions are made to that), or one MP4 video of up to 100 MB and 3 minutes.
+            PlatformKind::Bluesky => MediaRules {
+                max_items: 4,
+                requires_media: false,
+                images: Some(ImageRules {
+                    max_side: Some(2000),
+                    ..images(&[JPEG, PNG, GIF, WEBP], Some(1_000_000))
+                }),
+                video: Some(video(&[MP4], 100 * MB, 3 * MINUTE)),
+                max_videos: 1,
+                mixing: false,
+                gif_alone: false,
+            },
+            // One video, up to 256 GB and 12 hours.
+            PlatformKind::Youtube => MediaRules {
+                max_items: 1,
+                requires_media: true,
+                images: None,
+                video: Some(video(&[MP4, MOV], 256 * GB, 12 * 60 * MINUTE)),
+                max_videos: 1,
+                mixing: false,
+                gif_alone: false,
+            },
+            // A server's own limits; these are Mastodon's defaults: 4 attachments, images up to 16 MiB and
+            // 33,177,600 pixels (the server scales them down further itself), or one video up to 99 MiB, 3840×2160
+            // pixels and 120 frames a second.
+            PlatformKind::Mastodon => MediaRules {
+                max_items: 4,
+                requires_media: false,
+                images: Some(ImageRules {
+                    max_pixels: Some(33_177_600),
+                    ..images(&[JPEG, PNG, GIF, WEBP, HEIC], Some(16 * MIB))
+                }),
+                video: Some(VideoRules {
+                    max_frame_rate: Some(120.0),
+                    max_pixels: Some(8_294_400),
+                    max_duration_ms: None,
+                    ..video(&[MP4, MOV], 99 * MIB, 0)
+                }),
+                max_videos: 1,
+                mixing: false,
+                gif_alone: false,
             },
         }
     }
@@ -138,8 +327,5 @@ pub struct ContentLimits {
     pub max_text: usize,
     pub measure: TextMeasure,
     pub max_bytes: Option<usize>,
-    pub max_media: usize,
-    pub requires_media: bool,
-    pub video_only: bool,
     pub forbidden_chars: &'static [char],
 }

@@ -1,0 +1,394 @@
+//! Media: how little of a large video probing reads, and what making a platform's rendition of a phone photo costs.
+//!
+//! `cargo run --release -p postora-bench --bin media -- [--gib 1] [--dir /tmp]`
+//!
+//! 1. Writes a 1 GiB MP4 to a temporary directory: an index (`moov`) describing an hour of 1080p video at 30 frames a
+//!    second with AAC sound (a sample size for every frame, a chunk offset for every second), and a media-data box
+//!    of filler bytes. Once with the index at the end, once at the front. Probes each through a counting reader and
+//!    prints the bytes read and their share of the file.
+//! 2. Makes a 12-megapixel JPEG (4000 × 3000, gradients and noise, quality 92, with an EXIF GPS position) and renders
+//!    it to the Bluesky recipe (at most 2000 pixels a side and 1,000,000 bytes) in a child process of this binary,
+//!    which prints the time taken and its peak resident memory (VmHWM) before and after.
+
+use std::fs::File;
+use std::io::{BufWriter, Cursor, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use image::{ImageEncoder, Rgb, RgbImage};
+use mp4_atom::{
+    Audio, Avc1, Avcc, Codec, Encode, Esds, FixedPoint, FourCC, Ftyp, Hdlr, Mdhd, Mdia, Minf, Moov,
+    Mp4a, Mvhd, Stbl, Stco, Stsc, StscEntry, Stsd, Stsz, StszSamples, Stts, SttsEntry, Tkhd, Trak,
+    Visual,
+};
+use postora::domain::media_rules::{assess, Assessment};
+use postora::domain::PlatformKind;
+use postora::media::{probe, render, CountingReader};
+use postora_bench::arg;
+
+const SECONDS: u32 = 3600;
+const FPS: u32 = 30;
+const AUDIO_RATE: u32 = 48_000;
+/// AAC frames carry 1024 samples each.
+const AUDIO_FRAME: u32 = 1024;
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--render-child") {
+        let path = args.get(i + 1).context("--render-child needs a path")?;
+        return render_child(Path::new(path));
+    }
+    let gib: u64 = arg(&args, "--gib", 1);
+    let dir = match args.iter().position(|a| a == "--dir") {
+        Some(i) => tempfile::tempdir_in(args.get(i + 1).context("--dir needs a path")?)?,
+        None => tempfile::tempdir()?,
+    };
+
+    println!("## Probing a {gib} GiB MP4\n");
+    println!(
+        "| index | file bytes | index bytes | bytes read | share of the file | seeks | time |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    for index_first in [false, true] {
+        let path = dir.path().join(format!("movie-{index_first}.mp4"));
+        let (size, index) = write_movie(&path, gib << 30, index_first)?;
+        let started = Instant::now();
+        let mut reader = CountingReader::new(File::open(&path)?);
+        let info = probe(&mut reader, size)?;
+        let took = started.elapsed();
+        if info.duration_ms != Some(u64::from(SECONDS) * 1000)
+            || info.frame_rate != Some(f64::from(FPS))
+        {
+            bail!("probe read the wrong movie: {info:?}");
+        }
+        println!(
+            "| {} | {size} | {index} | {} | {:.4}% | {} | {:.1} ms |",
+            if index_first {
+                "at the front"
+            } else {
+                "at the end"
+            },
+            reader.bytes_read(),
+            reader.bytes_read() as f64 * 100.0 / size as f64,
+            reader.seeks(),
+            took.as_secs_f64() * 1000.0
+        );
+        std::fs::remove_file(&path)?;
+    }
+
+    println!("\n## Rendering a 12-megapixel JPEG for Bluesky\n");
+    let photo = dir.path().join("photo.jpg");
+    let bytes = write_photo(&photo)?;
+    println!("original: 4000×3000, {bytes} bytes, with an EXIF GPS position\n");
+    let exe = std::env::current_exe()?;
+    let status = Command::new(exe)
+        .arg("--render-child")
+        .arg(&photo)
+        .status()?;
+    if !status.success() {
+        bail!("the rendering child failed: {status}");
+    }
+    Ok(())
+}
+
+/// In a fresh process, so that its peak memory is the rendition's own: probe, assess, render, report.
+fn render_child(path: &Path) -> Result<()> {
+    let before = vm_hwm_kib()?;
+    let original = std::fs::read(path)?;
+    let info = probe(Cursor::new(&original), original.len() as u64)?;
+    let Assessment::Fitted { rendition } =
+        assess(PlatformKind::Bluesky, &info, original.len() as u64)
+    else {
+        bail!("Bluesky should fit this photo");
+    };
+    let read = vm_hwm_kib()?;
+    let started = Instant::now();
+    let out = render(&original, &info, &rendition)?;
+    let took = started.elapsed();
+    let after = vm_hwm_kib()?;
+    println!("| recipe | rendition | render time | peak RSS before | peak RSS after reading | peak RSS after render |");
+    println!("| --- | --- | --- | --- | --- | --- |");
+    println!(
+        "| `{}` | {}×{}, {} bytes | {:.0} ms | {:.1} MiB | {:.1} MiB | {:.1} MiB |",
+        rendition.name(),
+        out.width,
+        out.height,
+        out.bytes.len(),
+        took.as_secs_f64() * 1000.0,
+        before as f64 / 1024.0,
+        read as f64 / 1024.0,
+        after as f64 / 1024.0
+    );
+    Ok(())
+}
+
+/// The process's peak resident set size so far, in KiB, from `/proc/self/status`.
+fn vm_hwm_kib() -> Result<u64> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .context("no VmHWM in /proc/self/status")
+}
+
+/// Writes the movie with `payload` bytes of media data; returns the file's size and its index's.
+fn write_movie(path: &PathBuf, payload: u64, index_first: bool) -> Result<(u64, u64)> {
+    let mut ftyp = Vec::new();
+    Ftyp {
+        major_brand: FourCC::new(b"isom"),
+        minor_version: 512,
+        compatible_brands: vec![
+            FourCC::new(b"isom"),
+            FourCC::new(b"avc1"),
+            FourCC::new(b"mp41"),
+        ],
+    }
+    .encode(&mut ftyp)?;
+    // The index's size does not depend on the offsets it holds, so measure it once, then place the media data.
+    let index_len = index(0, payload)?.len() as u64;
+    let mdat_header: u64 = 16;
+    let mdat_at = ftyp.len() as u64 + if index_first { index_len } else { 0 };
+    let index = index(mdat_at + mdat_header, payload)?;
+    let mut out = BufWriter::with_capacity(8 << 20, File::create(path)?);
+    out.write_all(&ftyp)?;
+    if index_first {
+        out.write_all(&index)?;
+    }
+    // A 64-bit size: `1`, `mdat`, then the size.
+    out.write_all(&1u32.to_be_bytes())?;
+    out.write_all(b"mdat")?;
+    out.write_all(&(mdat_header + payload).to_be_bytes())?;
+    let block: Vec<u8> = (0..8u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    let mut left = payload;
+    while left > 0 {
+        let n = left.min(block.len() as u64) as usize;
+        out.write_all(&block[..n])?;
+        left -= n as u64;
+    }
+    if !index_first {
+        out.write_all(&index)?;
+    }
+    out.flush()?;
+    Ok((std::fs::metadata(path)?.len(), index.len() as u64))
+}
+
+/// The index of an hour of video and sound whose samples fill `payload` bytes from `data_at`, one chunk a second.
+fn index(data_at: u64, payload: u64) -> Result<Vec<u8>> {
+    let frames = SECONDS * FPS;
+    let audio_frames = SECONDS * AUDIO_RATE / AUDIO_FRAME;
+    let per_second = payload / u64::from(SECONDS);
+    let audio_share = per_second / 40;
+    let video_share = per_second - audio_share;
+    // Every second: a chunk of video frames (a key frame each two seconds, larger), then a chunk of sound.
+    let mut video_sizes = Vec::with_capacity(frames as usize);
+    let mut video_chunks = Vec::with_capacity(SECONDS as usize);
+    let mut audio_chunks = Vec::with_capacity(SECONDS as usize);
+    let audio_per_chunk = AUDIO_RATE / AUDIO_FRAME;
+    for s in 0..u64::from(SECONDS) {
+        let at = data_at + s * per_second;
+        video_chunks.push(u32::try_from(at).unwrap_or(u32::MAX));
+        audio_chunks.push(u32::try_from(at + video_share).unwrap_or(u32::MAX));
+        let key = if s % 2 == 0 { video_share / 5 } else { 0 };
+        let rest = (video_share - key) / u64::from(FPS);
+        for f in 0..FPS {
+            let size = if f == 0 { key + rest } else { rest };
+            video_sizes.push(u32::try_from(size).unwrap_or(u32::MAX));
+        }
+    }
+    let audio_size = u32::try_from(audio_share / u64::from(audio_per_chunk)).unwrap_or(u32::MAX);
+    let video = Trak {
+        tkhd: Tkhd {
+            track_id: 1,
+            duration: u64::from(SECONDS) * 1000,
+            width: FixedPoint::new(1920, 0),
+            height: FixedPoint::new(1080, 0),
+            enabled: true,
+            in_movie: true,
+            ..Default::default()
+        },
+        mdia: Mdia {
+            mdhd: Mdhd {
+                timescale: 90_000,
+                duration: u64::from(SECONDS) * 90_000,
+                language: "und".into(),
+                ..Default::default()
+            },
+            hdlr: Hdlr {
+                handler: FourCC::new(b"vide"),
+                name: "VideoHandler".into(),
+            },
+            minf: Minf {
+                stbl: Stbl {
+                    stsd: Stsd {
+                        codecs: vec![Codec::Avc1(Avc1 {
+                            visual: Visual {
+                                data_reference_index: 1,
+                                width: 1920,
+                                height: 1080,
+                                ..Default::default()
+                            },
+                            avcc: Avcc {
+                                configuration_version: 1,
+                                avc_profile_indication: 100,
+                                avc_level_indication: 40,
+                                length_size: 4,
+                                sequence_parameter_sets: vec![vec![
+                                    0x67, 0x64, 0x00, 0x28, 0xAC, 0xD9, 0x40,
+                                ]],
+                                picture_parameter_sets: vec![vec![0x68, 0xEB, 0xE3, 0xCB]],
+                                ..Default::default()
+                            },
+                            ..Default::default()
+                        })],
+                    },
+                    stts: Stts {
+                        entries: vec![SttsEntry {
+                            sample_count: frames,
+                            sample_delta: 90_000 / FPS,
+                        }],
+                    },
+                    stsc: Stsc {
+                        entries: vec![StscEntry {
+                            first_chunk: 1,
+                            samples_per_chunk: FPS,
+                            sample_description_index: 1,
+                        }],
+                    },
+                    stsz: Stsz {
+                        samples: StszSamples::Different { sizes: video_sizes },
+                    },
+                    stco: Some(Stco {
+                        entries: video_chunks,
+                    }),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        },
+        ..Default::default()
+    };
+    let sound = Trak {
+        tkhd: Tkhd {
+            track_id: 2,
+            duration: u64::from(SECONDS) * 1000,
+            enabled: true,
+            in_movie: true,
+            ..Default::default()
+        },
+        mdia: Mdia {
+            mdhd: Mdhd {
+                timescale: AUDIO_RATE,
+                duration: u64::from(audio_frames) * u64::from(AUDIO_FRAME),
+                language: "und".into(),
+                ..Default::default()
+            },
+            hdlr: Hdlr {
+                handler: FourCC::new(b"soun"),
+                name: "SoundHandler".into(),
+            },
+            minf: Minf {
+                stbl: Stbl {
+                    stsd: Stsd {
+                        codecs: vec![Codec::Mp4a(Mp4a {
+                            audio: Audio {
+                                data_reference_index: 1,
+                                channel_count: 2,
+                                sample_size: 16,
+                                sample_rate: FixedPoint::new(AUDIO_RATE as u16, 0),
+                            },
+                            esds: Esds::default(),
+                            btrt: None,
+                            taic: None,
+                        })],
+                    },
+                    stts: Stts {
+                        entries: vec![SttsEntry {
+                            sample_count: audio_frames,
+                            sample_delta: AUDIO_FRAME,
+                        }],
+                    },
+                    stsc: Stsc {
+                        entries: vec![StscEntry {
+                            first_chunk: 1,
+                            samples_per_chunk: audio_per_chunk,
+                            sample_description_index: 1,
+                        }],
+                    },
+                    stsz: Stsz {
+                        samples: StszSamples::Different {
+                            sizes: vec![audio_size; audio_frames as usize],
+                        },
+                    },
+                    stco: Some(Stco {
+                        entries: audio_chunks,
+                    }),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        },
+        ..Default::default()
+    };
+    let moov = Moov {
+        mvhd: Mvhd {
+            timescale: 1000,
+            duration: u64::from(SECONDS) * 1000,
+            next_track_id: 3,
+            ..Default::default()
+        },
+        trak: vec![video, sound],
+        ..Default::default()
+    };
+    let mut out = Vec::new();
+    moov.encode(&mut out)?;
+    Ok(out)
+}
+
+/// A 4000 × 3000 photo-like JPEG with an EXIF GPS position; returns its size in bytes.
+fn write_photo(path: &Path) -> Result<u64> {
+    let (w, h) = (4000u32, 3000u32);
+    let mut state = 0x9E37_79B9u32;
+    let picture = RgbImage::from_fn(w, h, |x, y| {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        let noise = (state % 40) as i32 - 20;
+        let r = ((x * 255) / w) as i32 + noise;
+        let g = ((y * 255) / h) as i32 + noise;
+        let b =
+            (128.0 + 100.0 * ((x as f32 / 90.0).sin() * (y as f32 / 70.0).cos())) as i32 + noise;
+        Rgb([
+            r.clamp(0, 255) as u8,
+            g.clamp(0, 255) as u8,
+            b.clamp(0, 255) as u8,
+        ])
+    });
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 92).write_image(
+        picture.as_raw(),
+        w,
+        h,
+        image::ExtendedColorType::Rgb8,
+    )?;
+    // EXIF: IFD0 with a GPS pointer, a GPS IFD with GPSLatitudeRef "N".
+    let mut tiff = b"II\x2a\x00\x08\x00\x00\x00".to_vec();
+    tiff.extend_from_slice(&1u16.to_le_bytes());
+    tiff.extend_from_slice(&[0x25, 0x88, 4, 0, 1, 0, 0, 0, 26, 0, 0, 0]);
+    tiff.extend_from_slice(&0u32.to_le_bytes());
+    tiff.extend_from_slice(&1u16.to_le_bytes());
+    tiff.extend_from_slice(&[1, 0, 2, 0, 2, 0, 0, 0, b'N', 0, 0, 0]);
+    tiff.extend_from_slice(&0u32.to_le_bytes());
+    let mut file = jpeg[..2].to_vec();
+    file.extend_from_slice(&[0xFF, 0xE1]);
+    file.extend_from_slice(&u16::try_from(8 + tiff.len())?.to_be_bytes());
+    file.extend_from_slice(b"Exif\0\0");
+    file.extend_from_slice(&tiff);
+    file.extend_from_slice(&jpeg[2..]);
+    std::fs::write(path, &file)?;
+    Ok(file.len() as u64)
+}

@@ -1,0 +1,937 @@
+//! Probing and rendering, on files the tests make: images encoded here, EXIF blocks written byte by byte, and MP4
+//! and MOV indexes with a media-data box of any size whose bytes are made up as they are read.
+
+use std::io::{Cursor, Read, Seek, SeekFrom};
+
+use image::{DynamicImage, ImageEncoder, Rgb, RgbImage};
+use mp4_atom::{
+    Audio, Avc1, Avcc, Codec, Dinf, Encode, Esds, FixedPoint, FourCC, Ftyp, Hdlr, Mdhd, Mdia, Minf,
+    Moov, Mp4a, Mvhd, Stbl, Stsd, Stts, SttsEntry, Tkhd, Trak, Visual,
+};
+
+use super::*;
+use crate::domain::media_rules::{assess, Assessment};
+use crate::domain::{MediaFormat, MediaInfo, PlatformKind, Recipe};
+
+// ---------------------------------------------------------------------------------------------------------------
+// Images
+
+/// A picture with smooth gradients and some noise, so that it compresses like a photo.
+fn photo(width: u32, height: u32, seed: u32) -> RgbImage {
+    let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+    RgbImage::from_fn(width, height, |x, y| {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        let noise = (state % 48) as i32 - 24;
+        let r = (x * 255 / width.max(1)) as i32 + noise;
+        let g = (y * 255 / height.max(1)) as i32 + noise;
+        let b = (((x + y) / 8) % 256) as i32 + noise;
+        Rgb([
+            r.clamp(0, 255) as u8,
+            g.clamp(0, 255) as u8,
+            b.clamp(0, 255) as u8,
+        ])
+    })
+}
+
+fn jpeg_of(image: &RgbImage, quality: u8) -> Vec<u8> {
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality)
+        .write_image(
+            image.as_raw(),
+            image.width(),
+            image.height(),
+            image::ExtendedColorType::Rgb8,
+        )
+        .expect("jpeg");
+    out
+}
+
+fn encoded(image: &RgbImage, format: image::ImageFormat) -> Vec<u8> {
+    let mut out = Cursor::new(Vec::new());
+    DynamicImage::ImageRgb8(image.clone())
+        .write_to(&mut out, format)
+        .expect("encode");
+    out.into_inner()
+}
+
+/// An EXIF block (little-endian TIFF) with an orientation, a camera make and a GPS position, as asked.
+fn exif_tiff(orientation: Option<u16>, make: Option<&str>, gps: bool) -> Vec<u8> {
+    let mut entries: Vec<(u16, u16, u32, Vec<u8>)> = Vec::new(); // tag, type, count, value (inline or data)
+    if let Some(make) = make {
+        let mut s = make.as_bytes().to_vec();
+        s.push(0);
+        entries.push((0x010F, 2, s.len() as u32, s));
+    }
+    if let Some(o) = orientation {
+        entries.push((0x0112, 3, 1, o.to_le_bytes().to_vec()));
+    }
+    let gps_pointer = gps.then_some(entries.len());
+    if gps {
+        entries.push((0x8825, 4, 1, vec![0; 4]));
+    }
+    let ifd0_len = 2 + entries.len() * 12 + 4;
+    let mut data_at = 8 + ifd0_len;
+    let mut tiff = b"II\x2a\x00\x08\x00\x00\x00".to_vec();
+    let mut data = Vec::new();
+    tiff.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+    for (i, (tag, kind, count, value)) in entries.iter().enumerate() {
+        tiff.extend_from_slice(&tag.to_le_bytes());
+        tiff.extend_from_slice(&kind.to_le_bytes());
+        tiff.extend_from_slice(&count.to_le_bytes());
+        if Some(i) == gps_pointer {
+            // The GPS IFD goes after the other data; patched below.
+            tiff.extend_from_slice(&[0xEE; 4]);
+        } else if value.len() <= 4 {
+            let mut v = value.clone();
+            v.resize(4, 0);
+            tiff.extend_from_slice(&v);
+        } else {
+            tiff.extend_from_slice(&(data_at as u32).to_le_bytes());
+            data.extend_from_slice(value);
+            data_at += value.len();
+        }
+    }
+    tiff.extend_from_slice(&0u32.to_le_bytes());
+    tiff.extend_from_slice(&data);
+    if gps {
+        let gps_at = tiff.len() as u32;
+        let at = tiff
+            .windows(4)
+            .position(|w| w == [0xEE; 4])
+            .expect("pointer");
+        tiff[at..at + 4].copy_from_slice(&gps_at.to_le_bytes());
+        // GPSLatitudeRef "N", GPSLatitude 52/1 31/1 0/1.
+        let rationals_at = gps_at + 2 + 2 * 12 + 4;
+        tiff.extend_from_slice(&2u16.to_le_bytes());
+        tiff.extend_from_slice(&[1, 0, 2, 0, 2, 0, 0, 0, b'N', 0, 0, 0]);
+        tiff.extend_from_slice(&[2, 0, 5, 0, 3, 0, 0, 0]);
+        tiff.extend_from_slice(&rationals_at.to_le_bytes());
+        tiff.extend_from_slice(&0u32.to_le_bytes());
+        for (n, d) in [(52u32, 1u32), (31, 1), (0, 1)] {
+            tiff.extend_from_slice(&n.to_le_bytes());
+            tiff.extend_from_slice(&d.to_le_bytes());
+        }
+    }
+    tiff
+}
+
+/// `jpeg` with an APP1 EXIF segment right after its start-of-image marker.
+fn with_exif(jpeg: &[u8], tiff: &[u8]) -> Vec<u8> {
+    let mut out = jpeg[..2].to_vec();
+    out.extend_from_slice(&[0xFF, 0xE1]);
+    out.extend_from_slice(&((2 + 6 + tiff.len()) as u16).to_be_bytes());
+    out.extend_from_slice(b"Exif\0\0");
+    out.extend_from_slice(tiff);
+    out.extend_from_slice(&jpeg[2..]);
+    out
+}
+
+fn probe_bytes(bytes: &[u8]) -> Result<MediaInfo, ProbeError> {
+    probe(Cursor::new(bytes), bytes.len() as u64)
+}
+
+fn has_exif(bytes: &[u8]) -> bool {
+    exif::Reader::new()
+        .read_from_container(&mut Cursor::new(bytes))
+        .is_ok()
+}
+
+#[test]
+fn each_image_format_is_recognised_from_its_bytes() {
+    let picture = photo(64, 48, 1);
+    for (format, bytes) in [
+        (MediaFormat::Jpeg, jpeg_of(&picture, 90)),
+        (MediaFormat::Png, encoded(&picture, image::ImageFormat::Png)),
+        (MediaFormat::Gif, encoded(&picture, image::ImageFormat::Gif)),
+        (
+            MediaFormat::Webp,
+            encoded(&picture, image::ImageFormat::WebP),
+        ),
+    ] {
+        let info = probe_bytes(&bytes).unwrap_or_else(|e| panic!("{format}: {e}"));
+        assert_eq!(info.format, format);
+        assert_eq!((info.width, info.height), (64, 48), "{format}");
+        assert!(!info.private_metadata, "{format}");
+        assert_eq!(info.duration_ms, None);
+    }
+}
+
+#[test]
+fn a_name_or_declared_type_plays_no_part_and_unknown_bytes_are_refused() {
+    // Probing sees only bytes: a PNG is a PNG whatever it was called.
+    let png = encoded(&photo(8, 8, 2), image::ImageFormat::Png);
+    assert_eq!(probe_bytes(&png).expect("png").format, MediaFormat::Png);
+    for bytes in [
+        b"%PDF-1.7 not an image".to_vec(),
+        b"<svg xmlns='http://www.w3.org/2000/svg'/>".to_vec(),
+        Vec::new(),
+        vec![0xFF, 0xD8],
+    ] {
+        let err = probe_bytes(&bytes).expect_err("refused");
+        assert!(matches!(err, ProbeError::Unrecognised), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "the file is not an image or video Postora recognises (JPEG, PNG, GIF, WebP, HEIC, MP4, MOV)"
+        );
+    }
+}
+
+#[test]
+fn truncated_images_are_refused() {
+    let picture = photo(200, 150, 3);
+    for bytes in [
+        jpeg_of(&picture, 90),
+        encoded(&picture, image::ImageFormat::Png),
+        encoded(&picture, image::ImageFormat::WebP),
+        encoded(&picture, image::ImageFormat::Gif),
+    ] {
+        let cut = &bytes[..bytes.len() * 2 / 3];
+        let err = probe_bytes(cut).expect_err("cut off");
+        assert!(matches!(err, ProbeError::Truncated(_)), "{err:?}");
+        assert!(err.to_string().starts_with("the file ends before"), "{err}");
+    }
+}
+
+/// A PNG signature and header claiming `width` × `height`, and nothing else.
+fn png_header(width: u32, height: u32) -> Vec<u8> {
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&width.to_be_bytes());
+    ihdr.extend_from_slice(&height.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 6, 0, 0, 0]);
+    let mut bytes = b"\x89PNG\r\n\x1a\n".to_vec();
+    bytes.extend_from_slice(&13u32.to_be_bytes());
+    bytes.extend_from_slice(b"IHDR");
+    bytes.extend_from_slice(&ihdr);
+    let mut crc = crc32(b"IHDR");
+    crc = crc32_update(crc, &ihdr);
+    bytes.extend_from_slice(&(!crc).to_be_bytes());
+    bytes
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    crc32_update(0xFFFF_FFFF, data)
+}
+
+fn crc32_update(mut crc: u32, data: &[u8]) -> u32 {
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    crc
+}
+
+#[test]
+fn an_image_claiming_too_many_pixels_is_refused_from_its_header() {
+    // The header, then 50 MB that would be its pixel data.
+    let file = MadeUp {
+        head: png_header(100_000, 100_000),
+        filler: 50_000_000,
+        tail: Vec::new(),
+        pos: 0,
+    };
+    let size = file.len();
+    let mut reader = CountingReader::new(file);
+    let err = probe(&mut reader, size).expect_err("refused");
+    assert!(
+        matches!(
+            err,
+            ProbeError::TooManyPixels {
+                width: 100_000,
+                height: 100_000
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .starts_with("the image claims 100000×100000 pixels, more than"),
+        "{err}"
+    );
+    // Refused from the header: not a pixel decoded, hardly a byte read past it.
+    assert!(reader.bytes_read() < 32 * 1024, "{}", reader.bytes_read());
+
+    // A side too long on its own is refused too; an ordinary header passes that check and is then cut off.
+    assert!(matches!(
+        probe_bytes(&png_header(30_000, 10)),
+        Err(ProbeError::TooManyPixels { .. })
+    ));
+    assert!(matches!(
+        probe_bytes(&png_header(4000, 3000)),
+        Err(ProbeError::Truncated(_))
+    ));
+}
+
+#[test]
+fn location_and_camera_metadata_are_found() {
+    let jpeg = jpeg_of(&photo(40, 30, 4), 90);
+    let gps = with_exif(&jpeg, &exif_tiff(None, None, true));
+    let camera = with_exif(&jpeg, &exif_tiff(None, Some("Phone Maker"), false));
+    let upright_only = with_exif(&jpeg, &exif_tiff(Some(1), None, false));
+    assert!(probe_bytes(&gps).expect("gps").private_metadata);
+    assert!(probe_bytes(&camera).expect("camera").private_metadata);
+    assert!(
+        !probe_bytes(&upright_only)
+            .expect("orientation")
+            .private_metadata
+    );
+    assert!(!probe_bytes(&jpeg).expect("plain").private_metadata);
+}
+
+#[test]
+fn a_sideways_photo_is_measured_as_shown() {
+    let jpeg = with_exif(
+        &jpeg_of(&photo(40, 20, 5), 90),
+        &exif_tiff(Some(6), None, false),
+    );
+    let info = probe_bytes(&jpeg).expect("probe");
+    assert_eq!((info.width, info.height), (20, 40));
+}
+
+#[test]
+fn a_fitted_rendition_fits_and_carries_no_metadata() {
+    // About 1.5 to 3 MB of JPEG, 2400 pixels wide, with a GPS position.
+    let original = with_exif(
+        &jpeg_of(&photo(2400, 1600, 6), 95),
+        &exif_tiff(Some(1), Some("Phone Maker"), true),
+    );
+    assert!(original.len() > 1_200_000, "{}", original.len());
+    let info = probe_bytes(&original).expect("probe");
+    assert!(info.private_metadata);
+    assert!(has_exif(&original));
+
+    let Assessment::Fitted { rendition } =
+        assess(PlatformKind::Bluesky, &info, original.len() as u64)
+    else {
+        panic!("bluesky should fit it");
+    };
+    assert_eq!(rendition.name(), "fit-jpeg-2000px-1000000b");
+    let out = render(&original, &info, &rendition).expect("render");
+    assert_eq!(out.format, MediaFormat::Jpeg);
+    assert!(out.bytes.len() <= 1_000_000, "{}", out.bytes.len());
+    assert!(out.width.max(out.height) <= 2000);
+    assert_eq!((out.width, out.height), (2000, 1333));
+    let decoded = image::load_from_memory(&out.bytes).expect("decodes");
+    assert_eq!((decoded.width(), decoded.height()), (out.width, out.height));
+    assert!(!has_exif(&out.bytes), "the rendition carries EXIF");
+    assert!(
+        !contains(&out.bytes, b"http://ns.adobe.com/"),
+        "the rendition carries XMP"
+    );
+    // And probing the rendition agrees.
+    let again = probe_bytes(&out.bytes).expect("probe rendition");
+    assert!(!again.private_metadata);
+    assert_eq!(
+        assess(PlatformKind::Bluesky, &again, out.bytes.len() as u64),
+        Assessment::Accepted
+    );
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+fn is_red(p: image::Rgb<u8>) -> bool {
+    p[0] > 150 && p[2] < 100
+}
+
+fn is_blue(p: image::Rgb<u8>) -> bool {
+    p[2] > 150 && p[0] < 100
+}
+
+/// 40 × 20, red on the left, blue on the right.
+fn halves() -> RgbImage {
+    RgbImage::from_fn(40, 20, |x, _| {
+        if x < 20 {
+            Rgb([230, 20, 20])
+        } else {
+            Rgb([20, 20, 230])
+        }
+    })
+}
+
+#[test]
+fn a_sideways_jpeg_renders_upright() {
+    // Orientation 6: shown turned a quarter clockwise, so the left half (red) ends up on top.
+    let original = with_exif(&jpeg_of(&halves(), 95), &exif_tiff(Some(6), None, true));
+    let info = probe_bytes(&original).expect("probe");
+    for spec in [
+        RenditionSpec::fit(MediaFormat::Jpeg, Some(2000), None, Some(1_000_000)),
+        RenditionSpec::clean(MediaFormat::Jpeg),
+    ] {
+        let out = render(&original, &info, &spec).expect("render");
+        assert_eq!((out.width, out.height), (20, 40), "{spec:?}");
+        let shown = image::load_from_memory(&out.bytes)
+            .expect("decodes")
+            .to_rgb8();
+        assert_eq!(shown.dimensions(), (20, 40));
+        assert!(
+            is_red(*shown.get_pixel(10, 5)),
+            "{spec:?}: {:?}",
+            shown.get_pixel(10, 5)
+        );
+        assert!(
+            is_blue(*shown.get_pixel(10, 35)),
+            "{spec:?}: {:?}",
+            shown.get_pixel(10, 35)
+        );
+        assert!(!has_exif(&out.bytes));
+    }
+}
+
+#[test]
+fn cleaning_keeps_the_picture_and_drops_the_metadata() {
+    let plain = jpeg_of(&photo(64, 48, 7), 90);
+    let mut original = with_exif(&plain, &exif_tiff(Some(1), Some("Phone Maker"), true));
+    // An XMP packet, and a motion photo's video after the end of the image.
+    let xmp = b"http://ns.adobe.com/xap/1.0/\0<x:xmpmeta/>";
+    let mut app1 = vec![0xFF, 0xE1];
+    app1.extend_from_slice(&((xmp.len() + 2) as u16).to_be_bytes());
+    app1.extend_from_slice(xmp);
+    original.splice(2..2, app1);
+    original.extend_from_slice(b"\0\0\0\x18ftypmp42 trailing video");
+    let info = probe_bytes(&original).expect("probe");
+    assert!(info.private_metadata);
+    assert_eq!(
+        assess(PlatformKind::Threads, &info, original.len() as u64),
+        Assessment::Fitted {
+            rendition: RenditionSpec::clean(MediaFormat::Jpeg)
+        }
+    );
+    let out = render(&original, &info, &RenditionSpec::clean(MediaFormat::Jpeg)).expect("clean");
+    assert!(!has_exif(&out.bytes));
+    assert!(!contains(&out.bytes, b"ns.adobe.com"));
+    assert!(!contains(&out.bytes, b"ftypmp42"));
+    // The same scans: the same pixels.
+    let before = image::load_from_memory(&plain).expect("plain").to_rgb8();
+    let after = image::load_from_memory(&out.bytes)
+        .expect("clean")
+        .to_rgb8();
+    assert_eq!(before, after);
+    assert!(!probe_bytes(&out.bytes).expect("probe").private_metadata);
+}
+
+#[test]
+fn cleaning_png_and_webp_drops_their_exif() {
+    let picture = photo(32, 24, 8);
+    let tiff = exif_tiff(Some(1), None, true);
+    let mut png =
+        img_parts::png::Png::from_bytes(encoded(&picture, image::ImageFormat::Png).into())
+            .expect("png");
+    img_parts::ImageEXIF::set_exif(&mut png, Some(tiff.clone().into()));
+    let png = png.encoder().bytes().to_vec();
+    let mut webp =
+        img_parts::webp::WebP::from_bytes(encoded(&picture, image::ImageFormat::WebP).into())
+            .expect("webp");
+    img_parts::ImageEXIF::set_exif(&mut webp, Some(tiff.into()));
+    let webp = webp.encoder().bytes().to_vec();
+    for original in [png, webp] {
+        let info = probe_bytes(&original).expect("probe");
+        assert!(info.private_metadata, "{:?}", info.format);
+        let out = render(&original, &info, &RenditionSpec::clean(info.format)).expect("clean");
+        assert_eq!(out.format, info.format);
+        assert!(!has_exif(&out.bytes), "{:?}", info.format);
+        let again = probe_bytes(&out.bytes).expect("probe clean");
+        assert!(!again.private_metadata);
+        assert_eq!(
+            image::load_from_memory(&out.bytes)
+                .expect("decodes")
+                .to_rgb8(),
+            image::load_from_memory(&original)
+                .expect("decodes")
+                .to_rgb8()
+        );
+    }
+}
+
+#[test]
+fn rendition_names_follow_the_recipe() {
+    let spec = RenditionSpec::fit(MediaFormat::Jpeg, Some(2000), None, Some(1_000_000));
+    assert_eq!(spec.name(), "fit-jpeg-2000px-1000000b");
+    assert_eq!(spec.name(), spec.clone().name());
+    assert_eq!(
+        RenditionSpec::fit(MediaFormat::Jpeg, None, Some(33_177_600), Some(16 << 20)).name(),
+        "fit-jpeg-33177600pixels-16777216b"
+    );
+    assert_eq!(RenditionSpec::clean(MediaFormat::Png).name(), "clean");
+    assert_eq!(RenditionSpec::clean(MediaFormat::Png).recipe, Recipe::Clean);
+    assert_eq!(spec.target_size(4000, 3000), (2000, 1500));
+    assert_eq!(spec.target_size(1000, 500), (1000, 500));
+    let pixels = RenditionSpec::fit(MediaFormat::Jpeg, None, Some(1_000_000), None);
+    let (w, h) = pixels.target_size(4000, 3000);
+    assert!(
+        u64::from(w) * u64::from(h) <= 1_000_000 && w > 1100,
+        "{w}×{h}"
+    );
+}
+
+#[test]
+fn renditions_of_what_cannot_be_decoded_are_refused() {
+    let info = MediaInfo {
+        format: MediaFormat::Heic,
+        width: 100,
+        height: 100,
+        duration_ms: None,
+        frame_rate: None,
+        video_codec: None,
+        audio_codec: None,
+        private_metadata: true,
+    };
+    let spec = RenditionSpec::fit(MediaFormat::Jpeg, Some(100), None, None);
+    assert!(matches!(
+        render(b"whatever", &info, &spec),
+        Err(FitError::Unsupported(MediaFormat::Heic))
+    ));
+    // A file that lies about its size is stopped by the decoder's limits.
+    let big = jpeg_of(&photo(300, 200, 9), 80);
+    let small_info = MediaInfo {
+        format: MediaFormat::Jpeg,
+        width: 30,
+        height: 20,
+        private_metadata: false,
+        ..info
+    };
+    assert!(matches!(
+        render(&big, &small_info, &spec),
+        Err(FitError::Decode(_))
+    ));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Video
+
+/// What the made-up movie holds.
+#[derive(Clone, Copy)]
+struct Movie {
+    brand: &'static [u8; 4],
+    width: u16,
+    height: u16,
+    seconds: u32,
+    fps: u32,
+    video: bool,
+    audio: bool,
+    location: bool,
+}
+
+impl Default for Movie {
+    fn default() -> Self {
+        Movie {
+            brand: b"isom",
+            width: 1920,
+            height: 1080,
+            seconds: 60,
+            fps: 30,
+            video: true,
+            audio: true,
+            location: false,
+        }
+    }
+}
+
+fn ftyp(brand: &[u8; 4]) -> Vec<u8> {
+    let mut out = Vec::new();
+    Ftyp {
+        major_brand: FourCC::new(brand),
+        minor_version: 0,
+        compatible_brands: vec![FourCC::new(brand), FourCC::new(b"mp41")],
+    }
+    .encode(&mut out)
+    .expect("ftyp");
+    out
+}
+
+fn moov(m: &Movie) -> Vec<u8> {
+    let timescale = 90_000u32;
+    let mut trak = Vec::new();
+    if m.video {
+        trak.push(Trak {
+            tkhd: Tkhd {
+                track_id: 1,
+                duration: u64::from(m.seconds) * 1000,
+                width: FixedPoint::new(m.width, 0),
+                height: FixedPoint::new(m.height, 0),
+                enabled: true,
+                ..Default::default()
+            },
+            mdia: Mdia {
+                mdhd: Mdhd {
+                    timescale,
+                    duration: u64::from(m.seconds) * u64::from(timescale),
+                    ..Default::default()
+                },
+                hdlr: Hdlr {
+                    handler: FourCC::new(b"vide"),
+                    name: "video".into(),
+                },
+                minf: Minf {
+                    dinf: Dinf::default(),
+                    stbl: Stbl {
+                        stsd: Stsd {
+                            codecs: vec![Codec::Avc1(Avc1 {
+                                visual: Visual {
+                                    width: m.width,
+                                    height: m.height,
+                                    ..Default::default()
+                                },
+                                avcc: Avcc {
+                                    configuration_version: 1,
+                                    avc_profile_indication: 66,
+                                    avc_level_indication: 31,
+                                    length_size: 4,
+                                    sequence_parameter_sets: vec![vec![0x67, 0x42, 0, 31]],
+                                    picture_parameter_sets: vec![vec![0x68, 0xce, 0x3c, 0x80]],
+                                    ..Default::default()
+                                },
+                                ..Default::default()
+                            })],
+                        },
+                        stts: Stts {
+                            entries: vec![SttsEntry {
+                                sample_count: m.seconds * m.fps,
+                                sample_delta: timescale / m.fps,
+                            }],
+                        },
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                },
+            },
+            ..Default::default()
+        });
+    }
+    if m.audio {
+        trak.push(Trak {
+            tkhd: Tkhd {
+                track_id: 2,
+                enabled: true,
+                ..Default::default()
+            },
+            mdia: Mdia {
+                mdhd: Mdhd {
+                    timescale: 48_000,
+                    duration: u64::from(m.seconds) * 48_000,
+                    ..Default::default()
+                },
+                hdlr: Hdlr {
+                    handler: FourCC::new(b"soun"),
+                    name: "sound".into(),
+                },
+                minf: Minf {
+                    stbl: Stbl {
+                        stsd: Stsd {
+                            codecs: vec![Codec::Mp4a(Mp4a {
+                                audio: Audio {
+                                    data_reference_index: 1,
+                                    channel_count: 2,
+                                    sample_size: 16,
+                                    sample_rate: FixedPoint::new(48_000, 0),
+                                },
+                                esds: Esds::default(),
+                                btrt: None,
+                                taic: None,
+                            })],
+                        },
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                },
+            },
+            ..Default::default()
+        });
+    }
+    let movie = Moov {
+        mvhd: Mvhd {
+            timescale: 1000,
+            duration: u64::from(m.seconds) * 1000,
+            ..Default::default()
+        },
+        trak,
+        ..Default::default()
+    };
+    let mut out = Vec::new();
+    movie.encode(&mut out).expect("moov");
+    if m.location {
+        // QuickTime user data with a position, as phones write it.
+        let xyz = b"\0\x12\x15\xc7+52.5200+013.4050/";
+        let mut item = ((8 + xyz.len()) as u32).to_be_bytes().to_vec();
+        item.extend_from_slice(b"\xA9xyz");
+        item.extend_from_slice(xyz);
+        let mut udta = ((8 + item.len()) as u32).to_be_bytes().to_vec();
+        udta.extend_from_slice(b"udta");
+        udta.extend_from_slice(&item);
+        out.extend_from_slice(&udta);
+        let size = out.len() as u32;
+        out[0..4].copy_from_slice(&size.to_be_bytes());
+    }
+    out
+}
+
+/// A file whose media data is `filler` bytes made up as they are read: `head`, the filler, then `tail`.
+struct MadeUp {
+    head: Vec<u8>,
+    filler: u64,
+    tail: Vec<u8>,
+    pos: u64,
+}
+
+impl MadeUp {
+    /// The movie with its index before or after `mdat_payload` bytes of media data.
+    fn movie(m: &Movie, index_first: bool, mdat_payload: u64) -> Self {
+        let index = moov(m);
+        let mut mdat = ((8 + mdat_payload) as u32).to_be_bytes().to_vec();
+        mdat.extend_from_slice(b"mdat");
+        let mut head = ftyp(m.brand);
+        if index_first {
+            head.extend_from_slice(&index);
+            head.extend_from_slice(&mdat);
+            MadeUp {
+                head,
+                filler: mdat_payload,
+                tail: Vec::new(),
+                pos: 0,
+            }
+        } else {
+            head.extend_from_slice(&mdat);
+            MadeUp {
+                head,
+                filler: mdat_payload,
+                tail: index,
+                pos: 0,
+            }
+        }
+    }
+
+    fn len(&self) -> u64 {
+        self.head.len() as u64 + self.filler + self.tail.len() as u64
+    }
+
+    fn bytes(mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.read_to_end(&mut out).expect("read");
+        out
+    }
+}
+
+impl Read for MadeUp {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let head = self.head.len() as u64;
+        let body_end = head + self.filler;
+        let n = if self.pos < head {
+            let from = &self.head[self.pos as usize..];
+            let n = from.len().min(buf.len());
+            buf[..n].copy_from_slice(&from[..n]);
+            n
+        } else if self.pos < body_end {
+            let n = ((body_end - self.pos) as usize).min(buf.len());
+            buf[..n]
+                .iter_mut()
+                .enumerate()
+                .for_each(|(i, b)| *b = (self.pos as usize + i) as u8);
+            n
+        } else {
+            let at = (self.pos - body_end) as usize;
+            let from = self.tail.get(at..).unwrap_or_default();
+            let n = from.len().min(buf.len());
+            buf[..n].copy_from_slice(&from[..n]);
+            n
+        };
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl Seek for MadeUp {
+    fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
+        self.pos = match pos {
+            SeekFrom::Start(n) => n,
+            SeekFrom::End(d) => self.len().saturating_add_signed(d),
+            SeekFrom::Current(d) => self.pos.saturating_add_signed(d),
+        };
+        Ok(self.pos)
+    }
+}
+
+#[test]
+fn a_large_video_is_probed_from_its_index_wherever_it_is() {
+    const GIB: u64 = 1 << 30;
+    let m = Movie {
+        seconds: 3600,
+        ..Movie::default()
+    };
+    for index_first in [false, true] {
+        let file = MadeUp::movie(&m, index_first, GIB);
+        let size = file.len();
+        let mut reader = CountingReader::new(file);
+        let info = probe(&mut reader, size).expect("probe");
+        assert_eq!(info.format, MediaFormat::Mp4);
+        assert_eq!((info.width, info.height), (1920, 1080));
+        assert_eq!(info.duration_ms, Some(3_600_000));
+        assert_eq!(info.frame_rate, Some(30.0));
+        assert_eq!(info.video_codec.as_deref(), Some("avc1"));
+        assert_eq!(info.audio_codec.as_deref(), Some("mp4a"));
+        assert!(!info.private_metadata);
+        let read = reader.bytes_read();
+        assert!(
+            read * 100 < size,
+            "read {read} of {size} bytes (index first: {index_first})"
+        );
+        assert!(
+            read < 64 * 1024,
+            "read {read} bytes (index first: {index_first})"
+        );
+    }
+}
+
+#[test]
+fn mov_is_recognised_and_its_location_found() {
+    let m = Movie {
+        brand: b"qt  ",
+        width: 1080,
+        height: 1920,
+        location: true,
+        ..Movie::default()
+    };
+    let bytes = MadeUp::movie(&m, true, 4096).bytes();
+    let info = probe_bytes(&bytes).expect("probe");
+    assert_eq!(info.format, MediaFormat::Mov);
+    assert_eq!((info.width, info.height), (1080, 1920));
+    assert!(info.private_metadata);
+}
+
+#[test]
+fn a_video_without_a_video_track_is_refused() {
+    let m = Movie {
+        video: false,
+        ..Movie::default()
+    };
+    let bytes = MadeUp::movie(&m, true, 1024).bytes();
+    let err = probe_bytes(&bytes).expect_err("refused");
+    assert!(matches!(err, ProbeError::NoVideoTrack), "{err:?}");
+    assert_eq!(err.to_string(), "the video has no video track");
+}
+
+#[test]
+fn truncated_videos_are_refused() {
+    let m = Movie::default();
+    // Index at the end, cut off: the index runs past the end.
+    let bytes = MadeUp::movie(&m, false, 100_000).bytes();
+    let err = probe_bytes(&bytes[..bytes.len() - 100]).expect_err("cut off");
+    assert_eq!(
+        err.to_string(),
+        "the file ends before the end of its `moov` box"
+    );
+    // Index first, cut off in the media data.
+    let bytes = MadeUp::movie(&m, true, 100_000).bytes();
+    let err = probe_bytes(&bytes[..bytes.len() - 1000]).expect_err("cut off");
+    assert_eq!(
+        err.to_string(),
+        "the file ends before the end of its `mdat` box"
+    );
+    // Cut off before any index.
+    let err = probe_bytes(&bytes[..40]).expect_err("cut off");
+    assert!(matches!(err, ProbeError::Truncated(_)), "{err:?}");
+}
+
+#[test]
+fn a_video_without_an_index_or_with_a_huge_one_is_refused() {
+    let mut bytes = ftyp(b"isom");
+    bytes.extend_from_slice(b"\0\0\0\x10mdat01234567");
+    assert!(matches!(probe_bytes(&bytes), Err(ProbeError::MissingIndex)));
+    // An index claiming more than Postora reads is refused before it is read.
+    let mut file = MadeUp {
+        head: ftyp(b"isom"),
+        filler: 0,
+        tail: Vec::new(),
+        pos: 0,
+    };
+    let big = MAX_INDEX_BYTES + 16;
+    file.head.extend_from_slice(&(big as u32).to_be_bytes());
+    file.head.extend_from_slice(b"moov");
+    file.filler = big - 8;
+    let size = file.len();
+    let mut reader = CountingReader::new(file);
+    assert!(matches!(
+        probe(&mut reader, size),
+        Err(ProbeError::IndexTooLarge { .. })
+    ));
+    assert!(reader.bytes_read() < 64 * 1024);
+}
+
+#[test]
+fn videos_are_assessed_never_fitted() {
+    let m = Movie {
+        seconds: 200,
+        ..Movie::default()
+    };
+    let bytes = MadeUp::movie(&m, true, 10_000).bytes();
+    let info = probe_bytes(&bytes).expect("probe");
+    assert!(matches!(
+        assess(PlatformKind::Bluesky, &info, bytes.len() as u64),
+        Assessment::Refused {
+            rule: "duration",
+            ..
+        }
+    ));
+    assert_eq!(
+        assess(PlatformKind::Youtube, &info, bytes.len() as u64),
+        Assessment::Accepted
+    );
+    assert!(matches!(
+        assess(PlatformKind::Instagram, &info, 400_000_000),
+        Assessment::Refused { rule: "bytes", .. }
+    ));
+}
+
+/// An ISO box: size, kind, body.
+fn iso_box(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
+    let mut out = ((8 + body.len()) as u32).to_be_bytes().to_vec();
+    out.extend_from_slice(kind);
+    out.extend_from_slice(body);
+    out
+}
+
+/// The smallest HEIF still image header that says how large the picture is: `ftyp`, and `meta` with a handler and
+/// an image size property.
+fn heic(width: u32, height: u32) -> Vec<u8> {
+    let mut ispe = vec![0, 0, 0, 0];
+    ispe.extend_from_slice(&width.to_be_bytes());
+    ispe.extend_from_slice(&height.to_be_bytes());
+    let ipco = iso_box(b"ipco", &iso_box(b"ispe", &ispe));
+    let iprp = iso_box(b"iprp", &ipco);
+    let mut hdlr = vec![0u8; 8];
+    hdlr.extend_from_slice(b"pict");
+    hdlr.extend_from_slice(&[0; 13]);
+    let mut meta = vec![0, 0, 0, 0];
+    meta.extend_from_slice(&iso_box(b"hdlr", &hdlr));
+    meta.extend_from_slice(&iprp);
+    let mut out = iso_box(b"ftyp", b"heic\0\0\0\0mif1heic");
+    out.extend_from_slice(&iso_box(b"meta", &meta));
+    out.extend_from_slice(&iso_box(b"mdat", &[0u8; 64]));
+    out
+}
+
+#[test]
+fn heic_is_recognised_and_measured() {
+    let bytes = heic(4032, 3024);
+    let info = probe_bytes(&bytes).expect("probe");
+    assert_eq!(info.format, MediaFormat::Heic);
+    assert_eq!((info.width, info.height), (4032, 3024));
+    // No EXIF item: nothing private.
+    assert!(!info.private_metadata);
+    let err = probe_bytes(&bytes[..bytes.len() - 10]).expect_err("cut off");
+    assert_eq!(
+        err.to_string(),
+        "the file ends before the end of its `mdat` box"
+    );
+    assert!(matches!(
+        probe_bytes(&heic(100_000, 100_000)),
+        Err(ProbeError::TooManyPixels { .. })
+    ));
+}
