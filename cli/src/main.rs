@@ -30,8 +30,9 @@ struct Cli {
     )]
     data_dir: PathBuf,
     /// Where Postora keeps its data: `local` (SQLite, a master key file and an in-process queue in the data
-    /// directory) or `aws` (DynamoDB, KMS, SQS and EventBridge, as named by POSTORA_TABLE, POSTORA_KMS_KEY,
-    /// POSTORA_QUEUE_URL, POSTORA_DLQ_URL and POSTORA_EVENT_BUS, or `postora aws bootstrap`'s defaults).
+    /// directory) or `aws` (DynamoDB, KMS, SQS, EventBridge and S3, as named by POSTORA_TABLE, POSTORA_KMS_KEY,
+    /// POSTORA_QUEUE_URL, POSTORA_DLQ_URL, POSTORA_EVENT_BUS and POSTORA_MEDIA_BUCKET, or `postora aws bootstrap`'s
+    /// defaults).
     #[arg(long, global = true, env = "POSTORA_BACKEND", default_value = "local")]
     backend: BackendKind,
     #[command(subcommand)]
@@ -82,8 +83,9 @@ enum Command {
 
 #[derive(Subcommand)]
 enum AwsCommand {
-    /// Create the table, the KMS key and its alias, the delivery queue with its dead-letter queue, and the event bus,
-    /// as template.yaml declares them. Creates only what is missing: running it again changes nothing.
+    /// Create the table, the KMS key and its alias, the delivery queue with its dead-letter queue, the event bus and
+    /// the media bucket, as template.yaml declares them. Creates only what is missing: running it again changes
+    /// nothing.
     Bootstrap,
 }
 
@@ -197,21 +199,20 @@ async fn main() -> anyhow::Result<()> {
             let default_url = format!("http://{addr}");
             // Locally, webhooks are delivered by a loop of their own from the outbox in the data directory; on AWS,
             // events go to EventBridge and the template's API destination delivers them.
-            let (backend, local_bus) = match cli.backend {
+            // Local media objects are files in the data directory, served by this process at their signed links;
+            // on AWS they are in S3 and their links are presigned.
+            let (backend, local_bus, local_blobs) = match cli.backend {
                 BackendKind::Local => {
-                    let local = LocalBackend::open(&cli.data_dir, &env)?;
-                    (local.backend, Some(local.bus))
+                    let local = LocalBackend::open_at(&cli.data_dir, &env, &default_url)?;
+                    (local.backend, Some(local.bus), Some(local.blobs))
                 }
-                kind => (open_backend(kind, &cli.data_dir, &env).await?, None),
+                kind => (open_backend(kind, &cli.data_dir, &env).await?, None, None),
             };
             let (app, sandbox) =
                 runtime::local::app_with_sandbox(backend, &env, &default_url, &cli.data_dir)
                     .await?;
-            let beside = sandbox
-                .as_ref()
-                .map(postora::sandbox::Sandbox::router)
-                .unwrap_or_default();
-            let router = postora::http::full_router(app.clone(), beside);
+            let router =
+                runtime::local::router(app.clone(), sandbox.as_ref(), local_blobs.as_deref());
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .with_context(|| format!("cannot listen on {addr}"))?;
@@ -225,8 +226,8 @@ async fn main() -> anyhow::Result<()> {
                 BackendKind::Aws => {
                     let aws = AwsConfig::from_env();
                     println!(
-                        "AWS: table {}, key {}, queue {}, bus {}",
-                        aws.table, aws.kms_key, aws.queue, aws.event_bus
+                        "AWS: table {}, key {}, queue {}, bus {}, media bucket {}",
+                        aws.table, aws.kms_key, aws.queue, aws.event_bus, aws.media_bucket
                     );
                 }
             }

@@ -65,18 +65,14 @@ async fn spawn(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base_url = format!("http://{}", listener.local_addr().unwrap());
     let env = test_env(&base_url, extra);
-    let local = LocalBackend::open(dir.path(), &env).unwrap();
-    let backend = other.unwrap_or_else(|| runtime::Backend {
-        stores: local.backend.stores.clone(),
-        keys: local.backend.keys.clone(),
-        queue: local.backend.queue.clone(),
-        bus: local.backend.bus.clone(),
-    });
+    let local = LocalBackend::open_at(dir.path(), &env, &base_url).unwrap();
+    // On another backend the objects are not local files, and this process serves no links to them.
+    let local_blobs = other.is_none().then(|| local.blobs.clone());
+    let backend = other.unwrap_or_else(|| local.backend.clone());
     let (app, sandbox) = runtime::local::app_with_sandbox(backend, &env, &base_url, dir.path())
         .await
         .unwrap();
-    let beside = sandbox.as_ref().map(Sandbox::router).unwrap_or_default();
-    let router = postora::http::full_router(app.clone(), beside);
+    let router = runtime::local::router(app.clone(), sandbox.as_ref(), local_blobs.as_deref());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let app2 = app.clone();
     let task = tokio::spawn(async move {

@@ -856,6 +856,7 @@ impl Node {
             keys: local.backend.keys.clone(),
             queue,
             bus: local.backend.bus.clone(),
+            blobs: local.backend.blobs.clone(),
             clock: options
                 .clock
                 .clone()

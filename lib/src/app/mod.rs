@@ -7,7 +7,7 @@ use crate::config::Settings;
 use crate::crypto::Vault;
 use crate::domain::{AuditEntry, Event};
 use crate::ports::Platforms;
-use crate::ports::{Clock, EventBus, KeyService, Queue, RemoteFiles, Stores};
+use crate::ports::{BlobStore, Clock, EventBus, KeyService, Queue, RemoteFiles, Stores};
 
 pub mod accounts;
 pub mod connect;
@@ -29,6 +29,8 @@ pub struct Deps {
     pub keys: Arc<dyn KeyService>,
     pub queue: Arc<dyn Queue>,
     pub bus: Arc<dyn EventBus>,
+    /// Where media items' bytes live.
+    pub blobs: Arc<dyn BlobStore>,
     pub clock: Arc<dyn Clock>,
     pub platforms: Platforms,
     pub settings: Settings,
@@ -41,6 +43,8 @@ pub struct App {
     pub stores: Stores,
     pub queue: Arc<dyn Queue>,
     pub bus: Arc<dyn EventBus>,
+    /// Where media items' bytes live.
+    pub blobs: Arc<dyn BlobStore>,
     pub clock: Arc<dyn Clock>,
     pub platforms: Platforms,
     pub settings: Settings,
@@ -57,6 +61,7 @@ impl App {
             stores: deps.stores,
             queue: deps.queue,
             bus: deps.bus,
+            blobs: deps.blobs,
             clock: deps.clock,
             platforms: deps.platforms,
             settings: deps.settings,

@@ -26,6 +26,11 @@ impl ObjectKey {
         Self(format!("{ws}/{media}/{name}"))
     }
 
+    /// Wraps a key that is already known to be one (read back from the store, or from a link it signed).
+    pub fn from_trusted(raw: impl Into<String>) -> Self {
+        Self(raw.into())
+    }
+
     /// The prefix every object of the workspace starts with.
     pub fn workspace_prefix(ws: &WorkspaceId) -> String {
         format!("{ws}/")
@@ -84,6 +89,12 @@ pub struct CompletedPart {
 pub const MIN_PART_BYTES: u64 = 5 * 1024 * 1024;
 /// The most parts one multipart upload may have (S3's rule).
 pub const MAX_PARTS: u32 = 10_000;
+/// The largest part a multipart upload may have (S3's rule, kept by every adapter).
+pub const MAX_PART_BYTES: u64 = 5 * 1024 * 1024 * 1024;
+/// The longest a link from [`BlobStore::fetch_link`] or [`BlobStore::part_link`] may stay valid (S3's rule for
+/// presigned URLs); a longer `ttl` is cut to it. On AWS a presigned URL also stops working when the credentials that
+/// signed it expire (a Lambda function's role session lasts hours, not days).
+pub const MAX_LINK_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// Objects: the bytes of media items and their renditions.
 #[async_trait]
@@ -139,6 +150,13 @@ pub trait BlobStore: Send + Sync {
     ) -> Result<u64, BlobError>;
     /// Drops the upload and its parts; one already gone is fine.
     async fn abort_upload(&self, key: &ObjectKey, upload_id: &str) -> Result<(), BlobError>;
+    /// Records on the object that a post uses it, so that the store's own clean-up keeps it. Every object is written
+    /// as unattached (by [`put`](Self::put) and by a completed upload); on S3 the bucket's lifecycle rule removes an
+    /// object still marked so a day after it was written, as a safety net under the sweep of unattached items
+    /// ([`MediaStore::unattached_media`]). Whether an item is attached is recorded on its record
+    /// ([`MediaStore::attach_media`]); call this for each of the item's objects when it is first attached, and for
+    /// a rendition written after that. Marking twice is harmless; [`BlobError::NotFound`] if there is no object.
+    async fn mark_attached(&self, key: &ObjectKey) -> Result<(), BlobError>;
 }
 
 /// Whether [`MediaStore::insert_media`] stored the item.
@@ -166,7 +184,9 @@ pub trait MediaStore: Send + Sync {
         cursor: Option<&str>,
     ) -> StoreResult<Page<MediaItem>>;
     /// Writes `item` if the stored one is at `expected_version`, and moves the workspace's usage by the change in
-    /// stored bytes (a rendition added), if that stays within `quota`.
+    /// stored bytes (a rendition added), if that stays within `quota` (a change that adds nothing is always
+    /// stored). `NotFound` if there is no such item, `Conflict` if it moved on. Whether the item is attached, and
+    /// the posts that use it, stay as stored: only [`attach_media`](Self::attach_media) changes them.
     async fn update_media(
         &self,
         item: &MediaItem,
@@ -174,7 +194,8 @@ pub trait MediaStore: Send + Sync {
         quota: u64,
     ) -> StoreResult<Admission>;
     /// Records that `post` uses each item: sets `attached_at` where it is unset (so the item is kept) and adds the
-    /// post to the item's users. Items that do not exist are skipped.
+    /// post to the item's users. Items that do not exist are skipped. Each item moves to its next version, so a
+    /// sweep that read it while it was unattached can no longer delete it.
     async fn attach_media(
         &self,
         ws: &WorkspaceId,
@@ -185,6 +206,7 @@ pub trait MediaStore: Send + Sync {
     /// The posts that ever used the item.
     async fn posts_using(&self, ws: &WorkspaceId, id: &MediaId) -> StoreResult<Vec<PostId>>;
     /// Removes the item if the stored one is at `expected_version`, and gives its bytes back to the usage.
+    /// `NotFound` if there is no such item, `Conflict` if it moved on.
     async fn delete_media(
         &self,
         ws: &WorkspaceId,

@@ -14,8 +14,7 @@ mod platform;
 
 pub use media::{
     Admission, BlobError, BlobStore, ByteStream, CompletedPart, FetchError, MediaStore, ObjectKey,
-    RemoteFiles, StoredPart,
-    MAX_PARTS, MIN_PART_BYTES,
+    RemoteFiles, StoredPart, MAX_LINK_TTL, MAX_PARTS, MAX_PART_BYTES, MIN_PART_BYTES,
 };
 
 pub use platform::{
@@ -160,8 +159,9 @@ pub trait WorkspaceStore: Send + Sync {
         at: DateTime<Utc>,
         stale_before: DateTime<Utc>,
     ) -> StoreResult<bool>;
-    /// Removes the workspace and everything in it: keys, accounts, tokens, posts, deliveries, idempotency records and
-    /// its audit log. The caller writes the tombstone afterwards.
+    /// Removes the workspace and everything in it: keys, accounts, tokens, posts, deliveries, idempotency records,
+    /// media records, uploads and usage, and its audit log (the media's bytes are removed through
+    /// [`BlobStore::delete_workspace`]). The caller writes the tombstone afterwards.
     async fn erase_workspace(&self, id: &WorkspaceId) -> StoreResult<()>;
     /// All workspace ids (admin listings and maintenance sweeps).
     async fn list_workspaces(&self) -> StoreResult<Vec<Workspace>>;
@@ -344,20 +344,29 @@ pub struct Stores {
     pub posts: Arc<dyn PostStore>,
     pub ephemeral: Arc<dyn EphemeralStore>,
     pub records: Arc<dyn RecordStore>,
+    /// Media items, their uploads and each workspace's usage (the bytes themselves are behind [`BlobStore`]).
+    pub media: Arc<dyn MediaStore>,
 }
 
 impl Stores {
     /// One adapter that implements every store port.
     pub fn from_one<T>(store: Arc<T>) -> Self
     where
-        T: WorkspaceStore + AccountStore + PostStore + EphemeralStore + RecordStore + 'static,
+        T: WorkspaceStore
+            + AccountStore
+            + PostStore
+            + EphemeralStore
+            + RecordStore
+            + MediaStore
+            + 'static,
     {
         Stores {
             workspaces: store.clone(),
             accounts: store.clone(),
             posts: store.clone(),
             ephemeral: store.clone(),
-            records: store,
+            records: store.clone(),
+            media: store,
         }
     }
 }

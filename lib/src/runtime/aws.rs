@@ -33,6 +33,7 @@ impl AwsAdapters {
             keys: self.keys.clone(),
             queue: self.queue.clone(),
             bus: self.bus.clone(),
+            blobs: self.blobs.clone(),
         }
     }
 }

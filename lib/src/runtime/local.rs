@@ -1,12 +1,12 @@
 //! The embedded backend: everything in one data directory (SQLite, a master key file, the durable local queue and
-//! the event log), and the sandbox network that `postora serve` runs beside Postora.
+//! the event log, media objects as files), and the sandbox network that `postora serve` runs beside Postora.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::{assemble, platforms, Backend, Shutdown, StartError};
 use crate::adapters::local::{
-    Db, LocalBus, MasterKeyFile, SqliteQueue, SqliteStore, Webhook, WebhookRetry,
+    Db, LocalBlobs, LocalBus, MasterKeyFile, SqliteQueue, SqliteStore, Webhook, WebhookRetry,
 };
 use crate::app::App;
 use crate::config::{ConfigError, Env, Settings};
@@ -19,12 +19,30 @@ pub struct LocalBackend {
     pub backend: Backend,
     pub queue: Arc<SqliteQueue>,
     pub bus: Arc<LocalBus>,
+    /// Media objects under `media/`; [`router`] serves their links.
+    pub blobs: Arc<LocalBlobs>,
     pub data_dir: PathBuf,
 }
 
+/// The public URL the embedded backend's links are made under when `POSTORA_PUBLIC_URL` is unset and the caller
+/// knows no better: where `postora serve` listens by default.
+pub const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:8080";
+
 impl LocalBackend {
-    /// Opens (creating if needed) the data directory: `postora.db` and `master.key` (mode 0600).
+    /// Opens (creating if needed) the data directory, with links under `POSTORA_PUBLIC_URL` or
+    /// [`DEFAULT_PUBLIC_URL`]: see [`LocalBackend::open_at`].
     pub fn open(data_dir: &Path, env: &Env) -> Result<Self, StartError> {
+        Self::open_at(data_dir, env, DEFAULT_PUBLIC_URL)
+    }
+
+    /// Opens (creating if needed) the data directory: `postora.db`, `master.key` and `media.key` (mode 0600), and
+    /// `media/` for objects, whose links are made under the settings' public URL (`POSTORA_PUBLIC_URL`, or
+    /// `default_public_url`, as for the app).
+    pub fn open_at(
+        data_dir: &Path,
+        env: &Env,
+        default_public_url: &str,
+    ) -> Result<Self, StartError> {
         let dir_err = |reason: String| StartError::DataDir {
             path: data_dir.to_owned(),
             reason,
@@ -60,6 +78,9 @@ impl LocalBackend {
             webhook,
             platforms::http_client(env)?,
         ));
+        let public_url = Settings::from_env(env, default_public_url)?.public_url;
+        let blobs =
+            Arc::new(LocalBlobs::open(data_dir, &public_url).map_err(|e| dir_err(e.to_string()))?);
         let store = Arc::new(SqliteStore::new(db));
         Ok(LocalBackend {
             backend: Backend {
@@ -67,9 +88,11 @@ impl LocalBackend {
                 keys: Arc::new(keys),
                 queue: queue.clone(),
                 bus: bus.clone(),
+                blobs: blobs.clone(),
             },
             queue,
             bus,
+            blobs,
             data_dir: data_dir.to_owned(),
         })
     }
@@ -153,6 +176,22 @@ pub async fn app_with_sandbox(
         None
     };
     Ok((assemble(backend, settings, platforms), sandbox))
+}
+
+/// Everything `postora serve` answers: the app's routers ([`crate::http::full_router`]) with the sandbox network's
+/// beside them, and the routes of the local objects' links when the objects are local. Those are merged outside the
+/// API's body limit and timeout (a part may be large, and a video slow to send); they set their own limits.
+pub fn router(
+    app: Arc<App>,
+    sandbox: Option<&Sandbox>,
+    blobs: Option<&LocalBlobs>,
+) -> axum::Router {
+    let beside = sandbox.map(Sandbox::router).unwrap_or_default();
+    let router = crate::http::full_router(app, beside);
+    match blobs {
+        Some(blobs) => router.merge(blobs.router()),
+        None => router,
+    }
 }
 
 /// Whether the sandbox is on: as `POSTORA_SANDBOX` says, and otherwise only while no real platform is configured,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::app::{App, Deps};
 use crate::config::{ConfigError, Env, Settings};
-use crate::ports::{Clock, EventBus, KeyService, Platforms, Queue, Stores, SystemClock};
+use crate::ports::{BlobStore, Clock, EventBus, KeyService, Platforms, Queue, Stores, SystemClock};
 
 pub mod aws;
 #[cfg(feature = "embedded")]
@@ -25,6 +25,7 @@ pub struct Backend {
     pub keys: Arc<dyn KeyService>,
     pub queue: Arc<dyn Queue>,
     pub bus: Arc<dyn EventBus>,
+    pub blobs: Arc<dyn BlobStore>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +58,7 @@ pub fn assemble(backend: Backend, settings: Settings, platforms: Platforms) -> A
         keys: backend.keys,
         queue: backend.queue,
         bus: backend.bus,
+        blobs: backend.blobs,
         clock: Arc::new(SystemClock) as Arc<dyn Clock>,
         remote: crate::net::media_fetcher(&settings.media),
         platforms,

@@ -135,6 +135,7 @@ async fn keys_are_listed_labelled_and_revoked_at_once_on_aws() {
         keys: aws.adapters.keys.clone(),
         queue: aws.adapters.queue.clone(),
         bus: aws.adapters.bus.clone(),
+        blobs: aws.adapters.blobs.clone(),
     };
     let t = spawn_app_on(backend, &[]).await;
     revocable_keys(&t).await;

@@ -16,6 +16,7 @@ async fn aws() -> DeletionApp {
         keys: adapters.keys.clone(),
         queue: adapters.queue.clone(),
         bus: adapters.bus.clone(),
+        blobs: adapters.blobs.clone(),
     };
     DeletionApp::start(backend, tempfile::tempdir().unwrap()).await
 }

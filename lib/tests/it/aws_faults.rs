@@ -17,6 +17,7 @@ async fn on_aws(extra: &[(&str, &str)]) -> TestApp {
         keys: aws.adapters.keys.clone(),
         queue: aws.adapters.queue.clone(),
         bus: aws.adapters.bus.clone(),
+        blobs: aws.adapters.blobs.clone(),
     };
     postora_test_support::app::spawn_app_on(backend, extra).await
 }

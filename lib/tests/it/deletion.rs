@@ -29,6 +29,7 @@ async fn local() -> DeletionApp {
         keys: local.backend.keys.clone(),
         queue: local.backend.queue.clone(),
         bus: local.backend.bus.clone(),
+        blobs: local.backend.blobs.clone(),
     };
     DeletionApp::start(backend, dir).await
 }
@@ -355,6 +356,7 @@ async fn the_deletion_router_alone_refuses_callbacks_it_cannot_verify() {
         keys: local.backend.keys.clone(),
         queue: local.backend.queue.clone(),
         bus: local.backend.bus.clone(),
+        blobs: local.backend.blobs.clone(),
     };
     let app = runtime::build_app(backend, &env, "https://postora.example").unwrap();
     let router = postora::http::deletion_router(Arc::clone(&app));
@@ -437,6 +439,7 @@ async fn the_sample_events_get_the_documented_answers() {
         keys: local.backend.keys.clone(),
         queue: local.backend.queue.clone(),
         bus: local.backend.bus.clone(),
+        blobs: local.backend.blobs.clone(),
         clock: Arc::new(postora::ports::ManualClock::new(sent_at)),
         platforms: postora::ports::Platforms::new(),
         settings: postora::config::Settings::from_env(&env, "https://postora.example").unwrap(),

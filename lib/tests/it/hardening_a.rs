@@ -33,6 +33,7 @@ async fn local() -> DeletionApp {
         keys: local.backend.keys.clone(),
         queue: local.backend.queue.clone(),
         bus: local.backend.bus.clone(),
+        blobs: local.backend.blobs.clone(),
     };
     DeletionApp::start(backend, dir).await
 }

@@ -332,6 +332,7 @@ async fn harness(loops: bool) -> Harness {
         keys: local.backend.keys.clone(),
         queue: queue.clone(),
         bus: local.backend.bus.clone(),
+        blobs: local.backend.blobs.clone(),
         clock: Arc::new(SystemClock),
         platforms: Platforms::new().with(Arc::new(Panicky { inner: sandbox })),
         settings,

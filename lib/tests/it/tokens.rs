@@ -302,6 +302,7 @@ async fn tokens_rotate_and_never_appear_anywhere_on_the_aws_backend() {
         keys: aws.adapters.keys.clone(),
         queue: aws.adapters.queue.clone(),
         bus: aws.adapters.bus.clone(),
+        blobs: aws.adapters.blobs.clone(),
     };
     let t = postora_test_support::app::spawn_app_on(backend, SHORT_TOKENS).await;
     let (secrets, bodies) = token_lifecycle(&t).await;

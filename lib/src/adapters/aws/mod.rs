@@ -1,5 +1,5 @@
 //! The AWS adapters: DynamoDB for every store, KMS for data keys, SQS for the delivery queue, EventBridge for domain
-//! events. [`AwsAdapters::connect`] builds them all from one `SdkConfig`, which honours the standard AWS environment
+//! events, S3 for media objects. [`AwsAdapters::connect`] builds them all from one `SdkConfig`, which honours the standard AWS environment
 //! (`AWS_REGION`, credentials, and `AWS_ENDPOINT_URL` to point every client at an emulator).
 
 pub mod bootstrap;
@@ -7,6 +7,7 @@ pub mod dynamo;
 pub mod eventbridge;
 pub mod kms;
 pub mod metrics;
+pub mod s3;
 pub mod sqs;
 pub mod table;
 
@@ -18,6 +19,7 @@ pub use self::dynamo::DynamoStore;
 pub use self::eventbridge::EventBridgeBus;
 pub use self::kms::KmsKeyService;
 pub use self::metrics::{RequestCounts, RequestMetrics};
+pub use self::s3::S3Blobs;
 pub use self::sqs::SqsQueue;
 use crate::ports::Stores;
 
@@ -26,6 +28,7 @@ pub const ENV_KMS_KEY: &str = "POSTORA_KMS_KEY";
 pub const ENV_QUEUE_URL: &str = "POSTORA_QUEUE_URL";
 pub const ENV_DLQ_URL: &str = "POSTORA_DLQ_URL";
 pub const ENV_EVENT_BUS: &str = "POSTORA_EVENT_BUS";
+pub const ENV_MEDIA_BUCKET: &str = "POSTORA_MEDIA_BUCKET";
 
 /// The name every resource is derived from unless configured otherwise.
 pub const DEFAULT_NAME: &str = "postora";
@@ -40,6 +43,8 @@ pub struct AwsConfig {
     pub queue: String,
     pub dead_letter_queue: String,
     pub event_bus: String,
+    /// The S3 bucket media objects live in.
+    pub media_bucket: String,
 }
 
 impl Default for AwsConfig {
@@ -50,7 +55,7 @@ impl Default for AwsConfig {
 
 impl AwsConfig {
     /// Every resource named after `name`: table `name`, key `alias/name`, queues `name-deliveries` and
-    /// `name-deliveries-dlq`, bus `name`. Tests use a fresh name each.
+    /// `name-deliveries-dlq`, bus `name`, media bucket `name-media`. Tests use a fresh name each.
     pub fn named(name: &str) -> Self {
         Self {
             table: name.to_owned(),
@@ -58,11 +63,12 @@ impl AwsConfig {
             queue: format!("{name}-deliveries"),
             dead_letter_queue: format!("{name}-deliveries-dlq"),
             event_bus: name.to_owned(),
+            media_bucket: format!("{name}-media"),
         }
     }
 
-    /// Reads `POSTORA_TABLE`, `POSTORA_KMS_KEY`, `POSTORA_QUEUE_URL`, `POSTORA_DLQ_URL` and `POSTORA_EVENT_BUS`; each
-    /// one unset or empty keeps its default.
+    /// Reads `POSTORA_TABLE`, `POSTORA_KMS_KEY`, `POSTORA_QUEUE_URL`, `POSTORA_DLQ_URL`, `POSTORA_EVENT_BUS` and
+    /// `POSTORA_MEDIA_BUCKET`; each one unset or empty keeps its default.
     pub fn from_env() -> Self {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -82,6 +88,7 @@ impl AwsConfig {
             queue: read(ENV_QUEUE_URL, defaults.queue),
             dead_letter_queue: read(ENV_DLQ_URL, defaults.dead_letter_queue),
             event_bus: read(ENV_EVENT_BUS, defaults.event_bus),
+            media_bucket: read(ENV_MEDIA_BUCKET, defaults.media_bucket),
         }
     }
 }
@@ -130,6 +137,7 @@ pub struct AwsClients {
     pub kms: aws_sdk_kms::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub eventbridge: aws_sdk_eventbridge::Client,
+    pub s3: aws_sdk_s3::Client,
 }
 
 impl AwsClients {
@@ -138,17 +146,20 @@ impl AwsClients {
         let mut kms = aws_sdk_kms::config::Builder::from(sdk);
         let mut sqs = aws_sdk_sqs::config::Builder::from(sdk);
         let mut eventbridge = aws_sdk_eventbridge::config::Builder::from(sdk);
+        let mut s3 = S3Blobs::client_config(sdk);
         if let Some(m) = metrics {
             dynamodb = dynamodb.interceptor(m.clone());
             kms = kms.interceptor(m.clone());
             sqs = sqs.interceptor(m.clone());
             eventbridge = eventbridge.interceptor(m.clone());
+            s3 = s3.interceptor(m.clone());
         }
         Self {
             dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb.build()),
             kms: aws_sdk_kms::Client::from_conf(kms.build()),
             sqs: aws_sdk_sqs::Client::from_conf(sqs.build()),
             eventbridge: aws_sdk_eventbridge::Client::from_conf(eventbridge.build()),
+            s3: aws_sdk_s3::Client::from_conf(s3.build()),
         }
     }
 
@@ -196,6 +207,7 @@ pub struct AwsAdapters {
     pub keys: Arc<KmsKeyService>,
     pub queue: Arc<SqsQueue>,
     pub bus: Arc<EventBridgeBus>,
+    pub blobs: Arc<S3Blobs>,
 }
 
 impl AwsAdapters {
@@ -230,6 +242,7 @@ impl AwsAdapters {
             keys: Arc::new(KmsKeyService::new(clients.kms, &config.kms_key)),
             queue: Arc::new(SqsQueue::new(clients.sqs, queue_url, dead_letter_url)),
             bus: Arc::new(EventBridgeBus::new(clients.eventbridge, &config.event_bus)),
+            blobs: Arc::new(S3Blobs::new(clients.s3, &config.media_bucket)),
         }
     }
 
@@ -251,6 +264,7 @@ mod tests {
         assert_eq!(c.queue, "postora-deliveries");
         assert_eq!(c.dead_letter_queue, "postora-deliveries-dlq");
         assert_eq!(c.event_bus, "postora");
+        assert_eq!(c.media_bucket, "postora-media");
     }
 
     #[test]

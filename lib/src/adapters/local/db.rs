@@ -133,6 +133,39 @@ CREATE TABLE IF NOT EXISTS webhook_outbox (
     failed_at INTEGER
 );
 CREATE INDEX IF NOT EXISTS webhook_outbox_due ON webhook_outbox (status, next_at);
+-- Media items: the record as JSON, beside what queries and conditions need. `attached_at` and `version` are the
+-- columns' (attaching an item changes them without rewriting `data`).
+CREATE TABLE IF NOT EXISTS media (
+    workspace_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    stored_bytes INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    attached_at INTEGER,
+    version INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (workspace_id, id)
+);
+CREATE INDEX IF NOT EXISTS media_unattached ON media (created_at, workspace_id, id) WHERE attached_at IS NULL;
+-- Which posts ever used which item.
+CREATE TABLE IF NOT EXISTS media_posts (
+    workspace_id TEXT NOT NULL,
+    media_id TEXT NOT NULL,
+    post_id TEXT NOT NULL,
+    PRIMARY KEY (workspace_id, media_id, post_id)
+);
+-- Bytes each workspace stores (originals and renditions), counted against its quota.
+CREATE TABLE IF NOT EXISTS media_usage (
+    workspace_id TEXT PRIMARY KEY,
+    bytes INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS media_uploads (
+    workspace_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (workspace_id, id)
+);
+CREATE INDEX IF NOT EXISTS media_uploads_by_expiry ON media_uploads (expires_at, workspace_id, id);
 "#;
 
 /// Columns added to tables of [`SCHEMA`] after they were first released: (table, column, type).

@@ -13,6 +13,47 @@ use crate::crypto::vault::{open_with, seal_with};
 use crate::domain::WorkspaceId;
 use crate::ports::{KeyError, KeyService};
 
+/// Loads the 256-bit key in the file at `path`, creating the file (mode 0600, readable by the owner only) with a
+/// random key if it does not exist. Two processes creating it at once end up with the same key.
+pub(crate) fn load_or_create_key_file(path: &Path) -> std::io::Result<Zeroizing<[u8; 32]>> {
+    match fs::read(path) {
+        Ok(bytes) => {
+            let bytes = Zeroizing::new(bytes);
+            let arr: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{} is not a 32-byte key file", path.display()),
+                )
+            })?;
+            Ok(Zeroizing::new(arr))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut key = Zeroizing::new([0u8; 32]);
+            rand::rngs::OsRng.fill_bytes(key.as_mut());
+            let mut opts = fs::OpenOptions::new();
+            opts.write(true).create_new(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                opts.mode(0o600);
+            }
+            match opts.open(path) {
+                Ok(mut f) => {
+                    f.write_all(key.as_ref())?;
+                    f.sync_all()?;
+                    Ok(key)
+                }
+                // Another process created it first: use theirs.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    load_or_create_key_file(path)
+                }
+                Err(e) => Err(e),
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
 pub struct MasterKeyFile {
     master: Zeroizing<[u8; 32]>,
 }
@@ -20,44 +61,9 @@ pub struct MasterKeyFile {
 impl MasterKeyFile {
     /// Loads the master key at `path`, creating it (readable by the owner only) if it does not exist.
     pub fn load_or_create(path: &Path) -> std::io::Result<Self> {
-        match fs::read(path) {
-            Ok(bytes) => {
-                let bytes = Zeroizing::new(bytes);
-                let arr: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
-                    std::io::Error::new(
-                        std::io::ErrorKind::InvalidData,
-                        format!("{} is not a 32-byte key file", path.display()),
-                    )
-                })?;
-                Ok(Self {
-                    master: Zeroizing::new(arr),
-                })
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let mut key = Zeroizing::new([0u8; 32]);
-                rand::rngs::OsRng.fill_bytes(key.as_mut());
-                let mut opts = fs::OpenOptions::new();
-                opts.write(true).create_new(true);
-                #[cfg(unix)]
-                {
-                    use std::os::unix::fs::OpenOptionsExt;
-                    opts.mode(0o600);
-                }
-                match opts.open(path) {
-                    Ok(mut f) => {
-                        f.write_all(key.as_ref())?;
-                        f.sync_all()?;
-                        Ok(Self { master: key })
-                    }
-                    // Another process created it first: use theirs.
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                        Self::load_or_create(path)
-                    }
-                    Err(e) => Err(e),
-                }
-            }
-            Err(e) => Err(e),
-        }
+        Ok(Self {
+            master: load_or_create_key_file(path)?,
+        })
     }
 
     /// A key held only in memory (tests).

@@ -1,12 +1,14 @@
 //! Adapters for one machine: an embedded SQLite store, a master key file, a durable delay queue and a local event
-//! bus, all on one database file in the data directory.
+//! bus, all on one database file in the data directory, and media objects as files beside it.
 
+pub mod blobs;
 pub mod bus;
 pub mod db;
 pub mod keys;
 pub mod queue;
 pub mod store;
 
+pub use blobs::LocalBlobs;
 pub use bus::{FailedWebhook, LocalBus, Webhook, WebhookRetry, WebhookRun};
 pub use db::Db;
 pub use keys::MasterKeyFile;

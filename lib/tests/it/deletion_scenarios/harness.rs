@@ -118,6 +118,7 @@ impl DeletionApp {
             keys: backend.keys,
             queue: backend.queue,
             bus: bus.clone(),
+            blobs: backend.blobs,
             clock: Arc::new(SystemClock) as Arc<dyn Clock>,
             platforms,
             settings,

@@ -15,8 +15,8 @@ use super::keys;
 use crate::adapters::aws::table::{DATA, DUE_INDEX, LOOKUP_INDEX, TABLE};
 use crate::domain::workspace::legacy_api_key_id;
 use crate::domain::{
-    Account, AccountStatus, ApiKeyRecord, Delivery, DeliveryStatus, IdempotencyRecord, PostId,
-    SealedTokens, Workspace, WorkspaceId,
+    Account, AccountStatus, ApiKeyRecord, Delivery, DeliveryStatus, IdempotencyRecord, MediaItem,
+    PostId, SealedTokens, UploadSession, Workspace, WorkspaceId,
 };
 use crate::ports::StoreError;
 
@@ -408,5 +408,85 @@ pub fn audit_item(e: &crate::domain::AuditEntry) -> Result<Item, StoreError> {
     let mut item = key(keys::audit_pk(&e.workspace_id), keys::audit_sk(e.at, &e.id));
     item.insert(KIND.into(), s("audit"));
     item.insert(DATA.into(), json(e, "audit entry")?);
+    Ok(item)
+}
+
+/// An item's stored bytes (original and renditions), beside its record, for the usage arithmetic.
+pub const STORED_BYTES: &str = "stored_bytes";
+/// When a post first used the item, epoch milliseconds; absent while no post has. The record's own `attached_at` is
+/// read from here, since attaching does not rewrite `data`.
+pub const ATTACHED_AT: &str = "attached_at";
+/// The posts that ever used the item: a string set of post ids.
+pub const POSTS: &str = "posts";
+/// The bytes a workspace's media take, on its usage item.
+pub const USAGE_BYTES: &str = "bytes";
+
+fn count(v: u64) -> AttributeValue {
+    n(v)
+}
+
+/// A media item. While no post uses it, it is listed in the due index under `UNATTACHED` by creation time, for the
+/// sweep that removes such items; attaching it removes those index keys.
+pub fn media_item(m: &MediaItem) -> Result<Item, StoreError> {
+    let mut item = key(keys::workspace_pk(&m.workspace_id), keys::media_sk(&m.id));
+    item.insert(KIND.into(), s("media"));
+    item.insert(DATA.into(), json(m, "media item")?);
+    item.insert(VERSION.into(), n(m.version));
+    item.insert(STORED_BYTES.into(), count(m.stored_bytes()));
+    match m.attached_at {
+        Some(at) => {
+            item.insert(ATTACHED_AT.into(), n(at.timestamp_millis()));
+        }
+        None => index_keys(
+            &mut item,
+            &DUE_INDEX,
+            keys::UNATTACHED_INDEX.into(),
+            keys::unattached_sk(m.created_at, &m.workspace_id, &m.id),
+        ),
+    }
+    Ok(item)
+}
+
+/// A media item read back: the record, with the version and attachment time kept beside it.
+pub fn media_from(item: &Item) -> Result<MediaItem, StoreError> {
+    let mut m: MediaItem = data(item, "media item")?;
+    m.version = get_n(item, VERSION).ok_or_else(|| unreadable("media item"))?;
+    m.attached_at = get_n::<i64>(item, ATTACHED_AT).and_then(DateTime::from_timestamp_millis);
+    Ok(m)
+}
+
+/// The posts an item read back names.
+pub fn media_posts(item: &Item) -> Vec<PostId> {
+    let mut posts: Vec<PostId> = item
+        .get(POSTS)
+        .and_then(|v| v.as_ss().ok())
+        .map(|ss| ss.iter().map(PostId::from_trusted).collect())
+        .unwrap_or_default();
+    posts.sort();
+    posts
+}
+
+/// The bytes a usage item counts (never below zero).
+pub fn usage_from(item: Option<&Item>) -> u64 {
+    item.and_then(|i| get_n::<i64>(i, USAGE_BYTES))
+        .map_or(0, |b| u64::try_from(b).unwrap_or(0))
+}
+
+/// An upload session. DynamoDB's time to live removes it a day after it expires, leaving the sweep of expired uploads
+/// (the due index under `UPLOADEXP`, by expiry) a day to abort its multipart upload; reads compare the exact expiry.
+pub fn upload_item(u: &UploadSession) -> Result<Item, StoreError> {
+    let mut item = key(keys::workspace_pk(&u.workspace_id), keys::upload_sk(&u.id));
+    item.insert(KIND.into(), s("upload"));
+    item.insert(DATA.into(), json(u, "upload")?);
+    let removed = u.expires_at + crate::domain::media::UNATTACHED_TTL;
+    let secs = removed.timestamp() + i64::from(removed.timestamp_subsec_nanos() > 0);
+    item.insert(TABLE.ttl_attribute.into(), n(secs));
+    item.insert(EXPIRES_NS.into(), n(keys::nanos(u.expires_at)));
+    index_keys(
+        &mut item,
+        &DUE_INDEX,
+        keys::UPLOAD_EXPIRY_INDEX.into(),
+        keys::upload_expiry_sk(u.expires_at, &u.workspace_id, &u.id),
+    );
     Ok(item)
 }

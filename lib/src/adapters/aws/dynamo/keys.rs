@@ -7,7 +7,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::{AccountId, DeliveryKey, PlatformKind, PostId, WorkspaceId};
+use crate::domain::{AccountId, DeliveryKey, MediaId, PlatformKind, PostId, UploadId, WorkspaceId};
 
 /// How many partitions the due index spreads deliveries over. A busy minute writes to all of them; the dispatcher
 /// queries each and merges. Raising it is safe (old items keep their shard, queries cover all shards below the
@@ -145,6 +145,37 @@ pub fn due_shard(key: &DeliveryKey) -> u32 {
     u32::try_from(h % u64::from(DUE_SHARDS)).unwrap_or(0)
 }
 
+/// A media item, in its workspace's partition.
+pub fn media_sk(id: &MediaId) -> String {
+    format!("MEDIA#{id}")
+}
+
+/// The lowest and highest sort keys of media items in a workspace partition.
+pub const MEDIA_FROM: &str = "MEDIA#";
+pub const MEDIA_TO: &str = "MEDIA#~";
+
+/// The bytes the workspace's media take, one counter in its partition.
+pub const MEDIA_USAGE_SK: &str = "USAGE#MEDIA";
+
+/// A resumable upload, in its workspace's partition.
+pub fn upload_sk(id: &UploadId) -> String {
+    format!("UPLOAD#{id}")
+}
+
+/// Media items no post uses yet, by creation time (in the due index while unattached).
+pub const UNATTACHED_INDEX: &str = "UNATTACHED";
+
+pub fn unattached_sk(created: DateTime<Utc>, ws: &WorkspaceId, media: &MediaId) -> String {
+    format!("{}#{ws}#{media}", padded_millis(created))
+}
+
+/// Uploads by expiry (in the due index while the upload item exists).
+pub const UPLOAD_EXPIRY_INDEX: &str = "UPLOADEXP";
+
+pub fn upload_expiry_sk(expires: DateTime<Utc>, ws: &WorkspaceId, upload: &UploadId) -> String {
+    format!("{}#{ws}#{upload}", padded_millis(expires))
+}
+
 pub fn live_index(ws: &WorkspaceId, acc: &AccountId) -> String {
     format!("LIVE#{ws}#{acc}")
 }
@@ -222,6 +253,24 @@ mod tests {
         assert!(post_sk(&b) > to);
         assert!(delivery_sk(&b, &acc) > to);
         assert!(POSTS_FROM < from.as_str() && to.as_str() < POSTS_TO);
+    }
+
+    #[test]
+    fn media_items_fall_between_their_bounds_and_nothing_else_of_a_workspace_does() {
+        let m = media_sk(&MediaId::generate());
+        assert!(MEDIA_FROM < m.as_str() && m.as_str() < MEDIA_TO);
+        for other in [
+            MEDIA_USAGE_SK.to_owned(),
+            upload_sk(&UploadId::generate()),
+            post_sk(&PostId::generate()),
+            account_sk(&AccountId::generate()),
+            WORKSPACE_SK.to_owned(),
+        ] {
+            assert!(
+                other.as_str() < MEDIA_FROM || other.as_str() > MEDIA_TO,
+                "{other}"
+            );
+        }
     }
 
     #[test]

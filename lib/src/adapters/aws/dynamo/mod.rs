@@ -8,6 +8,7 @@ mod accounts;
 mod ephemeral;
 mod items;
 pub mod keys;
+mod media;
 mod posts;
 mod records;
 mod workspaces;
@@ -484,6 +485,33 @@ impl DynamoStore {
             .build())
     }
 
+    /// An update in a transaction: `update` is the update expression with its placeholders, merged with those of
+    /// `condition`.
+    fn tx_update(
+        &self,
+        key: Item,
+        update: Condition,
+        condition: Option<Condition>,
+    ) -> StoreResult<TransactWriteItem> {
+        let mut names = update.names.unwrap_or_default();
+        let mut values = update.values.unwrap_or_default();
+        let mut builder = aws_sdk_dynamodb::types::Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .update_expression(update.expression);
+        if let Some(c) = condition {
+            names.extend(c.names.unwrap_or_default());
+            values.extend(c.values.unwrap_or_default());
+            builder = builder.condition_expression(c.expression);
+        }
+        let update = builder
+            .set_expression_attribute_names((!names.is_empty()).then_some(names))
+            .set_expression_attribute_values((!values.is_empty()).then_some(values))
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
     fn tx_check(&self, key: Item, condition: Condition) -> StoreResult<TransactWriteItem> {
         let check = aws_sdk_dynamodb::types::ConditionCheck::builder()
             .table_name(&self.table)
@@ -497,7 +525,7 @@ impl DynamoStore {
     }
 }
 
-/// A condition expression with its placeholders.
+/// A condition expression with its placeholders (also used for an update expression with its own).
 #[derive(Debug, Clone)]
 struct Condition {
     expression: String,

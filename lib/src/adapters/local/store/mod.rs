@@ -11,6 +11,7 @@ use crate::ports::{StoreError, StoreResult};
 
 mod accounts;
 mod ephemeral;
+mod media;
 mod posts;
 mod records;
 mod workspaces;

@@ -191,6 +191,10 @@ impl WorkspaceStore for SqliteStore {
                     "deliveries",
                     "idempotency",
                     "audit",
+                    "media",
+                    "media_posts",
+                    "media_usage",
+                    "media_uploads",
                 ] {
                     tx.execute(
                         &format!("DELETE FROM {table} WHERE workspace_id = ?1"),
