@@ -8,8 +8,8 @@ use chrono::{DurationRound, Utc};
 
 use postora::domain::{
     Account, AccountId, AccountStatus, ApiKeyRecord, AuditEntry, DeletionRequest, DeletionStatus,
-    Delivery, DeliveryError, DeliveryStatus, IdempotencyRecord, Media, MediaKind, OAuthState,
-    PlatformKind, Post, PostId, Profile, SealedTokens, Workspace, WorkspaceId,
+    Delivery, DeliveryError, DeliveryStatus, IdempotencyRecord, Media, MediaId, MediaKind,
+    OAuthState, PlatformKind, Post, PostId, Profile, SealedTokens, Workspace, WorkspaceId,
 };
 use postora::ports::{
     KeyService, Outgoing, PostFilter, PostRecord, Queue, QueueMessage, StoreError, Stores,
@@ -75,7 +75,7 @@ fn post(ws: &WorkspaceId, at: chrono::DateTime<Utc>, accounts: &[&AccountId]) ->
         workspace_id: ws.clone(),
         text: "hello".into(),
         media: vec![Media {
-            url: "https://example.com/a.png".into(),
+            media_id: MediaId::generate(),
             alt: Some("alt".into()),
             kind: MediaKind::Image,
         }],

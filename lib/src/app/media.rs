@@ -484,8 +484,7 @@ impl App {
                 ),
             ));
         }
-        if total != session.declared_bytes || stored.len() as u64 != u64::from(session.part_count)
-        {
+        if total != session.declared_bytes || stored.len() as u64 != u64::from(session.part_count) {
             // More than was announced arrived: this upload cannot become the file it said it was.
             self.drop_upload(&session).await;
             return Err(Error::invalid(
@@ -698,12 +697,7 @@ impl App {
             self.remove_item(&item).await?;
             report.unattached_removed += 1;
         }
-        for upload in self
-            .stores
-            .media
-            .expired_uploads(now, SWEEP_BATCH)
-            .await?
-        {
+        for upload in self.stores.media.expired_uploads(now, SWEEP_BATCH).await? {
             self.drop_upload(&upload).await;
             report.uploads_aborted += 1;
         }

@@ -170,7 +170,10 @@ impl App {
         if input.len() > MAX_POST_MEDIA {
             v.push(violation(
                 "media",
-                &format!("has {} items, more than the {MAX_POST_MEDIA} a post may have", input.len()),
+                &format!(
+                    "has {} items, more than the {MAX_POST_MEDIA} a post may have",
+                    input.len()
+                ),
             ));
             return Ok(Vec::new());
         }
@@ -322,7 +325,10 @@ impl App {
                     .into_iter()
                     .map(|x| Violation {
                         field: format!("targets[{i}]"),
-                        message: format!("account {} on {}: {}", account.id, account.platform, x.message),
+                        message: format!(
+                            "account {} on {}: {}",
+                            account.id, account.platform, x.message
+                        ),
                     }),
             );
             checked.push((account, t.text.clone()));

@@ -201,7 +201,7 @@ mod tests {
     #[test]
     fn media_count_kind_and_mixing_come_from_the_media_rules() {
         let media = |kind| Media {
-            url: "https://example.com/a".into(),
+            media_id: crate::domain::MediaId::generate(),
             alt: None,
             kind,
         };

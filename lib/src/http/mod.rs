@@ -38,7 +38,11 @@ const UPLOAD_TIMEOUT: Duration = Duration::from_secs(3600);
 /// The public API (`/v1/*`) with the service routes (`/healthz`, `/openapi.json`).
 pub fn api_router(app: Arc<App>) -> Router {
     let headers = security_headers(&app);
-    let uploads = streaming(media::upload_router().with_state(app.clone()), &app, headers);
+    let uploads = streaming(
+        media::upload_router().with_state(app.clone()),
+        &app,
+        headers,
+    );
     finish(api::router().merge(service_routes()), app).merge(uploads)
 }
 

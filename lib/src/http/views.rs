@@ -5,12 +5,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::deletion::CallbackSource;
 use crate::app::privacy::{ExportRecord, WorkspaceErased};
+use crate::domain::media::MediaSource;
+use crate::domain::media_rules::{assess, Assessment};
 use crate::domain::{
     Account, AccountStatus, ApiKeyRecord, AuditEntry, DeletionRequest, DeletionStatus, Delivery,
     DeliveryError, DeliveryStatus, Media, MediaFormat, MediaItem, MediaKind, PlatformKind,
 };
-use crate::domain::media::MediaSource;
-use crate::domain::media_rules::{assess, Assessment};
 use crate::ports::PostRecord;
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]

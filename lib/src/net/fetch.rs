@@ -262,9 +262,7 @@ impl GuardedFetcher {
             }
             let content_length = response.content_length();
             if content_length.is_some_and(|n| n > max_bytes) {
-                return Err(FetchError::TooLarge {
-                    limit: max_bytes,
-                });
+                return Err(FetchError::TooLarge { limit: max_bytes });
             }
             let content_type = response
                 .headers()
@@ -377,6 +375,28 @@ fn body_stream(
             Some((Ok(chunk), Some(reading)))
         }
     }))
+}
+
+#[async_trait::async_trait]
+impl crate::ports::RemoteFiles for GuardedFetcher {
+    async fn fetch(
+        &self,
+        url: &Url,
+        max_bytes: u64,
+    ) -> Result<ByteStream, crate::ports::FetchError> {
+        use crate::ports::FetchError as Port;
+        match self.get_within(url, max_bytes).await {
+            Ok(fetched) => Ok(fetched.body),
+            Err(
+                e @ (FetchError::Connect { .. }
+                | FetchError::Broken { .. }
+                | FetchError::Timeout { .. }
+                | FetchError::NotFound { .. }
+                | FetchError::Setup),
+            ) => Err(Port::Unreachable(e.to_string())),
+            Err(e) => Err(Port::Refused(e.to_string())),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -505,27 +525,5 @@ mod tests {
             Some(&FetchError::TooLarge { limit: 5 })
         );
         assert_eq!(FetchError::from_io(&io::Error::other("x")), None);
-    }
-}
-
-#[async_trait::async_trait]
-impl crate::ports::RemoteFiles for GuardedFetcher {
-    async fn fetch(
-        &self,
-        url: &Url,
-        max_bytes: u64,
-    ) -> Result<ByteStream, crate::ports::FetchError> {
-        use crate::ports::FetchError as Port;
-        match self.get_within(url, max_bytes).await {
-            Ok(fetched) => Ok(fetched.body),
-            Err(
-                e @ (FetchError::Connect { .. }
-                | FetchError::Broken { .. }
-                | FetchError::Timeout { .. }
-                | FetchError::NotFound { .. }
-                | FetchError::Setup),
-            ) => Err(Port::Unreachable(e.to_string())),
-            Err(e) => Err(Port::Refused(e.to_string())),
-        }
     }
 }

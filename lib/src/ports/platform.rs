@@ -158,7 +158,9 @@ impl PublishMedia {
         #[async_trait]
         impl MediaBytes for Unreadable {
             async fn read(&self, _: std::ops::Range<u64>) -> Result<ByteStream, PlatformError> {
-                Err(PlatformError::Rejected("this item is only reachable by its link".into()))
+                Err(PlatformError::Rejected(
+                    "this item is only reachable by its link".into(),
+                ))
             }
         }
         PublishMedia {

@@ -102,7 +102,11 @@ impl SandboxPlatform {
 
     /// Uploads one item's bytes, streamed from storage, and answers the sandbox's id for it. Nothing is published
     /// yet: an upload that is never used is harmless, so a retry may upload again.
-    async fn upload(&self, job: &PublishJob<'_>, m: &PublishMedia) -> Result<String, PlatformError> {
+    async fn upload(
+        &self,
+        job: &PublishJob<'_>,
+        m: &PublishMedia,
+    ) -> Result<String, PlatformError> {
         #[derive(Deserialize)]
         struct Uploaded {
             id: String,

@@ -456,7 +456,11 @@ async fn upload_media(State(sb): State<Sandbox>, headers: HeaderMap, body: Body)
         Err(m) => return api_error(StatusCode::BAD_REQUEST, "invalid_media", &m),
     };
     if bytes == 0 {
-        return api_error(StatusCode::BAD_REQUEST, "invalid_media", "the file is empty");
+        return api_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_media",
+            "the file is empty",
+        );
     }
     let media = SandboxMedia {
         id: new_media_id(),
@@ -481,7 +485,10 @@ async fn fetch_media(sb: &Sandbox, user: &str, url: &str) -> Result<SandboxMedia
         .await
         .map_err(|_| refused("the media URL could not be fetched".into()))?;
     if !resp.status().is_success() {
-        return Err(refused(format!("the media URL answered {}", resp.status().as_u16())));
+        return Err(refused(format!(
+            "the media URL answered {}",
+            resp.status().as_u16()
+        )));
     }
     let content_type = resp
         .headers()
@@ -659,14 +666,7 @@ async fn create_post(
     };
     let stored = sb
         .store
-        .insert_post(
-            &user,
-            key,
-            &input.text,
-            media.to_string(),
-            dedupe,
-            now_ms(),
-        )
+        .insert_post(&user, key, &input.text, media.to_string(), dedupe, now_ms())
         .await;
     let post = match stored {
         Ok(p) => p,

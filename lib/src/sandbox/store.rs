@@ -393,7 +393,12 @@ impl SandboxStore {
 
 impl SandboxStore {
     /// Records a file the sandbox received (its checksum and size: the bytes themselves are not kept).
-    pub async fn insert_media(&self, media: &SandboxMedia, user: &str, now_ms: i64) -> StoreResult<()> {
+    pub async fn insert_media(
+        &self,
+        media: &SandboxMedia,
+        user: &str,
+        now_ms: i64,
+    ) -> StoreResult<()> {
         let (m, u) = (media.clone(), user.to_owned());
         self.db
             .call(move |c| {

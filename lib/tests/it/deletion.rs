@@ -443,6 +443,9 @@ async fn the_sample_events_get_the_documented_answers() {
         clock: Arc::new(postora::ports::ManualClock::new(sent_at)),
         platforms: postora::ports::Platforms::new(),
         settings: postora::config::Settings::from_env(&env, "https://postora.example").unwrap(),
+        remote: postora::net::media_fetcher(
+            &postora::config::MediaSettings::from_env(&env).unwrap(),
+        ),
     }));
     let router = postora::http::deletion_router(app);
     for (file, status) in [

@@ -335,6 +335,7 @@ async fn harness(loops: bool) -> Harness {
         blobs: local.backend.blobs.clone(),
         clock: Arc::new(SystemClock),
         platforms: Platforms::new().with(Arc::new(Panicky { inner: sandbox })),
+        remote: postora::net::media_fetcher(&settings.media),
         settings,
     }));
     let router = postora::http::full_router(app.clone(), axum::Router::new());

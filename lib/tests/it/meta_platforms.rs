@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::Utc;
 use postora::domain::{
-    Account, AccountId, AccountStatus, Media, MediaKind, PlatformKind, TokenSet, WorkspaceId,
+    Account, AccountId, AccountStatus, MediaKind, PlatformKind, TokenSet, WorkspaceId,
 };
 use postora::platforms::http::{client, HttpTimeouts};
 use postora::platforms::meta::{
@@ -15,7 +15,7 @@ use postora::platforms::meta::{
 };
 use postora::ports::{
     AuthorizeRequest, CodeExchange, Connection, NoProgress, Platform, PlatformError, Progress,
-    PublishJob, Published, Recovery,
+    PublishJob, PublishMedia, Published, Recovery,
 };
 use postora_test_support::fakes::meta::*;
 use secrecy::ExposeSecret;
@@ -60,20 +60,12 @@ impl Progress for CrashAfterCheckpoint {
     }
 }
 
-fn image(url: &str) -> Media {
-    Media {
-        url: url.into(),
-        alt: None,
-        kind: MediaKind::Image,
-    }
+fn image(url: &str) -> PublishMedia {
+    PublishMedia::from_link(url, MediaKind::Image)
 }
 
-fn video(url: &str) -> Media {
-    Media {
-        url: url.into(),
-        alt: None,
-        kind: MediaKind::Video,
-    }
+fn video(url: &str) -> PublishMedia {
+    PublishMedia::from_link(url, MediaKind::Video)
 }
 
 /// An account as the app would store it after a connection.
@@ -106,7 +98,7 @@ impl Connected {
     fn job<'a>(
         &'a self,
         text: &'a str,
-        media: &'a [Media],
+        media: &'a [PublishMedia],
         checkpoint: Option<&'a Value>,
     ) -> PublishJob<'a> {
         PublishJob {
@@ -443,7 +435,7 @@ async fn threads_publishes_text_image_and_carousel_posts() {
         .publish(&c.job("Fresh loaves at 7.", &[], None), &NoProgress)
         .await
         .unwrap();
-    let img = [Media {
+    let img = [PublishMedia {
         alt: Some("a loaf".into()),
         ..image("https://cdn.example/loaf.jpg")
     }];

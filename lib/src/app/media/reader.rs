@@ -65,7 +65,8 @@ impl BlobReader {
             }
             Ok::<_, io::Error>(out)
         })?;
-        self.fetched.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        self.fetched
+            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
         self.window_start = start;
         self.window = bytes;
         Ok(())
@@ -101,8 +102,8 @@ impl Seek for BlobReader {
             SeekFrom::End(d) => self.size.checked_add_signed(d),
             SeekFrom::Current(d) => self.pos.checked_add_signed(d),
         };
-        let target =
-            target.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek out of range"))?;
+        let target = target
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek out of range"))?;
         self.pos = target;
         Ok(target)
     }

@@ -73,7 +73,7 @@ impl App {
         let name = spec.name();
         let original = self.read_whole(&ws, &item).await?;
         let info = item.info.clone();
-        let recipe = spec.clone();
+        let recipe = *spec;
         let rendered = tokio::task::spawn_blocking(move || {
             crate::media::fit::render(&original, &info, &recipe).map_err(|e| e.to_string())
         })
@@ -194,13 +194,12 @@ impl App {
                         item.sha256.clone(),
                     ),
                     Assessment::Fitted { rendition: spec } => {
-                        let item = self
-                            .fit_media(item.clone(), &[platform])
-                            .await
-                            .map_err(|e| match e {
+                        let item = self.fit_media(item.clone(), &[platform]).await.map_err(
+                            |e| match e {
                                 Error::Validation(_) => PlatformError::Rejected(e.to_string()),
                                 other => PlatformError::Transient(other.to_string()),
-                            })?;
+                            },
+                        )?;
                         let r = item.rendition(&spec.name()).cloned().ok_or_else(|| {
                             PlatformError::Transient("the rendition is not stored yet".into())
                         })?;

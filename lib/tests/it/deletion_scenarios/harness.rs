@@ -121,6 +121,7 @@ impl DeletionApp {
             blobs: backend.blobs,
             clock: Arc::new(SystemClock) as Arc<dyn Clock>,
             platforms,
+            remote: postora::net::media_fetcher(&settings.media),
             settings,
         }));
         let router = postora::http::full_router(app.clone(), axum::Router::new());
