@@ -944,12 +944,23 @@ mod never_panics {
     fn samples() -> Vec<Vec<u8>> {
         let picture = photo(48, 32, 11);
         vec![
-            with_exif(&jpeg_of(&picture, 85), &exif_tiff(Some(6), Some("Maker"), true)),
+            with_exif(
+                &jpeg_of(&picture, 85),
+                &exif_tiff(Some(6), Some("Maker"), true),
+            ),
             encoded(&picture, image::ImageFormat::Png),
             encoded(&picture, image::ImageFormat::Gif),
             encoded(&picture, image::ImageFormat::WebP),
             heic(640, 480),
-            MadeUp::movie(&Movie { location: true, ..Movie::default() }, true, 2048).bytes(),
+            MadeUp::movie(
+                &Movie {
+                    location: true,
+                    ..Movie::default()
+                },
+                true,
+                2048,
+            )
+            .bytes(),
             MadeUp::movie(&Movie::default(), false, 2048).bytes(),
         ]
     }
