@@ -321,7 +321,7 @@ pub enum TextMeasure {
     XWeighted,
 }
 
-/// What a post to a platform may contain.
+/// What a post's text may contain on a platform (its media: [`MediaRules`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ContentLimits {
     pub max_text: usize,

@@ -24,7 +24,12 @@ pub(crate) fn probe<R: Read + Seek>(
     let mut r = BufReader::new(reader);
     r.seek(SeekFrom::Start(0))?;
     let dims = imagesize::reader_size(&mut r).map_err(|e| match e {
-        imagesize::ImageError::IoError(io) => ProbeError::from(io),
+        imagesize::ImageError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            ProbeError::Truncated("the end of its header".to_owned())
+        }
+        imagesize::ImageError::IoError(io) if io.kind() != std::io::ErrorKind::InvalidData => {
+            ProbeError::Io(io)
+        }
         _ => ProbeError::Malformed("its header cannot be read".to_owned()),
     })?;
     let (width, height) = (dims.width as u64, dims.height as u64);

@@ -935,3 +935,67 @@ fn heic_is_recognised_and_measured() {
         Err(ProbeError::TooManyPixels { .. })
     ));
 }
+
+mod never_panics {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn samples() -> Vec<Vec<u8>> {
+        let picture = photo(48, 32, 11);
+        vec![
+            with_exif(
+                &jpeg_of(&picture, 85),
+                &exif_tiff(Some(6), Some("Maker"), true),
+            ),
+            encoded(&picture, image::ImageFormat::Png),
+            encoded(&picture, image::ImageFormat::Gif),
+            encoded(&picture, image::ImageFormat::WebP),
+            heic(640, 480),
+            MadeUp::movie(
+                &Movie {
+                    location: true,
+                    ..Movie::default()
+                },
+                true,
+                2048,
+            )
+            .bytes(),
+            MadeUp::movie(&Movie::default(), false, 2048).bytes(),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Any file cut anywhere and with any bytes changed is probed to an answer, never a panic.
+        #[test]
+        fn damaged_files_are_answered(which in 0usize..7, cut in 0.0f64..1.0, flips in prop::collection::vec((0.0f64..1.0, any::<u8>()), 0..8)) {
+            let mut bytes = samples().swap_remove(which);
+            for (at, value) in flips {
+                let i = ((bytes.len() as f64) * at) as usize;
+                if let Some(b) = bytes.get_mut(i) {
+                    *b = value;
+                }
+            }
+            bytes.truncate(((bytes.len() as f64) * cut) as usize);
+            let _ = probe_bytes(&bytes);
+        }
+
+        /// Random bytes after each known start are probed to an answer, never a panic.
+        #[test]
+        fn random_bodies_are_answered(start in 0usize..6, body in prop::collection::vec(any::<u8>(), 0..512)) {
+            let starts: [&[u8]; 6] = [
+                &[0xFF, 0xD8, 0xFF],
+                b"\x89PNG\r\n\x1a\n",
+                b"GIF89a",
+                b"RIFF\0\0\0\0WEBP",
+                b"\0\0\0\x18ftypheic\0\0\0\0mif1heic",
+                b"\0\0\0\x14ftypisom\0\0\0\0isom",
+            ];
+            let mut bytes = starts[start].to_vec();
+            bytes.extend_from_slice(&body);
+            let _ = probe_bytes(&bytes);
+        }
+    }
+}
