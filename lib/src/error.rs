@@ -35,10 +35,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Error::Validation(vec![Violation {
-            field: field.into(),
-            message: message.into(),
-        }])
+        Error::Validation(vec![Violation::new(field, message)])
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {

@@ -7,6 +7,8 @@
 //! - [`lambda`]: a stand-in for the Lambda Runtime API that runs a real function binary on sample events.
 //! - [`export`]: reading `GET /v1/export` page by page.
 //! - [`fakes`]: fake platform servers that follow each platform's documented protocol, over real HTTP.
+//! - [`media`]: image and video files made for a test (photos with and without location metadata, headers that
+//!   claim too many pixels, MP4 and MOV indexes).
 //! - [`faults`]: a sandbox network that outlives crashing Postora nodes, and stores, queues and platforms that
 //!   fail on command.
 //! - [`webhook`]: a webhook receiver on a loopback port that fails on command, and the signature check.
@@ -23,5 +25,6 @@ pub mod export;
 pub mod fakes;
 pub mod faults;
 pub mod lambda;
+pub mod media;
 pub mod refresh;
 pub mod webhook;

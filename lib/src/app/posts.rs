@@ -138,10 +138,7 @@ fn parse_time(raw: Option<&str>, now: DateTime<Utc>, v: &mut Vec<Violation>) -> 
 }
 
 fn violation(field: &str, message: &str) -> Violation {
-    Violation {
-        field: field.to_owned(),
-        message: message.to_owned(),
-    }
+    Violation::new(field, message)
 }
 
 /// The field a violation found while importing `media[i]` belongs to.
@@ -216,10 +213,10 @@ impl App {
                     match self.import_media(ws, url, None).await {
                         Ok(item) => item,
                         Err(Error::Validation(x)) => {
-                            v.extend(x.into_iter().map(|x| Violation {
-                                field: media_field(i, &x.field),
-                                message: x.message,
-                            }));
+                            v.extend(
+                                x.into_iter()
+                                    .map(|x| Violation::new(media_field(i, &x.field), x.message)),
+                            );
                             continue;
                         }
                         Err(e) => return Err(e),
@@ -316,19 +313,31 @@ impl App {
                 &platform.limits(),
                 account.platform,
                 body,
-                &media,
+                !media.is_empty(),
                 &text_field,
             ));
             let probed: Vec<_> = items.iter().map(|m| (&m.id, &m.info, m.bytes)).collect();
             v.extend(
                 media_rules::check_post(account.platform, &probed)
                     .into_iter()
-                    .map(|x| Violation {
-                        field: format!("targets[{i}]"),
-                        message: format!(
-                            "account {} on {}: {}",
-                            account.id, account.platform, x.message
-                        ),
+                    .map(|x| {
+                        // An item's own rule is about `media[j]`; a rule about the post's media as a whole is about
+                        // `media`. Either way the target and the rule are named.
+                        let field = x
+                            .media_id
+                            .as_ref()
+                            .and_then(|id| items.iter().position(|m| &m.id == id))
+                            .map_or_else(|| "media".to_owned(), |j| format!("media[{j}]"));
+                        Violation {
+                            field,
+                            message: format!(
+                                "{} ({}): {}",
+                                account.platform, account.id, x.message
+                            ),
+                            target: Some(account.id.to_string()),
+                            media_id: x.media_id.map(|m| m.to_string()),
+                            rule: Some(x.rule.to_owned()),
+                        }
                     }),
             );
             checked.push((account, t.text.clone()));

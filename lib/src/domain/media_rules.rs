@@ -466,20 +466,6 @@ pub fn check_shape(platform: PlatformKind, shapes: &[ItemShape]) -> Vec<(&'stati
     out
 }
 
-/// The rules about the kinds a platform takes at all (only video, only images), for a post whose media are known by
-/// kind alone. Items known by their bytes get these from [`assess`], one per item.
-pub fn check_kinds(platform: PlatformKind, kinds: &[MediaKind]) -> Vec<(&'static str, String)> {
-    let rules = platform.media_rules();
-    let mut out = Vec::new();
-    if rules.images.is_none() && kinds.contains(&MediaKind::Image) {
-        out.push(("kind", format!("{platform} accepts only video")));
-    }
-    if rules.video.is_none() && kinds.contains(&MediaKind::Video) {
-        out.push(("kind", format!("{platform} accepts only images")));
-    }
-    out
-}
-
 /// Checks a post's media from the library against `platform`: each item (naming it), then the post as a whole.
 /// Fitted items are fine: Postora makes their renditions before publishing.
 pub fn check_post(

@@ -32,6 +32,15 @@ pub struct ErrorDetail {
 pub struct FieldError {
     pub field: String,
     pub message: String,
+    /// The target account whose platform has the rule, for a platform's rule.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// The media item at fault.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub media_id: Option<String>,
+    /// The platform rule broken: `format`, `bytes`, `pixels`, `aspect_ratio`, `duration`, `count`, `mixing`, …
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
 }
 
 /// An error on its way out of a handler.
@@ -91,6 +100,9 @@ impl From<Error> for ApiError {
                                 .map(|x| FieldError {
                                     field: x.field,
                                     message: x.message,
+                                    target: x.target,
+                                    media_id: x.media_id,
+                                    rule: x.rule,
                                 })
                                 .collect(),
                         },

@@ -3,7 +3,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use postora_test_support::app::spawn_app;
+use postora_test_support::app::{spawn_app, spawn_app_with};
+use postora_test_support::media::FileHost;
 use serde_json::{json, Value};
 
 async fn document(t: &postora_test_support::app::TestApp) -> Value {
@@ -57,10 +58,11 @@ async fn a_body_over_the_limit_is_refused_in_the_json_error_shape() {
 async fn media_urls_are_refused_unless_written_as_the_document_states() {
     // The URL parser quietly accepts `http:x`, and trims or drops spaces and control characters; the document's
     // pattern does not, so neither does the API.
-    let t = spawn_app().await;
+    let t = spawn_app_with(&[("POSTORA_MEDIA_IMPORT_ALLOW_LOOPBACK", "true")]).await;
     let (_, key) = t.workspace("demo").await;
     let account = t.connect_sandbox(&key, "alice").await;
     let at = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
+    let host = FileHost::start(postora_test_support::media::jpeg(64, 64), "image/jpeg").await;
     for url in [
         "http:example.com/a.png",
         " https://example.com/a.png",
@@ -84,11 +86,12 @@ async fn media_urls_are_refused_unless_written_as_the_document_states() {
         .post_json(
             &key,
             "/v1/posts",
-            &json!({"text": "hi", "media": [{"url": "HTTPS://example.com/a.png"}],
+            &json!({"text": "hi", "media": [{"url": host.url("/a.png").replacen("http://", "HTTP://", 1)}],
                     "targets": [{"account_id": account}], "scheduled_at": at}),
         )
         .await;
     assert_eq!(ok.status(), 201);
+    assert_eq!(host.hits(), 1, "only the well-written URL was fetched");
 }
 
 #[tokio::test]

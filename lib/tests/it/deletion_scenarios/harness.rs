@@ -237,21 +237,32 @@ impl DeletionApp {
             .collect()
     }
 
-    /// Creates a post for `accounts` at `scheduled_at` (RFC 3339); returns its id.
+    /// Creates a post for `accounts` at `scheduled_at` (RFC 3339), with a photo uploaded to the media library when
+    /// `photo`; returns its id.
     pub async fn schedule(
         &self,
         key: &str,
         accounts: &[&AccountId],
         scheduled_at: &str,
-        media: Option<&str>,
+        photo: bool,
     ) -> String {
         let mut body = json!({
             "text": "hello from postora",
             "targets": accounts.iter().map(|a| json!({"account_id": a.as_str()})).collect::<Vec<_>>(),
             "scheduled_at": scheduled_at,
         });
-        if let Some(url) = media {
-            body["media"] = json!([{"url": url, "kind": "image"}]);
+        if photo {
+            let uploaded = self
+                .http
+                .post(self.url("/v1/media"))
+                .bearer_auth(key)
+                .body(postora_test_support::media::jpeg(1080, 1080))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(uploaded.status(), 201);
+            let item: Value = uploaded.json().await.unwrap();
+            body["media"] = json!([{"media_id": item["id"]}]);
         }
         let resp = self
             .http

@@ -32,13 +32,13 @@ pub async fn one_person_is_deleted_from_every_workspace(t: &DeletionApp) {
     ];
     // Soon: the Threads account and a Page. The Page's delivery still publishes, so the pipeline really runs.
     let soon = t
-        .schedule(&key_a, &[&threads_a, &pages_a[0]], &in_secs(8), None)
+        .schedule(&key_a, &[&threads_a, &pages_a[0]], &in_secs(8), false)
         .await;
     let later_a = t
-        .schedule(&key_a, &[&threads_a], &in_secs(86_400), None)
+        .schedule(&key_a, &[&threads_a], &in_secs(86_400), false)
         .await;
     let later_b = t
-        .schedule(&key_b, &[&threads_b], &in_secs(86_400), None)
+        .schedule(&key_b, &[&threads_b], &in_secs(86_400), false)
         .await;
 
     let request = threads_request(THREADS_USER);
@@ -189,7 +189,7 @@ pub async fn a_meta_request_reaches_the_pages_and_instagram_accounts_of_the_pers
             &key_a,
             &[&instagram_a[0], &pages_a[0]],
             &in_secs(86_400),
-            Some("https://cdn.example/bread.jpg"),
+            true,
         )
         .await;
 
@@ -257,9 +257,9 @@ pub async fn deauthorize_revokes_and_stops_publishing(t: &DeletionApp) {
     let (ws_b, key_b) = t.workspace("b").await;
     let threads_a = t.connect(&key_a, PlatformKind::Threads).await.remove(0);
     let threads_b = t.connect(&key_b, PlatformKind::Threads).await.remove(0);
-    let soon = t.schedule(&key_a, &[&threads_a], &in_secs(8), None).await;
+    let soon = t.schedule(&key_a, &[&threads_a], &in_secs(8), false).await;
     let later = t
-        .schedule(&key_b, &[&threads_b], &in_secs(86_400), None)
+        .schedule(&key_b, &[&threads_b], &in_secs(86_400), false)
         .await;
 
     let resp = t
@@ -309,7 +309,7 @@ pub async fn export_holds_everything_but_secrets(t: &DeletionApp) {
     let threads = t.connect(&key, PlatformKind::Threads).await.remove(0);
     let pages = t.connect(&key, PlatformKind::Facebook).await;
     let post = t
-        .schedule(&key, &[&threads, &pages[0]], &in_secs(86_400), None)
+        .schedule(&key, &[&threads, &pages[0]], &in_secs(86_400), false)
         .await;
     let read = read_export(&t.http, &t.base_url, &key, None).await;
     assert!(read.first_headers["content-disposition"]
@@ -375,7 +375,7 @@ pub async fn export_pages_give_every_record_once(t: &DeletionApp) {
     for i in 0..7 {
         let target = if i % 2 == 0 { &threads } else { &pages[0] };
         posts.push(
-            t.schedule(&key, &[target], &in_secs(86_400 + i), None)
+            t.schedule(&key, &[target], &in_secs(86_400 + i), false)
                 .await,
         );
     }
@@ -478,10 +478,10 @@ pub async fn erase_leaves_only_a_tombstone(t: &DeletionApp) {
     let threads = t.connect(&key, PlatformKind::Threads).await.remove(0);
     let pages = t.connect(&key, PlatformKind::Facebook).await;
     let kept = t.connect(&other_key, PlatformKind::Threads).await.remove(0);
-    t.schedule(&key, &[&threads, &pages[0]], &in_secs(5), None)
+    t.schedule(&key, &[&threads, &pages[0]], &in_secs(5), false)
         .await;
     let other_post = t
-        .schedule(&other_key, &[&kept], &in_secs(86_400), None)
+        .schedule(&other_key, &[&kept], &in_secs(86_400), false)
         .await;
 
     let refused = t
@@ -570,7 +570,7 @@ pub async fn the_audit_log_pages_and_shows_no_token(t: &DeletionApp) {
     let (ws, key) = t.workspace("audited").await;
     let threads = t.connect(&key, PlatformKind::Threads).await.remove(0);
     for _ in 0..3 {
-        t.schedule(&key, &[&threads], &in_secs(86_400), None).await;
+        t.schedule(&key, &[&threads], &in_secs(86_400), false).await;
     }
     let secret = t.access_token(&ws, &threads).await;
     let mut seen: Vec<Value> = Vec::new();
