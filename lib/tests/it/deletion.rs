@@ -97,7 +97,7 @@ async fn bad_callbacks_get_a_400_that_names_the_problem_and_change_nothing() {
     let t = local().await;
     let (ws, key) = t.workspace("a").await;
     let threads = t.connect(&key, PlatformKind::Threads).await.remove(0);
-    let post = t.schedule(&key, &[&threads], &in_secs(86_400), None).await;
+    let post = t.schedule(&key, &[&threads], &in_secs(86_400), false).await;
     let audit_before = t.get_json(&key, "/v1/audit?limit=200").await;
 
     let valid = threads_request(THREADS_USER);

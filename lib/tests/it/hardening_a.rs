@@ -98,7 +98,7 @@ async fn a_replayed_deauthorize_after_a_reconnect_leaves_the_new_grant_alone() {
     let reconnected = t.stored_account(&ws, &threads).await;
     assert_eq!(reconnected.status, AccountStatus::Active);
     assert!(reconnected.connected_since().timestamp() > captured_at);
-    let post = t.schedule(&key, &[&threads], &in_secs(86_400), None).await;
+    let post = t.schedule(&key, &[&threads], &in_secs(86_400), false).await;
     let audit_before = t.get_json(&key, "/v1/audit?limit=200").await;
 
     // The captured deauthorize is replayed, within the hour: it is about the old grant, so nothing changes.
@@ -182,7 +182,7 @@ async fn an_old_or_future_issued_at_is_refused_with_a_400_and_changes_nothing() 
     let (ws, key) = t.workspace("stale").await;
     let threads = t.connect(&key, PlatformKind::Threads).await.remove(0);
     let pages = t.connect(&key, PlatformKind::Facebook).await;
-    let post = t.schedule(&key, &[&threads], &in_secs(86_400), None).await;
+    let post = t.schedule(&key, &[&threads], &in_secs(86_400), false).await;
     let audit_before = t.get_json(&key, "/v1/audit?limit=200").await;
 
     let now = now_secs();
