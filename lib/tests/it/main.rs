@@ -35,6 +35,7 @@ mod faults;
 mod hardening_a;
 mod hardening_b;
 mod local_conformance;
+mod media;
 mod meta_platforms;
 mod refresh;
 mod sandbox;
