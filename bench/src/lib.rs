@@ -75,6 +75,11 @@ impl Server {
         Ok(server)
     }
 
+    /// The server's process id (to read its memory from `/proc`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// SIGKILL, then wait for the process to be gone.
     pub fn kill_9(mut self) -> Result<()> {
         self.child.kill()?;

@@ -6,7 +6,11 @@
 //!    second with AAC sound (a sample size for every frame, a chunk offset for every second), and a media-data box
 //!    of filler bytes. Once with the index at the end, once at the front. Probes each through a counting reader and
 //!    prints the bytes read and their share of the file.
-//! 2. Makes a 12-megapixel JPEG (4000 × 3000, gradients and noise, quality 92, with an EXIF GPS position) and renders
+//! 2. Uploads the first of those files (1 GiB, index at the end) to a real `postora serve` on the local backend in
+//!    one streamed request, and copies it on the same disk with a plain read-and-write loop, in the same run; prints
+//!    both times and the server's peak resident memory (VmHWM of its process). Needs the release `postora` binary
+//!    beside this one (`cargo build --release -p postora-cli`), or `--postora PATH`; `--no-upload` skips it.
+//! 3. Makes a 12-megapixel JPEG (4000 × 3000, gradients and noise, quality 92, with an EXIF GPS position) and renders
 //!    it to the Bluesky recipe (at most 2000 pixels a side and 1,000,000 bytes) in a child process of this binary,
 //!    which prints the time taken and its peak resident memory (VmHWM) before and after.
 
@@ -75,6 +79,14 @@ fn main() -> Result<()> {
             reader.seeks(),
             took.as_secs_f64() * 1000.0
         );
+        if index_first || args.iter().any(|a| a == "--no-upload") {
+            std::fs::remove_file(&path)?;
+        }
+    }
+
+    if !args.iter().any(|a| a == "--no-upload") {
+        let path = dir.path().join("movie-false.mp4");
+        upload(&args, dir.path(), &path)?;
         std::fs::remove_file(&path)?;
     }
 
@@ -91,6 +103,104 @@ fn main() -> Result<()> {
         bail!("the rendering child failed: {status}");
     }
     Ok(())
+}
+
+/// Copies `path` beside itself with a plain loop of 1 MiB reads and writes (no in-kernel copy, as a program that
+/// receives a file would write it), then uploads it to `postora serve` in one streamed request, and reports both.
+fn upload(args: &[String], dir: &Path, path: &Path) -> Result<()> {
+    use std::io::Read;
+    let size = std::fs::metadata(path)?.len();
+    println!("\n## Uploading the {size}-byte MP4 to `postora serve` (local backend)\n");
+    let copy = dir.join("copy.mp4");
+    let started = Instant::now();
+    {
+        let mut from = File::open(path)?;
+        let mut to = BufWriter::with_capacity(1 << 20, File::create(&copy)?);
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = from.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            to.write_all(&buf[..n])?;
+        }
+        to.flush()?;
+    }
+    let copied = started.elapsed();
+    std::fs::remove_file(&copy)?;
+
+    let bin = postora_bench::postora_binary(args);
+    let data = dir.join("serve");
+    std::fs::create_dir_all(&data)?;
+    let key = postora_bench::create_workspace(&bin, &data)?;
+    let port = postora_bench::free_port()?;
+    let server = postora_bench::Server::start(&bin, &data, port, &[])?;
+    let idle = vm_hwm_of(server.pid())?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (took, item) = runtime.block_on(async {
+        let file = tokio::fs::File::open(path).await?;
+        let chunks = futures_util::stream::unfold(file, |mut file| async move {
+            use tokio::io::AsyncReadExt;
+            let mut buf = vec![0u8; 256 * 1024];
+            match file.read(&mut buf).await {
+                Ok(0) => None,
+                Ok(n) => {
+                    buf.truncate(n);
+                    Some((Ok::<_, std::io::Error>(buf), file))
+                }
+                Err(e) => Some((Err(e), file)),
+            }
+        });
+        let started = Instant::now();
+        let resp = reqwest::Client::new()
+            .post(format!("{}/v1/media", server.base))
+            .bearer_auth(&key)
+            .header("content-length", size)
+            .body(reqwest::Body::wrap_stream(chunks))
+            .send()
+            .await?;
+        let status = resp.status();
+        let item: serde_json::Value = resp.json().await?;
+        if status != reqwest::StatusCode::CREATED {
+            bail!("the upload was refused: {status} {item}");
+        }
+        Ok::<_, anyhow::Error>((started.elapsed(), item))
+    })?;
+    let peak = vm_hwm_of(server.pid())?;
+    drop(server);
+    println!("| what | time | throughput |");
+    println!("| --- | --- | --- |");
+    for (what, t) in [("copy on the same disk", copied), ("upload to postora serve", took)] {
+        println!(
+            "| {what} | {:.2} s | {:.0} MiB/s |",
+            t.as_secs_f64(),
+            size as f64 / 1048576.0 / t.as_secs_f64()
+        );
+    }
+    println!(
+        "\nupload / copy: {:.2}x; `postora serve` peak resident memory: {:.1} MiB (idle before: {:.1} MiB); item: {} {}×{}, {} ms, sha256 {}",
+        took.as_secs_f64() / copied.as_secs_f64(),
+        peak as f64 / 1024.0,
+        idle as f64 / 1024.0,
+        item["format"],
+        item["width"],
+        item["height"],
+        item["duration_ms"],
+        item["sha256"].as_str().unwrap_or_default()
+    );
+    Ok(())
+}
+
+/// Another process's peak resident set size so far, in KiB.
+fn vm_hwm_of(pid: u32) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .context("no VmHWM in the server's status")
 }
 
 /// In a fresh process, so that its peak memory is the rendition's own: probe, assess, render, report.
