@@ -224,3 +224,22 @@ impl TestApp {
         body["posts"].as_array().unwrap().clone()
     }
 }
+
+/// Local objects under `dir` (with `clock` for their links, if given), their link routes served on a loopback port
+/// the links point at, as `postora serve` serves them. The server runs until the test's runtime ends.
+pub async fn served_blobs(
+    dir: &std::path::Path,
+    clock: Option<Arc<dyn postora::ports::Clock>>,
+) -> postora::adapters::local::LocalBlobs {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = url::Url::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
+    let mut blobs = postora::adapters::local::LocalBlobs::open(dir, &base).unwrap();
+    if let Some(clock) = clock {
+        blobs = blobs.with_clock(clock);
+    }
+    let router = blobs.router();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    blobs
+}
