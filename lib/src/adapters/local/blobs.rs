@@ -380,16 +380,17 @@ impl LocalBlobs {
         }
     }
 
-    /// The parts in an upload's directory by number, with their digest and size; of two files for one number (a
-    /// part sent again while the first was being replaced) the newer.
-    async fn parts_in(&self, dir: &Path) -> Result<Vec<(u32, String, u64)>, BlobError> {
-        let mut found: std::collections::BTreeMap<u32, (String, u64, std::time::SystemTime)> =
-            std::collections::BTreeMap::new();
+    /// Every part file in an upload's directory: number, digest, size and when it was written.
+    async fn part_files(
+        &self,
+        dir: &Path,
+    ) -> Result<Vec<(u32, String, u64, std::time::SystemTime)>, BlobError> {
         let mut entries = match tokio::fs::read_dir(dir).await {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(BlobError::NotFound),
             Err(e) => return Err(io_error("an upload could not be listed", &e)),
         };
+        let mut files = Vec::new();
         while let Some(entry) = entries
             .next_entry()
             .await
@@ -403,8 +404,19 @@ impl LocalBlobs {
                 continue;
             };
             let modified = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
+            files.push((n, digest, meta.len(), modified));
+        }
+        Ok(files)
+    }
+
+    /// The parts in an upload's directory by number, with their digest and size; of two files for one number (a
+    /// part sent again while the first was being replaced) the newer.
+    async fn parts_in(&self, dir: &Path) -> Result<Vec<(u32, String, u64)>, BlobError> {
+        let mut found: std::collections::BTreeMap<u32, (String, u64, std::time::SystemTime)> =
+            std::collections::BTreeMap::new();
+        for (n, digest, len, modified) in self.part_files(dir).await? {
             if found.get(&n).is_none_or(|(_, _, m)| modified >= *m) {
-                found.insert(n, (digest, meta.len(), modified));
+                found.insert(n, (digest, len, modified));
             }
         }
         Ok(found
@@ -433,7 +445,7 @@ impl LocalBlobs {
         let digest = hex::encode(hasher.finalize());
         temp.persist(&dir.join(part_name(number, &digest))).await?;
         // A part sent again replaces the one before it, as on S3.
-        for (n, old, _) in self.parts_in(&dir).await.unwrap_or_default() {
+        for (n, old, _, _) in self.part_files(&dir).await.unwrap_or_default() {
             if n == number && old != digest {
                 let _ = tokio::fs::remove_file(dir.join(part_name(n, &old))).await;
             }
