@@ -457,7 +457,7 @@ async fn dynamodb_media_items_leave_the_unattached_index_when_first_used_and_upl
 
     let post = PostId::generate();
     store
-        .attach_media(&ws, &[item.id.clone()], &post, now)
+        .attach_media(&ws, std::slice::from_ref(&item.id), &post, now)
         .await
         .unwrap();
     let raw = raw_item(&env, &pk, &format!("MEDIA#{}", item.id)).await;

@@ -612,7 +612,7 @@ pub async fn records(s: &Stores) {
     let post2 = PostId::generate();
     m.attach_media(
         &ws,
-        &[a.id.clone()],
+        std::slice::from_ref(&a.id),
         &post2,
         first + chrono::Duration::hours(1),
     )
@@ -756,9 +756,14 @@ async fn erasing(s: &Stores) {
     s.workspaces.create_workspace(&w, &key).await.unwrap();
     let item = media_item(&w.id, 100, now());
     m.insert_media(&item, 1_000).await.unwrap();
-    m.attach_media(&w.id, &[item.id.clone()], &PostId::generate(), now())
-        .await
-        .unwrap();
+    m.attach_media(
+        &w.id,
+        std::slice::from_ref(&item.id),
+        &PostId::generate(),
+        now(),
+    )
+    .await
+    .unwrap();
     let u = upload(&w.id, now() + chrono::Duration::hours(1));
     m.put_upload(&u).await.unwrap();
     let other = WorkspaceId::generate();

@@ -1093,7 +1093,7 @@ mod tests {
             Some((7, digest.clone()))
         );
         assert_eq!(parse_part_name(UPLOAD_META), None);
-        assert_eq!(parse_part_name(&format!(".part-1.x.tmp")), None);
+        assert_eq!(parse_part_name(".part-1.x.tmp"), None);
         assert_eq!(parse_part_name(&format!("0.{digest}")), None);
         assert_eq!(parse_part_name("3.xyz"), None);
     }
