@@ -277,13 +277,22 @@ async fn tokens_rotate_and_never_appear_anywhere_on_the_local_backend() {
         "an event",
         &serde_json::to_string(&events).unwrap(),
     );
-    for entry in std::fs::read_dir(t.data_dir.path()).unwrap() {
-        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
-        assert_nowhere(
-            &secrets,
-            "the data directory",
-            &String::from_utf8_lossy(&bytes),
-        );
+    // Every file in the data directory, those in its directories (the media files) too.
+    let mut dirs = vec![t.data_dir.path().to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+                continue;
+            }
+            let bytes = std::fs::read(path).unwrap();
+            assert_nowhere(
+                &secrets,
+                "the data directory",
+                &String::from_utf8_lossy(&bytes),
+            );
+        }
     }
     let logged = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
     assert!(
