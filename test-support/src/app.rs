@@ -224,3 +224,31 @@ impl TestApp {
         body["posts"].as_array().unwrap().clone()
     }
 }
+
+/// Local objects under `dir` (with `clock` for their links, if given), their link routes served on a loopback port
+/// the links point at, as `postora serve` serves them. The server runs until the test's runtime ends.
+pub async fn served_blobs(
+    dir: &std::path::Path,
+    clock: Option<Arc<dyn postora::ports::Clock>>,
+) -> postora::adapters::local::LocalBlobs {
+    served_blobs_with(dir, |blobs| match clock {
+        Some(clock) => blobs.with_clock(clock),
+        None => blobs,
+    })
+    .await
+}
+
+/// [`served_blobs`], configured by `configure` before it is served.
+pub async fn served_blobs_with(
+    dir: &std::path::Path,
+    configure: impl FnOnce(postora::adapters::local::LocalBlobs) -> postora::adapters::local::LocalBlobs,
+) -> postora::adapters::local::LocalBlobs {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = url::Url::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
+    let blobs = configure(postora::adapters::local::LocalBlobs::open(dir, &base).unwrap());
+    let router = blobs.router();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    blobs
+}

@@ -15,6 +15,8 @@ use postora::ports::{
     KeyService, Outgoing, PostFilter, PostRecord, Queue, QueueMessage, StoreError, Stores,
 };
 
+pub mod media;
+
 fn now() -> chrono::DateTime<Utc> {
     // Stores keep milliseconds.
     Utc::now()
@@ -111,6 +113,7 @@ pub async fn stores(s: &Stores) {
     listing_posts(s).await;
     ephemeral_records(s).await;
     deletion_and_audit(s).await;
+    media::records(s).await;
 }
 
 pub async fn workspaces(s: &Stores) {

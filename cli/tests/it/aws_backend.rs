@@ -24,6 +24,7 @@ fn postora(name: &str) -> Command {
         .env("POSTORA_QUEUE_URL", format!("{name}-deliveries"))
         .env("POSTORA_DLQ_URL", format!("{name}-deliveries-dlq"))
         .env("POSTORA_EVENT_BUS", name)
+        .env("POSTORA_MEDIA_BUCKET", format!("{name}-media"))
         .env("POSTORA_LOG", "warn")
         .env_remove("POSTORA_BACKEND");
     cmd
@@ -62,7 +63,7 @@ fn bootstrap_creates_everything_once_and_then_changes_nothing() {
     let name = fresh_name();
     let first = run(postora(&name).args(["aws", "bootstrap"]));
     let first = String::from_utf8_lossy(&first.stdout);
-    for resource in ["table", "key", "queue", "event bus"] {
+    for resource in ["table", "key", "queue", "event bus", "bucket"] {
         assert!(
             first
                 .lines()

@@ -109,6 +109,7 @@ async fn dead_letters_on_sqs_are_listed_and_moved_back_with_backend_aws() {
             .env("POSTORA_QUEUE_URL", &config.queue)
             .env("POSTORA_DLQ_URL", &config.dead_letter_queue)
             .env("POSTORA_EVENT_BUS", &config.event_bus)
+            .env("POSTORA_MEDIA_BUCKET", &config.media_bucket)
             .env("POSTORA_LOG", "warn")
             .output()
             .unwrap();

@@ -78,7 +78,8 @@ impl LocalBackend {
             webhook,
             platforms::http_client(env)?,
         ));
-        let public_url = Settings::from_env(env, default_public_url)?.public_url;
+        // The public URL as the app's settings read it.
+        let public_url = env.origin("POSTORA_PUBLIC_URL", default_public_url)?;
         let blobs =
             Arc::new(LocalBlobs::open(data_dir, &public_url).map_err(|e| dir_err(e.to_string()))?);
         let store = Arc::new(SqliteStore::new(db));

@@ -6,6 +6,7 @@ use std::time::Duration;
 use postora::adapters::aws::sqs::DELIVERY_QUEUE;
 use postora_test_support::aws::Emulator;
 use postora_test_support::conformance;
+use postora_test_support::conformance::media::LinkChecks;
 
 #[tokio::test]
 async fn the_dynamodb_store_conforms() {
@@ -28,4 +29,19 @@ async fn the_sqs_queue_conforms() {
         DELIVERY_QUEUE.max_receive_count,
     )
     .await;
+}
+
+#[tokio::test]
+async fn the_s3_objects_conform() {
+    let env = Emulator::fresh().await;
+    conformance::media::objects(env.adapters.blobs.as_ref()).await;
+    conformance::media::multipart(env.adapters.blobs.as_ref()).await;
+}
+
+/// The emulator checks neither the signature nor the expiry of a presigned URL: the links are followed, and what they
+/// say (their expiry, signature, response type) is checked.
+#[tokio::test]
+async fn the_s3_objects_links_conform() {
+    let env = Emulator::fresh().await;
+    conformance::media::fetch_links(env.adapters.blobs.as_ref(), LinkChecks::Presigned).await;
 }

@@ -808,3 +808,157 @@ fn webhooks_go_through_an_api_destination_with_retries_and_a_dead_letter_queue()
         "HasWebhook"
     );
 }
+
+/// The media bucket is the one `postora aws bootstrap` makes, from the same constants: private, encrypted, owned by
+/// its account, reachable over TLS only, with the lifecycle rules the tags of `adapters::aws::s3` rely on, and CORS
+/// for the app's origin alone; the functions find it by `POSTORA_MEDIA_BUCKET`.
+#[test]
+fn the_media_bucket_in_the_template_is_the_one_in_the_code() {
+    use postora::adapters::aws::s3::{
+        ABORT_UPLOADS_RULE, ATTACHED_TAG, EXPIRE_UNATTACHED_RULE, LIFECYCLE_DAYS, UNATTACHED,
+    };
+
+    let t = template();
+    let bucket = at(&t, &["Resources", "MediaBucket"]);
+    assert_eq!(text(at(bucket, &["Type"])), "AWS::S3::Bucket");
+    assert_eq!(text(at(bucket, &["DeletionPolicy"])), "Retain");
+    let p = at(bucket, &["Properties"]);
+    let sse = &list(at(
+        p,
+        &["BucketEncryption", "ServerSideEncryptionConfiguration"],
+    ))[0];
+    assert_eq!(
+        text(at(sse, &["ServerSideEncryptionByDefault", "SSEAlgorithm"])),
+        "AES256"
+    );
+    for setting in [
+        "BlockPublicAcls",
+        "BlockPublicPolicy",
+        "IgnorePublicAcls",
+        "RestrictPublicBuckets",
+    ] {
+        assert_eq!(
+            text(at(p, &["PublicAccessBlockConfiguration", setting])),
+            "true",
+            "{setting}"
+        );
+    }
+    assert_eq!(
+        text(at(
+            &list(at(p, &["OwnershipControls", "Rules"]))[0],
+            &["ObjectOwnership"]
+        )),
+        "BucketOwnerEnforced"
+    );
+
+    let rules = list(at(p, &["LifecycleConfiguration", "Rules"]));
+    let rule = |id: &str| -> &Value {
+        rules
+            .iter()
+            .find(|r| text(at(r, &["Id"])) == id)
+            .unwrap_or_else(|| panic!("no lifecycle rule {id}"))
+    };
+    let abort = rule(ABORT_UPLOADS_RULE);
+    assert_eq!(text(at(abort, &["Status"])), "Enabled");
+    assert_eq!(
+        text(at(
+            abort,
+            &["AbortIncompleteMultipartUpload", "DaysAfterInitiation"]
+        )),
+        LIFECYCLE_DAYS.to_string()
+    );
+    let expire = rule(EXPIRE_UNATTACHED_RULE);
+    assert_eq!(text(at(expire, &["Status"])), "Enabled");
+    assert_eq!(
+        text(at(expire, &["ExpirationInDays"])),
+        LIFECYCLE_DAYS.to_string()
+    );
+    let filters = list(at(expire, &["TagFilters"]));
+    assert_eq!(filters.len(), 1);
+    assert_eq!(
+        (
+            text(at(&filters[0], &["Key"])),
+            text(at(&filters[0], &["Value"]))
+        ),
+        (ATTACHED_TAG.to_owned(), UNATTACHED.to_owned())
+    );
+
+    let cors = yaml(at(p, &["CorsConfiguration"]));
+    for needed in ["ETag", "PUT", "GET", "AppOrigin", "PublicUrl"] {
+        assert!(cors.contains(needed), "CORS lacks {needed}: {cors}");
+    }
+    assert!(!cors.contains("'*'"), "no origin but the app's: {cors}");
+
+    let policy = at(
+        &t,
+        &[
+            "Resources",
+            "MediaBucketPolicy",
+            "Properties",
+            "PolicyDocument",
+        ],
+    );
+    let deny = &list(at(policy, &["Statement"]))[0];
+    assert_eq!(text(at(deny, &["Effect"])), "Deny");
+    assert_eq!(
+        text(at(deny, &["Condition", "Bool", "aws:SecureTransport"])),
+        "false"
+    );
+    let resources = yaml(at(deny, &["Resource"]));
+    assert!(
+        resources.contains("MediaBucket.Arn}/*") && resources.contains("!GetAtt MediaBucket.Arn"),
+        "the bucket and its objects: {resources}"
+    );
+
+    for (_, f) in functions(&t) {
+        assert_eq!(
+            environment(&t, f)
+                .get(postora::adapters::aws::ENV_MEDIA_BUCKET)
+                .map(String::as_str),
+            Some("!Ref MediaBucket\n")
+        );
+    }
+}
+
+/// Each function may do on the media bucket what it needs and nothing else: the API writes, reads, uploads in parts,
+/// retags and erases; the publisher reads; the daily sweeps read, delete and abort; the others touch no object.
+#[test]
+fn each_function_may_do_only_what_it_needs_on_the_media_bucket() {
+    let t = template();
+    for (_, f) in functions(&t) {
+        let bin = binary(f);
+        let s3: BTreeSet<String> = actions(f)
+            .into_iter()
+            .filter(|a| a.starts_with("s3:"))
+            .collect();
+        let wanted: BTreeSet<String> = match bin.as_str() {
+            "post-api" => [
+                "s3:PutObject",
+                "s3:PutObjectTagging",
+                "s3:GetObject",
+                "s3:DeleteObject",
+                "s3:AbortMultipartUpload",
+                "s3:ListMultipartUploadParts",
+                "s3:ListBucket",
+                "s3:ListBucketMultipartUploads",
+            ]
+            .map(String::from)
+            .into(),
+            "publisher" => ["s3:GetObject", "s3:ListBucket"].map(String::from).into(),
+            "token-refresher" => ["s3:GetObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
+                .map(String::from)
+                .into(),
+            _ => BTreeSet::new(),
+        };
+        assert_eq!(s3, wanted, "{bin}");
+        for s in policy_statements(f) {
+            if statement_actions(s).iter().any(|a| a.starts_with("s3:")) {
+                let resource = yaml(at(s, &["Resource"]));
+                assert!(
+                    resource.contains("MediaBucket.Arn"),
+                    "{bin}: only the media bucket: {resource}"
+                );
+            }
+        }
+    }
+}

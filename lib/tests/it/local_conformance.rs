@@ -4,14 +4,32 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use postora::adapters::local::{Db, MasterKeyFile, SqliteQueue, SqliteStore};
-use postora::ports::Stores;
+use postora::ports::{Clock, ManualClock, Stores};
+use postora_test_support::app::served_blobs;
 use postora_test_support::conformance;
+use postora_test_support::conformance::media::LinkChecks;
 
 #[tokio::test]
 async fn the_sqlite_store_conforms() {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(&dir.path().join("postora.db")).unwrap();
     conformance::stores(&Stores::from_one(Arc::new(SqliteStore::new(db)))).await;
+}
+
+#[tokio::test]
+async fn the_local_objects_conform() {
+    let dir = tempfile::tempdir().unwrap();
+    let blobs = served_blobs(dir.path(), None).await;
+    conformance::media::objects(&blobs).await;
+    conformance::media::multipart(&blobs).await;
+}
+
+#[tokio::test]
+async fn the_local_objects_links_conform_and_expire() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let blobs = served_blobs(dir.path(), Some(clock.clone() as Arc<dyn Clock>)).await;
+    conformance::media::fetch_links(&blobs, LinkChecks::Clock(&clock)).await;
 }
 
 #[tokio::test]

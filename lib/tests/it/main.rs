@@ -1,6 +1,8 @@
 //! The library's integration tests, in one binary so the shared test support compiles once:
 //!
-//! - the port conformance suite on the local adapters and, on the AWS emulator, on the AWS ones;
+//! - the port conformance suite on the local adapters and, on the AWS emulator, on the AWS ones, the media ports
+//!   included (objects, their links followed over HTTP, multipart uploads, media records);
+//! - media storage beyond it: the local link routes' refusals and limits, S3 objects' tags and the media bucket;
 //! - the HTTP contract, end to end over a real `postora serve`-like process, and the OpenAPI document against it;
 //! - the Meta platform adapters against the fake Meta, and the Facebook Page choice;
 //! - Meta's data-deletion callbacks and the deletion scenarios on both backends;
@@ -36,6 +38,7 @@ mod hardening_a;
 mod hardening_b;
 mod local_conformance;
 mod media;
+mod media_storage;
 mod meta_platforms;
 mod refresh;
 mod sandbox;

@@ -277,6 +277,7 @@ async fn tokens_rotate_and_never_appear_anywhere_on_the_local_backend() {
         "an event",
         &serde_json::to_string(&events).unwrap(),
     );
+    // Every file in the data directory, those in its directories (the media files) too.
     let mut dirs = vec![t.data_dir.path().to_path_buf()];
     while let Some(dir) = dirs.pop() {
         for entry in std::fs::read_dir(dir).unwrap() {
@@ -285,7 +286,7 @@ async fn tokens_rotate_and_never_appear_anywhere_on_the_local_backend() {
                 dirs.push(path);
                 continue;
             }
-            let bytes = std::fs::read(&path).unwrap();
+            let bytes = std::fs::read(path).unwrap();
             assert_nowhere(
                 &secrets,
                 "the data directory",

@@ -1,6 +1,7 @@
 //! `postora aws bootstrap`: creates what the AWS adapters need (the table with its time to live and point-in-time
-//! recovery, a KMS key with rotation behind an alias, the delivery queue with its dead-letter queue, the event bus)
-//! from the same definitions template.yaml declares. Each step looks before it creates, so running it again changes
+//! recovery, a KMS key with rotation behind an alias, the delivery queue with its dead-letter queue, the event bus,
+//! the media bucket with its public access blocked and its lifecycle rules) from the same definitions template.yaml
+//! declares. Each step looks before it creates, so running it again changes
 //! nothing; a resource that exists in another shape is reported, never replaced.
 
 use std::collections::HashMap;
@@ -13,8 +14,19 @@ use aws_sdk_dynamodb::types::{
     ScalarAttributeType, SseSpecification, SseType, TableStatus, TimeToLiveSpecification,
     TimeToLiveStatus,
 };
+use aws_sdk_s3::error::ProvideErrorMetadata;
+use aws_sdk_s3::types::{
+    AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, BucketLocationConstraint,
+    CreateBucketConfiguration, ExpirationStatus, LifecycleExpiration, LifecycleRule,
+    LifecycleRuleFilter, ObjectOwnership, OwnershipControls, OwnershipControlsRule,
+    PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
+    ServerSideEncryptionConfiguration, ServerSideEncryptionRule, Tag,
+};
 use aws_sdk_sqs::types::QueueAttributeName;
 
+use super::s3::{
+    ABORT_UPLOADS_RULE, ATTACHED_TAG, EXPIRE_UNATTACHED_RULE, LIFECYCLE_DAYS, UNATTACHED,
+};
 use super::sqs::DELIVERY_QUEUE;
 use super::table::{IndexDefinition, Projection as TableProjection, TABLE};
 use super::{queue_name, AwsClients, AwsConfig};
@@ -114,6 +126,7 @@ pub async fn bootstrap(
     .await?;
     report.dead_letter_url = dead_letter_url;
     ensure_bus(clients, &config.event_bus, &mut report).await?;
+    ensure_bucket(clients, &config.media_bucket, &mut report).await?;
     Ok(report)
 }
 
@@ -603,6 +616,189 @@ async fn ensure_bus(
         Err(e) => return Err(aws("DescribeEventBus")(e)),
     };
     report.push(format!("event bus {name}"), outcome);
+    Ok(())
+}
+
+/// Makes sure the media bucket exists, with server-side encryption (SSE-S3) and every object owned by the bucket's
+/// account, its public access blocked, and its lifecycle rules.
+async fn ensure_bucket(
+    clients: &AwsClients,
+    name: &str,
+    report: &mut BootstrapReport,
+) -> Result<(), BootstrapError> {
+    let s3 = &clients.s3;
+    let outcome = match s3.head_bucket().bucket(name).send().await {
+        Ok(_) => Outcome::Unchanged,
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => {
+            let mut create = s3.create_bucket().bucket(name);
+            // us-east-1 takes no location constraint; every other region must be named.
+            if let Some(region) = s3.config().region().map(|r| r.as_ref().to_owned()) {
+                if region != "us-east-1" {
+                    create = create.create_bucket_configuration(
+                        CreateBucketConfiguration::builder()
+                            .location_constraint(BucketLocationConstraint::from(region.as_str()))
+                            .build(),
+                    );
+                }
+            }
+            create.send().await.map_err(aws("CreateBucket"))?;
+            s3.put_bucket_encryption()
+                .bucket(name)
+                .server_side_encryption_configuration(
+                    ServerSideEncryptionConfiguration::builder()
+                        .rules(
+                            ServerSideEncryptionRule::builder()
+                                .apply_server_side_encryption_by_default(
+                                    ServerSideEncryptionByDefault::builder()
+                                        .sse_algorithm(ServerSideEncryption::Aes256)
+                                        .build()
+                                        .map_err(aws("PutBucketEncryption"))?,
+                                )
+                                .build(),
+                        )
+                        .build()
+                        .map_err(aws("PutBucketEncryption"))?,
+                )
+                .send()
+                .await
+                .map_err(aws("PutBucketEncryption"))?;
+            s3.put_bucket_ownership_controls()
+                .bucket(name)
+                .ownership_controls(
+                    OwnershipControls::builder()
+                        .rules(
+                            OwnershipControlsRule::builder()
+                                .object_ownership(ObjectOwnership::BucketOwnerEnforced)
+                                .build()
+                                .map_err(aws("PutBucketOwnershipControls"))?,
+                        )
+                        .build()
+                        .map_err(aws("PutBucketOwnershipControls"))?,
+                )
+                .send()
+                .await
+                .map_err(aws("PutBucketOwnershipControls"))?;
+            Outcome::Created
+        }
+        Err(e) => return Err(aws("HeadBucket")(e)),
+    };
+    report.push(format!("bucket {name}"), outcome);
+    ensure_public_access_block(clients, name, report).await?;
+    ensure_lifecycle(clients, name, report).await
+}
+
+async fn ensure_public_access_block(
+    clients: &AwsClients,
+    name: &str,
+    report: &mut BootstrapReport,
+) -> Result<(), BootstrapError> {
+    let s3 = &clients.s3;
+    let blocked = match s3.get_public_access_block().bucket(name).send().await {
+        Ok(out) => out.public_access_block_configuration().is_some_and(|c| {
+            c.block_public_acls() == Some(true)
+                && c.ignore_public_acls() == Some(true)
+                && c.block_public_policy() == Some(true)
+                && c.restrict_public_buckets() == Some(true)
+        }),
+        Err(e) if e.code() == Some("NoSuchPublicAccessBlockConfiguration") => false,
+        Err(e) => return Err(aws("GetPublicAccessBlock")(e)),
+    };
+    let outcome = if blocked {
+        Outcome::Unchanged
+    } else {
+        s3.put_public_access_block()
+            .bucket(name)
+            .public_access_block_configuration(
+                PublicAccessBlockConfiguration::builder()
+                    .block_public_acls(true)
+                    .ignore_public_acls(true)
+                    .block_public_policy(true)
+                    .restrict_public_buckets(true)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(aws("PutPublicAccessBlock"))?;
+        Outcome::Updated
+    };
+    report.push(format!("bucket {name}: public access blocked"), outcome);
+    Ok(())
+}
+
+/// The media bucket's lifecycle rules: abort multipart uploads left unfinished, and expire objects no post ever used
+/// (tagged `postora-attached=false`), each after [`LIFECYCLE_DAYS`].
+fn lifecycle_rules() -> Result<Vec<LifecycleRule>, BootstrapError> {
+    let abort = LifecycleRule::builder()
+        .id(ABORT_UPLOADS_RULE)
+        .status(ExpirationStatus::Enabled)
+        .filter(LifecycleRuleFilter::builder().prefix("").build())
+        .abort_incomplete_multipart_upload(
+            AbortIncompleteMultipartUpload::builder()
+                .days_after_initiation(LIFECYCLE_DAYS)
+                .build(),
+        )
+        .build()
+        .map_err(aws("PutBucketLifecycleConfiguration"))?;
+    let expire = LifecycleRule::builder()
+        .id(EXPIRE_UNATTACHED_RULE)
+        .status(ExpirationStatus::Enabled)
+        .filter(
+            LifecycleRuleFilter::builder()
+                .tag(
+                    Tag::builder()
+                        .key(ATTACHED_TAG)
+                        .value(UNATTACHED)
+                        .build()
+                        .map_err(aws("PutBucketLifecycleConfiguration"))?,
+                )
+                .build(),
+        )
+        .expiration(LifecycleExpiration::builder().days(LIFECYCLE_DAYS).build())
+        .build()
+        .map_err(aws("PutBucketLifecycleConfiguration"))?;
+    Ok(vec![abort, expire])
+}
+
+async fn ensure_lifecycle(
+    clients: &AwsClients,
+    name: &str,
+    report: &mut BootstrapReport,
+) -> Result<(), BootstrapError> {
+    let s3 = &clients.s3;
+    let present: Vec<String> = match s3
+        .get_bucket_lifecycle_configuration()
+        .bucket(name)
+        .send()
+        .await
+    {
+        Ok(out) => out
+            .rules()
+            .iter()
+            .filter_map(|r| r.id().map(str::to_owned))
+            .collect(),
+        Err(e) if e.code() == Some("NoSuchLifecycleConfiguration") => Vec::new(),
+        Err(e) => return Err(aws("GetBucketLifecycleConfiguration")(e)),
+    };
+    let outcome = if [ABORT_UPLOADS_RULE, EXPIRE_UNATTACHED_RULE]
+        .iter()
+        .all(|id| present.iter().any(|p| p == id))
+    {
+        Outcome::Unchanged
+    } else {
+        s3.put_bucket_lifecycle_configuration()
+            .bucket(name)
+            .lifecycle_configuration(
+                BucketLifecycleConfiguration::builder()
+                    .set_rules(Some(lifecycle_rules()?))
+                    .build()
+                    .map_err(aws("PutBucketLifecycleConfiguration"))?,
+            )
+            .send()
+            .await
+            .map_err(aws("PutBucketLifecycleConfiguration"))?;
+        Outcome::Updated
+    };
+    report.push(format!("bucket {name}: lifecycle rules"), outcome);
     Ok(())
 }
 

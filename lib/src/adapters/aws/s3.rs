@@ -41,6 +41,11 @@ pub const ATTACHED: &str = "true";
 /// After how many days the bucket's lifecycle rules remove an object still tagged unattached, and abort a multipart
 /// upload left unfinished (template.yaml and `postora aws bootstrap` set both).
 pub const LIFECYCLE_DAYS: i32 = 1;
+/// The id of the lifecycle rule that aborts multipart uploads left unfinished.
+pub const ABORT_UPLOADS_RULE: &str = "abort-unfinished-uploads";
+/// The id of the lifecycle rule that removes objects no post ever used.
+pub const EXPIRE_UNATTACHED_RULE: &str = "expire-unattached-objects";
+
 /// The size of the parts [`put`](BlobStore::put) sends a large body in, and the most it buffers before deciding.
 pub const PART_BYTES: usize = 8 * 1024 * 1024;
 /// The most keys one DeleteObjects call may carry.
@@ -531,6 +536,12 @@ impl BlobStore for S3Blobs {
     ) -> Result<u64, BlobError> {
         if parts.is_empty() {
             return Err(BlobError::InvalidParts("no part was named".into()));
+        }
+        // S3 refuses these too (InvalidPartOrder); saying so here saves the request.
+        if parts.windows(2).any(|w| w[0].number >= w[1].number) {
+            return Err(BlobError::InvalidParts(
+                "the parts must be named in ascending order, each once".into(),
+            ));
         }
         let named = parts
             .iter()

@@ -73,7 +73,8 @@ pub struct TableDefinition {
     pub partition_key: KeyAttribute,
     pub sort_key: KeyAttribute,
     pub indexes: [IndexDefinition; 2],
-    /// The attribute DynamoDB's time to live reads (epoch seconds). Only OAuth states and idempotency records set it.
+    /// The attribute DynamoDB's time to live reads (epoch seconds). OAuth states, idempotency records and media
+    /// uploads set it.
     pub ttl_attribute: &'static str,
     /// `PAY_PER_REQUEST`: traffic is spiky (a busy minute, then quiet), which on-demand capacity prices well.
     pub billing_mode: &'static str,
@@ -93,14 +94,16 @@ const fn string_key(name: &'static str) -> KeyAttribute {
 }
 
 /// The due index: `DUE#<shard>` / `<wake_at ms>#<delivery>` for every scheduled delivery, `TIMER#<shard>` /
-/// `<wake_at ms>#<delivery>` for every queued or publishing one (its requeue deadline or lease end), and `TOKEXP` /
-/// `<expiry ms>#<workspace>#<account>` for every active account whose token expires.
+/// `<wake_at ms>#<delivery>` for every queued or publishing one (its requeue deadline or lease end), `TOKEXP` /
+/// `<expiry ms>#<workspace>#<account>` for every active account whose token expires, `UNATTACHED` /
+/// `<created ms>#<workspace>#<media>` for every media item no post uses yet, and `UPLOADEXP` /
+/// `<expiry ms>#<workspace>#<upload>` for every media upload.
 pub const DUE_INDEX: IndexDefinition = IndexDefinition {
     name: "gsi1",
     partition_key: string_key("gsi1pk"),
     sort_key: string_key("gsi1sk"),
     projection: Projection::Include(&[DATA]),
-    purpose: "due deliveries and expired timers, sharded; accounts by token expiry",
+    purpose: "due deliveries and expired timers, sharded; accounts by token expiry; unattached media and uploads by time",
 };
 
 /// The lookup index: `PU#<platform>#<platform user id>` for accounts (the data-deletion callbacks name only a
