@@ -172,7 +172,10 @@ fn upload(args: &[String], dir: &Path, path: &Path) -> Result<()> {
     drop(server);
     println!("| what | time | throughput |");
     println!("| --- | --- | --- |");
-    for (what, t) in [("copy on the same disk", copied), ("upload to postora serve", took)] {
+    for (what, t) in [
+        ("copy on the same disk", copied),
+        ("upload to postora serve", took),
+    ] {
         println!(
             "| {what} | {:.2} s | {:.0} MiB/s |",
             t.as_secs_f64(),
