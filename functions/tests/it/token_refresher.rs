@@ -28,6 +28,10 @@ async fn a_daily_run_reports_what_it_refreshed() {
         let Answer::Response(report) = answer else {
             panic!("{name} failed: {answer:?}");
         };
-        assert_eq!(report["examined"], 0, "{name}: {report}");
+        assert_eq!(report["tokens"]["examined"], 0, "{name}: {report}");
+        assert_eq!(
+            report["media"]["unattached_removed"], 0,
+            "{name}: the run swept the media library too: {report}"
+        );
     }
 }

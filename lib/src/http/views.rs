@@ -547,12 +547,30 @@ pub struct MediaImport {
     pub alt: Option<String>,
 }
 
+/// A whole number as JSON may write it: `12` or `12.0` (JSON Schema counts both as integers).
+fn whole_number<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<u64>,
+{
+    let n = serde_json::Number::deserialize(d)?;
+    let whole = n.as_u64().or_else(|| {
+        n.as_f64()
+            .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= u64::MAX as f64)
+            .map(|f| f as u64)
+    });
+    whole
+        .and_then(|w| T::try_from(w).ok())
+        .ok_or_else(|| serde::de::Error::custom(format!("`{n}` is not a whole number in range")))
+}
+
 /// An upload in parts, to start.
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUpload {
     /// The file's exact size in bytes.
     #[schema(minimum = 1)]
+    #[serde(deserialize_with = "whole_number")]
     pub bytes: u64,
     #[serde(default)]
     #[schema(max_length = 1500)]
@@ -636,6 +654,7 @@ pub struct CompleteUpload {
 #[serde(deny_unknown_fields)]
 pub struct CompletedPartInput {
     #[schema(minimum = 1, maximum = 10000)]
+    #[serde(deserialize_with = "whole_number")]
     pub number: u32,
     #[schema(max_length = 200)]
     pub etag: String,

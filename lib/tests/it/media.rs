@@ -597,3 +597,29 @@ async fn a_threads_post_hands_meta_a_link_whose_bytes_are_the_fitted_photo() {
         403
     );
 }
+
+#[tokio::test]
+async fn media_are_in_the_export_and_go_with_their_workspace() {
+    let t = spawn_app().await;
+    let (ws, key) = t.workspace("media").await;
+    let photo = uploaded(&t, &key, jpeg(400, 300)).await;
+    let export = postora_test_support::export::read_export(&t.http, &t.base_url, &key, None).await;
+    let line = export
+        .lines
+        .iter()
+        .find(|l| l["type"] == "media")
+        .expect("the export lists the media item");
+    assert_eq!(line["id"], photo["id"]);
+    assert_eq!(line["sha256"], photo["sha256"]);
+    assert_eq!(
+        line["content_path"],
+        format!("/v1/media/{}/content", photo["id"].as_str().unwrap())
+    );
+    assert!(!files_under(&t.data_dir.path().join("media/objects").join(&ws)).is_empty());
+    let erased = t.delete(&key, &format!("/v1/workspace?confirm={ws}")).await;
+    assert_eq!(erased.status(), 200);
+    assert!(
+        files_under(&t.data_dir.path().join("media/objects").join(&ws)).is_empty(),
+        "the workspace's files are gone"
+    );
+}
