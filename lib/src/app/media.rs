@@ -2,7 +2,6 @@
 //! each probed from its bytes, registered against the workspace's quota, fitted to the platforms a post goes to,
 //! and removed when nobody uses it.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -94,26 +93,44 @@ pub fn check_alt(field: &str, alt: Option<&str>) -> Result<Option<String>> {
     Ok(Some(alt.to_owned()))
 }
 
-/// A SHA-256 and a byte count taken from a stream as it passes, so nothing is read twice.
-#[derive(Clone, Default)]
-struct Tally(Arc<Mutex<(Sha256, u64)>>);
+/// A SHA-256 and a byte count taken from a stream as it passes, so nothing is read twice. The hashing runs on a
+/// thread of its own, fed the chunks as they arrive, so it overlaps with receiving and writing them instead of
+/// adding to their time.
+struct Tally {
+    hasher: tokio::task::JoinHandle<(String, u64)>,
+}
 
 impl Tally {
-    fn wrap(&self, body: ByteStream) -> ByteStream {
-        let tally = self.clone();
-        Box::pin(body.map(move |chunk| {
-            if let Ok(bytes) = &chunk {
-                let mut t = tally.0.lock().unwrap_or_else(|e| e.into_inner());
-                t.0.update(bytes);
-                t.1 += bytes.len() as u64;
+    /// Wraps `body` so every chunk it yields is also hashed.
+    fn start(body: ByteStream) -> (Tally, ByteStream) {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(64);
+        let hasher = tokio::task::spawn_blocking(move || {
+            let mut hash = Sha256::new();
+            let mut bytes = 0u64;
+            while let Some(chunk) = rx.blocking_recv() {
+                hash.update(&chunk);
+                bytes += chunk.len() as u64;
             }
-            chunk
-        }))
+            (hex::encode(hash.finalize()), bytes)
+        });
+        let body: ByteStream = Box::pin(body.then(move |chunk| {
+            let tx = tx.clone();
+            async move {
+                if let Ok(bytes) = &chunk {
+                    // The receiver goes only when the hasher stopped, and then no digest is used.
+                    let _ = tx.send(bytes.clone()).await;
+                }
+                chunk
+            }
+        }));
+        (Tally { hasher }, body)
     }
 
-    fn finish(&self) -> (String, u64) {
-        let t = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        (hex::encode(t.0.clone().finalize()), t.1)
+    /// The digest and count of everything the stream yielded; call once the stream is done and dropped.
+    async fn finish(self) -> Result<(String, u64)> {
+        self.hasher
+            .await
+            .map_err(|_| Error::Unavailable("hashing the file stopped unexpectedly".into()))
     }
 }
 
@@ -227,14 +244,19 @@ impl App {
     ) -> Result<MediaItem> {
         let id = MediaId::generate();
         let key = Self::blob_key(ws, &id, crate::domain::media::ORIGINAL);
-        let tally = Tally::default();
+        let (tally, body) = Tally::start(body);
         let written = self
             .blobs
-            .put(&key, "application/octet-stream", tally.wrap(body), room)
+            .put(&key, "application/octet-stream", body, room)
             .await
             .map_err(|e| blob_error(e, "storing the file"))?;
-        let (sha256, counted) = tally.finish();
-        debug_assert_eq!(written, counted);
+        let (sha256, counted) = tally.finish().await?;
+        if written != counted {
+            let _ = self.blobs.delete(&key).await;
+            return Err(Error::Unavailable(format!(
+                "the store kept {written} bytes of the {counted} it was given"
+            )));
+        }
         self.register(ws, id, key, written, Some(sha256), alt, source)
             .await
     }
