@@ -623,3 +623,85 @@ async fn media_are_in_the_export_and_go_with_their_workspace() {
         "the workspace's files are gone"
     );
 }
+
+/// Postora on the local backend with a clock the test moves, and `extra` settings.
+fn app_at(
+    dir: &tempfile::TempDir,
+    clock: std::sync::Arc<postora::ports::ManualClock>,
+    extra: &[(&str, &str)],
+) -> std::sync::Arc<postora::app::App> {
+    let env = postora_test_support::app::test_env("http://127.0.0.1:9", extra);
+    let local = postora::runtime::local::LocalBackend::open(dir.path(), &env).unwrap();
+    let settings = postora::config::Settings::from_env(&env, "http://127.0.0.1:9").unwrap();
+    std::sync::Arc::new(postora::app::App::new(postora::app::Deps {
+        stores: local.backend.stores.clone(),
+        keys: local.backend.keys.clone(),
+        queue: local.backend.queue.clone(),
+        bus: local.backend.bus.clone(),
+        blobs: local.backend.blobs.clone(),
+        clock,
+        platforms: postora::ports::Platforms::new(),
+        remote: postora::net::media_fetcher(&settings.media),
+        settings,
+    }))
+}
+
+fn body(bytes: Vec<u8>) -> postora::ports::ByteStream {
+    Box::pin(futures_util::stream::once(async move {
+        Ok::<_, std::io::Error>(bytes::Bytes::from(bytes))
+    }))
+}
+
+#[tokio::test]
+async fn the_sweep_removes_what_no_post_used_unfinished_uploads_and_media_kept_past_retention() {
+    use postora::domain::PostId;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = std::sync::Arc::new(postora::ports::ManualClock::new(chrono::Utc::now()));
+    let app = app_at(
+        &dir,
+        clock.clone(),
+        &[("POSTORA_MEDIA_RETENTION_DAYS", "3")],
+    );
+    let (ws, _) = app.create_workspace("sweep").await.unwrap();
+    let unused = app
+        .upload_media(&ws.id, body(jpeg(100, 100)), None)
+        .await
+        .unwrap();
+    let used = app
+        .upload_media(&ws.id, body(jpeg(120, 100)), None)
+        .await
+        .unwrap();
+    app.stores
+        .media
+        .attach_media(&ws.id, &[used.id.clone()], &PostId::generate(), app.now())
+        .await
+        .unwrap();
+    let upload = app.start_upload(&ws.id, 6 << 20, None).await.unwrap();
+
+    clock.advance(chrono::Duration::hours(23));
+    assert_eq!(
+        app.sweep_media().await.unwrap(),
+        Default::default(),
+        "nothing is due within the day"
+    );
+
+    clock.advance(chrono::Duration::hours(2));
+    let swept = app.sweep_media().await.unwrap();
+    assert_eq!((swept.unattached_removed, swept.uploads_aborted), (1, 1));
+    assert!(app.get_media(&ws.id, &unused.id).await.is_err());
+    assert!(
+        app.get_media(&ws.id, &used.id).await.is_ok(),
+        "what a post uses stays"
+    );
+    assert!(app.upload_status(&ws.id, &upload.session.id).await.is_err());
+    let objects = dir.path().join("media/objects").join(ws.id.as_str());
+    assert!(files_under(&objects.join(unused.id.as_str())).is_empty());
+    assert_eq!(files_under(&objects.join(used.id.as_str())).len(), 1);
+
+    // Its post never existed or finished long ago: past the retention, its media go too.
+    clock.advance(chrono::Duration::days(3));
+    let swept = app.sweep_media().await.unwrap();
+    assert_eq!(swept.expired_removed, 1);
+    assert!(app.get_media(&ws.id, &used.id).await.is_err());
+    assert!(files_under(&objects).is_empty());
+}
