@@ -673,7 +673,12 @@ async fn the_sweep_removes_what_no_post_used_unfinished_uploads_and_media_kept_p
         .unwrap();
     app.stores
         .media
-        .attach_media(&ws.id, &[used.id.clone()], &PostId::generate(), app.now())
+        .attach_media(
+            &ws.id,
+            std::slice::from_ref(&used.id),
+            &PostId::generate(),
+            app.now(),
+        )
         .await
         .unwrap();
     let upload = app.start_upload(&ws.id, 6 << 20, None).await.unwrap();
