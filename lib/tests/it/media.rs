@@ -710,3 +710,84 @@ async fn the_sweep_removes_what_no_post_used_unfinished_uploads_and_media_kept_p
     assert!(app.get_media(&ws.id, &used.id).await.is_err());
     assert!(files_under(&objects).is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_aws_files_go_to_s3_in_parts_and_reach_the_platform_whole() {
+    let aws = postora_test_support::aws::Emulator::fresh().await;
+    let backend = postora::runtime::Backend {
+        stores: aws.adapters.stores(),
+        keys: aws.adapters.keys.clone(),
+        queue: aws.adapters.queue.clone(),
+        bus: aws.adapters.bus.clone(),
+        blobs: aws.adapters.blobs.clone(),
+    };
+    let t = postora_test_support::app::spawn_app_on(backend, &[]).await;
+    let (_, key) = t.workspace("media").await;
+    let account = t.connect_sandbox(&key, "alice").await;
+    let photo = uploaded(&t, &key, jpeg_with_location(900, 600)).await;
+
+    let file = mp4(&Movie::default(), 9 * 1024 * 1024);
+    let plan: Value = t
+        .post_json(&key, "/v1/media/uploads", &json!({"bytes": file.len()}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut parts = Vec::new();
+    for p in plan["parts"].as_array().unwrap() {
+        let url = p["url"].as_str().unwrap();
+        assert!(
+            !url.starts_with(&t.base_url),
+            "parts go straight to S3: {url}"
+        );
+        let (first, last) = (
+            p["first_byte"].as_u64().unwrap() as usize,
+            p["last_byte"].as_u64().unwrap() as usize,
+        );
+        let etag = put_part(&t, url, &file[first..=last]).await;
+        parts.push(json!({"number": p["number"], "etag": etag}));
+    }
+    let done = t
+        .post_json(
+            &key,
+            &format!(
+                "/v1/media/uploads/{}/complete",
+                plan["upload_id"].as_str().unwrap()
+            ),
+            &json!({"parts": parts}),
+        )
+        .await;
+    assert_eq!(done.status(), 201);
+    let clip: Value = done.json().await.unwrap();
+    assert_eq!(clip["sha256"], sha256(&file));
+
+    let post = t
+        .create_post(
+            &key,
+            &json!({"text": "on aws", "targets": [{"account_id": account}],
+                    "media": [{"media_id": photo["id"]}, {"media_id": clip["id"]}]}),
+        )
+        .await;
+    let settled = t
+        .wait_settled(&key, post["id"].as_str().unwrap(), Duration::from_secs(30))
+        .await;
+    assert_eq!(settled["deliveries"][0]["status"], "published", "{settled}");
+    let item: Value = t
+        .get(
+            &key,
+            &format!("/v1/media/{}", photo["id"].as_str().unwrap()),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let got = t.sandbox_posts().await;
+    let media = got[0]["media"].as_array().unwrap();
+    assert_eq!(media[0]["sha256"], item["renditions"][0]["sha256"]);
+    assert_eq!(
+        media[1]["sha256"],
+        sha256(&file),
+        "the video, by its presigned link, whole"
+    );
+    t.stop().await;
+}
