@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::auth::{Caller, CallerKey};
 use super::error::{ApiError, ErrorBody};
-use super::extract::{query, Json};
+use super::extract::{page_limit, query, Json};
 use super::views::{
     AccountList, AccountView, ApiKeyCreated, ApiKeyList, ApiKeyView, AuditPage, ConnectStarted,
     ExportLine, NewApiKey, PostPage, PostView, RetryRequest, WorkspaceErasedView,
@@ -207,14 +207,7 @@ async fn list_posts(
         .as_deref()
         .map(|s| DeliveryStatus::parse(s).ok_or_else(|| ApiError::invalid("status", "must be one of scheduled, queued, publishing, published, failed, in_doubt, canceled")))
         .transpose()?;
-    let limit = match q.limit.as_deref() {
-        None => 50,
-        Some(l) => l
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=200).contains(n))
-            .ok_or_else(|| ApiError::invalid("limit", "must be a whole number from 1 to 200"))?,
-    };
+    let limit = page_limit(q.limit.as_deref(), 50)?;
     let filter = PostFilter {
         status,
         from: time_param("from", q.from.as_deref())?,
@@ -335,14 +328,8 @@ async fn export_workspace(
     use axum::http::{header, HeaderValue};
 
     let q: ExportQuery = query(raw.as_deref())?;
-    let limit = match q.limit.as_deref() {
-        None => EXPORT_PAGE_DEFAULT,
-        Some(l) => l
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=EXPORT_PAGE_MAX).contains(n))
-            .ok_or_else(|| ApiError::invalid("limit", "must be a whole number from 1 to 200"))?,
-    };
+    let limit =
+        super::extract::limit_within(q.limit.as_deref(), EXPORT_PAGE_DEFAULT, EXPORT_PAGE_MAX)?;
     let page = app.export_page(&ws, limit, q.cursor.as_deref()).await?;
     let mut body = Vec::new();
     for record in &page.records {
@@ -429,14 +416,7 @@ async fn list_audit(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<AuditPage>, ApiError> {
     let q: AuditQuery = query(raw.as_deref())?;
-    let limit = match q.limit.as_deref() {
-        None => 50,
-        Some(l) => l
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=200).contains(n))
-            .ok_or_else(|| ApiError::invalid("limit", "must be a whole number from 1 to 200"))?,
-    };
+    let limit = page_limit(q.limit.as_deref(), 50)?;
     let page = app
         .list_audit(&ws, limit, q.cursor.as_deref().filter(|c| !c.is_empty()))
         .await?;

@@ -118,3 +118,23 @@ pub fn query<T: DeserializeOwned>(raw: Option<&str>) -> Result<T, ApiError> {
         ApiError::invalid(&field, message)
     })
 }
+
+/// The most items one page of a listing may hold.
+pub const MAX_PAGE: usize = 200;
+
+/// A listing's `limit`: absent is `default`, otherwise a whole number from 1 to [`MAX_PAGE`].
+pub fn page_limit(raw: Option<&str>, default: usize) -> Result<usize, ApiError> {
+    match raw {
+        None => Ok(default),
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    "limit",
+                    format!("must be a whole number from 1 to {MAX_PAGE}"),
+                )
+            }),
+    }
+}

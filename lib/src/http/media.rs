@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{query, Json};
+use super::extract::{page_limit, query, Json};
 use super::views::{
     CompleteUpload, MediaImport, MediaPage, MediaPatch, MediaView, NewUpload, UploadView,
 };
@@ -199,14 +199,7 @@ async fn list_media(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<MediaPage>, ApiError> {
     let q: MediaListQuery = query(raw.as_deref())?;
-    let limit = match q.limit.as_deref() {
-        None => 50,
-        Some(l) => l
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=200).contains(n))
-            .ok_or_else(|| ApiError::invalid("limit", "must be a whole number from 1 to 200"))?,
-    };
+    let limit = page_limit(q.limit.as_deref(), 50)?;
     let page = app
         .list_media(&ws, limit, q.cursor.as_deref().filter(|c| !c.is_empty()))
         .await?;
