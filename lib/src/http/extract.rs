@@ -124,17 +124,19 @@ pub const MAX_PAGE: usize = 200;
 
 /// A listing's `limit`: absent is `default`, otherwise a whole number from 1 to [`MAX_PAGE`].
 pub fn page_limit(raw: Option<&str>, default: usize) -> Result<usize, ApiError> {
+    limit_within(raw, default, MAX_PAGE)
+}
+
+/// A `limit`: absent is `default`, otherwise a whole number from 1 to `max`.
+pub fn limit_within(raw: Option<&str>, default: usize, max: usize) -> Result<usize, ApiError> {
     match raw {
         None => Ok(default),
         Some(l) => l
             .parse::<usize>()
             .ok()
-            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .filter(|n| (1..=max).contains(n))
             .ok_or_else(|| {
-                ApiError::invalid(
-                    "limit",
-                    format!("must be a whole number from 1 to {MAX_PAGE}"),
-                )
+                ApiError::invalid("limit", format!("must be a whole number from 1 to {max}"))
             }),
     }
 }
