@@ -29,15 +29,16 @@ pub fn media_fetcher(
     };
     match GuardedFetcher::new(limits, policy) {
         Ok(fetcher) => std::sync::Arc::new(fetcher),
-        Err(e) => std::sync::Arc::new(Unavailable(e.to_string())),
+        Err(e) => std::sync::Arc::new(Refusing(e.to_string())),
     }
 }
 
-/// Refuses every fetch: the guarded client could not be built.
-struct Unavailable(String);
+/// Refuses every fetch, saying why: stands in where the guarded client could not be built, rather than a client
+/// without the guard.
+pub struct Refusing(pub String);
 
 #[async_trait::async_trait]
-impl crate::ports::RemoteFiles for Unavailable {
+impl crate::ports::RemoteFiles for Refusing {
     async fn fetch(
         &self,
         _url: &url::Url,

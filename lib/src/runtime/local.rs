@@ -214,8 +214,11 @@ pub fn open_sandbox(data_dir: &Path, env: &Env, public_url: &str) -> Result<Sand
         env.seconds("POSTORA_SANDBOX_TOKEN_TTL_SECS", 3600)?,
     )
     .map_err(|e| StartError::Other(format!("the sandbox could not open its database: {e}")))?;
-    let sandbox =
-        sandbox.with_idempotency(env.parse("POSTORA_SANDBOX_IDEMPOTENCY", Idempotency::Dedupe)?);
+    let sandbox = sandbox
+        .with_idempotency(env.parse("POSTORA_SANDBOX_IDEMPOTENCY", Idempotency::Dedupe)?)
+        .with_fetch_policy(crate::net::AddressPolicy {
+            allow_loopback: env.flag("POSTORA_MEDIA_IMPORT_ALLOW_LOOPBACK", false)?,
+        });
     if let Some(spec) = env.get("POSTORA_SANDBOX_FAULTS") {
         sandbox.add_faults(
             parse_faults(spec).map_err(|r| ConfigError::invalid("POSTORA_SANDBOX_FAULTS", r))?,

@@ -56,6 +56,20 @@ impl std::str::FromStr for Idempotency {
     }
 }
 
+/// The guarded fetcher for media named by an outside URL: files up to [`MAX_MEDIA_BYTES`], ten minutes each.
+fn guarded(policy: crate::net::AddressPolicy) -> std::sync::Arc<dyn crate::ports::RemoteFiles> {
+    let limits = crate::net::FetchLimits {
+        max_bytes: MAX_MEDIA_BYTES,
+        timeout: Duration::from_secs(600),
+        connect_timeout: Duration::from_secs(10),
+        max_redirects: crate::net::DEFAULT_MAX_REDIRECTS,
+    };
+    match crate::net::GuardedFetcher::new(limits, policy) {
+        Ok(f) => std::sync::Arc::new(f),
+        Err(e) => std::sync::Arc::new(crate::net::Refusing(e.to_string())),
+    }
+}
+
 /// A post as the sandbox shows it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SandboxPost {
@@ -78,8 +92,11 @@ pub struct Sandbox {
     token_ttl: Duration,
     public_url: String,
     idempotency: Idempotency,
-    /// Fetches the media a post names by URL, as a platform that downloads media does.
+    /// Fetches the media a post names by a link of this Postora's own, as a platform that downloads media does.
     fetcher: reqwest::Client,
+    /// Fetches media a post names by any other URL: a person holding a sandbox token could name any address, so
+    /// those go through the same guard as media import.
+    outside: std::sync::Arc<dyn crate::ports::RemoteFiles>,
 }
 
 impl Sandbox {
@@ -114,7 +131,15 @@ impl Sandbox {
                 connect: Duration::from_secs(5),
                 request: Duration::from_secs(600),
             }),
+            outside: guarded(crate::net::AddressPolicy::default()),
         }
+    }
+
+    /// The same sandbox, fetching media from outside addresses under `policy` (tests allow loopback, as they do for
+    /// media import).
+    pub fn with_fetch_policy(mut self, policy: crate::net::AddressPolicy) -> Self {
+        self.outside = guarded(policy);
+        self
     }
 
     /// The same sandbox, treating idempotency keys as `mode` says.

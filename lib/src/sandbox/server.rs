@@ -475,32 +475,50 @@ async fn upload_media(State(sb): State<Sandbox>, headers: HeaderMap, body: Body)
     }
 }
 
-/// Fetches a file a post names by URL (as Meta's platforms and TikTok's photos do) and records what arrived.
+/// Fetches a file a post names by URL (as Meta's platforms and TikTok's photos do) and records what arrived. A link
+/// of this Postora's own is fetched directly; any other address only through the guard media import uses.
 async fn fetch_media(sb: &Sandbox, user: &str, url: &str) -> Result<SandboxMedia, Response> {
     let refused = |m: String| api_error(StatusCode::UNPROCESSABLE_ENTITY, "media_fetch_failed", &m);
-    let resp = sb
-        .fetcher
-        .get(url)
-        .send()
-        .await
-        .map_err(|_| refused("the media URL could not be fetched".into()))?;
-    if !resp.status().is_success() {
-        return Err(refused(format!(
-            "the media URL answered {}",
-            resp.status().as_u16()
-        )));
-    }
-    let content_type = resp
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("application/octet-stream")
-        .chars()
-        .take(100)
-        .collect::<String>();
-    let (sha256, bytes) = digest_stream(Box::pin(resp.bytes_stream()))
-        .await
-        .map_err(refused)?;
+    let own = url.starts_with(&format!("{}/", sb.public_url));
+    let (content_type, digest) = if own {
+        let resp = sb
+            .fetcher
+            .get(url)
+            .send()
+            .await
+            .map_err(|_| refused("the media URL could not be fetched".into()))?;
+        if !resp.status().is_success() {
+            return Err(refused(format!(
+                "the media URL answered {}",
+                resp.status().as_u16()
+            )));
+        }
+        let content_type = resp
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("application/octet-stream")
+            .chars()
+            .take(100)
+            .collect::<String>();
+        (
+            content_type,
+            digest_stream(Box::pin(resp.bytes_stream())).await,
+        )
+    } else {
+        let parsed =
+            url::Url::parse(url).map_err(|_| refused("the media URL is not a URL".into()))?;
+        let body = sb
+            .outside
+            .fetch(&parsed, MAX_MEDIA_BYTES)
+            .await
+            .map_err(|e| refused(e.to_string()))?;
+        (
+            "application/octet-stream".to_owned(),
+            digest_stream(body).await,
+        )
+    };
+    let (sha256, bytes) = digest.map_err(refused)?;
     let media = SandboxMedia {
         id: new_media_id(),
         sha256,

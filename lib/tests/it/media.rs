@@ -711,8 +711,7 @@ async fn the_sweep_removes_what_no_post_used_unfinished_uploads_and_media_kept_p
     assert!(files_under(&objects).is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn on_aws_files_go_to_s3_in_parts_and_reach_the_platform_whole() {
+async fn spawn_on_aws(extra: &[(&str, &str)]) -> TestApp {
     let aws = postora_test_support::aws::Emulator::fresh().await;
     let backend = postora::runtime::Backend {
         stores: aws.adapters.stores(),
@@ -721,7 +720,38 @@ async fn on_aws_files_go_to_s3_in_parts_and_reach_the_platform_whole() {
         bus: aws.adapters.bus.clone(),
         blobs: aws.adapters.blobs.clone(),
     };
-    let t = postora_test_support::app::spawn_app_on(backend, &[]).await;
+    postora_test_support::app::spawn_app_on(backend, extra).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sandbox_fetches_outside_links_only_through_the_guard() {
+    // On AWS a video's link is a presigned S3 URL, not one of Postora's own: the sandbox fetches it through the same
+    // guard as media import, so the emulator on 127.0.0.1 is refused unless loopback is allowed (as the next test does).
+    let t = spawn_on_aws(&[]).await;
+    let (_, key) = t.workspace("media").await;
+    let account = t.connect_sandbox(&key, "alice").await;
+    let clip = uploaded(&t, &key, mp4(&Movie::default(), 4096)).await;
+    let post = t
+        .create_post(
+            &key,
+            &json!({"text": "on aws", "targets": [{"account_id": account}],
+                    "media": [{"media_id": clip["id"]}]}),
+        )
+        .await;
+    let settled = t
+        .wait_settled(&key, post["id"].as_str().unwrap(), Duration::from_secs(30))
+        .await;
+    let delivery = &settled["deliveries"][0];
+    assert_eq!(delivery["status"], "failed", "{settled}");
+    let message = delivery["error"]["message"].as_str().unwrap();
+    assert!(message.contains("loopback"), "{message}");
+    assert!(t.sandbox_posts().await.is_empty());
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_aws_files_go_to_s3_in_parts_and_reach_the_platform_whole() {
+    let t = spawn_on_aws(&[("POSTORA_MEDIA_IMPORT_ALLOW_LOOPBACK", "true")]).await;
     let (_, key) = t.workspace("media").await;
     let account = t.connect_sandbox(&key, "alice").await;
     let photo = uploaded(&t, &key, jpeg_with_location(900, 600)).await;
