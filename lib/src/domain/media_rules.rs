@@ -8,105 +8,12 @@
 //! when they break a rule, with what to do about it. Videos are never transcoded: a video that breaks a rule is
 //! refused.
 
-use std::fmt;
-
 use serde::Serialize;
 
 use super::ids::MediaId;
 use super::media::{MediaFormat, MediaInfo, MediaKind, RenditionSpec};
 use super::platform::PlatformKind;
-
-/// What a platform takes as media.
-#[derive(Clone, Debug, PartialEq)]
-pub struct MediaRules {
-    /// Most items in one post.
-    pub max_items: usize,
-    /// Whether a post must carry media (no text-only posts).
-    pub requires_media: bool,
-    /// Images, or `None` where the platform takes only video.
-    pub images: Option<ImageRules>,
-    /// Video, or `None` where the platform takes only images.
-    pub video: Option<VideoRules>,
-    /// Most videos in one post.
-    pub max_videos: usize,
-    /// Whether images and video may be in the same post.
-    pub mixing: bool,
-    /// Whether a GIF must be alone in its post (a platform that counts a GIF as a kind of its own).
-    pub gif_alone: bool,
-}
-
-impl MediaRules {
-    /// Whether the platform takes only video.
-    pub fn video_only(&self) -> bool {
-        self.images.is_none()
-    }
-}
-
-/// What a platform takes as an image.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ImageRules {
-    pub formats: &'static [MediaFormat],
-    /// Size of a still image's file.
-    pub max_bytes: Option<u64>,
-    /// Size of a GIF's file, where it differs from `max_bytes`.
-    pub max_gif_bytes: Option<u64>,
-    /// Longest side in pixels.
-    pub max_side: Option<u32>,
-    /// Width times height.
-    pub max_pixels: Option<u64>,
-    pub aspect: Option<AspectRange>,
-}
-
-/// What a platform takes as a video.
-#[derive(Clone, Debug, PartialEq)]
-pub struct VideoRules {
-    pub formats: &'static [MediaFormat],
-    pub max_bytes: Option<u64>,
-    pub min_duration_ms: Option<u64>,
-    pub max_duration_ms: Option<u64>,
-    pub max_frame_rate: Option<f64>,
-    /// Longest side in pixels.
-    pub max_side: Option<u32>,
-    /// Width times height.
-    pub max_pixels: Option<u64>,
-    pub aspect: Option<AspectRange>,
-}
-
-/// Width-to-height ratios, both ends included: 4:5 to 1.91:1 is `AspectRange { min: (4, 5), max: (191, 100) }`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct AspectRange {
-    pub min: (u32, u32),
-    pub max: (u32, u32),
-}
-
-impl AspectRange {
-    pub fn contains(&self, width: u32, height: u32) -> bool {
-        let (w, h) = (u64::from(width), u64::from(height));
-        let (min_w, min_h) = (u64::from(self.min.0), u64::from(self.min.1));
-        let (max_w, max_h) = (u64::from(self.max.0), u64::from(self.max.1));
-        w * min_h >= h * min_w && w * max_h <= h * max_w
-    }
-}
-
-impl fmt::Display for AspectRange {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} to {}",
-            ratio(self.min.0, self.min.1),
-            ratio(self.max.0, self.max.1)
-        )
-    }
-}
-
-/// `191:100` as `1.91:1`, `4:5` as it is.
-fn ratio(w: u32, h: u32) -> String {
-    if h == 100 || h == 10 {
-        format!("{}:1", f64::from(w) / f64::from(h))
-    } else {
-        format!("{w}:{h}")
-    }
-}
+pub use super::platform::{AspectRange, ImageRules, MediaRules, VideoRules};
 
 /// What a platform would make of one item.
 #[derive(Clone, Debug, PartialEq, Serialize)]

@@ -12,7 +12,7 @@ use img_parts::png::Png;
 use img_parts::webp::WebP;
 use img_parts::ImageEXIF;
 
-use super::fit::{decode, encode_jpeg, encode_png, FitError, Rendered, UPRIGHT_QUALITY};
+use super::codec::{decode, encode_jpeg, encode_png, FitError, Rendered, UPRIGHT_QUALITY};
 use super::images::walk_jpeg;
 use super::metadata::orientation_of;
 use crate::domain::{MediaFormat, MediaInfo};

@@ -4,9 +4,9 @@
 
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 
+use super::boxes::walk_top_level;
+use super::errors::{truncated, ProbeError};
 use super::metadata::{self, Facts};
-use super::probe::{truncated, ProbeError};
-use super::video::walk_top_level;
 use super::{MAX_IMAGE_BYTES, MAX_PIXELS, MAX_SIDE};
 use crate::domain::{MediaFormat, MediaInfo};
 

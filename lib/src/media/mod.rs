@@ -4,7 +4,10 @@
 //! Nothing here does I/O of its own: probing reads from a `Read + Seek` it is given, and rendering works on bytes in
 //! memory. What a platform accepts is decided in `domain::media_rules`; this module only measures and makes.
 
+mod boxes;
 pub mod clean;
+mod codec;
+mod errors;
 pub mod fit;
 mod images;
 mod metadata;
@@ -14,8 +17,9 @@ mod video;
 
 use std::io::{Read, Seek, SeekFrom};
 
+pub use errors::ProbeError;
 pub use fit::{render, FitError, Rendered, RenditionSpec};
-pub use probe::{probe, ProbeError};
+pub use probe::probe;
 pub use sniff::recognise;
 
 /// Most pixels (width times height) an original image may have. A header that claims more is refused before

@@ -4,6 +4,7 @@
 //! ([`fetch`]). Every such fetch goes through [`GuardedFetcher`]; nothing else in Postora fetches from an address a
 //! person typed.
 
+mod error;
 pub mod fetch;
 pub mod guard;
 pub mod resolve;

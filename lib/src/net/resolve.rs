@@ -10,7 +10,7 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
-use super::fetch::FetchError;
+use super::error::FetchError;
 use super::guard::AddressPolicy;
 
 /// How a host name becomes addresses. The system's resolver in production; a table in tests.
