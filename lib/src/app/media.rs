@@ -134,6 +134,15 @@ impl Tally {
     }
 }
 
+/// Every object an item has: its original and each rendition.
+fn object_keys(item: &MediaItem) -> impl Iterator<Item = ObjectKey> + '_ {
+    std::iter::once(ObjectKey::original(&item.workspace_id, &item.id)).chain(
+        item.renditions
+            .iter()
+            .map(|r| ObjectKey::new(&item.workspace_id, &item.id, &r.name)),
+    )
+}
+
 fn blob_error(e: BlobError, what: &str) -> Error {
     match e {
         BlobError::TooLarge { limit } => Error::too_large(
@@ -157,10 +166,6 @@ fn fetch_error(e: FetchError) -> Error {
 }
 
 impl App {
-    fn blob_key(ws: &WorkspaceId, id: &MediaId, name: &str) -> ObjectKey {
-        ObjectKey::new(ws, id, name)
-    }
-
     /// How many more bytes the workspace may store, and the most one file may be.
     async fn room_for_file(&self, ws: &WorkspaceId) -> Result<u64> {
         let used = self.stores.media.media_usage(ws).await?;
@@ -189,7 +194,8 @@ impl App {
         alt: Option<&str>,
     ) -> Result<MediaItem> {
         let alt = check_alt("alt", alt)?;
-        self.store_and_register(ws, body, alt, MediaSource::Upload)
+        let room = self.room_for_file(ws).await?;
+        self.store_and_register(ws, body, alt, MediaSource::Upload, room)
             .await
     }
 
@@ -210,7 +216,7 @@ impl App {
         })?;
         let room = self.room_for_file(ws).await?;
         let body = self.remote.fetch(&url, room).await.map_err(fetch_error)?;
-        self.store_and_register_within(
+        self.store_and_register(
             ws,
             body,
             alt,
@@ -222,19 +228,8 @@ impl App {
         .await
     }
 
+    /// Streams `body` into a new item's original, at most `room` bytes, then probes and registers it.
     async fn store_and_register(
-        &self,
-        ws: &WorkspaceId,
-        body: ByteStream,
-        alt: Option<String>,
-        source: MediaSource,
-    ) -> Result<MediaItem> {
-        let room = self.room_for_file(ws).await?;
-        self.store_and_register_within(ws, body, alt, source, room)
-            .await
-    }
-
-    async fn store_and_register_within(
         &self,
         ws: &WorkspaceId,
         body: ByteStream,
@@ -243,7 +238,7 @@ impl App {
         room: u64,
     ) -> Result<MediaItem> {
         let id = MediaId::generate();
-        let key = Self::blob_key(ws, &id, crate::domain::media::ORIGINAL);
+        let key = ObjectKey::original(ws, &id);
         let (tally, body) = Tally::start(body);
         let written = self
             .blobs
@@ -394,7 +389,7 @@ impl App {
         let part_count = u32::try_from(declared_bytes.div_ceil(part_bytes))
             .map_err(|_| Error::invalid("bytes", "needs too many parts"))?;
         let media_id = MediaId::generate();
-        let key = Self::blob_key(ws, &media_id, crate::domain::media::ORIGINAL);
+        let key = ObjectKey::original(ws, &media_id);
         let store_upload_id = self
             .blobs
             .start_upload(&key, "application/octet-stream")
@@ -422,11 +417,7 @@ impl App {
         session: UploadSession,
         received: Vec<StoredPart>,
     ) -> Result<UploadPlan> {
-        let key = Self::blob_key(
-            &session.workspace_id,
-            &session.media_id,
-            crate::domain::media::ORIGINAL,
-        );
+        let key = ObjectKey::original(&session.workspace_id, &session.media_id);
         let mut parts = Vec::new();
         for number in 1..=session.part_count {
             if received.iter().any(|p| p.number == number) {
@@ -464,7 +455,7 @@ impl App {
     /// An upload's state: the parts received, and fresh links for the parts still to send (to resume).
     pub async fn upload_status(&self, ws: &WorkspaceId, id: &UploadId) -> Result<UploadPlan> {
         let session = self.get_upload_session(ws, id).await?;
-        let key = Self::blob_key(ws, &session.media_id, crate::domain::media::ORIGINAL);
+        let key = ObjectKey::original(ws, &session.media_id);
         let received = self
             .blobs
             .list_parts(&key, &session.store_upload_id)
@@ -483,7 +474,7 @@ impl App {
         parts: Option<Vec<CompletedPart>>,
     ) -> Result<MediaItem> {
         let session = self.get_upload_session(ws, id).await?;
-        let key = Self::blob_key(ws, &session.media_id, crate::domain::media::ORIGINAL);
+        let key = ObjectKey::original(ws, &session.media_id);
         let stored = self
             .blobs
             .list_parts(&key, &session.store_upload_id)
@@ -549,11 +540,7 @@ impl App {
     }
 
     async fn drop_upload(&self, session: &UploadSession) {
-        let key = Self::blob_key(
-            &session.workspace_id,
-            &session.media_id,
-            crate::domain::media::ORIGINAL,
-        );
+        let key = ObjectKey::original(&session.workspace_id, &session.media_id);
         if let Err(e) = self
             .blobs
             .abort_upload(&key, &session.store_upload_id)
@@ -655,11 +642,9 @@ impl App {
     /// Removes an item's objects, then its record.
     async fn remove_item(&self, item: &MediaItem) -> Result<()> {
         let ws = &item.workspace_id;
-        for name in std::iter::once(crate::domain::media::ORIGINAL)
-            .chain(item.renditions.iter().map(|r| r.name.as_str()))
-        {
+        for key in object_keys(item) {
             self.blobs
-                .delete(&Self::blob_key(ws, &item.id, name))
+                .delete(&key)
                 .await
                 .map_err(|e| blob_error(e, "deleting the file"))?;
         }
@@ -677,14 +662,8 @@ impl App {
     /// Marks every object of an item as used by a post, so the object store's clean-up of unattached uploads keeps
     /// them.
     pub(crate) async fn mark_objects_attached(&self, item: &MediaItem) -> Result<()> {
-        for name in std::iter::once(crate::domain::media::ORIGINAL)
-            .chain(item.renditions.iter().map(|r| r.name.as_str()))
-        {
-            match self
-                .blobs
-                .mark_attached(&Self::blob_key(&item.workspace_id, &item.id, name))
-                .await
-            {
+        for key in object_keys(item) {
+            match self.blobs.mark_attached(&key).await {
                 Ok(()) | Err(BlobError::NotFound) => {}
                 Err(e) => return Err(blob_error(e, "marking the file as used")),
             }
@@ -697,7 +676,7 @@ impl App {
         let item = self.get_media(ws, id).await?;
         self.blobs
             .fetch_link(
-                &Self::blob_key(ws, id, crate::domain::media::ORIGINAL),
+                &ObjectKey::original(ws, id),
                 item.info.format.mime(),
                 FETCH_LINK_TTL,
             )

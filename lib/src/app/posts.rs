@@ -267,6 +267,7 @@ impl App {
                 &format!("has more than {MAX_TARGETS} accounts"),
             ));
         }
+        let probed: Vec<_> = items.iter().map(|m| (&m.id, &m.info, m.bytes)).collect();
         let mut seen = HashSet::new();
         let mut checked = Vec::new();
         for (i, t) in targets.iter().enumerate().take(MAX_TARGETS) {
@@ -316,7 +317,6 @@ impl App {
                 !media.is_empty(),
                 &text_field,
             ));
-            let probed: Vec<_> = items.iter().map(|m| (&m.id, &m.info, m.bytes)).collect();
             v.extend(
                 media_rules::check_post(account.platform, &probed)
                     .into_iter()

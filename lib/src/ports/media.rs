@@ -31,6 +31,11 @@ impl ObjectKey {
         Self(raw.into())
     }
 
+    /// Where an item's original is kept.
+    pub fn original(ws: &WorkspaceId, media: &MediaId) -> Self {
+        Self::new(ws, media, crate::domain::media::ORIGINAL)
+    }
+
     /// The prefix every object of the workspace starts with.
     pub fn workspace_prefix(ws: &WorkspaceId) -> String {
         format!("{ws}/")

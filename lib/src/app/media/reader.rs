@@ -3,7 +3,6 @@
 //! time, so probing a long video reads its headers, not its frames.
 
 use std::io::{self, Read, Seek, SeekFrom};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use futures_util::StreamExt;
@@ -22,7 +21,6 @@ pub struct BlobReader {
     pos: u64,
     window_start: u64,
     window: Vec<u8>,
-    fetched: Arc<AtomicU64>,
     runtime: Option<tokio::runtime::Handle>,
 }
 
@@ -35,14 +33,8 @@ impl BlobReader {
             pos: 0,
             window_start: 0,
             window: Vec::new(),
-            fetched: Arc::new(AtomicU64::new(0)),
             runtime: tokio::runtime::Handle::try_current().ok(),
         }
-    }
-
-    /// A counter of the bytes fetched from the store so far, shared with this reader.
-    pub fn fetched(&self) -> Arc<AtomicU64> {
-        self.fetched.clone()
     }
 
     fn fill(&mut self) -> io::Result<()> {
@@ -65,8 +57,6 @@ impl BlobReader {
             }
             Ok::<_, io::Error>(out)
         })?;
-        self.fetched
-            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
         self.window_start = start;
         self.window = bytes;
         Ok(())

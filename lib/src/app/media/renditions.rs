@@ -143,7 +143,7 @@ impl App {
 
     /// The whole original of an image, for decoding (images are bounded by the rules long before memory is).
     async fn read_whole(&self, ws: &WorkspaceId, item: &MediaItem) -> Result<Vec<u8>> {
-        let key = ObjectKey::new(ws, &item.id, ORIGINAL);
+        let key = ObjectKey::original(ws, &item.id);
         let mut body = self
             .blobs
             .read(&key, 0..item.bytes)
