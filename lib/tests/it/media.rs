@@ -2,10 +2,9 @@
 //! behind, uploaded in parts and resumed, imported through the guard, fitted and cleaned for the platforms, and handed
 //! to them as bytes and as links whose content the platform's side checks.
 
-use std::path::Path;
 use std::time::Duration;
 
-use postora_test_support::app::{spawn_app, spawn_app_with, TestApp};
+use postora_test_support::app::{files_under, spawn_app, spawn_app_with, TestApp};
 use postora_test_support::fakes::meta::FakeMeta;
 use postora_test_support::media::{
     has_exif, jpeg, jpeg_with_location, mp4, png_header, FileHost, Movie,
@@ -32,26 +31,6 @@ async fn uploaded(t: &TestApp, key: &str, bytes: Vec<u8>) -> Value {
     let resp = upload(t, key, bytes, "application/octet-stream").await;
     assert_eq!(resp.status(), 201);
     resp.json().await.unwrap()
-}
-
-/// Every file under `dir`, however deep.
-fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    let mut dirs = vec![dir.to_path_buf()];
-    while let Some(d) = dirs.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                dirs.push(p);
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
 }
 
 fn stored_object(t: &TestApp, ws: &str, media: &str, name: &str) -> Vec<u8> {

@@ -278,21 +278,15 @@ async fn tokens_rotate_and_never_appear_anywhere_on_the_local_backend() {
         &serde_json::to_string(&events).unwrap(),
     );
     // Every file in the data directory, those in its directories (the media files) too.
-    let mut dirs = vec![t.data_dir.path().to_path_buf()];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                dirs.push(path);
-                continue;
-            }
-            let bytes = std::fs::read(path).unwrap();
-            assert_nowhere(
-                &secrets,
-                "the data directory",
-                &String::from_utf8_lossy(&bytes),
-            );
-        }
+    let files = postora_test_support::app::files_under(t.data_dir.path());
+    assert!(!files.is_empty());
+    for path in files {
+        let bytes = std::fs::read(path).unwrap();
+        assert_nowhere(
+            &secrets,
+            "the data directory",
+            &String::from_utf8_lossy(&bytes),
+        );
     }
     let logged = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
     assert!(
