@@ -195,6 +195,29 @@ impl S3Blobs {
             .build())
     }
 
+    /// CompleteMultipartUpload: joins the named parts into the object.
+    async fn join_parts(
+        &self,
+        key: &ObjectKey,
+        upload_id: &str,
+        parts: Vec<SdkCompletedPart>,
+    ) -> Result<(), BlobError> {
+        self.client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .upload_id(upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| failure("CompleteMultipartUpload", &e))?;
+        Ok(())
+    }
+
     /// Sends the rest of a large body as a multipart upload, `first` (at least a part's worth) first.
     async fn put_in_parts(
         &self,
@@ -217,19 +240,7 @@ impl S3Blobs {
             }
             more = body.fill(&mut buf, PART_BYTES).await?;
         }
-        self.client
-            .complete_multipart_upload()
-            .bucket(&self.bucket)
-            .key(key.as_str())
-            .upload_id(upload_id)
-            .multipart_upload(
-                CompletedMultipartUpload::builder()
-                    .set_parts(Some(parts))
-                    .build(),
-            )
-            .send()
-            .await
-            .map_err(|e| failure("CompleteMultipartUpload", &e))?;
+        self.join_parts(key, upload_id, parts).await?;
         Ok(body.read)
     }
 
@@ -552,19 +563,7 @@ impl BlobStore for S3Blobs {
                     .build())
             })
             .collect::<Result<Vec<_>, BlobError>>()?;
-        self.client
-            .complete_multipart_upload()
-            .bucket(&self.bucket)
-            .key(key.as_str())
-            .upload_id(upload_id)
-            .multipart_upload(
-                CompletedMultipartUpload::builder()
-                    .set_parts(Some(named))
-                    .build(),
-            )
-            .send()
-            .await
-            .map_err(|e| failure("CompleteMultipartUpload", &e))?;
+        self.join_parts(key, upload_id, named).await?;
         self.size(key).await?.ok_or_else(|| {
             BlobError::Unavailable("CompleteMultipartUpload: the object is not there".into())
         })
