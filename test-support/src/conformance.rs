@@ -6,10 +6,12 @@ use std::time::Duration;
 
 use chrono::{DurationRound, Utc};
 
+use postora::domain::options::BlueskyOptions;
 use postora::domain::{
     Account, AccountId, AccountStatus, ApiKeyRecord, AuditEntry, DeletionRequest, DeletionStatus,
     Delivery, DeliveryError, DeliveryStatus, IdempotencyRecord, Media, MediaId, MediaKind,
-    OAuthState, PlatformKind, Post, PostId, Profile, SealedTokens, Workspace, WorkspaceId,
+    OAuthState, PlatformKind, Post, PostId, Profile, SealedTokens, TargetOptions, ThreadPart,
+    Workspace, WorkspaceId,
 };
 use postora::ports::{
     KeyService, Outgoing, PostFilter, PostRecord, Queue, QueueMessage, StoreError, Stores,
@@ -81,6 +83,10 @@ fn post(ws: &WorkspaceId, at: chrono::DateTime<Utc>, accounts: &[&AccountId]) ->
             alt: Some("alt".into()),
             kind: MediaKind::Image,
         }],
+        thread: vec![ThreadPart {
+            text: "and a reply".into(),
+            media: Vec::new(),
+        }],
         scheduled_at: at,
         created_at: now(),
         updated_at: now(),
@@ -88,8 +94,11 @@ fn post(ws: &WorkspaceId, at: chrono::DateTime<Utc>, accounts: &[&AccountId]) ->
     };
     let deliveries = accounts
         .iter()
-        .map(|a| {
-            Delivery::new(
+        .map(|a| Delivery {
+            options: Some(TargetOptions::Bluesky(BlueskyOptions {
+                langs: vec!["en".into()],
+            })),
+            ..Delivery::new(
                 ws.clone(),
                 post.id.clone(),
                 (*a).clone(),

@@ -100,11 +100,13 @@ async fn main() -> Result<()> {
             let post = NewPost {
                 text: format!("cost post {p} of {}", ws.name),
                 media: vec![],
+                parts: vec![],
                 targets: accounts
                     .iter()
                     .map(|id| TargetInput {
                         account_id: id.clone(),
                         text: None,
+                        options: None,
                     })
                     .collect(),
                 scheduled_at: Some(due.to_rfc3339()),

@@ -24,6 +24,7 @@ async fn a_tick_queues_the_deliveries_that_are_due() {
         workspace_id: ws.clone(),
         text: "Due now".into(),
         media: vec![],
+        thread: vec![],
         scheduled_at: now,
         created_at: now,
         updated_at: now,

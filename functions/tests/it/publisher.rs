@@ -79,6 +79,7 @@ async fn the_publisher_settles_a_batch_and_fails_only_the_malformed_message() {
                 workspace_id: key.workspace_id.clone(),
                 text: "Hello".into(),
                 media: vec![],
+                thread: vec![],
                 scheduled_at: now,
                 created_at: now,
                 updated_at: now,
@@ -204,9 +205,11 @@ async fn a_short_deadline_records_media_still_processing_and_the_delivery_resume
             &NewPost {
                 text: "A clip that takes a while.".into(),
                 media: vec![],
+                parts: vec![],
                 targets: vec![TargetInput {
                     account_id: connected.accounts[0].id.to_string(),
                     text: None,
+                    options: None,
                 }],
                 scheduled_at: None,
             },

@@ -23,7 +23,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::App;
-use crate::domain::{AuditEntry, Delivery, DeliveryStatus, InvalidTransition};
+use crate::domain::{AuditEntry, Delivery, DeliveryStatus, InvalidTransition, Published};
 use crate::ports::StoreError;
 use crate::ports::{PlatformError, Progress};
 
@@ -136,6 +136,13 @@ impl<'a> Attempt<'a> {
     pub async fn sending(&self) -> Result<(), LeaseError> {
         let (id, until) = (self.id.clone(), self.app.now() + self.lease());
         self.write(move |d, now| d.sending(&id, until, now)).await
+    }
+
+    /// A part of a thread landed: record it before the next part starts (see [`Delivery::with_part`]).
+    pub async fn part_published(&self, part: Published, next_sent: bool) -> Result<(), LeaseError> {
+        let (id, until) = (self.id.clone(), self.app.now() + self.lease());
+        self.write(move |d, now| d.with_part(&id, part.clone(), next_sent, until, now))
+            .await
     }
 
     /// Runs a platform call, cutting it off at the deadline. Checkpoints written meanwhile move the lease's part of

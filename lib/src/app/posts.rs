@@ -10,13 +10,15 @@ use sha2::{Digest, Sha256};
 use super::App;
 use crate::domain::content::{self, Violation};
 use crate::domain::media_rules;
+use crate::domain::options::{BlueskyOptions, MastodonOptions, XOptions};
 use crate::domain::post::{
     MAX_FUTURE_SCHEDULE, MAX_PAST_SCHEDULE, MAX_POST_MEDIA, MAX_TARGETS, MAX_TEXT_BYTES,
+    MAX_THREAD_PARTS,
 };
 use crate::domain::records::IDEMPOTENCY_TTL;
 use crate::domain::{
     Account, AccountId, AuditEntry, Delivery, DeliveryError, DeliveryStatus, IdempotencyRecord,
-    Media, MediaId, MediaItem, MediaKind, Post, PostId, WorkspaceId,
+    Media, MediaId, MediaItem, MediaKind, Post, PostId, TargetOptions, ThreadPart, WorkspaceId,
 };
 use crate::error::{Error, Result};
 use crate::ports::{Page, PostFilter, PostRecord, StoreError};
@@ -53,10 +55,37 @@ pub struct TargetInput {
     /// The id of a connected account of this workspace (`id` in `GET /v1/accounts`).
     #[schema(pattern = "^acc_[0-9a-zA-Z-]{1,64}$")]
     pub account_id: String,
-    /// Replaces the post's text for this account. At most 256 KiB of UTF-8, and within the account's platform limits.
+    /// Replaces the post's text (a thread's first part's) for this account. At most 256 KiB of UTF-8, and within
+    /// the account's platform limits.
     #[serde(default)]
     #[schema(max_length = 262144)]
     pub text: Option<String>,
+    /// Options for the account's platform (Mastodon, Bluesky and X take some; the others none).
+    #[serde(default)]
+    #[schema(value_type = Option<OptionsDoc>)]
+    pub options: Option<serde_json::Value>,
+}
+
+/// The options a target may carry, by the platform of its account.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[serde(untagged)]
+enum OptionsDoc {
+    Mastodon(MastodonOptions),
+    Bluesky(BlueskyOptions),
+    X(XOptions),
+}
+
+/// One part of a thread: its own text and media, published as a reply to the part before it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PartInput {
+    /// At most 256 KiB of UTF-8, and within each target's platform limits.
+    #[serde(default)]
+    #[schema(max_length = 262144)]
+    pub text: String,
+    #[serde(default)]
+    pub media: Vec<MediaInput>,
 }
 
 /// A new post. Besides what the schema states, each target must be a connected account of this workspace, named
@@ -72,6 +101,12 @@ pub struct NewPost {
     pub text: String,
     #[serde(default)]
     pub media: Vec<MediaInput>,
+    /// A thread instead of one post: 1 to 25 parts, published in order, each a reply to the one before (on X,
+    /// Bluesky, Mastodon, Threads and the sandbox; a target on another platform is refused). With `parts`, leave
+    /// `text` and `media` out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(max_items = 25)]
+    pub parts: Vec<PartInput>,
     /// The accounts to publish to: 1 to 50, each named once.
     #[serde(default)]
     #[schema(min_items = 1, max_items = 50)]
@@ -93,6 +128,10 @@ pub struct PostPatch {
     pub text: Option<String>,
     #[serde(default)]
     pub media: Option<Vec<MediaInput>>,
+    /// Replaces the whole content with a thread of 1 to 25 parts (then leave `text` and `media` out).
+    #[serde(default)]
+    #[schema(max_items = 25)]
+    pub parts: Option<Vec<PartInput>>,
     /// Replaces the targets: 1 to 50 connected accounts, each named once.
     #[serde(default)]
     #[schema(min_items = 1, max_items = 50)]
@@ -105,11 +144,69 @@ pub struct PostPatch {
 
 /// A post that passed every rule.
 struct Checked {
-    text: String,
-    media: Vec<Media>,
+    /// Each part's text and media: one part for a single post.
+    parts: Vec<(String, Vec<Media>)>,
+    /// Every media item of every part, fitted to the targets.
     items: Vec<MediaItem>,
-    targets: Vec<(Account, Option<String>)>,
+    targets: Vec<CheckedTarget>,
     scheduled_at: DateTime<Utc>,
+}
+
+struct CheckedTarget {
+    account: Account,
+    text: Option<String>,
+    options: Option<TargetOptions>,
+}
+
+impl Checked {
+    /// Sets the post's content to what was checked.
+    fn fill(&mut self, post: &mut Post) {
+        let mut parts = std::mem::take(&mut self.parts).into_iter();
+        let (text, media) = parts.next().unwrap_or_default();
+        post.text = text;
+        post.media = media;
+        post.thread = parts
+            .map(|(text, media)| ThreadPart { text, media })
+            .collect();
+    }
+}
+
+/// The content of a request as parts: `parts` when given, otherwise one part of `text` and `media`. Giving both is
+/// a violation.
+fn content_parts(
+    text: &str,
+    media: &[MediaInput],
+    parts: &[PartInput],
+    v: &mut Vec<Violation>,
+) -> Vec<PartInput> {
+    if parts.is_empty() {
+        return vec![PartInput {
+            text: text.to_owned(),
+            media: media.to_vec(),
+        }];
+    }
+    if !text.is_empty() || !media.is_empty() {
+        v.push(violation(
+            "parts",
+            "replaces `text` and `media`: give either `parts` or `text` and `media`",
+        ));
+    }
+    if parts.len() > MAX_THREAD_PARTS {
+        v.push(violation(
+            "parts",
+            &format!("has more than the {MAX_THREAD_PARTS} parts a thread may have"),
+        ));
+    }
+    parts.iter().take(MAX_THREAD_PARTS).cloned().collect()
+}
+
+/// The name of a field of part `k`: the top-level field for a single post, `parts[k].field` in a thread.
+fn part_field(threaded: bool, k: usize, field: &str) -> String {
+    if threaded {
+        format!("parts[{k}].{field}")
+    } else {
+        field.to_owned()
+    }
 }
 
 fn parse_time(raw: Option<&str>, now: DateTime<Utc>, v: &mut Vec<Violation>) -> DateTime<Utc> {
@@ -149,6 +246,29 @@ fn media_field(i: usize, inner: &str) -> String {
     }
 }
 
+/// A stored post's content as the parts a request would give.
+fn current_parts(post: &Post) -> Vec<PartInput> {
+    let as_input = |media: &[Media]| {
+        media
+            .iter()
+            .map(|m| MediaInput {
+                media_id: Some(m.media_id.to_string()),
+                alt: m.alt.clone(),
+                ..MediaInput::default()
+            })
+            .collect()
+    };
+    std::iter::once(PartInput {
+        text: post.text.clone(),
+        media: as_input(&post.media),
+    })
+    .chain(post.thread.iter().map(|p| PartInput {
+        text: p.text.clone(),
+        media: as_input(&p.media),
+    }))
+    .collect()
+}
+
 fn request_hash<T: Serialize>(input: &T) -> String {
     hex::encode(Sha256::digest(
         serde_json::to_vec(input).unwrap_or_default(),
@@ -162,11 +282,12 @@ impl App {
         &self,
         ws: &WorkspaceId,
         input: &[MediaInput],
+        prefix: &str,
         v: &mut Vec<Violation>,
     ) -> Result<Vec<(Media, MediaItem)>> {
         if input.len() > MAX_POST_MEDIA {
             v.push(violation(
-                "media",
+                &format!("{prefix}media"),
                 &format!(
                     "has {} items, more than the {MAX_POST_MEDIA} a post may have",
                     input.len()
@@ -176,17 +297,19 @@ impl App {
         }
         let mut out = Vec::with_capacity(input.len());
         for (i, m) in input.iter().enumerate() {
-            let alt = match super::media::check_alt(&format!("media[{i}].alt"), m.alt.as_deref()) {
-                Ok(alt) => alt,
-                Err(Error::Validation(x)) => {
-                    v.extend(x);
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
+            let alt =
+                match super::media::check_alt(&format!("{prefix}media[{i}].alt"), m.alt.as_deref())
+                {
+                    Ok(alt) => alt,
+                    Err(Error::Validation(x)) => {
+                        v.extend(x);
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
             let item = match (&m.media_id, &m.url) {
                 (Some(raw), None) => {
-                    let field = format!("media[{i}].media_id");
+                    let field = format!("{prefix}media[{i}].media_id");
                     let Some(id) = MediaId::parse(raw) else {
                         v.push(violation(&field, "is not a media id"));
                         continue;
@@ -202,7 +325,7 @@ impl App {
                 (None, Some(url)) => {
                     if crate::domain::post::parse_media_url(url).is_none() {
                         v.push(violation(
-                            &format!("media[{i}].url"),
+                            &format!("{prefix}media[{i}].url"),
                             "must be a public http(s) URL of at most 2048 characters",
                         ));
                         continue;
@@ -213,10 +336,12 @@ impl App {
                     match self.import_media(ws, url, None).await {
                         Ok(item) => item,
                         Err(Error::Validation(x)) => {
-                            v.extend(
-                                x.into_iter()
-                                    .map(|x| Violation::new(media_field(i, &x.field), x.message)),
-                            );
+                            v.extend(x.into_iter().map(|x| {
+                                Violation::new(
+                                    format!("{prefix}{}", media_field(i, &x.field)),
+                                    x.message,
+                                )
+                            }));
                             continue;
                         }
                         Err(e) => return Err(e),
@@ -224,7 +349,7 @@ impl App {
                 }
                 _ => {
                     v.push(violation(
-                        &format!("media[{i}]"),
+                        &format!("{prefix}media[{i}]"),
                         "needs either `media_id` or `url`, and not both",
                     ));
                     continue;
@@ -245,19 +370,37 @@ impl App {
     async fn check_post(
         &self,
         ws: &WorkspaceId,
-        text: &str,
-        media: &[MediaInput],
+        content: &[PartInput],
         targets: &[TargetInput],
         scheduled_at: Option<&str>,
     ) -> Result<Checked> {
         let now = self.now();
         let mut v = Vec::new();
-        if text.len() > MAX_TEXT_BYTES {
-            v.push(violation("text", "is too long"));
-        }
+        let threaded = content.len() > 1;
         let scheduled_at = parse_time(scheduled_at, now, &mut v);
-        let resolved = self.resolve_media(ws, media, &mut v).await?;
-        let (media, items): (Vec<Media>, Vec<MediaItem>) = resolved.into_iter().unzip();
+        let mut parts = Vec::with_capacity(content.len());
+        let mut items: Vec<MediaItem> = Vec::new();
+        // Each part's media as the rules see them, and where each item sits in the request.
+        let mut part_items: Vec<Vec<MediaItem>> = Vec::with_capacity(content.len());
+        for (k, part) in content.iter().enumerate() {
+            if part.text.len() > MAX_TEXT_BYTES {
+                v.push(violation(&part_field(threaded, k, "text"), "is too long"));
+            }
+            let prefix = if threaded {
+                format!("parts[{k}].")
+            } else {
+                String::new()
+            };
+            let resolved = self.resolve_media(ws, &part.media, &prefix, &mut v).await?;
+            let (media, these): (Vec<Media>, Vec<MediaItem>) = resolved.into_iter().unzip();
+            parts.push((part.text.clone(), media));
+            for item in &these {
+                if !items.iter().any(|i| i.id == item.id) {
+                    items.push(item.clone());
+                }
+            }
+            part_items.push(these);
+        }
         if targets.is_empty() {
             v.push(violation("targets", "needs at least one account"));
         }
@@ -267,7 +410,6 @@ impl App {
                 &format!("has more than {MAX_TARGETS} accounts"),
             ));
         }
-        let probed: Vec<_> = items.iter().map(|m| (&m.id, &m.info, m.bytes)).collect();
         let mut seen = HashSet::new();
         let mut checked = Vec::new();
         for (i, t) in targets.iter().enumerate().take(MAX_TARGETS) {
@@ -302,45 +444,87 @@ impl App {
                 ));
                 continue;
             };
-            let (body, text_field) = match &t.text {
-                Some(own) => (own.as_str(), format!("targets[{i}].text")),
-                None => (text, "text".to_owned()),
+            let options = match &t.options {
+                None => None,
+                Some(raw) => match TargetOptions::parse(account.platform, raw) {
+                    Ok(o) => Some(o),
+                    Err(why) => {
+                        v.push(Violation {
+                            target: Some(account.id.to_string()),
+                            rule: Some("options".to_owned()),
+                            ..violation(
+                                &format!("targets[{i}].options"),
+                                &format!("{} ({}): {why}", account.platform, account.id),
+                            )
+                        });
+                        continue;
+                    }
+                },
             };
-            if body.len() > MAX_TEXT_BYTES {
-                v.push(violation(&text_field, "is too long"));
+            if threaded && !account.platform.takes_threads() {
+                v.push(Violation {
+                    target: Some(account.id.to_string()),
+                    rule: Some("threads".to_owned()),
+                    ..violation(
+                        &field,
+                        &format!(
+                            "{} ({}): {} does not publish threads; post the parts separately",
+                            account.platform, account.id, account.platform
+                        ),
+                    )
+                });
                 continue;
             }
-            v.extend(content::check(
-                &platform.limits(),
-                account.platform,
-                body,
-                !media.is_empty(),
-                &text_field,
-            ));
-            v.extend(
-                media_rules::check_post(account.platform, &probed)
-                    .into_iter()
-                    .map(|x| {
-                        // An item's own rule is about `media[j]`; a rule about the post's media as a whole is about
-                        // `media`. Either way the target and the rule are named.
-                        let field = x
-                            .media_id
-                            .as_ref()
-                            .and_then(|id| items.iter().position(|m| &m.id == id))
-                            .map_or_else(|| "media".to_owned(), |j| format!("media[{j}]"));
-                        Violation {
-                            field,
-                            message: format!(
-                                "{} ({}): {}",
-                                account.platform, account.id, x.message
-                            ),
-                            target: Some(account.id.to_string()),
-                            media_id: x.media_id.map(|m| m.to_string()),
-                            rule: Some(x.rule.to_owned()),
-                        }
-                    }),
-            );
-            checked.push((account, t.text.clone()));
+            if t.text
+                .as_ref()
+                .is_some_and(|own| own.len() > MAX_TEXT_BYTES)
+            {
+                v.push(violation(&format!("targets[{i}].text"), "is too long"));
+                continue;
+            }
+            let limits = platform.limits_for(&account);
+            for (k, ((part_text, media), these)) in parts.iter().zip(&part_items).enumerate() {
+                let (body, text_field) = match (&t.text, k) {
+                    (Some(own), 0) => (own.as_str(), format!("targets[{i}].text")),
+                    _ => (part_text.as_str(), part_field(threaded, k, "text")),
+                };
+                v.extend(content::check(
+                    &limits,
+                    account.platform,
+                    body,
+                    !media.is_empty(),
+                    &text_field,
+                ));
+                let probed: Vec<_> = these.iter().map(|m| (&m.id, &m.info, m.bytes)).collect();
+                v.extend(
+                    media_rules::check_post(account.platform, &probed)
+                        .into_iter()
+                        .map(|x| {
+                            // An item's own rule is about `media[j]`; a rule about the part's media as a whole is
+                            // about `media`. Either way the target and the rule are named.
+                            let field = x
+                                .media_id
+                                .as_ref()
+                                .and_then(|id| these.iter().position(|m| &m.id == id))
+                                .map_or_else(|| "media".to_owned(), |j| format!("media[{j}]"));
+                            Violation {
+                                field: part_field(threaded, k, &field),
+                                message: format!(
+                                    "{} ({}): {}",
+                                    account.platform, account.id, x.message
+                                ),
+                                target: Some(account.id.to_string()),
+                                media_id: x.media_id.map(|m| m.to_string()),
+                                rule: Some(x.rule.to_owned()),
+                            }
+                        }),
+                );
+            }
+            checked.push(CheckedTarget {
+                account,
+                text: t.text.clone(),
+                options,
+            });
         }
         if !v.is_empty() {
             // One message per field and rule, in request order.
@@ -353,14 +537,13 @@ impl App {
             return Err(Error::Validation(unique));
         }
         // The renditions the targets need are made now, once, so publishing only sends them.
-        let platforms: Vec<_> = checked.iter().map(|(a, _)| a.platform).collect();
+        let platforms: Vec<_> = checked.iter().map(|t| t.account.platform).collect();
         let mut fitted = Vec::with_capacity(items.len());
         for item in items {
             fitted.push(self.fit_media(item, &platforms).await?);
         }
         Ok(Checked {
-            text: text.to_owned(),
-            media,
+            parts,
             items: fitted,
             targets: checked,
             scheduled_at,
@@ -375,26 +558,27 @@ impl App {
         input: &NewPost,
         idempotency_key: Option<&str>,
     ) -> Result<(PostRecord, bool)> {
-        let checked = self
-            .check_post(
-                ws,
-                &input.text,
-                &input.media,
-                &input.targets,
-                input.scheduled_at.as_deref(),
-            )
+        let mut v = Vec::new();
+        let content = content_parts(&input.text, &input.media, &input.parts, &mut v);
+        if !v.is_empty() {
+            return Err(Error::Validation(v));
+        }
+        let mut checked = self
+            .check_post(ws, &content, &input.targets, input.scheduled_at.as_deref())
             .await?;
         let now = self.now();
-        let post = Post {
+        let mut post = Post {
             id: PostId::generate(),
             workspace_id: ws.clone(),
-            text: checked.text,
-            media: checked.media,
+            text: String::new(),
+            media: Vec::new(),
+            thread: Vec::new(),
             scheduled_at: checked.scheduled_at,
             created_at: now,
             updated_at: now,
             version: 1,
         };
+        checked.fill(&mut post);
         if let Some(key) = idempotency_key {
             let record = IdempotencyRecord {
                 workspace_id: ws.clone(),
@@ -422,13 +606,14 @@ impl App {
         let deliveries: Vec<Delivery> = checked
             .targets
             .iter()
-            .map(|(account, text)| {
-                Delivery::new(
+            .map(|t| Delivery {
+                options: t.options.clone(),
+                ..Delivery::new(
                     ws.clone(),
                     post.id.clone(),
-                    account.id.clone(),
-                    account.platform,
-                    text.clone(),
+                    t.account.id.clone(),
+                    t.account.platform,
+                    t.text.clone(),
                     post.scheduled_at,
                     now,
                 )
@@ -461,10 +646,15 @@ impl App {
     /// Records that the post uses its media, so they are kept (and not deleted while it may still publish): on
     /// their records, and on their objects for the object store's own clean-up.
     async fn attach_media(&self, post: &Post, items: &[MediaItem]) -> Result<()> {
-        if post.media.is_empty() {
+        let mut ids: Vec<MediaId> = Vec::new();
+        for m in post.all_media() {
+            if !ids.contains(&m.media_id) {
+                ids.push(m.media_id.clone());
+            }
+        }
+        if ids.is_empty() {
             return Ok(());
         }
-        let ids: Vec<MediaId> = post.media.iter().map(|m| m.media_id.clone()).collect();
         self.stores
             .media
             .attach_media(&post.workspace_id, &ids, &post.id, self.now())
@@ -523,23 +713,30 @@ impl App {
                 "a post can be changed only while none of its deliveries has been queued or canceled",
             ));
         }
-        let text = patch
-            .text
-            .clone()
-            .unwrap_or_else(|| current.post.text.clone());
-        let media_input: Vec<MediaInput> = match &patch.media {
-            Some(m) => m.clone(),
-            None => current
-                .post
-                .media
-                .iter()
-                .map(|m| MediaInput {
-                    media_id: Some(m.media_id.to_string()),
-                    alt: m.alt.clone(),
-                    ..MediaInput::default()
-                })
-                .collect(),
+        let mut v = Vec::new();
+        let content = match (&patch.parts, &patch.text, &patch.media) {
+            (Some(parts), text, media) => content_parts(
+                text.as_deref().unwrap_or_default(),
+                media.as_deref().unwrap_or_default(),
+                parts,
+                &mut v,
+            ),
+            (None, text, media) => {
+                let mut parts = current_parts(&current.post);
+                if let Some(first) = parts.first_mut() {
+                    if let Some(text) = text {
+                        first.text = text.clone();
+                    }
+                    if let Some(media) = media {
+                        first.media = media.clone();
+                    }
+                }
+                parts
+            }
         };
+        if !v.is_empty() {
+            return Err(Error::Validation(v));
+        }
         let targets: Vec<TargetInput> = match &patch.targets {
             Some(t) => t.clone(),
             None => live
@@ -547,6 +744,16 @@ impl App {
                 .map(|d| TargetInput {
                     account_id: d.account_id.to_string(),
                     text: d.text.clone(),
+                    options: d
+                        .options
+                        .as_ref()
+                        .and_then(|o| serde_json::to_value(o).ok())
+                        .map(|mut o| {
+                            if let Some(map) = o.as_object_mut() {
+                                map.remove("platform");
+                            }
+                            o
+                        }),
                 })
                 .collect(),
         };
@@ -555,26 +762,29 @@ impl App {
             .clone()
             .unwrap_or_else(|| current.post.scheduled_at.to_rfc3339());
         // An unchanged time in the past is fine: it stays as it was.
-        let checked = if patch.scheduled_at.is_none() && current.post.scheduled_at < self.now() {
-            let mut c = self
-                .check_post(ws, &text, &media_input, &targets, None)
-                .await?;
+        let mut checked = if patch.scheduled_at.is_none() && current.post.scheduled_at < self.now()
+        {
+            let mut c = self.check_post(ws, &content, &targets, None).await?;
             c.scheduled_at = current.post.scheduled_at;
             c
         } else {
-            self.check_post(ws, &text, &media_input, &targets, Some(&scheduled))
+            self.check_post(ws, &content, &targets, Some(&scheduled))
                 .await?
         };
         let now = self.now();
         let mut post = current.post.clone();
-        post.text = checked.text;
-        post.media = checked.media;
+        checked.fill(&mut post);
         post.scheduled_at = checked.scheduled_at;
         post.updated_at = now;
         post.version += 1;
         let mut upsert = Vec::new();
         let mut keep = HashSet::new();
-        for (account, own_text) in &checked.targets {
+        for CheckedTarget {
+            account,
+            text: own_text,
+            options,
+        } in &checked.targets
+        {
             keep.insert(account.id.clone());
             match current
                 .deliveries
@@ -588,7 +798,7 @@ impl App {
                     ));
                 }
                 Some(d) => {
-                    let next = d
+                    let mut next = d
                         .reschedule(post.scheduled_at, own_text.clone(), now)
                         .map_err(|_| {
                             Error::conflict(
@@ -596,18 +806,22 @@ impl App {
                                 "a delivery of this post has started",
                             )
                         })?;
+                    next.options = options.clone();
                     upsert.push((next, Some(d.version)));
                 }
                 None => upsert.push((
-                    Delivery::new(
-                        ws.clone(),
-                        post.id.clone(),
-                        account.id.clone(),
-                        account.platform,
-                        own_text.clone(),
-                        post.scheduled_at,
-                        now,
-                    ),
+                    Delivery {
+                        options: options.clone(),
+                        ..Delivery::new(
+                            ws.clone(),
+                            post.id.clone(),
+                            account.id.clone(),
+                            account.platform,
+                            own_text.clone(),
+                            post.scheduled_at,
+                            now,
+                        )
+                    },
                     None,
                 )),
             }

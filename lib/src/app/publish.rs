@@ -23,7 +23,7 @@ use crate::domain::{
     Account, AuditEntry, Claim, Delivery, DeliveryError, DeliveryKey, DeliveryStatus, Event,
     EventKind,
 };
-use crate::ports::{Outgoing, PlatformError, PublishJob, Published, Recovery};
+use crate::ports::{Outgoing, PlatformError, PublishJob, PublishMedia, Published, Recovery};
 use crate::ports::{PublishInputs, QueueMessage, StoreError, MAX_QUEUE_DELAY};
 
 /// After a delivery's attempts are used up, the platform is still asked this many more times whether its last call
@@ -259,44 +259,72 @@ impl App {
                 )
             }
         };
-        let media = match self.publish_media(&post, account.platform).await {
-            Ok(media) => media,
-            Err(PlatformError::Rejected(reason)) => {
-                return give_up(recovering, DeliveryError::new("media_refused", reason));
-            }
-            Err(e) => {
-                return self.later(
-                    &delivery,
-                    recovering,
-                    DeliveryError::new("media_unavailable", e.to_string()),
-                    None,
-                )
-            }
-        };
-        let text = delivery.text.clone().unwrap_or_else(|| post.text.clone());
-        let idempotency_key = delivery.idempotency_key();
+        let parts = post.part_count();
+        let platform_recovers = platform.can_recover();
+        // The current part's media, handed to the platform; read again only when the part changes.
+        let mut media: Option<(usize, Vec<PublishMedia>)> = None;
         let mut refreshed = false;
-        // Whether it is known that no earlier call landed.
+        // Whether it is known that the current part's earlier call did not land.
         let mut cleared = !recovering;
-        // Whether the claim marked the first call as sent already (fresh claims on platforms that can recover).
+        // Whether the sent mark for the current part's call is written already (by the claim on platforms that can
+        // recover, or by the record of the part before).
         let mut marked = marked && !recovering;
         loop {
             let current = attempt.delivery().await;
+            // Each part is recorded before the next starts: the first one not recorded is the one to publish.
+            let index = current.parts.len();
+            let Some((text, items)) = post.part(index, delivery.text.as_deref()) else {
+                // Every part is recorded: the post has no part left (it was shortened under the delivery).
+                return match current.parts.last() {
+                    Some(last) => Outcome::Published(last.clone()),
+                    None => give_up(
+                        recovering,
+                        DeliveryError::new("post_missing", "the post has nothing to publish"),
+                    ),
+                };
+            };
+            if media.as_ref().is_none_or(|(i, _)| *i != index) {
+                match self
+                    .publish_media(&post.workspace_id, items, account.platform)
+                    .await
+                {
+                    Ok(m) => media = Some((index, m)),
+                    Err(PlatformError::Rejected(reason)) => {
+                        return give_up(recovering, DeliveryError::new("media_refused", reason));
+                    }
+                    Err(e) => {
+                        return self.later(
+                            &delivery,
+                            recovering,
+                            DeliveryError::new("media_unavailable", e.to_string()),
+                            None,
+                        )
+                    }
+                }
+            }
+            let part_media = media.as_ref().map_or(&[][..], |(_, m)| m.as_slice());
+            let idempotency_key = current.part_idempotency_key(index);
             let job = PublishJob {
                 account: &account,
                 tokens: &tokens.tokens,
-                text: &text,
-                media: &media,
+                text,
+                media: part_media,
+                thread: &current.parts,
+                options: current.options.as_ref(),
+                due_at: current.scheduled_at,
                 idempotency_key: &idempotency_key,
                 checkpoint: current.checkpoint.as_ref(),
             };
-            if !cleared {
+            let landed = if !cleared {
                 match attempt.within_lease(platform.recover(&job)).await {
-                    Ok(Recovery::Published(p)) => return Outcome::Published(p),
+                    Ok(Recovery::Published(p)) => p,
                     Ok(Recovery::Unknowable(why)) => {
                         return Outcome::InDoubt(DeliveryError::new("outcome_unknown", why))
                     }
-                    Ok(Recovery::NotPublished) => cleared = true,
+                    Ok(Recovery::NotPublished) => {
+                        cleared = true;
+                        continue;
+                    }
                     Err(PlatformError::TokenExpired) if !refreshed => {
                         refreshed = true;
                         match self
@@ -323,40 +351,61 @@ impl App {
                         );
                     }
                 }
-            }
-            let sent = if std::mem::take(&mut marked) {
-                Ok(())
             } else {
-                attempt.sending().await
-            };
-            match sent {
-                Ok(()) => {}
-                Err(LeaseError::Lost) => return Outcome::Leave,
-                // Nothing was sent: the call is refused before it starts.
-                Err(LeaseError::Store(e)) => {
-                    return self.retry_or_fail(
-                        &delivery,
-                        DeliveryError::new(
-                            "store_unavailable",
-                            format!("the call could not be marked as sent: {e}"),
-                        ),
-                        None,
-                    )
-                }
-            }
-            match attempt.within_lease(platform.publish(&job, attempt)).await {
-                Ok(p) => return Outcome::Published(p),
-                Err(PlatformError::TokenExpired) if !refreshed => {
-                    refreshed = true;
-                    match self
-                        .refresh_after_expiry(&delivery, &account, &tokens, false)
-                        .await
-                    {
-                        Ok(t) => tokens = t,
-                        Err(o) => return o,
+                let sent = if std::mem::take(&mut marked) {
+                    Ok(())
+                } else {
+                    attempt.sending().await
+                };
+                match sent {
+                    Ok(()) => {}
+                    Err(LeaseError::Lost) => return Outcome::Leave,
+                    // Nothing was sent: the call is refused before it starts.
+                    Err(LeaseError::Store(e)) => {
+                        return self.retry_or_fail(
+                            &delivery,
+                            DeliveryError::new(
+                                "store_unavailable",
+                                format!("the call could not be marked as sent: {e}"),
+                            ),
+                            None,
+                        )
                     }
                 }
-                Err(e) => return self.classify(&delivery, &account, e).await,
+                match attempt.within_lease(platform.publish(&job, attempt)).await {
+                    Ok(p) => p,
+                    Err(PlatformError::TokenExpired) if !refreshed => {
+                        refreshed = true;
+                        match self
+                            .refresh_after_expiry(&delivery, &account, &tokens, false)
+                            .await
+                        {
+                            Ok(t) => tokens = t,
+                            Err(o) => return o,
+                        }
+                        continue;
+                    }
+                    Err(e) => return self.classify(&delivery, &account, e).await,
+                }
+            };
+            if index + 1 >= parts {
+                return Outcome::Published(landed);
+            }
+            // A part of a thread landed: record it before the next one starts. Where the platform can always tell
+            // whether a call landed, the same write marks the next part's call as sent.
+            match attempt.part_published(landed, platform_recovers).await {
+                Ok(()) => {
+                    marked = platform_recovers;
+                    cleared = true;
+                    refreshed = false;
+                }
+                Err(LeaseError::Lost) => return Outcome::Leave,
+                Err(LeaseError::Store(e)) => {
+                    // The part landed but is not recorded. Its call is marked as sent, so once the lease runs out
+                    // the next claim asks the platform about it instead of publishing it again.
+                    tracing::warn!(delivery = %delivery.key(), part = index, error = %e, "a published part could not be recorded");
+                    return Outcome::Leave;
+                }
             }
         }
     }
@@ -547,12 +596,7 @@ impl App {
         let written = match &outcome {
             Outcome::Published(p) => {
                 attempt
-                    .finish(
-                        |d, now| {
-                            d.published(&id, p.platform_post_id.clone(), p.permalink.clone(), now)
-                        },
-                        audit,
-                    )
+                    .finish(|d, now| d.published_last(&id, p.clone(), now), audit)
                     .await
             }
             Outcome::RetryAt(at, e) => {

@@ -7,6 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::ids::{AccountId, DeliveryKey, PostId, WorkspaceId};
+use super::options::TargetOptions;
 use super::platform::PlatformKind;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -84,8 +85,11 @@ pub struct Delivery {
     pub post_id: PostId,
     pub account_id: AccountId,
     pub platform: PlatformKind,
-    /// Replaces the post's text for this account, if set.
+    /// Replaces the post's text (a thread's first part's) for this account, if set.
     pub text: Option<String>,
+    /// What the person chose for this target on its platform.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub options: Option<TargetOptions>,
     pub status: DeliveryStatus,
     pub scheduled_at: DateTime<Utc>,
     /// When the dispatcher must next look at this delivery: its due time while scheduled, the deadline to queue it
@@ -108,8 +112,34 @@ pub struct Delivery {
     pub published_at: Option<DateTime<Utc>>,
     pub platform_post_id: Option<String>,
     pub permalink: Option<String>,
+    /// For a thread, each part published so far, in order; each is recorded before the next part starts, so a crash
+    /// resumes at the first part not in this list and never publishes one twice. Empty for a single post.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<Published>,
     pub error: Option<DeliveryError>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// A post (or one part of a thread) as it landed on the platform.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Published {
+    pub platform_post_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permalink: Option<String>,
+    /// What a reply to this post must name besides its id, where the platform asks for more (the content id of a
+    /// Bluesky record).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_ref: Option<String>,
+}
+
+impl Published {
+    pub fn new(platform_post_id: impl Into<String>, permalink: Option<String>) -> Self {
+        Self {
+            platform_post_id: platform_post_id.into(),
+            permalink,
+            reply_ref: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -144,6 +174,7 @@ impl Delivery {
             account_id,
             platform,
             text,
+            options: None,
             status: DeliveryStatus::Scheduled,
             scheduled_at,
             wake_at: Some(scheduled_at),
@@ -157,6 +188,7 @@ impl Delivery {
             published_at: None,
             platform_post_id: None,
             permalink: None,
+            parts: Vec::new(),
             error: None,
             updated_at: now,
         }
@@ -176,6 +208,14 @@ impl Delivery {
             self.key().idempotency_key()
         } else {
             format!("{}.{}", self.key().idempotency_key(), self.generation)
+        }
+    }
+
+    /// The idempotency key of part `index` of a thread (part 0 is the delivery's own key, so a single post keeps it).
+    pub fn part_idempotency_key(&self, index: usize) -> String {
+        match index {
+            0 => self.idempotency_key(),
+            i => format!("{}.p{i}", self.idempotency_key()),
         }
     }
 
@@ -329,6 +369,25 @@ impl Delivery {
         Ok(d)
     }
 
+    /// A part of a thread landed: record it (with the lease renewed to `until`) before the next part starts. The
+    /// adapter's checkpoint belonged to that part and is cleared; the sent mark is cleared too, or set again at once
+    /// when `next_sent` (a platform that can always tell whether a call landed saves the write that would mark the
+    /// next part's call).
+    pub fn with_part(
+        &self,
+        attempt_id: &str,
+        part: Published,
+        next_sent: bool,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Self, InvalidTransition> {
+        let mut d = self.renew_lease(attempt_id, until, now)?;
+        d.parts.push(part);
+        d.checkpoint = None;
+        d.publish_sent_at = next_sent.then_some(now);
+        Ok(d)
+    }
+
     pub fn published(
         &self,
         attempt_id: &str,
@@ -341,6 +400,22 @@ impl Delivery {
         d.platform_post_id = Some(platform_post_id);
         d.permalink = permalink;
         d.published_at = Some(now);
+        Ok(d)
+    }
+
+    /// The last part landed (the only part of a single post): the delivery is published. A thread is known by its
+    /// first part's id and permalink, and lists every part.
+    pub fn published_last(
+        &self,
+        attempt_id: &str,
+        last: Published,
+        now: DateTime<Utc>,
+    ) -> Result<Self, InvalidTransition> {
+        let Some(root) = self.parts.first().cloned() else {
+            return self.published(attempt_id, last.platform_post_id, last.permalink, now);
+        };
+        let mut d = self.published(attempt_id, root.platform_post_id, root.permalink, now)?;
+        d.parts.push(last);
         Ok(d)
     }
 

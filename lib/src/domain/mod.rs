@@ -8,20 +8,22 @@ pub mod events;
 pub mod ids;
 pub mod media;
 pub mod media_rules;
+pub mod options;
 pub mod platform;
 pub mod post;
 pub mod records;
 pub mod workspace;
 
 pub use account::{Account, AccountStatus, Profile, SealedTokens, TokenSet};
-pub use delivery::{Claim, Delivery, DeliveryError, DeliveryStatus, InvalidTransition};
+pub use delivery::{Claim, Delivery, DeliveryError, DeliveryStatus, InvalidTransition, Published};
 pub use events::{Event, EventKind};
 pub use ids::{AccountId, DeliveryKey, MediaId, PostId, UploadId, WorkspaceId};
 pub use media::{
     MediaFormat, MediaInfo, MediaItem, Recipe, Rendition, RenditionSpec, UploadSession,
 };
 pub use media_rules::{Assessment, MediaRules, MediaViolation};
+pub use options::TargetOptions;
 pub use platform::{ContentLimits, PlatformKind, TextMeasure};
-pub use post::{Media, MediaKind, Post};
+pub use post::{Media, MediaKind, Post, ThreadPart};
 pub use records::{AuditEntry, DeletionRequest, DeletionStatus, IdempotencyRecord, OAuthState};
 pub use workspace::{ApiKey, ApiKeyRecord, Workspace};

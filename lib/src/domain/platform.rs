@@ -57,6 +57,19 @@ impl PlatformKind {
         self.as_str().to_ascii_uppercase()
     }
 
+    /// Whether the platform publishes threads: parts in order, each a reply to the one before. A threaded post to
+    /// any other platform is refused for that target.
+    pub fn takes_threads(self) -> bool {
+        matches!(
+            self,
+            PlatformKind::Sandbox
+                | PlatformKind::Threads
+                | PlatformKind::X
+                | PlatformKind::Bluesky
+                | PlatformKind::Mastodon
+        )
+    }
+
     /// What a post's text may contain, as the platform documents it. Its media are held to
     /// [`media_rules`](PlatformKind::media_rules).
     pub fn limits(self) -> ContentLimits {

@@ -16,18 +16,62 @@ pub struct Media {
     pub alt: Option<String>,
 }
 
+/// A part of a thread after the first: its own text and media, published as a reply to the part before it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThreadPart {
+    pub text: String,
+    #[serde(default)]
+    pub media: Vec<Media>,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Post {
     pub id: PostId,
     pub workspace_id: WorkspaceId,
+    /// The text of the post, or of a thread's first part.
     pub text: String,
     pub media: Vec<Media>,
+    /// A thread's parts after the first, in order; empty for a single post.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub thread: Vec<ThreadPart>,
     pub scheduled_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: u64,
 }
 
+impl Post {
+    /// How many parts the post publishes as: 1 for a single post.
+    pub fn part_count(&self) -> usize {
+        1 + self.thread.len()
+    }
+
+    /// The text and media of part `index` (0 is the post itself), with `first_text` replacing the first part's text
+    /// (a target's own text).
+    pub fn part<'a>(
+        &'a self,
+        index: usize,
+        first_text: Option<&'a str>,
+    ) -> Option<(&'a str, &'a [Media])> {
+        match index {
+            0 => Some((first_text.unwrap_or(&self.text), &self.media)),
+            i => self
+                .thread
+                .get(i - 1)
+                .map(|p| (p.text.as_str(), p.media.as_slice())),
+        }
+    }
+
+    /// Every media item the post uses, in every part.
+    pub fn all_media(&self) -> impl Iterator<Item = &Media> {
+        self.media
+            .iter()
+            .chain(self.thread.iter().flat_map(|p| p.media.iter()))
+    }
+}
+
+/// Most parts a thread may have.
+pub const MAX_THREAD_PARTS: usize = 25;
 /// How far in the past a requested publishing time may be; older times are a mistake, not "now".
 pub const MAX_PAST_SCHEDULE: chrono::Duration = chrono::Duration::minutes(5);
 /// How far ahead a post may be scheduled.

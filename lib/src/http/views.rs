@@ -59,10 +59,18 @@ pub struct DeliveryView {
     /// The text this account gets, when it differs from the post's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
+    /// The options chosen for this account's platform, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub options: Option<serde_json::Value>,
     pub scheduled_at: DateTime<Utc>,
     pub published_at: Option<DateTime<Utc>>,
+    /// The post's id on the platform (a thread's first part's).
     pub platform_post_id: Option<String>,
     pub permalink: Option<String>,
+    /// For a thread, each part published so far, in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<PublishedPartView>,
     /// Why it failed, is in doubt, was canceled, or is waiting for a retry.
     pub error: Option<DeliveryError>,
     pub attempts: u32,
@@ -76,6 +84,11 @@ impl From<&Delivery> for DeliveryView {
             platform: d.platform,
             status: d.status,
             text: d.text.clone(),
+            options: d.options.as_ref().and_then(|o| {
+                let mut v = serde_json::to_value(o).ok()?;
+                v.as_object_mut()?.remove("platform");
+                Some(v)
+            }),
             scheduled_at: d
                 .wake_at
                 .filter(|_| d.status == DeliveryStatus::Scheduled)
@@ -83,6 +96,14 @@ impl From<&Delivery> for DeliveryView {
             published_at: d.published_at,
             platform_post_id: d.platform_post_id.clone(),
             permalink: d.permalink.clone(),
+            parts: d
+                .parts
+                .iter()
+                .map(|p| PublishedPartView {
+                    platform_post_id: p.platform_post_id.clone(),
+                    permalink: p.permalink.clone(),
+                })
+                .collect(),
             error: d.error.clone(),
             attempts: d.attempts,
             updated_at: d.updated_at,
@@ -90,11 +111,29 @@ impl From<&Delivery> for DeliveryView {
     }
 }
 
+/// One part of a thread as it landed.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PublishedPartView {
+    pub platform_post_id: String,
+    pub permalink: Option<String>,
+}
+
+/// A thread's part as written.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PostPartView {
+    pub text: String,
+    pub media: Vec<PostMediaView>,
+}
+
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PostView {
     pub id: String,
+    /// The text of the post, or of a thread's first part.
     pub text: String,
     pub media: Vec<PostMediaView>,
+    /// For a thread, every part in order (the first is `text` and `media` again).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<PostPartView>,
     pub scheduled_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -128,6 +167,17 @@ impl From<&PostRecord> for PostView {
             id: r.post.id.to_string(),
             text: r.post.text.clone(),
             media: r.post.media.iter().map(PostMediaView::from).collect(),
+            parts: if r.post.thread.is_empty() {
+                Vec::new()
+            } else {
+                (0..r.post.part_count())
+                    .filter_map(|k| r.post.part(k, None))
+                    .map(|(text, media)| PostPartView {
+                        text: text.to_owned(),
+                        media: media.iter().map(PostMediaView::from).collect(),
+                    })
+                    .collect()
+            },
             scheduled_at: r.post.scheduled_at,
             created_at: r.post.created_at,
             updated_at: r.post.updated_at,

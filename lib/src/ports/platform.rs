@@ -10,7 +10,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::domain::{
-    Account, ContentLimits, MediaFormat, MediaId, MediaKind, PlatformKind, Profile, TokenSet,
+    Account, ContentLimits, MediaFormat, MediaId, MediaKind, PlatformKind, Profile, TargetOptions,
+    TokenSet,
 };
 use crate::ports::ByteStream;
 
@@ -199,20 +200,23 @@ impl fmt::Debug for PublishMedia {
 pub struct PublishJob<'a> {
     pub account: &'a Account,
     pub tokens: &'a TokenSet,
+    /// The text of this part (the whole post's, for a post that is not a thread).
     pub text: &'a str,
     pub media: &'a [PublishMedia],
-    /// Stable for the delivery; platforms that honour idempotency keys get it.
+    /// For a thread's later parts, the parts already published, first (the root) to last (the parent this part
+    /// replies to); empty for a single post and for a thread's first part.
+    pub thread: &'a [Published],
+    /// What the person chose for this target beyond text and media, if anything.
+    pub options: Option<&'a TargetOptions>,
+    /// When the delivery was due: a platform without idempotency keys looks for a lost post from about then.
+    pub due_at: DateTime<Utc>,
+    /// Stable for the delivery and the part; platforms that honour idempotency keys get it.
     pub idempotency_key: &'a str,
     /// What an earlier attempt recorded through [`Progress::checkpoint`], if any.
     pub checkpoint: Option<&'a serde_json::Value>,
 }
 
-/// The post as it landed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Published {
-    pub platform_post_id: String,
-    pub permalink: Option<String>,
-}
+pub use crate::domain::Published;
 
 /// What recovery found out about an earlier attempt whose outcome was never recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -257,6 +261,12 @@ pub trait Platform: Send + Sync {
     /// What a post may contain. Defaults to the documented limits.
     fn limits(&self) -> ContentLimits {
         self.kind().limits()
+    }
+
+    /// What a post to this account may contain: [`limits`](Self::limits) unless the account's own server says
+    /// otherwise (a Mastodon instance's limits, read when it was connected and kept in its settings).
+    fn limits_for(&self, _account: &Account) -> ContentLimits {
+        self.limits()
     }
 
     /// Whether a consent that gives access to several identities (a person's Facebook Pages) is followed by the

@@ -275,10 +275,7 @@ impl Platform for SandboxPlatform {
             .map_err(|e| transport_error(&e, "sandbox publish"))?;
         let resp = check(resp).await?;
         let post: SandboxPost = answer(resp, "sandbox publish", true).await?;
-        Ok(Published {
-            platform_post_id: post.id,
-            permalink: post.url,
-        })
+        Ok(Published::new(post.id, post.url))
     }
 
     async fn recover(&self, job: &PublishJob<'_>) -> Result<Recovery, PlatformError> {
@@ -302,10 +299,7 @@ impl Platform for SandboxPlatform {
         }
         let resp = check(resp).await?;
         let post: SandboxPost = answer(resp, "sandbox recovery", false).await?;
-        Ok(Recovery::Published(Published {
-            platform_post_id: post.id,
-            permalink: post.url,
-        }))
+        Ok(Recovery::Published(Published::new(post.id, post.url)))
     }
 
     async fn revoke(&self, _account: &Account, tokens: &TokenSet) -> Result<(), PlatformError> {

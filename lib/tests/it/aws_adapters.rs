@@ -65,6 +65,7 @@ fn post(ws: &WorkspaceId, accounts: &[AccountId], at: DateTime<Utc>) -> PostReco
         workspace_id: ws.clone(),
         text: "Hello".into(),
         media: vec![],
+        thread: vec![],
         scheduled_at: at,
         created_at: now(),
         updated_at: now(),

@@ -600,6 +600,9 @@ async fn an_endless_answer_is_cut_off_at_the_cap_by_every_adapter() {
         tokens: &tokens,
         text: "hello",
         media: &[],
+        thread: &[],
+        options: None,
+        due_at: Utc::now(),
         idempotency_key: "key-1",
         checkpoint: None,
     };
@@ -674,6 +677,7 @@ async fn posts_matching_nothing_but_the_oldest(stores: &Stores, ws: &WorkspaceId
             workspace_id: ws.clone(),
             text: format!("post {i}"),
             media: vec![],
+            thread: vec![],
             scheduled_at: at,
             created_at: Utc::now(),
             updated_at: Utc::now(),

@@ -106,6 +106,9 @@ impl Connected {
             tokens: &self.tokens,
             text,
             media,
+            thread: &[],
+            options: None,
+            due_at: chrono::Utc::now(),
             idempotency_key: "delivery-1",
             checkpoint,
         }
@@ -977,10 +980,10 @@ async fn a_publish_whose_answer_was_lost_is_recovered_without_a_second_post() {
     let post = &fake.posts()[0];
     assert_eq!(
         recovered,
-        Recovery::Published(Published {
-            platform_post_id: post.id.clone(),
-            permalink: Some(post.permalink.clone()),
-        })
+        Recovery::Published(Published::new(
+            post.id.clone(),
+            Some(post.permalink.clone())
+        ))
     );
 
     // Even a publish retried with the checkpoint finds the post instead of making another.

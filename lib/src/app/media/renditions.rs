@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use super::{blob_error, App, FETCH_LINK_TTL};
 use crate::domain::media::ORIGINAL;
 use crate::domain::media_rules::{assess, Assessment};
-use crate::domain::{MediaItem, PlatformKind, Post, Rendition, WorkspaceId};
+use crate::domain::{Media, MediaItem, PlatformKind, Rendition, WorkspaceId};
 use crate::error::{Error, Result};
 use crate::ports::{
     Admission, BlobStore, ByteStream, MediaBytes, ObjectKey, PlatformError, PublishMedia,
@@ -162,12 +162,12 @@ impl App {
     /// a short-lived link and a reader of its bytes.
     pub(crate) async fn publish_media(
         &self,
-        post: &Post,
+        ws: &WorkspaceId,
+        media: &[Media],
         platform: PlatformKind,
     ) -> Result<Vec<PublishMedia>, PlatformError> {
-        let ws = &post.workspace_id;
-        let mut out = Vec::with_capacity(post.media.len());
-        for m in &post.media {
+        let mut out = Vec::with_capacity(media.len());
+        for m in media {
             let item = match self.stores.media.get_media(ws, &m.media_id).await {
                 Ok(Some(item)) => item,
                 Ok(None) => {

@@ -456,10 +456,7 @@ impl Containers<'_> {
         };
         tracing::info!(platform = self.flavor.platform, container = %container.id, media = %answer.id, "published");
         let permalink = self.permalink(&answer.id).await;
-        Ok(Published {
-            platform_post_id: answer.id,
-            permalink,
-        })
+        Ok(Published::new(answer.id, permalink))
     }
 
     /// Refuses to publish when the account's rolling publishing quota is used up: Meta would refuse too, and
@@ -546,16 +543,10 @@ impl Containers<'_> {
             }
         };
         match found {
-            Some(m) => Published {
-                platform_post_id: m.id,
-                permalink: m.permalink,
-            },
+            Some(m) => Published::new(m.id, m.permalink),
             None => {
                 tracing::warn!(platform = self.flavor.platform, container = %container.id, "published container not found among recent posts; recording the container id");
-                Published {
-                    platform_post_id: container.id.clone(),
-                    permalink: None,
-                }
+                Published::new(container.id.clone(), None)
             }
         }
     }

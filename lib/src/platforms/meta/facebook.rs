@@ -384,10 +384,7 @@ impl Platform for FacebookPlatform {
             .await?;
         tracing::info!(platform = "facebook", post = %answer.id, "published");
         let permalink = self.permalink(job, &answer.id).await;
-        Ok(Published {
-            platform_post_id: answer.id,
-            permalink,
-        })
+        Ok(Published::new(answer.id, permalink))
     }
 
     async fn recover(&self, job: &PublishJob<'_>) -> Result<Recovery, PlatformError> {
@@ -430,10 +427,7 @@ impl Platform for FacebookPlatform {
             })
             .min_by_key(|(at, _)| *at);
         Ok(match found {
-            Some((_, post)) => Recovery::Published(Published {
-                platform_post_id: post.id,
-                permalink: post.permalink_url.map(|l| self.absolute(l)),
-            }),
+            Some((_, post)) => Recovery::Published(Published::new(post.id, post.permalink_url.map(|l| self.absolute(l)))),
             None => Recovery::Unknowable(
                 "Facebook offers no way to confirm a post, and none of the Page's recent posts matches".into(),
             ),
