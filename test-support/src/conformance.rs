@@ -1070,6 +1070,7 @@ pub async fn ephemeral_records(s: &Stores) {
         return_url: None,
         expires_at: now() + chrono::Duration::minutes(10),
         pending: None,
+        context: Some(serde_json::json!({"instance": "https://social.example"})),
     };
     s.ephemeral.put_oauth_state(&st).await.unwrap();
     assert_eq!(

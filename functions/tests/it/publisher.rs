@@ -170,7 +170,7 @@ async fn a_short_deadline_records_media_still_processing_and_the_delivery_resume
     .unwrap();
     let (ws, _) = app.create_workspace("deadline").await.unwrap();
     let start = app
-        .start_connect(&ws.id, PlatformKind::Threads)
+        .start_connect(&ws.id, PlatformKind::Threads, None)
         .await
         .unwrap();
     let back = fake

@@ -14,7 +14,7 @@ use crate::domain::{
     WorkspaceId,
 };
 use crate::error::{Error, Result};
-use crate::ports::{new_pkce_verifier, AuthorizeRequest, CodeExchange, Connection};
+use crate::ports::{new_pkce_verifier, AuthorizeRequest, CodeExchange, Connection, PlatformError};
 
 /// What a callback led to.
 #[derive(Debug, Clone)]
@@ -88,6 +88,8 @@ pub struct CallbackParams {
     pub state: Option<String>,
     pub error: Option<String>,
     pub error_description: Option<String>,
+    /// The authorization server that answered (RFC 9207), where it says.
+    pub iss: Option<String>,
 }
 
 /// The accounts a consent connected, and where to send the person next.
@@ -118,10 +120,13 @@ pub enum CallbackError {
 }
 
 impl App {
+    /// Starts connecting an account of `platform`. `server` is the server the person named, for a platform of many
+    /// (a Mastodon instance, a Bluesky handle); `field` is the request field it came in, which a refusal names.
     pub async fn start_connect(
         &self,
         ws: &WorkspaceId,
         platform: PlatformKind,
+        server: Option<(&str, &str)>,
     ) -> Result<ConnectStart> {
         let adapter = self
             .platforms
@@ -130,13 +135,23 @@ impl App {
         let state = random_token(32);
         let verifier = adapter.uses_pkce().then(new_pkce_verifier);
         let redirect_uri = self.settings.redirect_uri(platform);
-        let url = adapter
-            .authorize_url(&AuthorizeRequest {
+        let authorization = adapter
+            .authorize(&AuthorizeRequest {
                 state: &state,
                 redirect_uri: &redirect_uri,
                 pkce_verifier: verifier.as_deref(),
+                server: server.map(|(_, s)| s),
             })
-            .map_err(Error::Platform)?;
+            .await
+            .map_err(|e| match (server, e) {
+                // What is wrong with the server the person named (private, unreachable, not the platform's kind of
+                // server) is theirs to fix: a 422 naming the field.
+                (Some((field, _)), PlatformError::Rejected(m) | PlatformError::Transient(m)) => {
+                    Error::invalid(field, m)
+                }
+                (_, e) => Error::Platform(e),
+            })?;
+        let url = authorization.url;
         let expires_at = self.now() + OAUTH_STATE_TTL;
         self.stores
             .ephemeral
@@ -149,6 +164,7 @@ impl App {
                 return_url: self.settings.return_url.as_ref().map(|u| u.to_string()),
                 expires_at,
                 pending: None,
+                context: authorization.context,
             })
             .await?;
         Ok(ConnectStart {
@@ -195,6 +211,8 @@ impl App {
                 code,
                 redirect_uri: &stored.redirect_uri,
                 pkce_verifier: stored.pkce_verifier.as_deref(),
+                context: stored.context.as_ref(),
+                issuer: params.iss.as_deref(),
             })
             .await
             .map_err(|e| CallbackError::Exchange(e.to_string()))?;

@@ -23,6 +23,9 @@ pub struct OAuthState {
     /// gave access to, sealed under the workspace's data key. Such a record is not an authorization state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending: Option<String>,
+    /// What the platform adapter asked to keep until the callback (nothing secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<serde_json::Value>,
 }
 
 impl fmt::Debug for OAuthState {

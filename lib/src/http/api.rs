@@ -12,10 +12,10 @@ use serde::Deserialize;
 
 use super::auth::{Caller, CallerKey};
 use super::error::{ApiError, ErrorBody};
-use super::extract::{page_limit, query, Json};
+use super::extract::{page_limit, parse_json, query, Json};
 use super::views::{
-    AccountList, AccountView, ApiKeyCreated, ApiKeyList, ApiKeyView, AuditPage, ConnectStarted,
-    ExportLine, NewApiKey, PostPage, PostView, RetryRequest, WorkspaceErasedView,
+    AccountList, AccountView, ApiKeyCreated, ApiKeyList, ApiKeyView, AuditPage, ConnectInput,
+    ConnectStarted, ExportLine, NewApiKey, PostPage, PostView, RetryRequest, WorkspaceErasedView,
 };
 use crate::app::posts::{NewPost, PostPatch};
 use crate::app::App;
@@ -53,15 +53,20 @@ fn account_id(raw: &str) -> Result<AccountId, ApiError> {
     AccountId::parse(raw).ok_or_else(|| Error::NotFound("account").into())
 }
 
-/// Starts connecting an account: returns the URL to send the person to.
+/// Starts connecting an account: returns the URL to send the person to. A Mastodon account needs the body's
+/// `instance`; a Bluesky account may name its `handle`, so that its own server is asked. Other platforms take no
+/// body.
 #[utoipa::path(post, path = "/v1/accounts/connect/{platform}", tag = "accounts",
     params(("platform" = PlatformKind, Path, description = "sandbox, threads, instagram, facebook, ...")),
-    responses((status = 200, body = ConnectStarted), (status = 404, body = ErrorBody, description = "unknown or disabled platform")),
+    request_body(content = Option<ConnectInput>, content_type = "application/json"),
+    responses((status = 200, body = ConnectStarted), (status = 404, body = ErrorBody, description = "unknown or disabled platform"),
+        (status = 422, body = ErrorBody, description = "the instance or handle is private, unreachable or not a server of the platform")),
     security(("api_key" = [])))]
 async fn connect(
     State(app): State<Arc<App>>,
     Caller(ws): Caller,
     Path(platform): Path<String>,
+    body: axum::body::Bytes,
 ) -> Result<Json<ConnectStarted>, ApiError> {
     let platform: PlatformKind = platform.parse().map_err(|_| {
         ApiError::new(
@@ -73,7 +78,23 @@ async fn connect(
             ),
         )
     })?;
-    let start = app.start_connect(&ws, platform).await?;
+    let input: ConnectInput = if body.iter().all(u8::is_ascii_whitespace) {
+        ConnectInput::default()
+    } else {
+        parse_json(&body)?
+    };
+    let server = match (&input.instance, &input.handle) {
+        (Some(i), None) => Some(("instance", i.as_str())),
+        (None, Some(h)) => Some(("handle", h.as_str())),
+        (None, None) => None,
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid(
+                "instance",
+                "name either an `instance` or a `handle`, not both",
+            ))
+        }
+    };
+    let start = app.start_connect(&ws, platform, server).await?;
     Ok(Json(ConnectStarted {
         authorize_url: start.authorize_url,
         state: start.state,

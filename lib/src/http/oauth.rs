@@ -30,6 +30,7 @@ struct Query {
     state: Option<String>,
     error: Option<String>,
     error_description: Option<String>,
+    iss: Option<String>,
 }
 
 fn unknown_platform() -> Response {
@@ -54,6 +55,7 @@ async fn callback(
         state: q.state,
         error: q.error,
         error_description: q.error_description,
+        iss: q.iss,
     };
     match app.complete_connect(platform, &params).await {
         Ok(Callback::Connected(outcome)) => connected(platform, outcome),

@@ -27,7 +27,7 @@ use crate::app::posts;
     components(schemas(
         error::ErrorBody, error::ErrorDetail, error::FieldError,
         views::AccountView, views::AccountList, views::DeliveryView, views::PostView, views::PostPage,
-        views::ConnectStarted, views::RetryRequest, views::Health,
+        views::ConnectStarted, views::ConnectInput, views::RetryRequest, views::Health,
         views::ExportedAccount, views::ExportedMedia, views::ExportLine, views::AuditPage, views::WorkspaceErasedView,
         views::ApiKeyView, views::ApiKeyList, views::ApiKeyCreated, views::NewApiKey,
         views::DeletionAccepted, views::DeauthorizeDone, views::DeletionStatusView, meta::SignedRequestForm,

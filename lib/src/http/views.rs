@@ -255,6 +255,18 @@ pub struct NewApiKey {
     pub label: Option<String>,
 }
 
+/// What connecting an account of a platform of many servers needs to know.
+#[derive(Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectInput {
+    /// The Mastodon instance, as a host name such as `mastodon.social` or an https URL.
+    #[schema(max_length = 253)]
+    pub instance: Option<String>,
+    /// The Bluesky handle (such as `alice.bsky.social`) or DID whose server to ask.
+    #[schema(max_length = 253)]
+    pub handle: Option<String>,
+}
+
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ConnectStarted {
     /// Send the person here to give consent.

@@ -90,12 +90,25 @@ pub struct AuthorizeRequest<'a> {
     pub redirect_uri: &'a str,
     /// The PKCE verifier kept with the state, when [`Platform::uses_pkce`]; the adapter sends its S256 challenge.
     pub pkce_verifier: Option<&'a str>,
+    /// The server the person named, for a platform of many servers: a Mastodon instance, a Bluesky handle (whose
+    /// server is looked up). Untrusted input: an adapter reaches it only through the SSRF guard.
+    pub server: Option<&'a str>,
+}
+
+/// Where to send the person for consent, and what the adapter must know again at the callback (the instance and
+/// its client id, an authorization server's issuer). The context is kept with the OAuth state, in plain text: it
+/// must hold nothing secret.
+#[derive(Debug, Clone)]
+pub struct Authorization {
+    pub url: url::Url,
+    pub context: Option<serde_json::Value>,
 }
 
 impl fmt::Debug for AuthorizeRequest<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AuthorizeRequest")
             .field("redirect_uri", &self.redirect_uri)
+            .field("server", &self.server)
             .finish_non_exhaustive()
     }
 }
@@ -105,6 +118,10 @@ pub struct CodeExchange<'a> {
     pub code: &'a str,
     pub redirect_uri: &'a str,
     pub pkce_verifier: Option<&'a str>,
+    /// What [`Platform::authorize`] asked to keep, if anything.
+    pub context: Option<&'a serde_json::Value>,
+    /// The `iss` parameter of the callback, where the authorization server sent one (RFC 9207).
+    pub issuer: Option<&'a str>,
 }
 
 impl fmt::Debug for CodeExchange<'_> {
@@ -280,7 +297,40 @@ pub trait Platform: Send + Sync {
         false
     }
 
-    fn authorize_url(&self, request: &AuthorizeRequest<'_>) -> Result<url::Url, PlatformError>;
+    /// Where to send the person for consent, for a platform whose authorize URL is a fixed address with
+    /// parameters. A platform that must first ask a server (register with an instance, push the request) implements
+    /// [`authorize`](Self::authorize) instead, and leaves this refusing.
+    fn authorize_url(&self, _request: &AuthorizeRequest<'_>) -> Result<url::Url, PlatformError> {
+        Err(PlatformError::Rejected(format!(
+            "{} has no fixed authorize URL",
+            self.kind()
+        )))
+    }
+
+    /// Prepares the consent: where to send the person, and what to keep for the callback. Defaults to
+    /// [`authorize_url`](Self::authorize_url) with nothing kept.
+    async fn authorize(
+        &self,
+        request: &AuthorizeRequest<'_>,
+    ) -> Result<Authorization, PlatformError> {
+        Ok(Authorization {
+            url: self.authorize_url(request)?,
+            context: None,
+        })
+    }
+
+    /// Connects with an identifier and a password made for apps (a Bluesky handle and app password), for a
+    /// platform that offers that besides OAuth. Defaults to refusing.
+    async fn connect_with_password(
+        &self,
+        _identifier: &str,
+        _password: &secrecy::SecretString,
+    ) -> Result<Vec<Connection>, PlatformError> {
+        Err(PlatformError::Rejected(format!(
+            "{} connects through its sign-in page only",
+            self.kind()
+        )))
+    }
 
     /// Exchanges the code (and, where the platform has one, for a long-lived token) and reads the profile.
     async fn exchange_code(

@@ -696,6 +696,7 @@ async fn an_oauth_state_is_taken_exactly_once_and_only_before_it_expires() {
         return_url: None,
         expires_at: now() + Duration::minutes(10),
         pending: None,
+        context: None,
     };
     store.put_oauth_state(&state).await.unwrap();
     let raw = raw_item(&env, "STATE#s-1", "STATE").await;

@@ -620,6 +620,8 @@ async fn an_endless_answer_is_cut_off_at_the_cap_by_every_adapter() {
             code: "code",
             redirect_uri: "http://127.0.0.1/callback",
             pkce_verifier: None,
+            context: None,
+            issuer: None,
         })
         .await
         .unwrap_err();
@@ -642,6 +644,8 @@ async fn an_endless_answer_is_cut_off_at_the_cap_by_every_adapter() {
             code: "code",
             redirect_uri: "http://127.0.0.1/callback",
             pkce_verifier: None,
+            context: None,
+            issuer: None,
         })
         .await
         .unwrap_err();

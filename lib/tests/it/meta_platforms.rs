@@ -121,6 +121,7 @@ async fn connect(platform: &dyn Platform, fake: &FakeMeta) -> Vec<Connection> {
             state: "st4te",
             redirect_uri: REDIRECT,
             pkce_verifier: None,
+            server: None,
         })
         .unwrap();
     let code = fake.code_for(&url).await;
@@ -129,6 +130,8 @@ async fn connect(platform: &dyn Platform, fake: &FakeMeta) -> Vec<Connection> {
             code: &code,
             redirect_uri: REDIRECT,
             pkce_verifier: None,
+            context: None,
+            issuer: None,
         })
         .await
         .unwrap()
@@ -169,6 +172,7 @@ async fn threads_connects_with_a_long_lived_token_and_the_profile() {
             state: "st4te",
             redirect_uri: REDIRECT,
             pkce_verifier: None,
+            server: None,
         })
         .unwrap();
     assert_eq!(url.path(), "/oauth/authorize");
@@ -211,6 +215,7 @@ async fn a_code_is_good_once() {
             state: "s",
             redirect_uri: REDIRECT,
             pkce_verifier: None,
+            server: None,
         })
         .unwrap();
     let code = fake.code_for(&url).await;
@@ -218,6 +223,8 @@ async fn a_code_is_good_once() {
         code: &code,
         redirect_uri: REDIRECT,
         pkce_verifier: None,
+        context: None,
+        issuer: None,
     };
     platform.exchange_code(&exchange).await.unwrap();
     let again = platform.exchange_code(&exchange).await.unwrap_err();
@@ -235,6 +242,7 @@ async fn a_person_who_says_no_is_sent_back_with_an_error() {
             state: "s",
             redirect_uri: REDIRECT,
             pkce_verifier: None,
+            server: None,
         })
         .unwrap();
     let back = fake.consent(&url).await;
@@ -300,6 +308,7 @@ async fn instagram_login_connects_the_professional_account_and_refreshes() {
             state: "s",
             redirect_uri: REDIRECT,
             pkce_verifier: None,
+            server: None,
         })
         .unwrap();
     assert_eq!(url.path(), "/oauth/authorize");
@@ -352,6 +361,7 @@ async fn instagram_with_facebook_login_connects_each_linked_account() {
             state: "s",
             redirect_uri: REDIRECT,
             pkce_verifier: None,
+            server: None,
         })
         .unwrap();
     assert_eq!(url.path(), "/v20.0/dialog/oauth");
@@ -390,6 +400,7 @@ async fn facebook_gives_one_connection_per_page_with_its_own_token() {
             state: "s",
             redirect_uri: REDIRECT,
             pkce_verifier: None,
+            server: None,
         })
         .unwrap();
     assert_eq!(url.path(), "/v20.0/dialog/oauth");
@@ -1321,6 +1332,7 @@ async fn no_token_or_secret_appears_in_errors_or_debug_output() {
                     state: "s",
                     redirect_uri: REDIRECT,
                     pkce_verifier: None,
+                    server: None,
                 })
                 .unwrap();
             let code = fake.code_for(&url).await;
@@ -1332,6 +1344,8 @@ async fn no_token_or_secret_appears_in_errors_or_debug_output() {
                         code: &code,
                         redirect_uri: REDIRECT,
                         pkce_verifier: None,
+                        context: None,
+                        issuer: None,
                     })
                     .await
                     .unwrap_err(),
