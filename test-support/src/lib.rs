@@ -6,6 +6,8 @@
 //! - [`aws`]: the AWS wire-protocol emulator `scripts/test` starts (moto server), and fresh resources on it.
 //! - [`lambda`]: a stand-in for the Lambda Runtime API that runs a real function binary on sample events.
 //! - [`export`]: reading `GET /v1/export` page by page.
+//! - [`platform_suite`]: the platform conformance suite, the same scenarios end to end against every platform
+//!   adapter and its peer, on both backends.
 //! - [`fakes`]: fake platform servers that follow each platform's documented protocol, over real HTTP.
 //! - [`media`]: image and video files made for a test (photos with and without location metadata, headers that
 //!   claim too many pixels, MP4 and MOV indexes).
@@ -26,5 +28,6 @@ pub mod fakes;
 pub mod faults;
 pub mod lambda;
 pub mod media;
+pub mod platform_suite;
 pub mod refresh;
 pub mod webhook;
