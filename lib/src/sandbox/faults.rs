@@ -29,6 +29,9 @@ pub struct Fault {
     /// the third part of a thread.
     #[serde(default)]
     pub after: u32,
+    /// For `reject`: the message to refuse with, at most 500 characters.
+    #[serde(default)]
+    pub message: Option<String>,
 }
 
 fn one() -> u32 {
@@ -48,6 +51,13 @@ impl Fault {
     pub fn check(&self) -> Result<(), (&'static str, String)> {
         if self.count == 0 || self.count > MAX_FAULT_COUNT {
             return Err(("count", format!("must be from 1 to {MAX_FAULT_COUNT}")));
+        }
+        if self
+            .message
+            .as_ref()
+            .is_some_and(|m| m.chars().count() > 500)
+        {
+            return Err(("message", "must be at most 500 characters".to_owned()));
         }
         if self.after > MAX_FAULT_COUNT {
             return Err(("after", format!("must be at most {MAX_FAULT_COUNT}")));
@@ -132,6 +142,7 @@ pub fn parse_faults(spec: &str) -> Result<Vec<Fault>, String> {
                 scope: None,
                 delay_ms: None,
                 after: 0,
+                message: None,
             };
             fault
                 .check()

@@ -46,6 +46,14 @@ const POST_COLUMNS: &str =
     "p.id, p.user_id, p.idempotency_key, p.text, p.media, p.accepted_at, r.reply_to";
 const POSTS: &str = "sandbox_posts p LEFT JOIN sandbox_replies r ON r.post_id = p.id";
 
+/// A post to store: its idempotency key, text, media (as JSON) and the post it replies to.
+pub struct NewPost {
+    pub key: Option<String>,
+    pub text: String,
+    pub media: String,
+    pub reply_to: Option<String>,
+}
+
 /// A client registered with the sandbox, and its secret.
 #[derive(Debug, Clone)]
 pub struct RegisteredClient {
@@ -341,15 +349,18 @@ impl SandboxStore {
     pub async fn insert_post(
         &self,
         user: &str,
-        key: Option<String>,
-        text: &str,
-        media: String,
-        reply_to: Option<String>,
+        post: NewPost,
         dedupe: bool,
         now_ms: i64,
     ) -> StoreResult<SandboxPost> {
         let id = format!("sbxpost_{}", uuid::Uuid::now_v7().simple());
-        let (u, t, base) = (user.to_owned(), text.to_owned(), self.base.clone());
+        let NewPost {
+            key,
+            text: t,
+            media,
+            reply_to,
+        } = post;
+        let (u, base) = (user.to_owned(), self.base.clone());
         self.db
             .call(move |c| {
                 let tx = c.transaction()?;

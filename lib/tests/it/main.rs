@@ -40,6 +40,7 @@ mod local_conformance;
 mod media;
 mod media_storage;
 mod meta_platforms;
+mod platform_suite;
 mod refresh;
 mod sandbox;
 mod ssrf;
