@@ -46,3 +46,4 @@ mod ssrf;
 mod tokens;
 mod vault;
 mod webhooks;
+mod x;
