@@ -81,6 +81,9 @@ pub struct SandboxPost {
     pub media: serde_json::Value,
     pub accepted_at: chrono::DateTime<chrono::Utc>,
     pub url: String,
+    /// The post it replies to, for a thread's later parts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<String>,
 }
 
 /// The sandbox's state: its database, its faults, how long its access tokens live and how it treats idempotency

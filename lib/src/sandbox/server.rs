@@ -400,6 +400,9 @@ struct NewSandboxPost {
     text: String,
     #[serde(default)]
     media: Vec<MediaRef>,
+    /// The id of a post by the same user this one replies to (a thread's later parts).
+    #[serde(default)]
+    reply_to: Option<String>,
 }
 
 /// A post's media item: one uploaded before (`POST /sandbox/api/media`), or a URL the sandbox fetches now.
@@ -678,13 +681,34 @@ async fn create_post(
             "a sandbox post has at most 500 characters",
         );
     }
+    if let Some(parent) = &input.reply_to {
+        match sb.store.post(parent).await {
+            Ok(Some(p)) if p.account == user => {}
+            Ok(_) => {
+                return api_error(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "unknown_parent",
+                    "reply_to must be a post of the same account",
+                )
+            }
+            Err(e) => return unavailable(e),
+        }
+    }
     let media = match resolve_media(&sb, &user, &input.media).await {
         Ok(m) => m,
         Err(r) => return r,
     };
     let stored = sb
         .store
-        .insert_post(&user, key, &input.text, media.to_string(), dedupe, now_ms())
+        .insert_post(
+            &user,
+            key,
+            &input.text,
+            media.to_string(),
+            input.reply_to.clone(),
+            dedupe,
+            now_ms(),
+        )
         .await;
     let post = match stored {
         Ok(p) => p,

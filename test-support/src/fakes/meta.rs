@@ -208,6 +208,8 @@ pub struct Post {
     pub link: Option<String>,
     pub created_at: DateTime<Utc>,
     pub permalink: String,
+    /// The post it replies to (Threads' `reply_to_id`).
+    pub reply_to: Option<String>,
 }
 
 struct App {
@@ -250,6 +252,7 @@ struct Container {
     polls_left: u32,
     outcome: Outcome,
     published_as: Option<String>,
+    reply_to: Option<String>,
 }
 
 struct Photo {
@@ -1366,6 +1369,20 @@ fn create_container(w: &mut World, r: &Request, token: &Token, node: &str) -> An
         .unwrap_or_default()
         .to_owned();
     let carousel_item = r.param("is_carousel_item") == Some("true");
+    let reply_to = r
+        .param("reply_to_id")
+        .filter(|_| threads)
+        .map(str::to_owned);
+    if let Some(parent) = &reply_to {
+        if !w.posts.iter().any(|p| &p.id == parent && p.owner == owner) {
+            return graph_error(
+                400,
+                100,
+                Some(33),
+                "Unsupported post request. Object with ID does not exist",
+            );
+        }
+    }
     let (max_text, max_children) = if threads { (500, 20) } else { (2200, 10) };
     if text.chars().count() > max_text {
         return bad_param(&format!(
@@ -1443,6 +1460,7 @@ fn create_container(w: &mut World, r: &Request, token: &Token, node: &str) -> An
             polls_left: script.in_progress_polls,
             outcome: script.outcome,
             published_as: None,
+            reply_to,
         },
     );
     ok(json!({ "id": id }))
@@ -1595,6 +1613,7 @@ fn publish(w: &mut World, r: &Request, token: &Token, node: &str) -> Answer {
         link: None,
         created_at: now,
         permalink,
+        reply_to: c.reply_to.clone(),
     };
     if let Some(c) = w.containers.get_mut(&id) {
         c.published_as = Some(post_id.clone());
@@ -1722,6 +1741,7 @@ fn page_feed(w: &mut World, r: &Request, page: &str) -> Answer {
         link,
         created_at: now,
         permalink: format!("https://www.facebook.com/{page}/posts/{id}"),
+        reply_to: None,
     });
     ok(json!({ "id": id }))
 }
@@ -1742,6 +1762,7 @@ fn page_video(w: &mut World, r: &Request, page: &str) -> Answer {
         link: None,
         created_at: now,
         permalink: format!("https://www.facebook.com/{page}/videos/{id}/"),
+        reply_to: None,
     });
     ok(json!({ "id": id }))
 }
