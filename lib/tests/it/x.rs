@@ -622,6 +622,7 @@ async fn connect_via_api(
 #[tokio::test]
 async fn end_to_end_a_thread_publishes_and_a_lost_answer_is_recovered_once_without_tokens_in_logs()
 {
+    let (logs, _capturing) = postora_test_support::logs::Capturing::start();
     let fake = FakeX::start().await;
     let env = fake.env();
     let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -671,4 +672,18 @@ async fn end_to_end_a_thread_publishes_and_a_lost_answer_is_recovered_once_witho
         "the lost answer was found, not published again"
     );
     assert_eq!(d["platform_post_id"], posts[1].id.as_str());
+
+    let accounts = t.get(&key, "/v1/accounts").await.text().await.unwrap();
+    let logged = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
+    assert!(!logged.is_empty(), "the logs were captured");
+    for secret in fake.secrets() {
+        assert!(
+            !logged.contains(&secret),
+            "a token or secret is in the logs"
+        );
+        assert!(
+            !accounts.contains(&secret),
+            "a token or secret is in an answer"
+        );
+    }
 }

@@ -1180,6 +1180,14 @@ impl FakeX {
         self.world().fail_next_5xx = n;
     }
 
+    /// Every access and refresh token the fake issued, and the app's secret: what must never appear in a log.
+    pub fn secrets(&self) -> Vec<String> {
+        let w = self.world();
+        let mut all: Vec<String> = w.access.keys().chain(w.refresh.keys()).cloned().collect();
+        all.push(X_APP.1.to_owned());
+        all
+    }
+
     /// Whether any grant of `user` is still alive.
     pub fn grant_alive(&self, user: &str) -> bool {
         let w = self.world();
