@@ -4,3 +4,4 @@
 pub mod http;
 pub mod meta;
 pub mod oauth;
+pub mod x;

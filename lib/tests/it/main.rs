@@ -47,3 +47,4 @@ mod ssrf;
 mod tokens;
 mod vault;
 mod webhooks;
+mod x;

@@ -2,3 +2,4 @@
 //! request)`), reachable over real HTTP on a loopback port, so the real adapters run against it unchanged.
 
 pub mod meta;
+pub mod x;
