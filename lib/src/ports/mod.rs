@@ -18,7 +18,7 @@ pub use media::{
 };
 
 pub use platform::{
-    new_pkce_verifier, AuthorizeRequest, CodeExchange, Connection, MediaBytes, NoProgress,
+    new_pkce_verifier, Authorization, AuthorizeRequest, CodeExchange, Connection, MediaBytes, NoProgress,
     Platform, PlatformError, Platforms, Progress, PublishJob, PublishMedia, Published, Recovery,
 };
 
