@@ -14,8 +14,9 @@ use super::auth::{Caller, CallerKey};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{page_limit, parse_json, query, Json};
 use super::views::{
-    AccountList, AccountView, ApiKeyCreated, AppPasswordInput, Connected, ApiKeyList, ApiKeyView, AuditPage, ConnectInput,
-    ConnectStarted, ExportLine, NewApiKey, PostPage, PostView, RetryRequest, WorkspaceErasedView,
+    AccountList, AccountView, ApiKeyCreated, ApiKeyList, ApiKeyView, AppPasswordInput, AuditPage,
+    ConnectInput, ConnectStarted, Connected, ExportLine, NewApiKey, PostPage, PostView,
+    RetryRequest, WorkspaceErasedView,
 };
 use crate::app::posts::{NewPost, PostPatch};
 use crate::app::App;
@@ -120,11 +121,17 @@ async fn connect_bluesky_app_password(
 ) -> Result<Response, ApiError> {
     use secrecy::ExposeSecret;
     if input.handle.trim().is_empty() || input.handle.len() > 253 {
-        return Err(ApiError::invalid("handle", "give the Bluesky handle, such as alice.bsky.social"));
+        return Err(ApiError::invalid(
+            "handle",
+            "give the Bluesky handle, such as alice.bsky.social",
+        ));
     }
     let password = input.app_password.expose_secret();
     if password.is_empty() || password.len() > 256 {
-        return Err(ApiError::invalid("app_password", "give an app password of 1 to 256 characters"));
+        return Err(ApiError::invalid(
+            "app_password",
+            "give an app password of 1 to 256 characters",
+        ));
     }
     let accounts = app
         .connect_with_password(

@@ -45,9 +45,9 @@ impl DpopKey {
             if let Ok(key) = SigningKey::from_slice(&h.finalize()) {
                 return Ok(Self { key });
             }
-            counter = counter.checked_add(1).ok_or_else(|| {
-                PlatformError::Transient("no DPoP key could be derived".into())
-            })?;
+            counter = counter
+                .checked_add(1)
+                .ok_or_else(|| PlatformError::Transient("no DPoP key could be derived".into()))?;
         }
     }
 

@@ -102,7 +102,14 @@ impl Directory {
             &[("handle", handle)],
         );
         let asked = xrpc
-            .send(reqwest::Method::GET, url, Auth::None, Body::Empty, Effect::Read, "resolving the handle")
+            .send(
+                reqwest::Method::GET,
+                url,
+                Auth::None,
+                Body::Empty,
+                Effect::Read,
+                "resolving the handle",
+            )
             .await;
         match asked {
             Ok(reply) => {
@@ -126,7 +133,14 @@ impl Directory {
         let url = url::Url::parse(&format!("https://{handle}/.well-known/atproto-did"))
             .map_err(|_| not_found())?;
         let reply = xrpc
-            .send(reqwest::Method::GET, url, Auth::None, Body::Empty, Effect::Read, "resolving the handle")
+            .send(
+                reqwest::Method::GET,
+                url,
+                Auth::None,
+                Body::Empty,
+                Effect::Read,
+                "resolving the handle",
+            )
             .await
             .map_err(|_| not_found())?;
         let did = String::from_utf8_lossy(&reply.body).trim().to_owned();
@@ -138,11 +152,17 @@ impl Directory {
     }
 
     /// The DID document's PDS and the handles it claims.
-    pub async fn document(&self, xrpc: &Xrpc, did: &str) -> Result<(url::Url, Vec<String>), PlatformError> {
+    pub async fn document(
+        &self,
+        xrpc: &Xrpc,
+        did: &str,
+    ) -> Result<(url::Url, Vec<String>), PlatformError> {
         let url = if let Some(host) = did.strip_prefix("did:web:") {
             let host = host.replace("%3A", ":").replace("%3a", ":");
             if host.contains(':') && !xrpc.policy().allow_loopback {
-                return Err(PlatformError::Rejected("a did:web with a port is not resolved".into()));
+                return Err(PlatformError::Rejected(
+                    "a did:web with a port is not resolved".into(),
+                ));
             }
             let scheme = if xrpc.policy().allow_loopback && host.starts_with("localhost") {
                 "http"
@@ -155,7 +175,14 @@ impl Directory {
         }
         .map_err(|_| PlatformError::Rejected(format!("the DID {did} cannot be resolved")))?;
         let reply = xrpc
-            .send(reqwest::Method::GET, url, Auth::None, Body::Empty, Effect::Read, "reading the DID document")
+            .send(
+                reqwest::Method::GET,
+                url,
+                Auth::None,
+                Body::Empty,
+                Effect::Read,
+                "reading the DID document",
+            )
             .await
             .map_err(|f| match f {
                 Failure::Xrpc(e) if e.status == 404 || e.status == 410 => {
@@ -229,7 +256,10 @@ mod tests {
 
     #[test]
     fn handles_and_dids_are_normalized() {
-        assert_eq!(normalize(" @Alice.bsky.social ").unwrap(), "alice.bsky.social");
+        assert_eq!(
+            normalize(" @Alice.bsky.social ").unwrap(),
+            "alice.bsky.social"
+        );
         assert_eq!(normalize("did:plc:abc123").unwrap(), "did:plc:abc123");
         assert!(normalize("not a handle").is_err());
         assert!(normalize("localhost").is_err());

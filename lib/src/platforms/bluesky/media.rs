@@ -111,9 +111,22 @@ pub struct VideoUpload<'a> {
 impl VideoUpload<'_> {
     /// The video embed. Through the video service when one is configured, the job id checkpointed so a later
     /// attempt polls the same job; as a plain blob otherwise.
-    pub async fn embed(&self, m: &PublishMedia, progress: &dyn Progress) -> Result<Value, PlatformError> {
+    pub async fn embed(
+        &self,
+        m: &PublishMedia,
+        progress: &dyn Progress,
+    ) -> Result<Value, PlatformError> {
         let blob = match self.service {
-            None => upload_blob(self.xrpc, self.pds, self.auth, read_all(m).await?, m.format.mime()).await?,
+            None => {
+                upload_blob(
+                    self.xrpc,
+                    self.pds,
+                    self.auth,
+                    read_all(m).await?,
+                    m.format.mime(),
+                )
+                .await?
+            }
             Some(service) => {
                 let job = match self
                     .checkpoint
@@ -140,10 +153,16 @@ impl VideoUpload<'_> {
         Ok(embed)
     }
 
-    async fn upload_video(&self, service: &VideoService, m: &PublishMedia) -> Result<String, PlatformError> {
+    async fn upload_video(
+        &self,
+        service: &VideoService,
+        m: &PublishMedia,
+    ) -> Result<String, PlatformError> {
         // A token from the PDS for the video service to upload a blob into this PDS on the account's behalf.
         let aud = format!("did:web:{}", self.pds.host_str().unwrap_or_default());
-        let exp = (chrono::Utc::now() + chrono::Duration::minutes(30)).timestamp().to_string();
+        let exp = (chrono::Utc::now() + chrono::Duration::minutes(30))
+            .timestamp()
+            .to_string();
         let reply = self
             .xrpc
             .send(
@@ -151,7 +170,11 @@ impl VideoUpload<'_> {
                 method_url(
                     self.pds,
                     "com.atproto.server.getServiceAuth",
-                    &[("aud", &aud), ("lxm", "com.atproto.repo.uploadBlob"), ("exp", &exp)],
+                    &[
+                        ("aud", &aud),
+                        ("lxm", "com.atproto.repo.uploadBlob"),
+                        ("exp", &exp),
+                    ],
                 ),
                 self.auth,
                 Body::Empty,
@@ -173,7 +196,11 @@ impl VideoUpload<'_> {
             .xrpc
             .send(
                 reqwest::Method::POST,
-                method_url(&service.url, "app.bsky.video.uploadVideo", &[("did", self.did), ("name", &name)]),
+                method_url(
+                    &service.url,
+                    "app.bsky.video.uploadVideo",
+                    &[("did", self.did), ("name", &name)],
+                ),
                 Auth::Bearer(&token),
                 Body::Bytes {
                     bytes: read_all(m).await?,
@@ -199,14 +226,23 @@ impl VideoUpload<'_> {
         Ok(job.to_owned())
     }
 
-    async fn wait_for(&self, service: &VideoService, job: &str, progress: &dyn Progress) -> Result<Value, PlatformError> {
+    async fn wait_for(
+        &self,
+        service: &VideoService,
+        job: &str,
+        progress: &dyn Progress,
+    ) -> Result<Value, PlatformError> {
         let started = tokio::time::Instant::now();
         loop {
             let reply = self
                 .xrpc
                 .send(
                     reqwest::Method::GET,
-                    method_url(&service.url, "app.bsky.video.getJobStatus", &[("jobId", job)]),
+                    method_url(
+                        &service.url,
+                        "app.bsky.video.getJobStatus",
+                        &[("jobId", job)],
+                    ),
                     Auth::None,
                     Body::Empty,
                     Effect::Read,
@@ -225,15 +261,22 @@ impl VideoUpload<'_> {
                 Some("JOB_STATE_FAILED") => {
                     return Err(PlatformError::Rejected(format!(
                         "Bluesky could not process the video: {}",
-                        s.get("error").and_then(Value::as_str).unwrap_or("no reason given")
+                        s.get("error")
+                            .and_then(Value::as_str)
+                            .unwrap_or("no reason given")
                     )))
                 }
                 _ => {}
             }
             if started.elapsed() >= service.max_wait {
-                return Err(PlatformError::Transient("the video is still processing after the longest wait".into()));
+                return Err(PlatformError::Transient(
+                    "the video is still processing after the longest wait".into(),
+                ));
             }
-            if progress.time_left().is_some_and(|left| left <= service.poll_every) {
+            if progress
+                .time_left()
+                .is_some_and(|left| left <= service.poll_every)
+            {
                 return Err(PlatformError::Processing {
                     retry_after: service.poll_every,
                     message: "Bluesky is still processing the video".into(),
@@ -264,7 +307,9 @@ pub async fn card(
     let url = url::Url::parse(link).ok()?;
     let html = fetch(fetcher, &url, MAX_PAGE).await?;
     let html = String::from_utf8_lossy(&html);
-    let title = meta(&html, "og:title").or_else(|| title(&html)).unwrap_or_default();
+    let title = meta(&html, "og:title")
+        .or_else(|| title(&html))
+        .unwrap_or_default();
     let description = meta(&html, "og:description")
         .or_else(|| meta(&html, "description"))
         .unwrap_or_default();

@@ -82,9 +82,13 @@ impl BlueskyConfig {
             let key = match env.secret("POSTORA_BLUESKY_CLIENT_KEY") {
                 None => None,
                 Some(pem) => Some(
-                    DpopKey::from_pkcs8_pem(secrecy::ExposeSecret::expose_secret(&pem)).ok_or_else(|| {
-                        ConfigError::invalid("POSTORA_BLUESKY_CLIENT_KEY", "must be a P-256 private key in PKCS#8 PEM")
-                    })?,
+                    DpopKey::from_pkcs8_pem(secrecy::ExposeSecret::expose_secret(&pem))
+                        .ok_or_else(|| {
+                            ConfigError::invalid(
+                                "POSTORA_BLUESKY_CLIENT_KEY",
+                                "must be a P-256 private key in PKCS#8 PEM",
+                            )
+                        })?,
                 ),
             };
             let base = public.as_str().trim_end_matches('/').to_owned();
@@ -133,8 +137,16 @@ struct OAuthSession {
 impl Session {
     fn of(account: &Account) -> Result<Self, PlatformError> {
         let s = &account.settings;
-        let missing = || PlatformError::Reauth("the account's Bluesky settings are incomplete; connect it again".into());
-        let did = s.get("did").and_then(Value::as_str).ok_or_else(missing)?.to_owned();
+        let missing = || {
+            PlatformError::Reauth(
+                "the account's Bluesky settings are incomplete; connect it again".into(),
+            )
+        };
+        let did = s
+            .get("did")
+            .and_then(Value::as_str)
+            .ok_or_else(missing)?
+            .to_owned();
         let pds = s
             .get("pds")
             .and_then(Value::as_str)
@@ -142,7 +154,11 @@ impl Session {
             .ok_or_else(missing)?;
         let oauth = match s.get("auth").and_then(Value::as_str) {
             Some("oauth") => Some(OAuthSession {
-                issuer: s.get("issuer").and_then(Value::as_str).ok_or_else(missing)?.to_owned(),
+                issuer: s
+                    .get("issuer")
+                    .and_then(Value::as_str)
+                    .ok_or_else(missing)?
+                    .to_owned(),
                 token_endpoint: s
                     .get("token_endpoint")
                     .and_then(Value::as_str)
@@ -229,9 +245,9 @@ impl BlueskyPlatform {
     fn key_of(tokens: &TokenSet) -> Result<Key, PlatformError> {
         match &tokens.dpop_key {
             None => Ok(Key::None),
-            Some(k) => DpopKey::from_secret(k)
-                .map(Key::Dpop)
-                .ok_or_else(|| PlatformError::Reauth("the session's DPoP key is unreadable".into())),
+            Some(k) => DpopKey::from_secret(k).map(Key::Dpop).ok_or_else(|| {
+                PlatformError::Reauth("the session's DPoP key is unreadable".into())
+            }),
         }
     }
 
@@ -252,11 +268,22 @@ impl BlueskyPlatform {
         let url = method_url(
             &identity.pds,
             "com.atproto.repo.getRecord",
-            &[("repo", &identity.did), ("collection", "app.bsky.actor.profile"), ("rkey", "self")],
+            &[
+                ("repo", &identity.did),
+                ("collection", "app.bsky.actor.profile"),
+                ("rkey", "self"),
+            ],
         );
         if let Ok(reply) = self
             .xrpc
-            .send(reqwest::Method::GET, url, auth, Body::Empty, Effect::Read, "reading the profile")
+            .send(
+                reqwest::Method::GET,
+                url,
+                auth,
+                Body::Empty,
+                Effect::Read,
+                "reading the profile",
+            )
             .await
         {
             if let Ok(v) = reply.json::<Value>("reading the profile") {
@@ -265,8 +292,12 @@ impl BlueskyPlatform {
                 profile.biography = r["description"].as_str().map(str::to_owned);
                 if let Some(cid) = r.pointer("/avatar/ref/$link").and_then(Value::as_str) {
                     profile.picture_url = Some(
-                        method_url(&identity.pds, "com.atproto.sync.getBlob", &[("did", &identity.did), ("cid", cid)])
-                            .to_string(),
+                        method_url(
+                            &identity.pds,
+                            "com.atproto.sync.getBlob",
+                            &[("did", &identity.did), ("cid", cid)],
+                        )
+                        .to_string(),
                     );
                 }
             }
@@ -292,11 +323,22 @@ impl BlueskyPlatform {
         let url = method_url(
             &session.pds,
             "com.atproto.repo.getRecord",
-            &[("repo", &session.did), ("collection", POST_COLLECTION), ("rkey", rkey)],
+            &[
+                ("repo", &session.did),
+                ("collection", POST_COLLECTION),
+                ("rkey", rkey),
+            ],
         );
         match self
             .xrpc
-            .send(reqwest::Method::GET, url, auth, Body::Empty, Effect::Read, "reading the post back")
+            .send(
+                reqwest::Method::GET,
+                url,
+                auth,
+                Body::Empty,
+                Effect::Read,
+                "reading the post back",
+            )
             .await
         {
             Ok(reply) => {
@@ -304,7 +346,9 @@ impl BlueskyPlatform {
                 let uri = v["uri"].as_str().unwrap_or_default().to_owned();
                 let cid = v["cid"].as_str().unwrap_or_default().to_owned();
                 if uri.is_empty() || cid.is_empty() {
-                    return Err(PlatformError::Transient("the record read back has no uri or cid".into()));
+                    return Err(PlatformError::Transient(
+                        "the record read back has no uri or cid".into(),
+                    ));
                 }
                 Ok(Some((uri, cid)))
             }
@@ -323,7 +367,9 @@ impl BlueskyPlatform {
     ) -> Result<Option<Value>, PlatformError> {
         if media::is_video(job.media) {
             let [video] = job.media else {
-                return Err(PlatformError::Rejected("a Bluesky post carries one video alone".into()));
+                return Err(PlatformError::Rejected(
+                    "a Bluesky post carries one video alone".into(),
+                ));
             };
             let upload = media::VideoUpload {
                 xrpc: &self.xrpc,
@@ -337,9 +383,13 @@ impl BlueskyPlatform {
         }
         if !job.media.is_empty() {
             if job.media.len() > 4 {
-                return Err(PlatformError::Rejected("a Bluesky post carries at most 4 images".into()));
+                return Err(PlatformError::Rejected(
+                    "a Bluesky post carries at most 4 images".into(),
+                ));
             }
-            return media::images(&self.xrpc, &session.pds, auth, job.media).await.map(Some);
+            return media::images(&self.xrpc, &session.pds, auth, job.media)
+                .await
+                .map(Some);
         }
         match (links.first(), &self.fetcher) {
             (Some(link), Some(fetcher)) => {
@@ -355,7 +405,12 @@ impl BlueskyPlatform {
         for s in &spans {
             if let Feature::Mention(h) = &s.feature {
                 if !dids.contains_key(h) {
-                    let did = self.config.directory.resolve_handle(&self.xrpc, h).await.ok();
+                    let did = self
+                        .config
+                        .directory
+                        .resolve_handle(&self.xrpc, h)
+                        .await
+                        .ok();
                     dids.insert(h.clone(), did);
                 }
             }
@@ -367,7 +422,10 @@ impl BlueskyPlatform {
                 _ => None,
             })
             .collect();
-        (record::facets(&spans, |h| dids.get(h).cloned().flatten()), links)
+        (
+            record::facets(&spans, |h| dids.get(h).cloned().flatten()),
+            links,
+        )
     }
 }
 
@@ -394,7 +452,10 @@ impl Platform for BlueskyPlatform {
         true
     }
 
-    async fn authorize(&self, request: &AuthorizeRequest<'_>) -> Result<Authorization, PlatformError> {
+    async fn authorize(
+        &self,
+        request: &AuthorizeRequest<'_>,
+    ) -> Result<Authorization, PlatformError> {
         let client = self.config.oauth.as_ref().ok_or_else(|| {
             PlatformError::Rejected(
                 "Bluesky OAuth is not set up on this Postora; connect with a handle and an app password".into(),
@@ -431,7 +492,10 @@ impl Platform for BlueskyPlatform {
         })
     }
 
-    async fn exchange_code(&self, exchange: &CodeExchange<'_>) -> Result<Vec<Connection>, PlatformError> {
+    async fn exchange_code(
+        &self,
+        exchange: &CodeExchange<'_>,
+    ) -> Result<Vec<Connection>, PlatformError> {
         let client = self
             .config
             .oauth
@@ -446,10 +510,13 @@ impl Platform for BlueskyPlatform {
                 .map(str::to_owned)
                 .ok_or_else(|| PlatformError::Rejected("the sign-in lost its context".into()))
         };
-        let (issuer, token_endpoint, did) = (field("issuer")?, field("token_endpoint")?, field("did")?);
+        let (issuer, token_endpoint, did) =
+            (field("issuer")?, field("token_endpoint")?, field("did")?);
         // RFC 9207: the callback names the server that answered; it must be the one asked.
         if exchange.issuer.is_some_and(|iss| iss != issuer) {
-            return Err(PlatformError::Rejected("the callback came from another authorization server".into()));
+            return Err(PlatformError::Rejected(
+                "the callback came from another authorization server".into(),
+            ));
         }
         let verifier = exchange
             .pkce_verifier
@@ -461,10 +528,20 @@ impl Platform for BlueskyPlatform {
             ("redirect_uri".to_owned(), exchange.redirect_uri.to_owned()),
             ("code_verifier".to_owned(), verifier.to_owned()),
         ];
-        let (tokens, sub) =
-            oauth::token(&self.xrpc, client, &issuer, &token_endpoint, &key, grant, None).await?;
+        let (tokens, sub) = oauth::token(
+            &self.xrpc,
+            client,
+            &issuer,
+            &token_endpoint,
+            &key,
+            grant,
+            None,
+        )
+        .await?;
         if sub != did {
-            return Err(PlatformError::Rejected("the authorization server signed in another account".into()));
+            return Err(PlatformError::Rejected(
+                "the authorization server signed in another account".into(),
+            ));
         }
         // The DID's own document must name the PDS whose authorization server this is.
         let identity = self.config.directory.resolve(&self.xrpc, &did).await?;
@@ -482,10 +559,16 @@ impl Platform for BlueskyPlatform {
         identifier: &str,
         password: &SecretString,
     ) -> Result<Vec<Connection>, PlatformError> {
-        let identity = self.config.directory.resolve(&self.xrpc, identifier).await?;
+        let identity = self
+            .config
+            .directory
+            .resolve(&self.xrpc, identifier)
+            .await?;
         let answer = session::create(&self.xrpc, &identity.pds, &identity.did, password).await?;
         if answer.did != identity.did {
-            return Err(PlatformError::Rejected("the PDS signed in another account".into()));
+            return Err(PlatformError::Rejected(
+                "the PDS signed in another account".into(),
+            ));
         }
         let identity = Identity {
             handle: identity.handle.or(answer.handle.clone()),
@@ -502,12 +585,18 @@ impl Platform for BlueskyPlatform {
         }])
     }
 
-    async fn refresh(&self, account: &Account, tokens: &TokenSet) -> Result<TokenSet, PlatformError> {
+    async fn refresh(
+        &self,
+        account: &Account,
+        tokens: &TokenSet,
+    ) -> Result<TokenSet, PlatformError> {
         let session = Session::of(account)?;
         match (&session.oauth, Self::key_of(tokens)?) {
             (Some(o), Key::Dpop(key)) => {
                 let client = self.config.oauth.as_ref().ok_or_else(|| {
-                    PlatformError::Reauth("Bluesky OAuth is no longer set up on this Postora".into())
+                    PlatformError::Reauth(
+                        "Bluesky OAuth is no longer set up on this Postora".into(),
+                    )
                 })?;
                 let grant = oauth::refresh_grant(tokens)?;
                 let (set, sub) = oauth::token(
@@ -521,16 +610,24 @@ impl Platform for BlueskyPlatform {
                 )
                 .await?;
                 if sub != session.did {
-                    return Err(PlatformError::Reauth("the refresh answered for another account".into()));
+                    return Err(PlatformError::Reauth(
+                        "the refresh answered for another account".into(),
+                    ));
                 }
                 Ok(set)
             }
             (None, Key::None) => session::refresh(&self.xrpc, &session.pds, tokens).await,
-            _ => Err(PlatformError::Reauth("the account's session does not match its settings".into())),
+            _ => Err(PlatformError::Reauth(
+                "the account's session does not match its settings".into(),
+            )),
         }
     }
 
-    async fn publish(&self, job: &PublishJob<'_>, progress: &dyn Progress) -> Result<Published, PlatformError> {
+    async fn publish(
+        &self,
+        job: &PublishJob<'_>,
+        progress: &dyn Progress,
+    ) -> Result<Published, PlatformError> {
         let session = Session::of(job.account)?;
         let key = Self::key_of(job.tokens)?;
         let auth = Self::auth(job.tokens, &key);
@@ -540,7 +637,9 @@ impl Platform for BlueskyPlatform {
         let reply = record::reply(job.thread).map_err(PlatformError::Rejected)?;
         let (facets, links) = self.facets(job.text).await;
         let link_refs: Vec<&str> = links.iter().map(String::as_str).collect();
-        let embed = self.embed(job, &session, auth, &link_refs, progress).await?;
+        let embed = self
+            .embed(job, &session, auth, &link_refs, progress)
+            .await?;
         let langs = match job.options {
             Some(TargetOptions::Bluesky(o)) => o.langs.clone(),
             _ => Vec::new(),
@@ -565,9 +664,12 @@ impl Platform for BlueskyPlatform {
             .await;
         let (uri, cid) = match sent {
             Ok(reply) => {
-                self.xrpc.note_budget(&session.did, &reply.headers, Utc::now());
+                self.xrpc
+                    .note_budget(&session.did, &reply.headers, Utc::now());
                 let v: Value = serde_json::from_slice(&reply.body).map_err(|_| {
-                    PlatformError::Unknown("the post was sent, but its answer was unreadable".into())
+                    PlatformError::Unknown(
+                        "the post was sent, but its answer was unreadable".into(),
+                    )
                 })?;
                 match (v["uri"].as_str(), v["cid"].as_str()) {
                     (Some(u), Some(c)) => (u.to_owned(), c.to_owned()),

@@ -120,15 +120,25 @@ pub struct ServerMetadata {
 /// Finds the authorization server of a PDS.
 pub async fn discover(xrpc: &Xrpc, pds: &url::Url) -> Result<ServerMetadata, PlatformError> {
     let get = |url: url::Url, what: &'static str| async move {
-        xrpc.send(reqwest::Method::GET, url, Auth::None, Body::Empty, Effect::Read, what)
-            .await
-            .map_err(|f| match f {
-                Failure::Xrpc(_) => PlatformError::Rejected(format!("{what}: the server has no OAuth metadata")),
-                Failure::Platform(p) => p,
-            })
+        xrpc.send(
+            reqwest::Method::GET,
+            url,
+            Auth::None,
+            Body::Empty,
+            Effect::Read,
+            what,
+        )
+        .await
+        .map_err(|f| match f {
+            Failure::Xrpc(_) => {
+                PlatformError::Rejected(format!("{what}: the server has no OAuth metadata"))
+            }
+            Failure::Platform(p) => p,
+        })
     };
     let resource: Value = get(
-        pds.join("/.well-known/oauth-protected-resource").map_err(|_| bad("the PDS address"))?,
+        pds.join("/.well-known/oauth-protected-resource")
+            .map_err(|_| bad("the PDS address"))?,
         "discovering the account's authorization server",
     )
     .await?
@@ -149,7 +159,9 @@ pub async fn discover(xrpc: &Xrpc, pds: &url::Url) -> Result<ServerMetadata, Pla
     .await?
     .json("reading the authorization server's metadata")?;
     if meta.issuer.trim_end_matches('/') != issuer.as_str().trim_end_matches('/') {
-        return Err(bad("the authorization server's metadata names another issuer"));
+        return Err(bad(
+            "the authorization server's metadata names another issuer",
+        ));
     }
     for endpoint in [
         &meta.authorization_endpoint,
@@ -195,10 +207,20 @@ pub async fn push(
     let url = url::Url::parse(&meta.pushed_authorization_request_endpoint)
         .map_err(|_| bad("the PAR endpoint"))?;
     let reply = xrpc
-        .send(reqwest::Method::POST, url, Auth::DpopOnly(key), Body::Form(form), Effect::Read, "pushing the authorization request")
+        .send(
+            reqwest::Method::POST,
+            url,
+            Auth::DpopOnly(key),
+            Body::Form(form),
+            Effect::Read,
+            "pushing the authorization request",
+        )
         .await
         .map_err(|f| match f {
-            Failure::Xrpc(e) => PlatformError::Rejected(format!("the authorization server refused the request: {}", e.describe())),
+            Failure::Xrpc(e) => PlatformError::Rejected(format!(
+                "the authorization server refused the request: {}",
+                e.describe()
+            )),
             Failure::Platform(p) => p,
         })?;
     #[derive(Deserialize)]
@@ -206,8 +228,8 @@ pub async fn push(
         request_uri: String,
     }
     let pushed: Pushed = reply.json("pushing the authorization request")?;
-    let mut authorize =
-        url::Url::parse(&meta.authorization_endpoint).map_err(|_| bad("the authorization endpoint"))?;
+    let mut authorize = url::Url::parse(&meta.authorization_endpoint)
+        .map_err(|_| bad("the authorization endpoint"))?;
     authorize
         .query_pairs_mut()
         .append_pair("client_id", &client.client_id)
@@ -243,11 +265,23 @@ pub async fn token(
     form.extend(grant);
     let url = url::Url::parse(token_endpoint).map_err(|_| bad("the token endpoint"))?;
     let reply = xrpc
-        .send(reqwest::Method::POST, url, Auth::DpopOnly(key), Body::Form(form), Effect::Read, "calling the token endpoint")
+        .send(
+            reqwest::Method::POST,
+            url,
+            Auth::DpopOnly(key),
+            Body::Form(form),
+            Effect::Read,
+            "calling the token endpoint",
+        )
         .await
         .map_err(|f| match f.xrpc() {
-            Some(e) if e.error == "invalid_grant" || e.error == "invalid_client" || e.status == 401 => {
-                PlatformError::Reauth(format!("the authorization server refused the grant ({})", e.describe()))
+            Some(e)
+                if e.error == "invalid_grant" || e.error == "invalid_client" || e.status == 401 =>
+            {
+                PlatformError::Reauth(format!(
+                    "the authorization server refused the grant ({})",
+                    e.describe()
+                ))
             }
             Some(e) if e.status == 429 => f.classify(Effect::Read),
             Some(e) if e.status < 500 => PlatformError::Rejected(e.describe()),
@@ -311,7 +345,10 @@ mod tests {
         assert!(public.get("jwks_uri").is_none());
         let key = DpopKey::generate();
         let c = client(Some(key.clone()));
-        assert_eq!(c.metadata()["token_endpoint_auth_method"], "private_key_jwt");
+        assert_eq!(
+            c.metadata()["token_endpoint_auth_method"],
+            "private_key_jwt"
+        );
         let jwks = c.jwks();
         assert_eq!(jwks["keys"][0]["kid"], key.thumbprint());
         assert!(jwks["keys"][0].get("d").is_none());

@@ -43,7 +43,9 @@ fn encode_tid(n: u64) -> String {
 pub fn is_tid(s: &str) -> bool {
     s.len() == 13
         && s.bytes().all(|b| SORTABLE.contains(&b))
-        && s.as_bytes().first().is_some_and(|b| b"234567abcdefghij".contains(b))
+        && s.as_bytes()
+            .first()
+            .is_some_and(|b| b"234567abcdefghij".contains(b))
 }
 
 /// The record key of an `at://did/collection/rkey` URI.
@@ -115,18 +117,13 @@ pub fn detect(text: &str) -> Vec<Span> {
 
 fn link(word: &str) -> Option<&str> {
     let mut l = word;
-    loop {
-        let trimmed = l.trim_end_matches(TRAILING);
-        // A closing parenthesis belongs to the link when the link opened one (Wikipedia's addresses).
-        let trimmed = if l.ends_with(')') && l.matches('(').count() >= l.matches(')').count() {
-            l
-        } else {
-            trimmed
-        };
-        if trimmed == l {
+    // Trailing punctuation is trimmed one character at a time; a closing parenthesis stays when the link opened
+    // one (Wikipedia's addresses).
+    while let Some(last) = l.chars().last().filter(|c| TRAILING.contains(c)) {
+        if last == ')' && l.matches('(').count() >= l.matches(')').count() {
             break;
         }
-        l = trimmed;
+        l = &l[..l.len() - last.len_utf8()];
     }
     let host = url::Url::parse(l).ok()?.host_str()?.to_owned();
     host.contains('.').then_some(l)
@@ -281,7 +278,9 @@ mod tests {
     #[test]
     fn unresolved_mentions_are_left_as_text() {
         let spans = detect("hi @bob.test and @carol.test");
-        let f = facets(&spans, |h| (h == "bob.test").then(|| "did:plc:bob".to_owned()));
+        let f = facets(&spans, |h| {
+            (h == "bob.test").then(|| "did:plc:bob".to_owned())
+        });
         assert_eq!(f.len(), 1);
         assert_eq!(f[0]["features"][0]["did"], "did:plc:bob");
         assert_eq!(f[0]["index"]["byteStart"], 3);
@@ -302,6 +301,9 @@ mod tests {
         let mut broken = part("1");
         broken.reply_ref = None;
         assert!(reply(&[broken]).is_err());
-        assert_eq!(rkey_of("at://did:plc:a/app.bsky.feed.post/3abc"), Some("3abc"));
+        assert_eq!(
+            rkey_of("at://did:plc:a/app.bsky.feed.post/3abc"),
+            Some("3abc")
+        );
     }
 }

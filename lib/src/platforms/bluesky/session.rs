@@ -77,7 +77,11 @@ pub async fn create(
 
 /// Refreshes a session: a new access JWT and a new refresh JWT (the old one is dead once this answers). Any
 /// refusal of the refresh JWT means the person must connect again.
-pub async fn refresh(xrpc: &Xrpc, pds: &url::Url, tokens: &TokenSet) -> Result<TokenSet, PlatformError> {
+pub async fn refresh(
+    xrpc: &Xrpc,
+    pds: &url::Url,
+    tokens: &TokenSet,
+) -> Result<TokenSet, PlatformError> {
     let refresh = tokens
         .refresh_token
         .as_ref()

@@ -67,8 +67,9 @@ pub struct Reply {
 
 impl Reply {
     pub fn json<T: DeserializeOwned>(&self, what: &str) -> Result<T, PlatformError> {
-        serde_json::from_slice(&self.body)
-            .map_err(|_| PlatformError::Transient(format!("{what}: the answer was not what XRPC documents")))
+        serde_json::from_slice(&self.body).map_err(|_| {
+            PlatformError::Transient(format!("{what}: the answer was not what XRPC documents"))
+        })
     }
 }
 
@@ -126,7 +127,11 @@ impl XrpcError {
     pub fn is_auth(&self) -> bool {
         matches!(
             self.error.as_str(),
-            "ExpiredToken" | "InvalidToken" | "AuthRequired" | "AuthenticationRequired" | "invalid_token"
+            "ExpiredToken"
+                | "InvalidToken"
+                | "AuthRequired"
+                | "AuthenticationRequired"
+                | "invalid_token"
         ) || self.status == 401
     }
 
@@ -224,12 +229,18 @@ pub struct Xrpc {
 
 impl std::fmt::Debug for Xrpc {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Xrpc").field("policy", &self.policy).finish_non_exhaustive()
+        f.debug_struct("Xrpc")
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
     }
 }
 
 impl Xrpc {
-    pub fn new(policy: AddressPolicy, connect_timeout: Duration, request_timeout: Duration) -> Self {
+    pub fn new(
+        policy: AddressPolicy,
+        connect_timeout: Duration,
+        request_timeout: Duration,
+    ) -> Self {
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let http = reqwest::Client::builder()
             .dns_resolver(Arc::new(GuardedResolver::new(policy)))
@@ -256,7 +267,8 @@ impl Xrpc {
     /// Checks an address before anything is sent: `https` (or `http` to loopback where loopback is allowed, for
     /// tests), no credentials, and an IP literal host against the policy (names are checked as they resolve).
     pub fn check_url(&self, url: &url::Url) -> Result<(), PlatformError> {
-        let refuse = |why: &str| PlatformError::Rejected(format!("the server address is refused: {why}"));
+        let refuse =
+            |why: &str| PlatformError::Rejected(format!("the server address is refused: {why}"));
         if !url.username().is_empty() || url.password().is_some() {
             return Err(refuse("it carries credentials"));
         }
@@ -339,7 +351,10 @@ impl Xrpc {
             }
             _ => self.request_timeout,
         };
-        let mut req = self.http.request(method.clone(), url.clone()).timeout(timeout);
+        let mut req = self
+            .http
+            .request(method.clone(), url.clone())
+            .timeout(timeout);
         let nonce = || {
             self.nonces
                 .lock()
@@ -421,7 +436,12 @@ impl Xrpc {
     }
 
     /// Refuses a write of `points` before sending it when `did`'s budget, as last seen, cannot pay for it.
-    pub fn check_budget(&self, did: &str, points: u64, now: DateTime<Utc>) -> Result<(), PlatformError> {
+    pub fn check_budget(
+        &self,
+        did: &str,
+        points: u64,
+        now: DateTime<Utc>,
+    ) -> Result<(), PlatformError> {
         let Some(budget) = self.budgets.lock().ok().and_then(|b| b.get(did).copied()) else {
             return Ok(());
         };
@@ -468,17 +488,38 @@ mod tests {
 
     #[test]
     fn errors_map_to_the_publishers_classes() {
-        assert_eq!(err(400, "ExpiredToken").classify(Effect::Publish), PlatformError::TokenExpired);
-        assert_eq!(err(401, "AuthRequired").classify(Effect::Read), PlatformError::TokenExpired);
-        assert_eq!(err(400, "InvalidRequest").classify(Effect::Publish).code(), "rejected");
-        assert_eq!(err(502, "").classify(Effect::Publish).code(), "unknown_outcome");
+        assert_eq!(
+            err(400, "ExpiredToken").classify(Effect::Publish),
+            PlatformError::TokenExpired
+        );
+        assert_eq!(
+            err(401, "AuthRequired").classify(Effect::Read),
+            PlatformError::TokenExpired
+        );
+        assert_eq!(
+            err(400, "InvalidRequest").classify(Effect::Publish).code(),
+            "rejected"
+        );
+        assert_eq!(
+            err(502, "").classify(Effect::Publish).code(),
+            "unknown_outcome"
+        );
         assert_eq!(err(502, "").classify(Effect::Read).code(), "transient");
-        assert_eq!(err(429, "RateLimitExceeded").classify(Effect::Publish).code(), "rate_limited");
+        assert_eq!(
+            err(429, "RateLimitExceeded")
+                .classify(Effect::Publish)
+                .code(),
+            "rate_limited"
+        );
     }
 
     #[test]
     fn budgets_refuse_a_write_they_cannot_pay_for() {
-        let x = Xrpc::new(AddressPolicy::default(), Duration::from_secs(1), Duration::from_secs(1));
+        let x = Xrpc::new(
+            AddressPolicy::default(),
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+        );
         let now = Utc::now();
         let mut h = HeaderMap::new();
         h.insert("ratelimit-remaining", HeaderValue::from_static("2"));
@@ -488,10 +529,16 @@ mod tests {
         );
         x.note_budget("did:plc:a", &h, now);
         let e = x.check_budget("did:plc:a", CREATE_POINTS, now).unwrap_err();
-        assert!(matches!(e, PlatformError::RateLimited { retry_after: Some(w), .. } if w <= Duration::from_secs(60)));
+        assert!(
+            matches!(e, PlatformError::RateLimited { retry_after: Some(w), .. } if w <= Duration::from_secs(60))
+        );
         assert!(x.check_budget("did:plc:b", CREATE_POINTS, now).is_ok());
         assert!(x
-            .check_budget("did:plc:a", CREATE_POINTS, now + chrono::Duration::seconds(61))
+            .check_budget(
+                "did:plc:a",
+                CREATE_POINTS,
+                now + chrono::Duration::seconds(61)
+            )
             .is_ok());
         // An absurd reset is a day at most.
         h.insert("ratelimit-reset", HeaderValue::from_static("99999999999"));
@@ -500,13 +547,21 @@ mod tests {
 
     #[test]
     fn only_https_or_allowed_loopback_is_reached() {
-        let x = Xrpc::new(AddressPolicy::default(), Duration::from_secs(1), Duration::from_secs(1));
+        let x = Xrpc::new(
+            AddressPolicy::default(),
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+        );
         let u = |s: &str| url::Url::parse(s).unwrap();
         assert!(x.check_url(&u("https://pds.example.com")).is_ok());
         assert!(x.check_url(&u("http://pds.example.com")).is_err());
         assert!(x.check_url(&u("https://127.0.0.1")).is_err());
         assert!(x.check_url(&u("https://169.254.169.254")).is_err());
-        let t = Xrpc::new(AddressPolicy::allowing_loopback(), Duration::from_secs(1), Duration::from_secs(1));
+        let t = Xrpc::new(
+            AddressPolicy::allowing_loopback(),
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+        );
         assert!(t.check_url(&u("http://127.0.0.1:2583")).is_ok());
         assert!(t.check_url(&u("http://10.0.0.1")).is_err());
     }
