@@ -92,6 +92,7 @@ impl Platform for CountingTokenEndpoint {
             refresh_expires_at: None,
             scope: None,
             issued_at: now,
+            dpop_key: None,
         })
     }
 
@@ -143,6 +144,7 @@ pub async fn seed_due_accounts(app: &App, ws: &WorkspaceId, n: usize) -> Vec<Acc
             refresh_expires_at: None,
             scope: None,
             issued_at: now - chrono::Duration::days(59),
+            dpop_key: None,
         };
         let ciphertext = app.vault.seal(ws, &account.id, &tokens).await.unwrap();
         let sealed = SealedTokens {

@@ -92,6 +92,7 @@ async fn main() -> Result<()> {
             refresh_expires_at: None,
             scope: None,
             issued_at: now - chrono::Duration::days(59),
+            dpop_key: None,
         };
         let sealed = SealedTokens {
             ciphertext: app.vault.seal(&ws.id, &account.id, &tokens).await?,

@@ -357,6 +357,38 @@ impl App {
         })
     }
 
+    /// Connects an account with an identifier and a password made for apps (a Bluesky handle and app password):
+    /// the platform signs in once, and the session it gives is stored like a consent's tokens. A refused password
+    /// is a 422 naming `password_field`; a handle that leads nowhere, one naming `identifier_field`.
+    pub async fn connect_with_password(
+        &self,
+        ws: &WorkspaceId,
+        platform: PlatformKind,
+        (identifier_field, identifier): (&str, &str),
+        (password_field, password): (&str, &SecretString),
+    ) -> Result<Vec<Account>> {
+        let adapter = self
+            .platforms
+            .get(platform)
+            .ok_or(Error::PlatformDisabled(platform))?;
+        let connections = adapter
+            .connect_with_password(identifier, password)
+            .await
+            .map_err(|e| match e {
+                PlatformError::Reauth(m) => Error::invalid(password_field, m),
+                PlatformError::Rejected(m) | PlatformError::Transient(m) => {
+                    Error::invalid(identifier_field, m)
+                }
+                other => Error::Platform(other),
+            })?;
+        self.store_connections(ws, platform, connections)
+            .await
+            .map_err(|e| match e {
+                CallbackError::BadState => Error::NotFound("workspace"),
+                other => Error::Unavailable(other.to_string()),
+            })
+    }
+
     async fn store_connections(
         &self,
         ws: &WorkspaceId,

@@ -131,6 +131,9 @@ pub struct TokenSet {
     pub scope: Option<String>,
     /// When this set was issued: some platforms refuse to refresh a token younger than a day.
     pub issued_at: DateTime<Utc>,
+    /// The private key the tokens are bound to, where the platform binds them (Bluesky's OAuth tokens are DPoP-bound
+    /// to a key of the session): as secret as the tokens.
+    pub dpop_key: Option<SecretString>,
 }
 
 impl fmt::Debug for TokenSet {
@@ -145,6 +148,7 @@ impl fmt::Debug for TokenSet {
             .field("refresh_expires_at", &self.refresh_expires_at)
             .field("scope", &self.scope)
             .field("issued_at", &self.issued_at)
+            .field("dpop_key", &self.dpop_key.as_ref().map(|_| "[redacted]"))
             .finish()
     }
 }
@@ -158,6 +162,8 @@ struct TokenWire {
     refresh_expires_at: Option<DateTime<Utc>>,
     scope: Option<String>,
     issued_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    dpop_key: Option<String>,
 }
 
 impl TokenSet {
@@ -169,6 +175,7 @@ impl TokenSet {
             refresh_expires_at: None,
             scope: None,
             issued_at,
+            dpop_key: None,
         }
     }
 
@@ -189,12 +196,16 @@ impl TokenSet {
             refresh_expires_at: self.refresh_expires_at,
             scope: self.scope.clone(),
             issued_at: self.issued_at,
+            dpop_key: self.dpop_key.as_ref().map(|k| k.expose_secret().to_owned()),
         };
         let bytes = serde_json::to_vec(&wire).unwrap_or_default();
         let mut wire = wire;
         zeroize::Zeroize::zeroize(&mut wire.access_token);
         if let Some(r) = wire.refresh_token.as_mut() {
             zeroize::Zeroize::zeroize(r);
+        }
+        if let Some(k) = wire.dpop_key.as_mut() {
+            zeroize::Zeroize::zeroize(k);
         }
         zeroize::Zeroizing::new(bytes)
     }
@@ -208,6 +219,7 @@ impl TokenSet {
             refresh_expires_at: wire.refresh_expires_at,
             scope: wire.scope.take(),
             issued_at: wire.issued_at,
+            dpop_key: wire.dpop_key.take().map(SecretString::from),
         };
         Some(set)
     }

@@ -14,8 +14,9 @@ use super::auth::{Caller, CallerKey};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{page_limit, parse_json, query, Json};
 use super::views::{
-    AccountList, AccountView, ApiKeyCreated, ApiKeyList, ApiKeyView, AuditPage, ConnectInput,
-    ConnectStarted, ExportLine, NewApiKey, PostPage, PostView, RetryRequest, WorkspaceErasedView,
+    AccountList, AccountView, ApiKeyCreated, ApiKeyList, ApiKeyView, AppPasswordInput, AuditPage,
+    ConnectInput, ConnectStarted, Connected, ExportLine, NewApiKey, PostPage, PostView,
+    RetryRequest, WorkspaceErasedView,
 };
 use crate::app::posts::{NewPost, PostPatch};
 use crate::app::App;
@@ -27,6 +28,10 @@ pub fn router() -> Router<Arc<App>> {
     Router::new()
         .route("/v1/accounts", get(list_accounts))
         .route("/v1/accounts/connect/{platform}", post(connect))
+        .route(
+            "/v1/accounts/connect/bluesky/app-password",
+            post(connect_bluesky_app_password),
+        )
         .route("/v1/accounts/{id}", get(get_account).delete(disconnect))
         .route("/v1/posts", post(create_post).get(list_posts))
         .route(
@@ -100,6 +105,49 @@ async fn connect(
         state: start.state,
         expires_at: start.expires_at,
     }))
+}
+
+/// Connects a Bluesky account with its handle and an app password: Postora signs in once at the account's own
+/// server (found from the handle's DID document) and keeps the session it gives, sealed; the password is not kept.
+#[utoipa::path(post, path = "/v1/accounts/connect/bluesky/app-password", tag = "accounts",
+    request_body = AppPasswordInput,
+    responses((status = 201, body = Connected), (status = 404, body = ErrorBody, description = "Bluesky is not enabled"),
+        (status = 422, body = ErrorBody, description = "the handle does not resolve (`handle`) or the app password is refused (`app_password`)")),
+    security(("api_key" = [])))]
+async fn connect_bluesky_app_password(
+    State(app): State<Arc<App>>,
+    Caller(ws): Caller,
+    Json(input): Json<AppPasswordInput>,
+) -> Result<Response, ApiError> {
+    use secrecy::ExposeSecret;
+    if input.handle.trim().is_empty() || input.handle.len() > 253 {
+        return Err(ApiError::invalid(
+            "handle",
+            "give the Bluesky handle, such as alice.bsky.social",
+        ));
+    }
+    let password = input.app_password.expose_secret();
+    if password.is_empty() || password.len() > 256 {
+        return Err(ApiError::invalid(
+            "app_password",
+            "give an app password of 1 to 256 characters",
+        ));
+    }
+    let accounts = app
+        .connect_with_password(
+            &ws,
+            PlatformKind::Bluesky,
+            ("handle", &input.handle),
+            ("app_password", &input.app_password),
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(Connected {
+            accounts: accounts.iter().map(AccountView::from).collect(),
+        }),
+    )
+        .into_response())
 }
 
 /// The workspace's connected accounts.

@@ -22,6 +22,32 @@ pub fn router() -> Router<Arc<App>> {
     Router::new()
         .route("/oauth/{platform}/callback", get(callback))
         .route("/oauth/{platform}/choose", post(choose))
+        .route(
+            "/oauth/bluesky/client-metadata.json",
+            get(|app: State<Arc<App>>| document(app, "client-metadata.json")),
+        )
+        .route(
+            "/oauth/bluesky/jwks.json",
+            get(|app: State<Arc<App>>| document(app, "jwks.json")),
+        )
+}
+
+/// A document Bluesky's OAuth asks Postora to serve publicly (its client metadata, its public keys); a 404 where
+/// Bluesky OAuth is off.
+async fn document(State(app): State<Arc<App>>, name: &'static str) -> Response {
+    match app
+        .platforms
+        .get(PlatformKind::Bluesky)
+        .and_then(|p| p.public_document(name))
+    {
+        Some(doc) => axum::Json(doc).into_response(),
+        None => super::error::ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "Bluesky OAuth is not set up on this Postora",
+        )
+        .into_response(),
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]

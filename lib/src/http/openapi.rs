@@ -13,7 +13,7 @@ use crate::app::posts;
 #[openapi(
     info(title = "Postora", description = "Write a post once, schedule it for many social accounts, and have it published exactly once at the second it is due."),
     paths(
-        api::connect, api::list_accounts, api::get_account, api::disconnect,
+        api::connect, api::connect_bluesky_app_password, api::list_accounts, api::get_account, api::disconnect,
         api::create_post, api::list_posts, api::get_post, api::update_post, api::cancel_post, api::retry_delivery,
         api::export_workspace, api::erase_workspace, api::list_audit,
         api::list_api_keys, api::create_api_key, api::revoke_api_key,

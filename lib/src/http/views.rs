@@ -267,6 +267,33 @@ pub struct ConnectInput {
     pub handle: Option<String>,
 }
 
+/// A Bluesky handle and an app password (made in Bluesky's Settings, App passwords).
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AppPasswordInput {
+    /// The handle (such as `alice.bsky.social`) or DID.
+    #[schema(min_length = 1, max_length = 253)]
+    pub handle: String,
+    /// The app password. Used once to sign in, never stored: Postora keeps the session it gives.
+    #[schema(value_type = String, min_length = 1, max_length = 256, format = Password)]
+    pub app_password: secrecy::SecretString,
+}
+
+impl std::fmt::Debug for AppPasswordInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppPasswordInput")
+            .field("handle", &self.handle)
+            .field("app_password", &"[redacted]")
+            .finish()
+    }
+}
+
+/// The accounts a connection stored.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Connected {
+    pub accounts: Vec<AccountView>,
+}
+
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ConnectStarted {
     /// Send the person here to give consent.

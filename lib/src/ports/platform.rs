@@ -332,6 +332,12 @@ pub trait Platform: Send + Sync {
         )))
     }
 
+    /// A document the platform asks Postora to serve at a public address, by name (Bluesky's OAuth client
+    /// metadata, `client-metadata.json`, and its public keys, `jwks.json`). Defaults to none.
+    fn public_document(&self, _name: &str) -> Option<serde_json::Value> {
+        None
+    }
+
     /// Exchanges the code (and, where the platform has one, for a long-lived token) and reads the profile.
     async fn exchange_code(
         &self,

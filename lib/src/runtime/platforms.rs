@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use crate::config::{ConfigError, Env};
+use crate::platforms::bluesky::{BlueskyConfig, BlueskyPlatform};
 use crate::platforms::http::{client, set_max_body_bytes, HttpTimeouts, DEFAULT_MAX_BODY_BYTES};
 use crate::platforms::meta::{
     FacebookConfig, FacebookPlatform, InstagramConfig, InstagramPlatform, ThreadsConfig,
@@ -57,6 +58,9 @@ pub fn from_env(env: &Env) -> Result<Platforms, ConfigError> {
     }
     if let Some(config) = XConfig::from_env(env)? {
         platforms = platforms.with(Arc::new(XPlatform::new(http.clone(), config)));
+    }
+    if let Some(config) = BlueskyConfig::from_env(env)? {
+        platforms = platforms.with(Arc::new(BlueskyPlatform::new(config)));
     }
     Ok(platforms)
 }

@@ -30,6 +30,7 @@ mod aws_faults;
 mod aws_logs;
 mod aws_secrets;
 mod aws_template;
+mod bluesky;
 mod deletion;
 mod deletion_scenarios;
 mod facebook_pages;

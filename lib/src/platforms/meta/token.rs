@@ -117,6 +117,7 @@ impl TokenAnswer {
                 Permissions::List(l) => l.join(" "),
             }),
             issued_at: now,
+            dpop_key: None,
         })
     }
 }
