@@ -12,3 +12,14 @@ mod threads {
 
     postora_test_support::platform_suite!(ThreadsPeer::start());
 }
+
+mod x {
+    use std::sync::Arc;
+
+    use postora_test_support::fakes::x::FakeX;
+    use postora_test_support::platform_suite::PlatformPeer;
+
+    postora_test_support::platform_suite!(async {
+        Arc::new(FakeX::start().await) as Arc<dyn PlatformPeer>
+    });
+}
