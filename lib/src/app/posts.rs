@@ -488,13 +488,20 @@ impl App {
                     (Some(own), 0) => (own.as_str(), format!("targets[{i}].text")),
                     _ => (part_text.as_str(), part_field(threaded, k, "text")),
                 };
-                v.extend(content::check(
-                    &limits,
-                    account.platform,
-                    body,
-                    !media.is_empty(),
-                    &text_field,
-                ));
+                v.extend(
+                    content::check(
+                        &limits,
+                        account.platform,
+                        body,
+                        !media.is_empty(),
+                        &text_field,
+                    )
+                    .into_iter()
+                    .map(|x| Violation {
+                        target: Some(account.id.to_string()),
+                        ..x
+                    }),
+                );
                 let probed: Vec<_> = these.iter().map(|m| (&m.id, &m.info, m.bytes)).collect();
                 v.extend(
                     media_rules::check_post(account.platform, &probed)

@@ -45,6 +45,7 @@ mod platform_suite;
 mod refresh;
 mod sandbox;
 mod ssrf;
+mod threads_of_posts;
 mod tokens;
 mod vault;
 mod webhooks;

@@ -608,6 +608,21 @@ impl FakeMeta {
         }
     }
 
+    /// The environment variables that point Postora's Instagram adapter (Instagram login) at this fake.
+    pub fn instagram_env(&self) -> Vec<(String, String)> {
+        let origin = self.origin().as_str().trim_end_matches('/').to_owned();
+        vec![
+            ("POSTORA_INSTAGRAM_CLIENT_ID".into(), INSTAGRAM_APP.0.into()),
+            (
+                "POSTORA_INSTAGRAM_CLIENT_SECRET".into(),
+                INSTAGRAM_APP.1.into(),
+            ),
+            ("POSTORA_INSTAGRAM_AUTH_URL".into(), origin.clone()),
+            ("POSTORA_INSTAGRAM_API_URL".into(), origin.clone()),
+            ("POSTORA_INSTAGRAM_GRAPH_URL".into(), origin),
+        ]
+    }
+
     /// The environment variables that point Postora's Threads adapter at this fake.
     pub fn threads_env(&self) -> Vec<(String, String)> {
         let origin = self.origin().as_str().trim_end_matches('/').to_owned();
