@@ -131,7 +131,10 @@ pub async fn stores(s: &Stores) {
 pub async fn client_registrations(s: &Stores) {
     use postora::ports::StoredRegistration;
     let r = &s.registrations;
-    let server = format!("https://{}.example", WorkspaceId::generate().as_str().replace('_', "-"));
+    let server = format!(
+        "https://{}.example",
+        WorkspaceId::generate().as_str().replace('_', "-")
+    );
     let made = |client_id: &str| StoredRegistration {
         platform: PlatformKind::Mastodon,
         server: server.clone(),
@@ -141,32 +144,69 @@ pub async fn client_registrations(s: &Stores) {
         wrapped_key: vec![9, 8, 7, 0, 1],
         created_at: now(),
     };
-    assert_eq!(r.get_registration(PlatformKind::Mastodon, &server).await.unwrap(), None);
+    assert_eq!(
+        r.get_registration(PlatformKind::Mastodon, &server)
+            .await
+            .unwrap(),
+        None
+    );
     let first = made("client-a");
     assert_eq!(r.put_registration_if_absent(&first).await.unwrap(), first);
     assert_eq!(
-        r.get_registration(PlatformKind::Mastodon, &server).await.unwrap(),
+        r.get_registration(PlatformKind::Mastodon, &server)
+            .await
+            .unwrap(),
         Some(first.clone()),
         "a registration reads back byte for byte"
     );
     // Another platform's registration with the same server is another record.
-    assert_eq!(r.get_registration(PlatformKind::Bluesky, &server).await.unwrap(), None);
+    assert_eq!(
+        r.get_registration(PlatformKind::Bluesky, &server)
+            .await
+            .unwrap(),
+        None
+    );
     // A second registration loses and is handed the first.
-    assert_eq!(r.put_registration_if_absent(&made("client-b")).await.unwrap(), first);
+    assert_eq!(
+        r.put_registration_if_absent(&made("client-b"))
+            .await
+            .unwrap(),
+        first
+    );
     // Two at once: both end with the same one.
     let other = format!("{server}.two");
     let (x, y) = (
-        StoredRegistration { server: other.clone(), ..made("client-x") },
-        StoredRegistration { server: other.clone(), ..made("client-y") },
+        StoredRegistration {
+            server: other.clone(),
+            ..made("client-x")
+        },
+        StoredRegistration {
+            server: other.clone(),
+            ..made("client-y")
+        },
     );
-    let (kx, ky) = tokio::join!(r.put_registration_if_absent(&x), r.put_registration_if_absent(&y));
+    let (kx, ky) = tokio::join!(
+        r.put_registration_if_absent(&x),
+        r.put_registration_if_absent(&y)
+    );
     let (kx, ky) = (kx.unwrap(), ky.unwrap());
     assert_eq!(kx, ky, "racing registrations end with one winner");
     assert!(kx == x || kx == y);
     // Removing names the client id seen: a stale id removes nothing.
-    assert!(!r.remove_registration(PlatformKind::Mastodon, &server, "client-b").await.unwrap());
-    assert!(r.remove_registration(PlatformKind::Mastodon, &server, "client-a").await.unwrap());
-    assert_eq!(r.get_registration(PlatformKind::Mastodon, &server).await.unwrap(), None);
+    assert!(!r
+        .remove_registration(PlatformKind::Mastodon, &server, "client-b")
+        .await
+        .unwrap());
+    assert!(r
+        .remove_registration(PlatformKind::Mastodon, &server, "client-a")
+        .await
+        .unwrap());
+    assert_eq!(
+        r.get_registration(PlatformKind::Mastodon, &server)
+            .await
+            .unwrap(),
+        None
+    );
     let again = made("client-c");
     assert_eq!(r.put_registration_if_absent(&again).await.unwrap(), again);
 }

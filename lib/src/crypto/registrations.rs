@@ -63,13 +63,19 @@ impl SealedRegistrations {
     }
 
     fn remember(&self, r: &ClientRegistration) {
-        self.opened.lock().unwrap_or_else(|e| e.into_inner()).insert(
-            (r.platform, r.server.clone(), r.client_id.clone()),
-            r.clone(),
-        );
+        self.opened
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                (r.platform, r.server.clone(), r.client_id.clone()),
+                r.clone(),
+            );
     }
 
-    async fn open(&self, stored: &StoredRegistration) -> Result<ClientRegistration, RegistrationError> {
+    async fn open(
+        &self,
+        stored: &StoredRegistration,
+    ) -> Result<ClientRegistration, RegistrationError> {
         let key = self
             .keys
             .decrypt_data_key(&scope(), &stored.wrapped_key)

@@ -211,14 +211,31 @@ mod tests {
         let m = |t: &str| measure(t, TextMeasure::Mastodon { url_chars: 23 });
         assert_eq!(m("hello"), 5);
         assert_eq!(m("see https://example.com/a/very/long/path/indeed"), 4 + 23);
-        assert_eq!(measure("https://example.com/a/b", TextMeasure::Mastodon { url_chars: 30 }), 30);
+        assert_eq!(
+            measure(
+                "https://example.com/a/b",
+                TextMeasure::Mastodon { url_chars: 30 }
+            ),
+            30
+        );
         assert_eq!(m("hi @alice@mastodon.social"), 3 + 6);
         assert_eq!(m("hi @alice"), 9);
         assert_eq!(m("👨‍👩‍👧‍👦"), 1);
         let limits = PlatformKind::Mastodon.limits();
-        let long = format!("{} https://example.com/{}", "a".repeat(470), "x".repeat(200));
+        let long = format!(
+            "{} https://example.com/{}",
+            "a".repeat(470),
+            "x".repeat(200)
+        );
         assert!(check(&limits, PlatformKind::Mastodon, &long, false, "text").is_empty());
-        assert!(!check(&limits, PlatformKind::Mastodon, &"a".repeat(501), false, "text").is_empty());
+        assert!(!check(
+            &limits,
+            PlatformKind::Mastodon,
+            &"a".repeat(501),
+            false,
+            "text"
+        )
+        .is_empty());
     }
 
     #[test]

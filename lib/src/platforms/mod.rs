@@ -2,5 +2,6 @@
 //! they share: the HTTP client with its timeouts and error mapping, and the OAuth 2.0 client.
 
 pub mod http;
+pub mod mastodon;
 pub mod meta;
 pub mod oauth;

@@ -24,8 +24,9 @@ pub use registrations::{
 };
 
 pub use platform::{
-    new_pkce_verifier, AuthorizeRequest, CodeExchange, Connection, MediaBytes, NoProgress,
-    Platform, PlatformError, Platforms, Progress, PublishJob, PublishMedia, Published, Recovery,
+    new_pkce_verifier, Authorization, AuthorizeRequest, CodeExchange, Connection, MediaBytes,
+    NoProgress, Platform, PlatformError, Platforms, Progress, PublishJob, PublishMedia, Published,
+    Recovery,
 };
 
 use crate::domain::{

@@ -44,7 +44,11 @@ fn item(r: &StoredRegistration) -> Item {
     item
 }
 
-fn from_item(platform: PlatformKind, server: &str, item: &HashMap<String, AttributeValue>) -> StoreResult<StoredRegistration> {
+fn from_item(
+    platform: PlatformKind,
+    server: &str,
+    item: &HashMap<String, AttributeValue>,
+) -> StoreResult<StoredRegistration> {
     let bad = || items::unreadable("client registration");
     let binary = |name: &str| {
         item.get(name)
