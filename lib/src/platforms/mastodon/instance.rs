@@ -32,7 +32,7 @@ impl Instance {
     /// Makes an address a person typed (`mastodon.social`, `https://mastodon.social/`, `Mastodon.Social:443`) an
     /// origin, or says what is wrong with it. Only `https` unless `policy` allows loopback (tests).
     pub fn parse(raw: &str, policy: AddressPolicy) -> Result<Instance, PlatformError> {
-        let refuse = |why: &str| PlatformError::Rejected(format!("the instance address {why}"));
+        let refuse = |why: &str| PlatformError::Rejected(why.to_owned());
         let raw = raw.trim();
         if raw.is_empty() {
             return Err(refuse("is empty"));
@@ -72,7 +72,7 @@ impl Instance {
         if let Some(ip) = ip {
             policy.check(ip).map_err(|reason| {
                 PlatformError::Rejected(format!(
-                    "the instance address is {}, which Postora does not connect to",
+                    "is {}, which Postora does not connect to",
                     reason.describe()
                 ))
             })?;
@@ -295,7 +295,6 @@ mod tests {
         ] {
             let e = Instance::parse(raw, public()).unwrap_err();
             assert_eq!(e.code(), "rejected", "{raw}");
-            assert!(e.to_string().contains("instance address"), "{raw}: {e}");
         }
         // Loopback and http, only where allowed (tests).
         let allowed = AddressPolicy::allowing_loopback();

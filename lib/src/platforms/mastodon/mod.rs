@@ -271,11 +271,13 @@ impl MastodonPlatform {
                 other => other,
             })?;
             match answer.status.as_u16() {
-                200 => return instance::limits_from(&answer.body).ok_or_else(|| {
-                    PlatformError::Rejected(format!(
+                200 => {
+                    return instance::limits_from(&answer.body).ok_or_else(|| {
+                        PlatformError::Rejected(format!(
                         "{host} is not a Mastodon-compatible server (its {path} is not Mastodon's)"
                     ))
-                }),
+                    })
+                }
                 404 | 410 if path == "/api/v2/instance" => continue,
                 status => {
                     return Err(PlatformError::Rejected(format!(
