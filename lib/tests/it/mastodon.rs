@@ -481,6 +481,10 @@ async fn no_token_or_client_secret_appears_in_a_log_line() {
 #[tokio::test]
 async fn against_the_mastodon_mock_reference_server() {
     let Ok(mock) = std::env::var("POSTORA_TEST_MASTODON_MOCK") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "POSTORA_TEST_MASTODON_MOCK must be set in CI: run the tests through scripts/test"
+        );
         eprintln!("skipped: POSTORA_TEST_MASTODON_MOCK is not set (scripts/test starts mastodon-mock and sets it)");
         return;
     };

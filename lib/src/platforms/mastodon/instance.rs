@@ -61,7 +61,7 @@ impl Instance {
         let host = url.host().ok_or_else(|| refuse("has no host"))?;
         let ip = match host {
             Host::Domain(name) => {
-                if !name.contains('.') && !(policy.allow_loopback && name == "localhost") {
+                if !(name.contains('.') || policy.allow_loopback && name == "localhost") {
                     return Err(refuse("is not a public host name"));
                 }
                 None
