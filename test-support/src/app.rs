@@ -6,8 +6,10 @@ use std::time::Duration;
 
 use postora::app::App;
 use postora::config::Env;
+use postora::domain::{AccountId, WorkspaceId};
 use postora::runtime::{self, local::LocalBackend};
 use postora::sandbox::Sandbox;
+use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 
 /// A running Postora: the HTTP server, dispatcher and publishers, on the local backend.
@@ -208,6 +210,36 @@ impl TestApp {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// The account's current tokens, in the clear (the test's own view, to look for them elsewhere).
+    pub async fn secrets_of(&self, ws: &str, account: &str) -> Vec<String> {
+        let ws = WorkspaceId::parse(ws).unwrap();
+        let acc = AccountId::parse(account).unwrap();
+        let Some(sealed) = self
+            .app
+            .stores
+            .accounts
+            .get_tokens(&ws, &acc)
+            .await
+            .unwrap()
+        else {
+            return Vec::new();
+        };
+        let tokens = self
+            .app
+            .vault
+            .open(&ws, &acc, &sealed.ciphertext)
+            .await
+            .unwrap();
+        let mut out = vec![tokens.access_token.expose_secret().to_owned()];
+        out.extend(
+            tokens
+                .refresh_token
+                .iter()
+                .map(|r| r.expose_secret().to_owned()),
+        );
+        out
     }
 
     /// Every post the sandbox platform accepted.

@@ -130,6 +130,19 @@ impl Emulator {
     }
 }
 
+impl Emulator {
+    /// The backend Postora runs on over these resources.
+    pub fn backend(&self) -> postora::runtime::Backend {
+        postora::runtime::Backend {
+            stores: self.adapters.stores(),
+            keys: self.adapters.keys.clone(),
+            queue: self.adapters.queue.clone(),
+            bus: self.adapters.bus.clone(),
+            blobs: self.adapters.blobs.clone(),
+        }
+    }
+}
+
 /// Stores a secret in the emulator's Secrets Manager under a fresh name and returns the name, as an operator creates
 /// a platform's credentials secret before deploying.
 pub async fn store_secret(sdk: &SdkConfig, value: &str) -> String {

@@ -13,6 +13,7 @@
 //!   claim too many pixels, MP4 and MOV indexes).
 //! - [`faults`]: a sandbox network that outlives crashing Postora nodes, and stores, queues and platforms that
 //!   fail on command.
+//! - [`logs`]: the log lines of a test binary, captured while a test looks for a token in them.
 //! - [`webhook`]: a webhook receiver on a loopback port that fails on command, and the signature check.
 //! - [`refresh`]: a token endpoint that counts refreshes and how many are in flight, and accounts due for a refresh.
 //!
@@ -27,6 +28,7 @@ pub mod export;
 pub mod fakes;
 pub mod faults;
 pub mod lambda;
+pub mod logs;
 pub mod media;
 pub mod platform_suite;
 pub mod refresh;

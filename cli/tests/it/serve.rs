@@ -254,6 +254,136 @@ async fn kill_9_at_any_moment_loses_nothing_and_publishes_nothing_twice() {
     );
 }
 
+/// Uploads an image to the media library; its id.
+async fn upload_photo(http: &reqwest::Client, base: &str, key: &str, seed: u8) -> String {
+    let resp = http
+        .post(format!("{base}/v1/media?alt=photo%20{seed}"))
+        .bearer_auth(key)
+        .body(postora_test_support::media::jpeg_of(
+            &postora_test_support::media::photo(64, 48, u32::from(seed)),
+            85,
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let item: Value = resp.json().await.unwrap();
+    item["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thread_killed_in_the_middle_publishes_each_part_exactly_once_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let key = create_workspace(dir.path());
+    let server = Server::start(dir.path(), port);
+    let http = reqwest::Client::new();
+    let account = connect(&http, &server.base, &key, "tess").await;
+    let mut parts = Vec::new();
+    for i in 0..4u8 {
+        let media = upload_photo(&http, &server.base, &key, i).await;
+        parts.push(json!({"text": format!("part {} of 4", i + 1), "media": [{"media_id": media}]}));
+    }
+    // The sandbox takes the first two parts, then accepts the third and holds its answer: Postora is killed while
+    // the third part's call is out.
+    let fault = http
+        .post(format!("{}/sandbox/faults", server.base))
+        .json(&json!({"kind": "slow", "after": 2, "delay_ms": 600_000, "user": "sbx-tess"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        fault.status().is_success(),
+        "{}",
+        fault.text().await.unwrap()
+    );
+    let resp = http
+        .post(format!("{}/v1/posts", server.base))
+        .bearer_auth(&key)
+        .json(&json!({"parts": parts, "targets": [{"account_id": account}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
+    let post: Value = resp.json().await.unwrap();
+    let post_id = post["id"].as_str().unwrap().to_owned();
+    let sandbox_posts = |base: String| {
+        let http = http.clone();
+        async move {
+            let v: Value = http
+                .get(format!("{base}/sandbox/posts"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            v["posts"].as_array().unwrap().clone()
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sandbox_posts(server.base.clone()).await.len() < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "the third part never reached the sandbox"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.kill_9();
+    let server = Server::start(dir.path(), port);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let delivery = loop {
+        let post: Value = http
+            .get(format!("{}/v1/posts/{post_id}", server.base))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let d = post["deliveries"][0].clone();
+        if d["status"] != "scheduled" && d["status"] != "queued" && d["status"] != "publishing" {
+            break d;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the thread did not settle: {post}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(delivery["status"], "published", "{delivery}");
+    let landed = sandbox_posts(server.base.clone()).await;
+    assert_eq!(landed.len(), 4, "each part exactly once: {landed:?}");
+    let recorded = delivery["parts"].as_array().unwrap();
+    assert_eq!(recorded.len(), 4, "{delivery}");
+    for (i, (p, r)) in landed.iter().zip(recorded).enumerate() {
+        assert_eq!(p["text"], format!("part {} of 4", i + 1));
+        assert_eq!(
+            p["id"], r["platform_post_id"],
+            "part {i} is recorded under its id"
+        );
+        assert_eq!(
+            p["media"].as_array().unwrap().len(),
+            1,
+            "part {i} has its image"
+        );
+        let parent = if i == 0 {
+            Value::Null
+        } else {
+            landed[i - 1]["id"].clone()
+        };
+        assert_eq!(
+            p["reply_to"], parent,
+            "part {i} replies to the part before it"
+        );
+    }
+    assert_eq!(
+        delivery["platform_post_id"], landed[0]["id"],
+        "the thread is known by its first part"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn posts_due_while_postora_was_down_are_published_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();

@@ -5,3 +5,4 @@ pub mod http;
 pub mod mastodon;
 pub mod meta;
 pub mod oauth;
+pub mod x;

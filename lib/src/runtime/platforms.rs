@@ -14,6 +14,7 @@ use crate::platforms::meta::{
     FacebookConfig, FacebookPlatform, InstagramConfig, InstagramPlatform, ThreadsConfig,
     ThreadsPlatform,
 };
+use crate::platforms::x::{XConfig, XPlatform};
 use crate::ports::Platforms;
 
 /// The bounds of `POSTORA_HTTP_MAX_BODY_BYTES`: 4 KiB to 64 MiB.
@@ -78,6 +79,9 @@ pub fn from_env(env: &Env) -> Result<Platforms, ConfigError> {
     }
     if let Some(config) = FacebookConfig::from_env(env)? {
         platforms = platforms.with(Arc::new(FacebookPlatform::new(http.clone(), config)));
+    }
+    if let Some(config) = XConfig::from_env(env)? {
+        platforms = platforms.with(Arc::new(XPlatform::new(http.clone(), config)));
     }
     Ok(platforms)
 }

@@ -263,7 +263,10 @@ impl Platform for SandboxPlatform {
                 MediaKind::Video => serde_json::json!({"url": m.url, "alt": m.alt}),
             });
         }
-        let body = serde_json::json!({ "text": job.text, "media": media });
+        let mut body = serde_json::json!({ "text": job.text, "media": media });
+        if let Some(parent) = job.thread.last() {
+            body["reply_to"] = parent.platform_post_id.clone().into();
+        }
         let resp = self
             .http
             .post(endpoint(&self.api, paths::POSTS))

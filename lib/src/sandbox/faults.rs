@@ -25,6 +25,13 @@ pub struct Fault {
     /// For `slow`: how long to wait before answering, in milliseconds.
     #[serde(default)]
     pub delay_ms: Option<u64>,
+    /// How many publish calls (of `user`, if given) to let through untouched before the fault applies: `2` fails
+    /// the third part of a thread.
+    #[serde(default)]
+    pub after: u32,
+    /// For `reject`: the message to refuse with, at most 500 characters.
+    #[serde(default)]
+    pub message: Option<String>,
 }
 
 fn one() -> u32 {
@@ -44,6 +51,16 @@ impl Fault {
     pub fn check(&self) -> Result<(), (&'static str, String)> {
         if self.count == 0 || self.count > MAX_FAULT_COUNT {
             return Err(("count", format!("must be from 1 to {MAX_FAULT_COUNT}")));
+        }
+        if self
+            .message
+            .as_ref()
+            .is_some_and(|m| m.chars().count() > 500)
+        {
+            return Err(("message", "must be at most 500 characters".to_owned()));
+        }
+        if self.after > MAX_FAULT_COUNT {
+            return Err(("after", format!("must be at most {MAX_FAULT_COUNT}")));
         }
         if self
             .retry_after_secs
@@ -124,6 +141,8 @@ pub fn parse_faults(spec: &str) -> Result<Vec<Fault>, String> {
                 retry_after_secs: None,
                 scope: None,
                 delay_ms: None,
+                after: 0,
+                message: None,
             };
             fault
                 .check()
@@ -142,13 +161,18 @@ impl Faults {
         self.lock().extend(faults);
     }
 
-    /// Takes one use of the first fault that applies to `user`.
+    /// Takes one use of the first fault that applies to `user` (or, while it lets calls through first, counts one
+    /// call through and takes nothing).
     pub fn take(&self, user: &str) -> Option<Fault> {
         let mut faults = self.lock();
         let i = faults
             .iter()
             .position(|f| f.user.as_deref().is_none_or(|u| u == user))?;
         let f = faults.get_mut(i)?;
+        if f.after > 0 {
+            f.after -= 1;
+            return None;
+        }
         f.count = f.count.saturating_sub(1);
         let taken = f.clone();
         if f.count == 0 {

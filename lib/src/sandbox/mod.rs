@@ -81,6 +81,9 @@ pub struct SandboxPost {
     pub media: serde_json::Value,
     pub accepted_at: chrono::DateTime<chrono::Utc>,
     pub url: String,
+    /// The post it replies to, for a thread's later parts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<String>,
 }
 
 /// The sandbox's state: its database, its faults, how long its access tokens live and how it treats idempotency
@@ -97,6 +100,25 @@ pub struct Sandbox {
     /// Fetches media a post names by any other URL: a person holding a sandbox token could name any address, so
     /// those go through the same guard as media import.
     outside: std::sync::Arc<dyn crate::ports::RemoteFiles>,
+    /// Refreshes answered, per user, and how many were in flight at once (for tests that watch rotation).
+    refreshes: std::sync::Arc<std::sync::Mutex<RefreshStats>>,
+}
+
+struct RefreshInFlight(std::sync::Arc<std::sync::Mutex<RefreshStats>>);
+
+impl Drop for RefreshInFlight {
+    fn drop(&mut self) {
+        let mut stats = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        stats.in_flight = stats.in_flight.saturating_sub(1);
+    }
+}
+
+/// What the sandbox saw of token refreshes.
+#[derive(Debug, Default)]
+struct RefreshStats {
+    answered: std::collections::HashMap<String, usize>,
+    in_flight: usize,
+    max_in_flight: usize,
 }
 
 impl Sandbox {
@@ -132,7 +154,30 @@ impl Sandbox {
                 request: Duration::from_secs(600),
             }),
             outside: guarded(crate::net::AddressPolicy::default()),
+            refreshes: Default::default(),
         }
+    }
+
+    /// How many refreshes the sandbox answered for `user`, and the most it had in flight at once (of anyone's).
+    pub fn refreshes(&self, user: &str) -> (usize, usize) {
+        let stats = self.refreshes.lock().unwrap_or_else(|e| e.into_inner());
+        (
+            stats.answered.get(user).copied().unwrap_or(0),
+            stats.max_in_flight,
+        )
+    }
+
+    /// Counts a refresh in flight until the guard is dropped.
+    fn refresh_started(&self) -> RefreshInFlight {
+        let mut stats = self.refreshes.lock().unwrap_or_else(|e| e.into_inner());
+        stats.in_flight += 1;
+        stats.max_in_flight = stats.max_in_flight.max(stats.in_flight);
+        RefreshInFlight(self.refreshes.clone())
+    }
+
+    fn refresh_answered(&self, user: &str) {
+        let mut stats = self.refreshes.lock().unwrap_or_else(|e| e.into_inner());
+        *stats.answered.entry(user.to_owned()).or_default() += 1;
     }
 
     /// The same sandbox, fetching media from outside addresses under `policy` (tests allow loopback, as they do for

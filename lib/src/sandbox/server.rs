@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::faults::MAX_FAULT_DELAY_MS;
-use super::store::Bearer;
 use super::store::SandboxMedia;
+use super::store::{Bearer, NewPost};
 use super::{
     Fault, FaultKind, Idempotency, LimitScope, Sandbox, SandboxPost, CLIENT_ID, MAX_CHARS,
     MAX_MEDIA_BYTES,
@@ -311,9 +311,13 @@ async fn token(
                     "refresh_token is required",
                 );
             };
+            let _in_flight = sb.refresh_started();
             // Rotation: the presented refresh token is spent, whatever happens next.
             match sb.store.spend_refresh_token(&rt).await {
-                Ok(Some(user)) => issue(&sb, user).await.unwrap_or_else(unavailable),
+                Ok(Some(user)) => {
+                    sb.refresh_answered(&user);
+                    issue(&sb, user).await.unwrap_or_else(unavailable)
+                }
                 Ok(None) => oauth_error(
                     StatusCode::BAD_REQUEST,
                     "invalid_grant",
@@ -400,6 +404,9 @@ struct NewSandboxPost {
     text: String,
     #[serde(default)]
     media: Vec<MediaRef>,
+    /// The id of a post by the same user this one replies to (a thread's later parts).
+    #[serde(default)]
+    reply_to: Option<String>,
 }
 
 /// A post's media item: one uploaded before (`POST /sandbox/api/media`), or a URL the sandbox fetches now.
@@ -415,7 +422,15 @@ struct MediaRef {
 }
 
 /// Hashes a body as it streams past, keeping none of it; refuses one larger than [`MAX_MEDIA_BYTES`].
-async fn digest_stream<S, E>(mut body: S) -> Result<(String, u64), String>
+/// A file's checksum and size, and its type as its first bytes tell (for files fetched from a store that does not
+/// say).
+struct Received {
+    sha256: String,
+    bytes: u64,
+    sniffed: Option<&'static str>,
+}
+
+async fn digest_stream<S, E>(mut body: S) -> Result<Received, String>
 where
     S: futures_core::Stream<Item = Result<axum::body::Bytes, E>> + Unpin,
     E: std::fmt::Display,
@@ -423,15 +438,23 @@ where
     use futures_util::StreamExt;
     let mut hash = Sha256::new();
     let mut total = 0u64;
+    let mut head = Vec::new();
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|e| format!("the body broke off: {e}"))?;
         total += chunk.len() as u64;
         if total > MAX_MEDIA_BYTES {
             return Err(format!("a file may have at most {MAX_MEDIA_BYTES} bytes"));
         }
+        if head.len() < 64 {
+            head.extend_from_slice(&chunk[..chunk.len().min(64 - head.len())]);
+        }
         hash.update(&chunk);
     }
-    Ok((hex::encode(hash.finalize()), total))
+    Ok(Received {
+        sha256: hex::encode(hash.finalize()),
+        bytes: total,
+        sniffed: crate::media::sniff::recognise(&head).map(|f| f.mime()),
+    })
 }
 
 fn new_media_id() -> String {
@@ -451,7 +474,7 @@ async fn upload_media(State(sb): State<Sandbox>, headers: HeaderMap, body: Body)
         .chars()
         .take(100)
         .collect::<String>();
-    let (sha256, bytes) = match digest_stream(body.into_data_stream()).await {
+    let Received { sha256, bytes, .. } = match digest_stream(body.into_data_stream()).await {
         Ok(d) => d,
         Err(m) => return api_error(StatusCode::BAD_REQUEST, "invalid_media", &m),
     };
@@ -518,11 +541,15 @@ async fn fetch_media(sb: &Sandbox, user: &str, url: &str) -> Result<SandboxMedia
             digest_stream(body).await,
         )
     };
-    let (sha256, bytes) = digest.map_err(refused)?;
+    let digest = digest.map_err(refused)?;
+    let content_type = match (content_type.as_str(), digest.sniffed) {
+        ("application/octet-stream" | "binary/octet-stream", Some(sniffed)) => sniffed.to_owned(),
+        _ => content_type,
+    };
     let media = SandboxMedia {
         id: new_media_id(),
-        sha256,
-        bytes,
+        sha256: digest.sha256,
+        bytes: digest.bytes,
         content_type,
         via: "url".into(),
     };
@@ -623,7 +650,10 @@ async fn fail_before_storing(
         FaultKind::Reject => Some(api_error(
             StatusCode::UNPROCESSABLE_ENTITY,
             "rejected",
-            "the sandbox refuses this content on purpose",
+            fault
+                .message
+                .as_deref()
+                .unwrap_or("the sandbox refuses this content on purpose"),
         )),
         FaultKind::AcceptThenDrop | FaultKind::Slow => None,
     }
@@ -678,13 +708,36 @@ async fn create_post(
             "a sandbox post has at most 500 characters",
         );
     }
+    if let Some(parent) = &input.reply_to {
+        match sb.store.post(parent).await {
+            Ok(Some(p)) if p.account == user => {}
+            Ok(_) => {
+                return api_error(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "unknown_parent",
+                    "reply_to must be a post of the same account",
+                )
+            }
+            Err(e) => return unavailable(e),
+        }
+    }
     let media = match resolve_media(&sb, &user, &input.media).await {
         Ok(m) => m,
         Err(r) => return r,
     };
     let stored = sb
         .store
-        .insert_post(&user, key, &input.text, media.to_string(), dedupe, now_ms())
+        .insert_post(
+            &user,
+            NewPost {
+                key,
+                text: input.text.clone(),
+                media: media.to_string(),
+                reply_to: input.reply_to.clone(),
+            },
+            dedupe,
+            now_ms(),
+        )
         .await;
     let post = match stored {
         Ok(p) => p,

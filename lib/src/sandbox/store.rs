@@ -32,13 +32,27 @@ CREATE TABLE IF NOT EXISTS sandbox_posts (
     text TEXT NOT NULL, media TEXT NOT NULL, accepted_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS sandbox_posts_by_key ON sandbox_posts (user_id, idempotency_key);
+CREATE TABLE IF NOT EXISTS sandbox_replies (
+    post_id TEXT PRIMARY KEY, reply_to TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS sandbox_media (
     id TEXT PRIMARY KEY, user_id TEXT NOT NULL, sha256 TEXT NOT NULL, bytes INTEGER NOT NULL,
     content_type TEXT NOT NULL, via TEXT NOT NULL, received_at INTEGER NOT NULL
 );
 "#;
 
-const POST_COLUMNS: &str = "id, user_id, idempotency_key, text, media, accepted_at";
+/// A post's columns, with the post it replies to (`p` is the post, `r` its reply record).
+const POST_COLUMNS: &str =
+    "p.id, p.user_id, p.idempotency_key, p.text, p.media, p.accepted_at, r.reply_to";
+const POSTS: &str = "sandbox_posts p LEFT JOIN sandbox_replies r ON r.post_id = p.id";
+
+/// A post to store: its idempotency key, text, media (as JSON) and the post it replies to.
+pub struct NewPost {
+    pub key: Option<String>,
+    pub text: String,
+    pub media: String,
+    pub reply_to: Option<String>,
+}
 
 /// A client registered with the sandbox, and its secret.
 #[derive(Debug, Clone)]
@@ -321,7 +335,7 @@ impl SandboxStore {
         self.db
             .call(move |c| {
                 Ok(c.query_row(
-                    &format!("SELECT {POST_COLUMNS} FROM sandbox_posts WHERE user_id = ?1 AND idempotency_key = ?2 ORDER BY accepted_at, id LIMIT 1"),
+                    &format!("SELECT {POST_COLUMNS} FROM {POSTS} WHERE p.user_id = ?1 AND p.idempotency_key = ?2 ORDER BY p.accepted_at, p.id LIMIT 1"),
                     [u, k],
                     |r| read_post(r, &base),
                 )
@@ -335,21 +349,25 @@ impl SandboxStore {
     pub async fn insert_post(
         &self,
         user: &str,
-        key: Option<String>,
-        text: &str,
-        media: String,
+        post: NewPost,
         dedupe: bool,
         now_ms: i64,
     ) -> StoreResult<SandboxPost> {
         let id = format!("sbxpost_{}", uuid::Uuid::now_v7().simple());
-        let (u, t, base) = (user.to_owned(), text.to_owned(), self.base.clone());
+        let NewPost {
+            key,
+            text: t,
+            media,
+            reply_to,
+        } = post;
+        let (u, base) = (user.to_owned(), self.base.clone());
         self.db
             .call(move |c| {
                 let tx = c.transaction()?;
                 let existing = match (&key, dedupe) {
                     (Some(k), true) => tx
                         .query_row(
-                            &format!("SELECT {POST_COLUMNS} FROM sandbox_posts WHERE user_id = ?1 AND idempotency_key = ?2 ORDER BY accepted_at, id LIMIT 1"),
+                            &format!("SELECT {POST_COLUMNS} FROM {POSTS} WHERE p.user_id = ?1 AND p.idempotency_key = ?2 ORDER BY p.accepted_at, p.id LIMIT 1"),
                             params![u, k],
                             |r| read_post(r, &base),
                         )
@@ -363,8 +381,14 @@ impl SandboxStore {
                             "INSERT INTO sandbox_posts (id, user_id, idempotency_key, text, media, accepted_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                             params![id, u, key, t, media, now_ms],
                         )?;
+                        if let Some(parent) = &reply_to {
+                            tx.execute(
+                                "INSERT INTO sandbox_replies (post_id, reply_to) VALUES (?1, ?2)",
+                                params![id, parent],
+                            )?;
+                        }
                         tx.query_row(
-                            &format!("SELECT {POST_COLUMNS} FROM sandbox_posts WHERE id = ?1"),
+                            &format!("SELECT {POST_COLUMNS} FROM {POSTS} WHERE p.id = ?1"),
                             [&id],
                             |r| read_post(r, &base),
                         )?
@@ -376,13 +400,28 @@ impl SandboxStore {
             .await
     }
 
+    /// One post, by its id.
+    pub async fn post(&self, id: &str) -> StoreResult<Option<SandboxPost>> {
+        let (id, base) = (id.to_owned(), self.base.clone());
+        self.db
+            .call(move |c| {
+                Ok(c.query_row(
+                    &format!("SELECT {POST_COLUMNS} FROM {POSTS} WHERE p.id = ?1"),
+                    [&id],
+                    |r| read_post(r, &base),
+                )
+                .optional()?)
+            })
+            .await
+    }
+
     /// Every post the sandbox accepted, oldest first.
     pub async fn posts(&self) -> StoreResult<Vec<SandboxPost>> {
         let base = self.base.clone();
         self.db
             .call(move |c| {
                 let mut st = c.prepare(&format!(
-                    "SELECT {POST_COLUMNS} FROM sandbox_posts ORDER BY accepted_at, id"
+                    "SELECT {POST_COLUMNS} FROM {POSTS} ORDER BY p.accepted_at, p.id"
                 ))?;
                 let rows = st.query_map([], |r| read_post(r, &base))?;
                 Ok(rows.collect::<Result<Vec<_>, _>>()?)
@@ -456,6 +495,7 @@ fn read_post(r: &rusqlite::Row<'_>, base: &str) -> rusqlite::Result<SandboxPost>
         text: r.get(3)?,
         media: serde_json::from_str(&r.get::<_, String>(4)?).unwrap_or_default(),
         accepted_at: chrono::DateTime::from_timestamp_millis(r.get(5)?).unwrap_or_default(),
+        reply_to: r.get(6)?,
     })
 }
 

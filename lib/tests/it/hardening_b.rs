@@ -119,6 +119,8 @@ async fn a_retry_after_of_ten_to_the_thirteen_holds_one_account_a_day_and_the_pr
         retry_after_secs: Some(10_u64.pow(13)),
         scope: None,
         delay_ms: None,
+        after: 0,
+        message: None,
     }]);
     let started = Utc::now();
     let limited = t

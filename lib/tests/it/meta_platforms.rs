@@ -177,7 +177,10 @@ async fn threads_connects_with_a_long_lived_token_and_the_profile() {
         .unwrap();
     assert_eq!(url.path(), "/oauth/authorize");
     let q: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
-    assert_eq!(q["scope"], "threads_basic,threads_content_publish");
+    assert_eq!(
+        q["scope"],
+        "threads_basic,threads_content_publish,threads_manage_replies"
+    );
     assert_eq!(q["response_type"], "code");
     assert_eq!(q["client_id"], THREADS_APP.0);
     let back = fake.consent(&url).await;

@@ -2,109 +2,14 @@
 //! not in a response, a log line, an event, or the store in plaintext — on either backend.
 
 use std::collections::BTreeSet;
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use postora::domain::{AccountId, WorkspaceId};
+use postora::domain::WorkspaceId;
 use postora_test_support::app::TestApp;
-use secrecy::ExposeSecret;
+use postora_test_support::logs::Capturing;
 use serde_json::{json, Value};
-use tracing_subscriber::filter::LevelFilter;
-use tracing_subscriber::prelude::*;
-use tracing_subscriber::{reload, Registry};
 
 const SETTLE: Duration = Duration::from_secs(30);
-
-/// The log lines of this whole test binary, at every level, captured while a [`Capturing`] guard lives. Other tests'
-/// lines written meanwhile are captured too (they must not hold a token either); with no guard alive the filter is
-/// off, so the rest of the binary does not pay for TRACE.
-struct Capture {
-    buf: Arc<Mutex<Vec<u8>>>,
-    filter: reload::Handle<LevelFilter, Registry>,
-    active: Mutex<usize>,
-}
-
-fn capture() -> &'static Capture {
-    static CAPTURE: OnceLock<Capture> = OnceLock::new();
-    CAPTURE.get_or_init(|| {
-        let buf = Arc::new(Mutex::new(Vec::new()));
-        let sink = buf.clone();
-        let (filter, handle) = reload::Layer::new(LevelFilter::OFF);
-        let _ = tracing_subscriber::registry()
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .with_ansi(false)
-                    .with_writer(move || Sink(sink.clone()))
-                    .with_filter(filter),
-            )
-            .try_init();
-        Capture {
-            buf,
-            filter: handle,
-            active: Mutex::new(0),
-        }
-    })
-}
-
-/// Captures every log line while it lives.
-struct Capturing;
-
-impl Capturing {
-    fn start() -> (Arc<Mutex<Vec<u8>>>, Capturing) {
-        let c = capture();
-        let mut active = c.active.lock().unwrap();
-        *active += 1;
-        c.filter.reload(LevelFilter::TRACE).unwrap();
-        (c.buf.clone(), Capturing)
-    }
-}
-
-impl Drop for Capturing {
-    fn drop(&mut self) {
-        let c = capture();
-        let mut active = c.active.lock().unwrap_or_else(|e| e.into_inner());
-        *active -= 1;
-        if *active == 0 {
-            let _ = c.filter.reload(LevelFilter::OFF);
-        }
-    }
-}
-
-struct Sink(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Sink {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// The account's current tokens, in the clear (the test's own view, to look for them elsewhere).
-async fn current_secrets(t: &TestApp, ws: &str, account: &str) -> Vec<String> {
-    let ws = WorkspaceId::parse(ws).unwrap();
-    let acc = AccountId::parse(account).unwrap();
-    let Some(sealed) = t.app.stores.accounts.get_tokens(&ws, &acc).await.unwrap() else {
-        return Vec::new();
-    };
-    let tokens = t
-        .app
-        .vault
-        .open(&ws, &acc, &sealed.ciphertext)
-        .await
-        .unwrap();
-    let mut out = vec![tokens.access_token.expose_secret().to_owned()];
-    out.extend(
-        tokens
-            .refresh_token
-            .iter()
-            .map(|r| r.expose_secret().to_owned()),
-    );
-    out
-}
 
 async fn fault(t: &TestApp, kind: &str) {
     let resp = t
@@ -136,7 +41,7 @@ async fn token_lifecycle(t: &TestApp) -> (BTreeSet<String>, Vec<String>) {
     let mut bodies = Vec::new();
     let (ws, key) = t.workspace("tokens").await;
     let account = t.connect_sandbox(&key, "tess").await;
-    secrets.extend(current_secrets(t, &ws, &account).await);
+    secrets.extend(t.secrets_of(&ws, &account).await);
 
     // Sandbox tokens here live two seconds: every publish finds them within the refresh margin and refreshes first.
     let p1 = t
@@ -149,7 +54,7 @@ async fn token_lifecycle(t: &TestApp) -> (BTreeSet<String>, Vec<String>) {
         .wait_settled(&key, p1["id"].as_str().unwrap(), SETTLE)
         .await;
     assert_eq!(settled["deliveries"][0]["status"], "published", "{settled}");
-    secrets.extend(current_secrets(t, &ws, &account).await);
+    secrets.extend(t.secrets_of(&ws, &account).await);
     assert!(
         audit_actions(t, &ws)
             .await
@@ -169,7 +74,7 @@ async fn token_lifecycle(t: &TestApp) -> (BTreeSet<String>, Vec<String>) {
         .wait_settled(&key, p2["id"].as_str().unwrap(), SETTLE)
         .await;
     assert_eq!(settled["deliveries"][0]["status"], "published", "{settled}");
-    secrets.extend(current_secrets(t, &ws, &account).await);
+    secrets.extend(t.secrets_of(&ws, &account).await);
 
     // The refresher refreshes tokens ahead of expiry.
     let report = t
@@ -178,7 +83,7 @@ async fn token_lifecycle(t: &TestApp) -> (BTreeSet<String>, Vec<String>) {
         .await
         .unwrap();
     assert!(report.refreshed >= 1, "{report:?}");
-    secrets.extend(current_secrets(t, &ws, &account).await);
+    secrets.extend(t.secrets_of(&ws, &account).await);
 
     // The grant is revoked at the platform: the account needs reauth, and its pending deliveries fail clearly.
     let later = t

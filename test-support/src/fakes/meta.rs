@@ -208,6 +208,10 @@ pub struct Post {
     pub link: Option<String>,
     pub created_at: DateTime<Utc>,
     pub permalink: String,
+    /// The post it replies to (Threads' `reply_to_id`).
+    pub reply_to: Option<String>,
+    /// Each media item's kind (`IMAGE` or `VIDEO`) and alternative text, in the order of `media`.
+    pub items: Vec<(String, Option<String>)>,
 }
 
 struct App {
@@ -250,6 +254,8 @@ struct Container {
     polls_left: u32,
     outcome: Outcome,
     published_as: Option<String>,
+    reply_to: Option<String>,
+    items: Vec<(String, Option<String>)>,
 }
 
 struct Photo {
@@ -473,6 +479,13 @@ impl FakeMeta {
     /// Revokes a token, as a password change does.
     pub fn revoke(&self, token: &str) {
         if let Some(t) = self.world().tokens.get_mut(token) {
+            t.revoked = true;
+        }
+    }
+
+    /// Revokes every token issued so far, as removing the app from the account does.
+    pub fn revoke_all(&self) {
+        for t in self.world().tokens.values_mut() {
             t.revoked = true;
         }
     }
@@ -1366,6 +1379,20 @@ fn create_container(w: &mut World, r: &Request, token: &Token, node: &str) -> An
         .unwrap_or_default()
         .to_owned();
     let carousel_item = r.param("is_carousel_item") == Some("true");
+    let reply_to = r
+        .param("reply_to_id")
+        .filter(|_| threads)
+        .map(str::to_owned);
+    if let Some(parent) = &reply_to {
+        if !w.posts.iter().any(|p| &p.id == parent && p.owner == owner) {
+            return graph_error(
+                400,
+                100,
+                Some(33),
+                "Unsupported post request. Object with ID does not exist",
+            );
+        }
+    }
     let (max_text, max_children) = if threads { (500, 20) } else { (2200, 10) };
     if text.chars().count() > max_text {
         return bad_param(&format!(
@@ -1373,17 +1400,25 @@ fn create_container(w: &mut World, r: &Request, token: &Token, node: &str) -> An
         ));
     }
     let mut media = vec![];
+    let mut items = vec![];
+    let alt = r.param("alt_text").map(str::to_owned);
     match (threads, media_type.as_str()) {
         (true, "TEXT") if text.is_empty() => {
             return bad_param("(#100) The parameter text is required for TEXT posts.")
         }
         (true, "TEXT") => {}
         (_, "IMAGE") => match r.param("image_url") {
-            Some(u) => media.push(u.to_owned()),
+            Some(u) => {
+                media.push(u.to_owned());
+                items.push(("IMAGE".to_owned(), alt));
+            }
             None => return bad_param("(#100) The parameter image_url is required."),
         },
         (_, "VIDEO") | (false, "REELS") => match r.param("video_url") {
-            Some(u) => media.push(u.to_owned()),
+            Some(u) => {
+                media.push(u.to_owned());
+                items.push(("VIDEO".to_owned(), alt));
+            }
             None => return bad_param("(#100) The parameter video_url is required."),
         },
         (_, "CAROUSEL") => {
@@ -1421,6 +1456,7 @@ fn create_container(w: &mut World, r: &Request, token: &Token, node: &str) -> An
                     );
                 }
                 media.extend(child.media.clone());
+                items.extend(child.items.clone());
             }
         }
         _ => return bad_param("(#100) media_type is not valid."),
@@ -1443,6 +1479,8 @@ fn create_container(w: &mut World, r: &Request, token: &Token, node: &str) -> An
             polls_left: script.in_progress_polls,
             outcome: script.outcome,
             published_as: None,
+            reply_to,
+            items,
         },
     );
     ok(json!({ "id": id }))
@@ -1595,6 +1633,8 @@ fn publish(w: &mut World, r: &Request, token: &Token, node: &str) -> Answer {
         link: None,
         created_at: now,
         permalink,
+        reply_to: c.reply_to.clone(),
+        items: c.items.clone(),
     };
     if let Some(c) = w.containers.get_mut(&id) {
         c.published_as = Some(post_id.clone());
@@ -1722,6 +1762,8 @@ fn page_feed(w: &mut World, r: &Request, page: &str) -> Answer {
         link,
         created_at: now,
         permalink: format!("https://www.facebook.com/{page}/posts/{id}"),
+        reply_to: None,
+        items: Vec::new(),
     });
     ok(json!({ "id": id }))
 }
@@ -1742,6 +1784,8 @@ fn page_video(w: &mut World, r: &Request, page: &str) -> Answer {
         link: None,
         created_at: now,
         permalink: format!("https://www.facebook.com/{page}/videos/{id}/"),
+        reply_to: None,
+        items: Vec::new(),
     });
     ok(json!({ "id": id }))
 }

@@ -3,3 +3,4 @@
 
 pub mod mastodon;
 pub mod meta;
+pub mod x;

@@ -30,7 +30,7 @@ pub mod paths {
     pub const VERSION: &str = "v1.0";
 }
 
-const SCOPES: &str = "threads_basic,threads_content_publish";
+const SCOPES: &str = "threads_basic,threads_content_publish,threads_manage_replies";
 /// Threads refuses to refresh a token younger than a day.
 const MAX_CAROUSEL: usize = 20;
 
@@ -224,11 +224,15 @@ fn media_params(media: &PublishMedia) -> Params {
     p
 }
 
-/// The containers a post needs: TEXT, one IMAGE or VIDEO, or a CAROUSEL of 2 to 20 items.
-fn spec(text: &str, media: &[PublishMedia]) -> Result<Spec, PlatformError> {
+/// The containers a post needs: TEXT, one IMAGE or VIDEO, or a CAROUSEL of 2 to 20 items. A thread's later part
+/// replies to `reply_to` (the part before it), named on the container that is published.
+fn spec(text: &str, media: &[PublishMedia], reply_to: Option<&str>) -> Result<Spec, PlatformError> {
     let with_text = |mut p: Params| {
         if !text.is_empty() {
             p.push(("text", text.to_owned()));
+        }
+        if let Some(parent) = reply_to {
+            p.push(("reply_to_id", parent.to_owned()));
         }
         p
     };
@@ -316,7 +320,8 @@ impl Platform for ThreadsPlatform {
         job: &PublishJob<'_>,
         progress: &dyn Progress,
     ) -> Result<Published, PlatformError> {
-        let spec = spec(job.text, job.media)?;
+        let reply_to = job.thread.last().map(|p| p.platform_post_id.as_str());
+        let spec = spec(job.text, job.media, reply_to)?;
         self.containers(job).publish(&spec, job, progress).await
     }
 
@@ -338,21 +343,28 @@ mod tests {
 
     #[test]
     fn text_image_and_carousel_specs() {
-        let t = spec("hello", &[]).unwrap();
+        let t = spec("hello", &[], None).unwrap();
         assert_eq!(
             t.parent,
             vec![("media_type", "TEXT".into()), ("text", "hello".into())]
         );
-        let one = spec("", &[image("https://x/a.jpg")]).unwrap();
+        let one = spec("", &[image("https://x/a.jpg")], None).unwrap();
         assert!(one
             .parent
             .contains(&("image_url", "https://x/a.jpg".into())));
         assert!(one.parent.contains(&("alt_text", "a cat".into())));
-        let many = spec("c", &[image("https://x/a.jpg"), image("https://x/b.jpg")]).unwrap();
+        let many = spec(
+            "c",
+            &[image("https://x/a.jpg"), image("https://x/b.jpg")],
+            None,
+        )
+        .unwrap();
         assert_eq!(many.children.len(), 2);
         assert!(many.children[0].contains(&("is_carousel_item", "true".into())));
         assert!(many.parent.contains(&("media_type", "CAROUSEL".into())));
-        assert!(spec(" ", &[]).is_err());
-        assert!(spec("x", &vec![image("https://x/a.jpg"); 21]).is_err());
+        let reply = spec("more", &[], Some("17890")).unwrap();
+        assert!(reply.parent.contains(&("reply_to_id", "17890".into())));
+        assert!(spec(" ", &[], None).is_err());
+        assert!(spec("x", &vec![image("https://x/a.jpg"); 21], None).is_err());
     }
 }

@@ -26,13 +26,13 @@ pub const LIST_PAGES_PER_REQUEST: usize = 5;
 /// What one item of a post listing is.
 enum PostPart {
     Post(Post),
-    Delivery(Delivery),
+    Delivery(Box<Delivery>),
 }
 
 fn post_part(item: &Item) -> StoreResult<PostPart> {
     match items::get_s(item, items::KIND) {
         Some("post") => items::data(item, "post").map(PostPart::Post),
-        Some("delivery") => items::data(item, "delivery").map(PostPart::Delivery),
+        Some("delivery") => items::data(item, "delivery").map(|d| PostPart::Delivery(Box::new(d))),
         _ => Err(items::unreadable("post")),
     }
 }
@@ -143,7 +143,7 @@ impl PostStore for DynamoStore {
         for item in &found {
             match post_part(item)? {
                 PostPart::Post(p) => post = Some(p),
-                PostPart::Delivery(d) => deliveries.push(d),
+                PostPart::Delivery(d) => deliveries.push(*d),
             }
         }
         Ok(post.map(|p| record(p, deliveries)))
@@ -193,7 +193,7 @@ impl PostStore for DynamoStore {
                     continue;
                 }
                 match post_part(item)? {
-                    PostPart::Delivery(d) => pending.entry(d.post_id.clone()).or_default().push(d),
+                    PostPart::Delivery(d) => pending.entry(d.post_id.clone()).or_default().push(*d),
                     PostPart::Post(p) => {
                         let id = p.id.clone();
                         let deliveries = pending.remove(&p.id).unwrap_or_default();

@@ -1,0 +1,75 @@
+//! The log lines of a test binary, captured while a test looks for what must never be in them (a token, a secret).
+
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::prelude::*;
+use tracing_subscriber::{reload, Registry};
+
+/// The log lines of this whole test binary, at every level, captured while a [`Capturing`] guard lives. Other tests'
+/// lines written meanwhile are captured too (they must not hold a token either); with no guard alive the filter is
+/// off, so the rest of the binary does not pay for TRACE.
+pub struct Capture {
+    buf: Arc<Mutex<Vec<u8>>>,
+    filter: reload::Handle<LevelFilter, Registry>,
+    active: Mutex<usize>,
+}
+
+fn capture() -> &'static Capture {
+    static CAPTURE: OnceLock<Capture> = OnceLock::new();
+    CAPTURE.get_or_init(|| {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let sink = buf.clone();
+        let (filter, handle) = reload::Layer::new(LevelFilter::OFF);
+        let _ = tracing_subscriber::registry()
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(false)
+                    .with_writer(move || Sink(sink.clone()))
+                    .with_filter(filter),
+            )
+            .try_init();
+        Capture {
+            buf,
+            filter: handle,
+            active: Mutex::new(0),
+        }
+    })
+}
+
+/// Captures every log line while it lives.
+pub struct Capturing;
+
+impl Capturing {
+    pub fn start() -> (Arc<Mutex<Vec<u8>>>, Capturing) {
+        let c = capture();
+        let mut active = c.active.lock().unwrap();
+        *active += 1;
+        c.filter.reload(LevelFilter::TRACE).unwrap();
+        (c.buf.clone(), Capturing)
+    }
+}
+
+impl Drop for Capturing {
+    fn drop(&mut self) {
+        let c = capture();
+        let mut active = c.active.lock().unwrap_or_else(|e| e.into_inner());
+        *active -= 1;
+        if *active == 0 {
+            let _ = c.filter.reload(LevelFilter::OFF);
+        }
+    }
+}
+
+struct Sink(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Sink {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

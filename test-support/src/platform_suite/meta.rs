@@ -1,0 +1,114 @@
+//! Meta's Threads as a peer of the platform suite: the fake Graph API, following Meta's documentation, with one
+//! person (Threads accounts are people; the suite's users are all that one).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use postora::domain::PlatformKind;
+
+use super::{Capabilities, LostAnswer, PeerMedia, PeerPost, PlatformPeer, Refresh};
+use crate::fakes::meta::{FakeMeta, Family, Fault, Op, THREADS_USER};
+
+pub struct ThreadsPeer {
+    fake: FakeMeta,
+}
+
+impl ThreadsPeer {
+    pub async fn start() -> Arc<dyn PlatformPeer> {
+        Arc::new(ThreadsPeer {
+            fake: FakeMeta::start().await,
+        })
+    }
+}
+
+#[async_trait]
+impl PlatformPeer for ThreadsPeer {
+    fn kind(&self) -> PlatformKind {
+        PlatformKind::Threads
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            // Long-lived tokens are renewed while they still work; there is no refresh token.
+            refresh: Refresh::Renews,
+            pkce: false,
+            images: true,
+            video: true,
+            threads: true,
+            // Nothing is published before its container is checkpointed, and the container tells.
+            lost_answer: LostAnswer::Recovered,
+        }
+    }
+
+    fn env(&self) -> Vec<(String, String)> {
+        self.fake.threads_env()
+    }
+
+    async fn consent(&self, authorize_url: &str, _user: &str) -> String {
+        let url = url::Url::parse(authorize_url).unwrap();
+        self.fake.consent(&url).await.to_string()
+    }
+
+    async fn user_id(&self, _user: &str) -> String {
+        THREADS_USER.to_owned()
+    }
+
+    async fn posts(&self, _user: &str) -> Vec<PeerPost> {
+        self.fake
+            .posts()
+            .into_iter()
+            .filter(|p| p.family == Family::Threads)
+            .map(|p| PeerPost {
+                id: p.id,
+                text: p.text,
+                reply_to: p.reply_to,
+                media: p
+                    .items
+                    .into_iter()
+                    .map(|(kind, alt)| PeerMedia {
+                        kind: kind.to_ascii_lowercase(),
+                        alt,
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+
+    async fn revoke(&self, _user: &str) {
+        self.fake.revoke_all();
+    }
+
+    /// Threads renews a long-lived token only once it is a day old: the fake's clock moves on two days.
+    async fn expire_access(&self, _user: &str) {
+        self.fake.advance(chrono::Duration::days(2));
+    }
+
+    /// Meta states the wait in whole minutes (`estimated_time_to_regain_access`), so any wait is at least one.
+    async fn rate_limit_next(&self, wait: Duration) {
+        let minutes = wait.as_secs().div_ceil(60).max(1);
+        self.fake.fail_next(
+            Op::CreateContainer,
+            Fault::graph(17).header(
+                "X-Business-Use-Case-Usage",
+                &format!(
+                    r#"{{"{THREADS_USER}":[{{"type":"threads","call_count":100,"estimated_time_to_regain_access":{minutes}}}]}}"#
+                ),
+            ),
+        );
+    }
+
+    async fn reject_next(&self, message: &str) {
+        let mut fault = Fault::graph(100);
+        fault.message = message.to_owned();
+        self.fake.fail_next(Op::CreateContainer, fault);
+    }
+
+    async fn lose_next_answer(&self) {
+        self.fake.fail_next(Op::Publish, Fault::AcceptThenDrop);
+    }
+
+    async fn refreshes(&self, _user: &str) -> (usize, usize) {
+        (self.fake.calls(Op::Refresh), 0)
+    }
+}
