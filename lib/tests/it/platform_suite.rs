@@ -12,3 +12,9 @@ mod threads {
 
     postora_test_support::platform_suite!(ThreadsPeer::start());
 }
+
+mod mastodon {
+    use postora_test_support::fakes::mastodon::FakeMastodon;
+
+    postora_test_support::platform_suite!(FakeMastodon::peer());
+}

@@ -225,6 +225,11 @@ impl FakeMastodon {
         }
     }
 
+    /// A fresh fake instance as a peer of the platform suite.
+    pub async fn peer() -> Arc<dyn PlatformPeer> {
+        Arc::new(Self::start().await)
+    }
+
     /// `http://127.0.0.1:<port>`.
     pub fn origin(&self) -> String {
         self.origin.as_str().trim_end_matches('/').to_owned()
