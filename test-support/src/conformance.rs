@@ -123,6 +123,92 @@ pub async fn stores(s: &Stores) {
     ephemeral_records(s).await;
     deletion_and_audit(s).await;
     media::records(s).await;
+    client_registrations(s).await;
+}
+
+/// Client registrations: one per platform and server, the first kept, the loser of a race handed the winner's,
+/// removed only by the client id that was seen, and the sealed secret and wrapped key kept byte for byte.
+pub async fn client_registrations(s: &Stores) {
+    use postora::ports::StoredRegistration;
+    let r = &s.registrations;
+    let server = format!(
+        "https://{}.example",
+        WorkspaceId::generate().as_str().replace('_', "-")
+    );
+    let made = |client_id: &str| StoredRegistration {
+        platform: PlatformKind::Mastodon,
+        server: server.clone(),
+        client_id: client_id.to_owned(),
+        redirect_uri: "https://postora.example/oauth/callback/mastodon".into(),
+        sealed_secret: vec![1, 0, 255, 7, client_id.len() as u8],
+        wrapped_key: vec![9, 8, 7, 0, 1],
+        created_at: now(),
+    };
+    assert_eq!(
+        r.get_registration(PlatformKind::Mastodon, &server)
+            .await
+            .unwrap(),
+        None
+    );
+    let first = made("client-a");
+    assert_eq!(r.put_registration_if_absent(&first).await.unwrap(), first);
+    assert_eq!(
+        r.get_registration(PlatformKind::Mastodon, &server)
+            .await
+            .unwrap(),
+        Some(first.clone()),
+        "a registration reads back byte for byte"
+    );
+    // Another platform's registration with the same server is another record.
+    assert_eq!(
+        r.get_registration(PlatformKind::Bluesky, &server)
+            .await
+            .unwrap(),
+        None
+    );
+    // A second registration loses and is handed the first.
+    assert_eq!(
+        r.put_registration_if_absent(&made("client-b"))
+            .await
+            .unwrap(),
+        first
+    );
+    // Two at once: both end with the same one.
+    let other = format!("{server}.two");
+    let (x, y) = (
+        StoredRegistration {
+            server: other.clone(),
+            ..made("client-x")
+        },
+        StoredRegistration {
+            server: other.clone(),
+            ..made("client-y")
+        },
+    );
+    let (kx, ky) = tokio::join!(
+        r.put_registration_if_absent(&x),
+        r.put_registration_if_absent(&y)
+    );
+    let (kx, ky) = (kx.unwrap(), ky.unwrap());
+    assert_eq!(kx, ky, "racing registrations end with one winner");
+    assert!(kx == x || kx == y);
+    // Removing names the client id seen: a stale id removes nothing.
+    assert!(!r
+        .remove_registration(PlatformKind::Mastodon, &server, "client-b")
+        .await
+        .unwrap());
+    assert!(r
+        .remove_registration(PlatformKind::Mastodon, &server, "client-a")
+        .await
+        .unwrap());
+    assert_eq!(
+        r.get_registration(PlatformKind::Mastodon, &server)
+            .await
+            .unwrap(),
+        None
+    );
+    let again = made("client-c");
+    assert_eq!(r.put_registration_if_absent(&again).await.unwrap(), again);
 }
 
 pub async fn workspaces(s: &Stores) {

@@ -11,7 +11,38 @@ pub fn measure(text: &str, how: TextMeasure) -> usize {
         TextMeasure::Graphemes => text.graphemes(true).count(),
         TextMeasure::Utf16Units => text.encode_utf16().count(),
         TextMeasure::XWeighted => x_weighted_length(text),
+        TextMeasure::Mastodon { url_chars } => mastodon_length(text, url_chars),
     }
+}
+
+/// Mastodon counts grapheme clusters, after replacing every URL with `url_chars` characters and every mention of a
+/// remote account (`@name@domain`) with its local part `@name` (Mastodon's `StatusLengthValidator`).
+pub fn mastodon_length(text: &str, url_chars: usize) -> usize {
+    split_keeping_whitespace(text)
+        .into_iter()
+        .map(|word| {
+            if is_url(word) {
+                url_chars
+            } else if let Some(local) = remote_mention(word) {
+                local.graphemes(true).count()
+            } else {
+                word.graphemes(true).count()
+            }
+        })
+        .fold(0usize, usize::saturating_add)
+}
+
+/// The `@name` of a word that is a mention of a remote account, `@name@domain`.
+fn remote_mention(word: &str) -> Option<&str> {
+    let rest = word.strip_prefix('@')?;
+    let at = rest.find('@')?;
+    let (name, domain) = (&rest[..at], &rest[at + 1..]);
+    let name_ok = !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '_');
+    let domain_ok = domain.contains('.')
+        && domain
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '.' || c == '-');
+    (name_ok && domain_ok).then(|| &word[..at + 1])
 }
 
 /// X counts every URL as 23, a grapheme that is an emoji as 2, and other characters 1 or 2 by code point range
@@ -176,6 +207,38 @@ mod tests {
     }
 
     #[test]
+    fn mastodon_counts_urls_as_the_instance_says_and_remote_mentions_by_their_name() {
+        let m = |t: &str| measure(t, TextMeasure::Mastodon { url_chars: 23 });
+        assert_eq!(m("hello"), 5);
+        assert_eq!(m("see https://example.com/a/very/long/path/indeed"), 4 + 23);
+        assert_eq!(
+            measure(
+                "https://example.com/a/b",
+                TextMeasure::Mastodon { url_chars: 30 }
+            ),
+            30
+        );
+        assert_eq!(m("hi @alice@mastodon.social"), 3 + 6);
+        assert_eq!(m("hi @alice"), 9);
+        assert_eq!(m("👨‍👩‍👧‍👦"), 1);
+        let limits = PlatformKind::Mastodon.limits();
+        let long = format!(
+            "{} https://example.com/{}",
+            "a".repeat(470),
+            "x".repeat(200)
+        );
+        assert!(check(&limits, PlatformKind::Mastodon, &long, false, "text").is_empty());
+        assert!(!check(
+            &limits,
+            PlatformKind::Mastodon,
+            &"a".repeat(501),
+            false,
+            "text"
+        )
+        .is_empty());
+    }
+
+    #[test]
     fn tiktok_counts_utf16_units() {
         assert_eq!(measure("𝄞", TextMeasure::Utf16Units), 2);
     }
@@ -215,7 +278,7 @@ mod tests {
 
         #[test]
         fn measures_never_panic(s in any::<String>()) {
-            for how in [TextMeasure::Chars, TextMeasure::Graphemes, TextMeasure::Utf16Units, TextMeasure::XWeighted] {
+            for how in [TextMeasure::Chars, TextMeasure::Graphemes, TextMeasure::Utf16Units, TextMeasure::XWeighted, TextMeasure::Mastodon { url_chars: 23 }] {
                 let _ = measure(&s, how);
             }
         }

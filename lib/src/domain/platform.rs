@@ -84,7 +84,12 @@ impl PlatformKind {
             PlatformKind::Linkedin => (3000, Chars),
             PlatformKind::Bluesky => (300, Graphemes),
             PlatformKind::Youtube => (5000, Chars),
-            PlatformKind::Mastodon => (500, Chars),
+            PlatformKind::Mastodon => (
+                500,
+                Mastodon {
+                    url_chars: MASTODON_URL_CHARS,
+                },
+            ),
         };
         ContentLimits {
             max_text,
@@ -331,7 +336,13 @@ pub enum TextMeasure {
     Utf16Units,
     /// X's weighted count: most scripts 1, CJK and emoji 2, any URL 23.
     XWeighted,
+    /// Mastodon's count: grapheme clusters, every URL `url_chars` (the instance's `characters_reserved_per_url`),
+    /// and a mention of a remote account (`@name@domain`) only its `@name`.
+    Mastodon { url_chars: usize },
 }
+
+/// What a URL counts for on a Mastodon instance that does not say (`characters_reserved_per_url`).
+pub const MASTODON_URL_CHARS: usize = 23;
 
 /// What a post's text may contain on a platform (its media: [`MediaRules`]).
 #[derive(Clone, Debug, PartialEq, Eq)]

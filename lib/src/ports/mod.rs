@@ -11,10 +11,16 @@ use zeroize::Zeroizing;
 
 mod media;
 mod platform;
+mod registrations;
 
 pub use media::{
     Admission, BlobError, BlobStore, ByteStream, CompletedPart, FetchError, MediaStore, ObjectKey,
     RemoteFiles, StoredPart, MAX_LINK_TTL, MAX_PARTS, MAX_PART_BYTES, MIN_PART_BYTES,
+};
+
+pub use registrations::{
+    ClientRegistration, ClientRegistrationStore, ClientRegistrations, RegistrationError,
+    StoredRegistration,
 };
 
 pub use platform::{
@@ -347,6 +353,8 @@ pub struct Stores {
     pub records: Arc<dyn RecordStore>,
     /// Media items, their uploads and each workspace's usage (the bytes themselves are behind [`BlobStore`]).
     pub media: Arc<dyn MediaStore>,
+    /// OAuth clients Postora registered with servers it was not configured for (Mastodon instances).
+    pub registrations: Arc<dyn ClientRegistrationStore>,
 }
 
 impl Stores {
@@ -359,6 +367,7 @@ impl Stores {
             + EphemeralStore
             + RecordStore
             + MediaStore
+            + ClientRegistrationStore
             + 'static,
     {
         Stores {
@@ -367,6 +376,7 @@ impl Stores {
             posts: store.clone(),
             ephemeral: store.clone(),
             records: store.clone(),
+            registrations: store.clone(),
             media: store,
         }
     }

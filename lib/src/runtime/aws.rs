@@ -147,10 +147,12 @@ impl Publisher {
 
     /// Builds the publisher on the AWS adapters from its cold start ([`function_env`]): once per cold start.
     pub async fn from_env(start: &ColdStart) -> Result<Self, StartError> {
+        let backend = start.backend().await?;
+        let platforms = platforms::configured(&start.env, &backend)?;
         Ok(Self::new(
-            start.backend().await?,
+            backend,
             Settings::from_env(&start.env, UNKNOWN_PUBLIC_URL)?,
-            platforms::from_env(&start.env)?,
+            platforms,
         ))
     }
 

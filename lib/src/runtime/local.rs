@@ -168,7 +168,7 @@ pub async fn app_with_sandbox(
     data_dir: &Path,
 ) -> Result<(Arc<App>, Option<Sandbox>), StartError> {
     let settings = Settings::from_env(env, default_public_url)?;
-    let mut platforms = platforms::from_env(env)?;
+    let mut platforms = platforms::configured(env, &backend)?;
     let sandbox = if sandbox_on(env, &platforms)? {
         let sandbox = open_sandbox(data_dir, env, settings.public_url.as_str())?;
         platforms = platforms.with(Arc::new(sandbox_platform(env, &settings, &sandbox).await?));

@@ -47,7 +47,7 @@ pub fn build_app(
     default_public_url: &str,
 ) -> Result<Arc<App>, StartError> {
     let settings = Settings::from_env(env, default_public_url)?;
-    let platforms = platforms::from_env(env)?;
+    let platforms = platforms::configured(env, &backend)?;
     Ok(assemble(backend, settings, platforms))
 }
 

@@ -1,12 +1,16 @@
 //! The platforms switched on by configuration: a platform is on when its client id and secret are set
-//! (`POSTORA_<PLATFORM>_CLIENT_ID` / `_CLIENT_SECRET`). The built-in sandbox is added by the embedded runtime
-//! ([`super::local`]), which serves it.
+//! (`POSTORA_<PLATFORM>_CLIENT_ID` / `_CLIENT_SECRET`), and Mastodon, which registers itself with each instance,
+//! when `POSTORA_MASTODON=on` ([`configured`], since it keeps its registrations in the backend). The built-in
+//! sandbox is added by the embedded runtime ([`super::local`]), which serves it.
 
 use std::sync::Arc;
 
+use super::Backend;
 use crate::config::{ConfigError, Env};
+use crate::crypto::SealedRegistrations;
 use crate::platforms::bluesky::{BlueskyConfig, BlueskyPlatform};
 use crate::platforms::http::{client, set_max_body_bytes, HttpTimeouts, DEFAULT_MAX_BODY_BYTES};
+use crate::platforms::mastodon::{MastodonConfig, MastodonPlatform};
 use crate::platforms::meta::{
     FacebookConfig, FacebookPlatform, InstagramConfig, InstagramPlatform, ThreadsConfig,
     ThreadsPlatform,
@@ -34,16 +38,37 @@ pub fn http_client(env: &Env) -> Result<reqwest::Client, ConfigError> {
         ));
     }
     set_max_body_bytes(max_body);
-    Ok(client(HttpTimeouts {
+    Ok(client(http_timeouts(env)?))
+}
+
+/// `POSTORA_HTTP_CONNECT_TIMEOUT_SECS` and `POSTORA_HTTP_TIMEOUT_SECS`.
+fn http_timeouts(env: &Env) -> Result<HttpTimeouts, ConfigError> {
+    Ok(HttpTimeouts {
         connect: env.seconds(
             "POSTORA_HTTP_CONNECT_TIMEOUT_SECS",
             DEFAULT_HTTP_CONNECT_TIMEOUT_SECS,
         )?,
         request: env.seconds("POSTORA_HTTP_TIMEOUT_SECS", DEFAULT_HTTP_TIMEOUT_SECS)?,
-    }))
+    })
 }
 
-/// Every real platform whose app credentials are configured.
+/// Every platform the environment switches on, over `backend`: those of [`from_env`], and Mastodon when
+/// `POSTORA_MASTODON=on`, keeping its registrations with instances in the backend's store, their secrets sealed
+/// under data keys of the backend's key service.
+pub fn configured(env: &Env, backend: &Backend) -> Result<Platforms, ConfigError> {
+    let mut platforms = from_env(env)?;
+    if let Some(config) = MastodonConfig::from_env(env, http_timeouts(env)?)? {
+        let registrations = Arc::new(SealedRegistrations::new(
+            backend.stores.registrations.clone(),
+            backend.keys.clone(),
+        ));
+        platforms = platforms.with(Arc::new(MastodonPlatform::new(registrations, config)));
+    }
+    Ok(platforms)
+}
+
+/// Every real platform whose app credentials are configured (Mastodon, which needs none, is added by
+/// [`configured`]).
 pub fn from_env(env: &Env) -> Result<Platforms, ConfigError> {
     let http = http_client(env)?;
     let mut platforms = Platforms::new();

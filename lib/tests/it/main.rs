@@ -38,6 +38,7 @@ mod faults;
 mod hardening_a;
 mod hardening_b;
 mod local_conformance;
+mod mastodon;
 mod media;
 mod media_storage;
 mod meta_platforms;

@@ -23,3 +23,9 @@ mod x {
         Arc::new(FakeX::start().await) as Arc<dyn PlatformPeer>
     });
 }
+
+mod mastodon {
+    use postora_test_support::fakes::mastodon::FakeMastodon;
+
+    postora_test_support::platform_suite!(FakeMastodon::peer());
+}

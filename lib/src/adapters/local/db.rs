@@ -98,6 +98,18 @@ CREATE TABLE IF NOT EXISTS audit (
     data TEXT NOT NULL,
     PRIMARY KEY (workspace_id, id)
 );
+-- OAuth clients Postora registered with a server (a Mastodon instance), one per platform and server; the secret
+-- sealed under its own data key (wrapped_key), never in the clear.
+CREATE TABLE IF NOT EXISTS client_registrations (
+    platform TEXT NOT NULL,
+    server TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    redirect_uri TEXT NOT NULL,
+    sealed_secret BLOB NOT NULL,
+    wrapped_key BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (platform, server)
+);
 CREATE TABLE IF NOT EXISTS queue (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     body TEXT NOT NULL,

@@ -101,6 +101,13 @@ pub fn deletion_user_pk(platform: PlatformKind, user: &str) -> String {
     format!("DELU#{}#{user}", platform.as_str())
 }
 
+/// The OAuth client Postora registered with a server (a Mastodon instance), one per platform and server.
+pub fn registration_pk(platform: PlatformKind, server: &str) -> String {
+    format!("REG#{}#{server}", platform.as_str())
+}
+
+pub const REGISTRATION_SK: &str = "REG";
+
 pub fn audit_pk(ws: &WorkspaceId) -> String {
     format!("WS#{ws}#AUDIT")
 }

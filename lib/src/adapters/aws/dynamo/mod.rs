@@ -11,6 +11,7 @@ pub mod keys;
 mod media;
 mod posts;
 mod records;
+mod registrations;
 mod workspaces;
 
 pub use posts::LIST_PAGES_PER_REQUEST;

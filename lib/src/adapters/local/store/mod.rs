@@ -14,6 +14,7 @@ mod ephemeral;
 mod media;
 mod posts;
 mod records;
+mod registrations;
 mod workspaces;
 
 /// Every store port on one SQLite database.
