@@ -18,6 +18,7 @@ use crate::app::App;
 
 pub mod api;
 pub mod auth;
+pub mod connect;
 pub mod error;
 pub mod extract;
 pub mod html;
@@ -46,9 +47,10 @@ pub fn api_router(app: Arc<App>) -> Router {
     finish(api::router().merge(service_routes()), app).merge(uploads)
 }
 
-/// The OAuth callback (`/oauth/*`).
+/// The OAuth callback (`/oauth/*`) and connecting accounts (`/v1/accounts/connect/*`), which start what the callback
+/// finishes.
 pub fn oauth_router(app: Arc<App>) -> Router {
-    finish(oauth::router(), app)
+    finish(oauth::router().merge(connect::router()), app)
 }
 
 /// Meta's data-deletion and deauthorize callbacks, the deletion status page and the privacy pages: what the
@@ -68,6 +70,7 @@ pub fn full_router(app: Arc<App>, beside: Router) -> Router {
         headers.clone(),
     );
     let router = api::router()
+        .merge(connect::router())
         .merge(oauth::router())
         .merge(meta::router(&app))
         .merge(service_routes())

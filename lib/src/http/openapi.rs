@@ -6,14 +6,14 @@ use serde_json::{json, Value};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{api, error, media, meta, pages, views};
+use super::{api, connect, error, media, meta, pages, views};
 use crate::app::posts;
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Postora", description = "Write a post once, schedule it for many social accounts, and have it published exactly once at the second it is due."),
     paths(
-        api::connect, api::connect_bluesky_app_password, api::list_accounts, api::get_account, api::disconnect,
+        connect::connect, connect::connect_bluesky_app_password, api::list_accounts, api::get_account, api::disconnect,
         api::create_post, api::list_posts, api::get_post, api::update_post, api::cancel_post, api::retry_delivery,
         api::export_workspace, api::erase_workspace, api::list_audit,
         api::list_api_keys, api::create_api_key, api::revoke_api_key,

@@ -71,18 +71,21 @@ impl Function {
 
     /// The platforms whose credentials secret this function reads:
     ///
-    /// - the publisher, the OAuth callback and the token refresher call platforms (publish, exchange a code,
-    ///   refresh a token), so they read every platform's;
+    /// - the publisher, the OAuth callback (which also starts connections) and the token refresher call platforms
+    ///   (publish, exchange a code, refresh a token), so they read every platform's;
+    /// - the public API calls no platform, but a platform is on only where its credentials are, and the API checks
+    ///   every post against the rules of the platforms that are on, so it reads every platform's too;
     /// - the data-deletion function calls no platform but verifies the callbacks Meta and Threads sign with their
     ///   app secrets, so it reads Facebook's, Instagram's and Threads';
-    /// - the API and the dispatcher never use a secret, so they read none.
+    /// - the dispatcher never uses a secret, so it reads none.
     pub fn secrets(self) -> &'static [PlatformKind] {
         match self {
-            Function::Publisher | Function::OAuthCallback | Function::TokenRefresher => {
-                &REAL_PLATFORMS
-            }
+            Function::Publisher
+            | Function::OAuthCallback
+            | Function::TokenRefresher
+            | Function::PostApi => &REAL_PLATFORMS,
             Function::DataDeletion => &CALLBACK_SIGNERS,
-            Function::PostApi | Function::Dispatcher => &[],
+            Function::Dispatcher => &[],
         }
     }
 }
@@ -177,11 +180,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_the_functions_that_call_platforms_or_verify_callbacks_read_secrets() {
+    fn only_the_functions_that_call_or_check_platforms_or_verify_callbacks_read_secrets() {
         for f in Function::ALL {
             let n = f.secrets().len();
             match f {
-                Function::PostApi | Function::Dispatcher => assert_eq!(n, 0, "{f:?}"),
+                Function::Dispatcher => assert_eq!(n, 0, "{f:?}"),
                 Function::DataDeletion => assert_eq!(n, 3, "{f:?}"),
                 _ => assert_eq!(n, PlatformKind::ALL.len() - 1, "{f:?}"),
             }

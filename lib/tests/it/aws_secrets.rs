@@ -50,7 +50,8 @@ async fn the_functions_that_call_platforms_build_them_from_the_secrets_they_are_
 }
 
 #[tokio::test]
-async fn the_data_deletion_function_gets_the_callback_secrets_and_the_api_none() {
+async fn the_data_deletion_function_gets_the_callback_secrets_the_api_all_and_the_dispatcher_none()
+{
     let (sdk, client) = client().await;
     let threads = store_secret(&sdk, &credentials_json("threads-app", CLIENT_SECRET)).await;
     let x = store_secret(&sdk, &credentials_json("x-app", "x-app-secret")).await;
@@ -81,7 +82,17 @@ async fn the_data_deletion_function_gets_the_callback_secrets_and_the_api_none()
         "no platform call, so not X's"
     );
 
-    for function in [Function::PostApi, Function::Dispatcher] {
+    // The API reads them: it checks posts against the platforms that are on.
+    let mut env = named();
+    resolve(&mut env, Function::PostApi, &client).await.unwrap();
+    assert_eq!(env.get("POSTORA_X_CLIENT_SECRET"), Some("x-app-secret"));
+    assert!(platforms::from_env(&env)
+        .unwrap()
+        .enabled()
+        .contains(&PlatformKind::X));
+
+    {
+        let function = Function::Dispatcher;
         let mut env = named();
         // Even a secret that does not exist is not asked for: these functions read none.
         env.set(

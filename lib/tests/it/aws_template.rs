@@ -428,7 +428,8 @@ fn credentials_parameter(p: PlatformKind) -> String {
 const ENCRYPTION_CONTEXT: &str = "ForAllValues:StringEquals:\n  kms:EncryptionContextKeys:\n  - workspace\n'Null':\n  kms:EncryptionContextKeys: 'false'\n";
 
 #[test]
-fn the_key_policy_lets_the_account_administer_and_only_three_functions_unwrap() {
+fn the_key_policy_lets_the_account_administer_three_functions_unwrap_and_the_oauth_function_seal_registrations(
+) {
     let t = template();
     let policy = statements(at(
         &t,
@@ -446,7 +447,11 @@ fn the_key_policy_lets_the_account_administer_and_only_three_functions_unwrap() 
             .find(|s| text(at(s, &["Sid"])) == sid)
             .unwrap_or_else(|| panic!("the key policy has no {sid}"))
     };
-    assert_eq!(policy.len(), 3, "administration, functions, operators");
+    assert_eq!(
+        policy.len(),
+        4,
+        "administration, functions, registrations, operators"
+    );
     for s in &policy {
         assert_eq!(text(at(s, &["Effect"])), "Allow");
     }
@@ -505,6 +510,24 @@ fn the_key_policy_lets_the_account_administer_and_only_three_functions_unwrap() 
         .map(|(name, _)| format!("!GetAtt {name}Role.Arn\n"))
         .collect();
     assert_eq!(principals, wanted);
+
+    // The OAuth function makes data keys only in the service's own scope, for instance registrations.
+    let registrations = by_sid("OAuthSealsRegistrations");
+    assert_eq!(
+        statement_actions(registrations),
+        BTreeSet::from(["kms:GenerateDataKey".to_owned()])
+    );
+    assert_eq!(
+        yaml(at(registrations, &["Condition"])),
+        format!(
+            "StringEquals:\n  kms:EncryptionContext:workspace: {}\n",
+            postora::crypto::registrations::SERVICE_SCOPE
+        )
+    );
+    assert_eq!(
+        yaml(at(registrations, &["Principal", "AWS"])),
+        "!GetAtt OAuthCallbackFunctionRole.Arn\n"
+    );
 
     let operators = by_sid("OperatorsCreateWorkspaceKeys");
     assert_eq!(
@@ -658,7 +681,15 @@ fn route_matches(method: &str, route: &str, event: &serde_json::Value) -> bool {
         .unwrap_or_default();
     let path_ok = match route.strip_suffix("{proxy+}") {
         Some(prefix) => path.starts_with(prefix) && path.len() > prefix.len(),
-        None => path == route,
+        // A `{name}` segment matches any one segment.
+        None => {
+            let (ours, theirs): (Vec<_>, Vec<_>) =
+                (route.split('/').collect(), path.split('/').collect());
+            ours.len() == theirs.len()
+                && ours.iter().zip(&theirs).all(|(o, t)| {
+                    o == t || (o.starts_with('{') && o.ends_with('}') && !t.is_empty())
+                })
+        }
     };
     path_ok && (method == "ANY" || method == event_method)
 }
