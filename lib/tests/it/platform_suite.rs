@@ -12,3 +12,9 @@ mod threads {
 
     postora_test_support::platform_suite!(ThreadsPeer::start());
 }
+
+mod bluesky {
+    use postora_test_support::platform_suite::bluesky::BlueskyPeer;
+
+    postora_test_support::platform_suite!(BlueskyPeer::start());
+}
