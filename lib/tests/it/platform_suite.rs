@@ -29,3 +29,9 @@ mod mastodon {
 
     postora_test_support::platform_suite!(FakeMastodon::peer());
 }
+
+mod bluesky {
+    use postora_test_support::platform_suite::bluesky::BlueskyPeer;
+
+    postora_test_support::platform_suite!(BlueskyPeer::start());
+}
