@@ -483,10 +483,21 @@ impl App {
                 continue;
             }
             let limits = platform.limits_for(&account);
+            let media_rules = platform.media_rules_for(&account);
+            // A content warning counts toward the text's length where the platform counts it (Mastodon).
+            let counted_before = options.as_ref().and_then(TargetOptions::counted_with_text);
             for (k, ((part_text, media), these)) in parts.iter().zip(&part_items).enumerate() {
                 let (body, text_field) = match (&t.text, k) {
                     (Some(own), 0) => (own.as_str(), format!("targets[{i}].text")),
                     _ => (part_text.as_str(), part_field(threaded, k, "text")),
+                };
+                let counted;
+                let body = match counted_before {
+                    Some(warning) => {
+                        counted = format!("{warning}{body}");
+                        counted.as_str()
+                    }
+                    None => body,
                 };
                 v.extend(
                     content::check(
@@ -504,7 +515,7 @@ impl App {
                 );
                 let probed: Vec<_> = these.iter().map(|m| (&m.id, &m.info, m.bytes)).collect();
                 v.extend(
-                    media_rules::check_post(account.platform, &probed)
+                    media_rules::check_post_under(account.platform, &media_rules, &probed)
                         .into_iter()
                         .map(|x| {
                             // An item's own rule is about `media[j]`; a rule about the part's media as a whole is

@@ -46,10 +46,19 @@ pub struct MediaViolation {
 
 /// What `platform` would make of one item of `bytes` bytes that probing found to be `info`.
 pub fn assess(platform: PlatformKind, info: &MediaInfo, bytes: u64) -> Assessment {
-    let rules = platform.media_rules();
+    assess_under(platform, &platform.media_rules(), info, bytes)
+}
+
+/// [`assess`] under `rules`: the platform's own, or an account's where its server sets narrower ones.
+pub fn assess_under(
+    platform: PlatformKind,
+    rules: &MediaRules,
+    info: &MediaInfo,
+    bytes: u64,
+) -> Assessment {
     match info.kind() {
-        MediaKind::Image => assess_image(platform, &rules, info, bytes),
-        MediaKind::Video => assess_video(platform, &rules, info, bytes),
+        MediaKind::Image => assess_image(platform, rules, info, bytes),
+        MediaKind::Video => assess_video(platform, rules, info, bytes),
     }
 }
 
@@ -324,7 +333,15 @@ pub struct ItemShape {
 /// The rules about a post's media as a whole: how many items, how many videos, images and video together, a GIF
 /// alone, media required. Each broken rule as `(rule, message)`.
 pub fn check_shape(platform: PlatformKind, shapes: &[ItemShape]) -> Vec<(&'static str, String)> {
-    let rules = platform.media_rules();
+    check_shape_under(platform, &platform.media_rules(), shapes)
+}
+
+/// [`check_shape`] under `rules`.
+pub fn check_shape_under(
+    platform: PlatformKind,
+    rules: &MediaRules,
+    shapes: &[ItemShape],
+) -> Vec<(&'static str, String)> {
     let mut out = Vec::new();
     if shapes.is_empty() {
         if rules.requires_media {
@@ -379,9 +396,18 @@ pub fn check_post(
     platform: PlatformKind,
     items: &[(&MediaId, &MediaInfo, u64)],
 ) -> Vec<MediaViolation> {
+    check_post_under(platform, &platform.media_rules(), items)
+}
+
+/// [`check_post`] under `rules`: an account's, where its server sets narrower ones than the platform's.
+pub fn check_post_under(
+    platform: PlatformKind,
+    rules: &MediaRules,
+    items: &[(&MediaId, &MediaInfo, u64)],
+) -> Vec<MediaViolation> {
     let mut out = Vec::new();
     for (id, info, bytes) in items {
-        if let Assessment::Refused { rule, message } = assess(platform, info, *bytes) {
+        if let Assessment::Refused { rule, message } = assess_under(platform, rules, info, *bytes) {
             out.push(MediaViolation {
                 media_id: Some((*id).clone()),
                 rule,
@@ -397,7 +423,7 @@ pub fn check_post(
         })
         .collect();
     out.extend(
-        check_shape(platform, &shapes)
+        check_shape_under(platform, rules, &shapes)
             .into_iter()
             .map(|(rule, message)| MediaViolation {
                 media_id: None,

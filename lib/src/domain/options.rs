@@ -154,6 +154,14 @@ impl TargetOptions {
         Ok(())
     }
 
+    /// Text the platform counts together with the post's own toward its length (Mastodon's content warning).
+    pub fn counted_with_text(&self) -> Option<&str> {
+        match self {
+            TargetOptions::Mastodon(m) => m.spoiler_text.as_deref(),
+            _ => None,
+        }
+    }
+
     pub fn platform(&self) -> PlatformKind {
         match self {
             TargetOptions::Mastodon(_) => PlatformKind::Mastodon,

@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::domain::{
-    Account, ContentLimits, MediaFormat, MediaId, MediaKind, PlatformKind, Profile, TargetOptions,
-    TokenSet,
+    Account, ContentLimits, MediaFormat, MediaId, MediaKind, MediaRules, PlatformKind, Profile,
+    TargetOptions, TokenSet,
 };
 use crate::ports::ByteStream;
 
@@ -284,6 +284,12 @@ pub trait Platform: Send + Sync {
     /// otherwise (a Mastodon instance's limits, read when it was connected and kept in its settings).
     fn limits_for(&self, _account: &Account) -> ContentLimits {
         self.limits()
+    }
+
+    /// What a post to this account may carry as media: the platform's rules unless the account's own server sets
+    /// narrower ones (a Mastodon instance's attachment count and file sizes, kept in its settings).
+    fn media_rules_for(&self, _account: &Account) -> MediaRules {
+        self.kind().media_rules()
     }
 
     /// Whether a consent that gives access to several identities (a person's Facebook Pages) is followed by the

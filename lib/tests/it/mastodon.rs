@@ -250,6 +250,61 @@ async fn the_instances_own_character_limit_is_enforced_when_a_post_is_created() 
 }
 
 #[tokio::test]
+async fn the_instances_attachment_count_and_a_content_warning_count_when_a_post_is_created() {
+    let two = FakeMastodon::start_with(InstanceInfo {
+        max_media_attachments: 2,
+        ..InstanceInfo::default()
+    })
+    .await;
+    let t = app(&[]).await;
+    let (_, key) = t.workspace("w").await;
+    let account = connect(&t, &key, &two, "alice").await;
+    let mut media = Vec::new();
+    for seed in 0..3 {
+        let resp = t
+            .http
+            .post(t.url("/v1/media"))
+            .bearer_auth(&key)
+            .body(postora_test_support::media::jpeg(64 + seed, 48))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 201);
+        let item: Value = resp.json().await.unwrap();
+        media.push(json!({"media_id": item["id"]}));
+    }
+    let refused = t
+        .post_json(
+            &key,
+            "/v1/posts",
+            &json!({"text": "three photos", "media": media, "targets": [{"account_id": id(&account)}]}),
+        )
+        .await;
+    assert_eq!(refused.status(), 422);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["details"][0]["rule"], "count", "{body}");
+    assert_eq!(
+        body["error"]["details"][0]["target"],
+        id(&account),
+        "{body}"
+    );
+
+    // Mastodon counts the content warning with the text: 480 + 30 is over 500.
+    let warned = |spoiler: &str| {
+        json!({
+            "text": "c".repeat(480),
+            "targets": [{"account_id": id(&account), "options": {"spoiler_text": spoiler}}],
+        })
+    };
+    let refused = t
+        .post_json(&key, "/v1/posts", &warned(&"w".repeat(30)))
+        .await;
+    assert_eq!(refused.status(), 422);
+    let post = post_and_settle(&t, &key, warned("short cw")).await;
+    assert_eq!(post["deliveries"][0]["status"], "published", "{post}");
+}
+
+#[tokio::test]
 async fn a_thread_with_media_waits_for_processing_and_replies_in_order_with_the_options() {
     let fake = FakeMastodon::start().await;
     fake.world().processing_reads = 2;

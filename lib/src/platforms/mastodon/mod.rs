@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{ConfigError, Env};
 use crate::domain::{
-    Account, ContentLimits, PlatformKind, Profile, TargetOptions, TextMeasure, TokenSet,
+    Account, ContentLimits, MediaRules, PlatformKind, Profile, TargetOptions, TextMeasure, TokenSet,
 };
 use crate::net::AddressPolicy;
 use crate::platforms::http::HttpTimeouts;
@@ -516,6 +516,27 @@ impl Platform for MastodonPlatform {
             },
             ..self.limits()
         }
+    }
+
+    /// The instance's attachment count and file sizes, where narrower than Mastodon's defaults.
+    fn media_rules_for(&self, account: &Account) -> MediaRules {
+        let limits = Self::settings(account)
+            .map(|s| s.limits)
+            .unwrap_or_default();
+        let mut rules = self.kind().media_rules();
+        rules.max_items = limits.max_media_attachments;
+        rules.max_videos = rules.max_videos.min(limits.max_media_attachments);
+        let narrower = |ours: Option<u64>, theirs: Option<u64>| match (ours, theirs) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if let Some(images) = rules.images.as_mut() {
+            images.max_bytes = narrower(images.max_bytes, limits.image_size_limit);
+        }
+        if let Some(video) = rules.video.as_mut() {
+            video.max_bytes = narrower(video.max_bytes, limits.video_size_limit);
+        }
+        rules
     }
 
     fn uses_pkce(&self) -> bool {
