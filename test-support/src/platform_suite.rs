@@ -60,6 +60,9 @@ pub struct Capabilities {
     /// Whether the platform publishes threads.
     pub threads: bool,
     pub lost_answer: LostAnswer,
+    /// Whether every post needs an image or a video (Instagram): the scenarios about something else give theirs a
+    /// photo.
+    pub needs_media: bool,
 }
 
 /// One post as the peer holds it.
@@ -305,6 +308,12 @@ impl Stage {
     /// Creates a post to `account`; its id.
     pub async fn post(&self, account: &str, mut body: Value) -> String {
         body["targets"] = json!([{ "account_id": account }]);
+        if self.peer.capabilities().needs_media && body.get("media").is_none() {
+            let photo = self
+                .upload_photo(9, "A photo, since every post here needs one")
+                .await;
+            body["media"] = json!([{ "media_id": photo }]);
+        }
         let created = self.postora.create_post(&self.key, &body).await;
         created["id"].as_str().unwrap().to_owned()
     }

@@ -52,10 +52,16 @@ pub(super) async fn connect(
             ),
         )
     })?;
+    // No body, and a JSON `null`, are no input.
     let input: ConnectInput = if body.iter().all(u8::is_ascii_whitespace) {
         ConnectInput::default()
     } else {
-        parse_json(&body)?
+        match parse_json::<serde_json::Value>(&body)? {
+            serde_json::Value::Null => ConnectInput::default(),
+            object @ serde_json::Value::Object(_) => serde_json::from_value(object)
+                .map_err(|e| ApiError::invalid("body", e.to_string()))?,
+            _ => return Err(ApiError::invalid("body", "must be a JSON object")),
+        }
     };
     let server = match (&input.instance, &input.handle) {
         (Some(i), None) => Some(("instance", i.as_str())),

@@ -13,6 +13,12 @@ mod threads {
     postora_test_support::platform_suite!(ThreadsPeer::start());
 }
 
+mod instagram {
+    use postora_test_support::platform_suite::meta::InstagramPeer;
+
+    postora_test_support::platform_suite!(InstagramPeer::start());
+}
+
 mod x {
     use std::sync::Arc;
 

@@ -745,6 +745,7 @@ impl PlatformPeer for FakeMastodon {
             video: true,
             threads: true,
             lost_answer: LostAnswer::Recovered,
+            needs_media: false,
         }
     }
 

@@ -1227,6 +1227,7 @@ impl PlatformPeer for FakeX {
             video: true,
             threads: true,
             lost_answer: LostAnswer::Searched,
+            needs_media: false,
         }
     }
 

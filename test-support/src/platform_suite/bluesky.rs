@@ -207,6 +207,7 @@ impl PlatformPeer for BlueskyPeer {
             threads: true,
             // The record key comes from the delivery part: getRecord tells.
             lost_answer: LostAnswer::Recovered,
+            needs_media: false,
         }
     }
 

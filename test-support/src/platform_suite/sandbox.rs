@@ -61,6 +61,7 @@ impl PlatformPeer for SandboxPeer {
             video: true,
             threads: true,
             lost_answer: LostAnswer::Recovered,
+            needs_media: false,
         }
     }
 

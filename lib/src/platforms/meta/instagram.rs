@@ -385,7 +385,7 @@ fn spec(text: &str, media: &[PublishMedia]) -> Result<Spec, PlatformError> {
         [one] => Ok(Spec {
             children: vec![],
             parent: caption(match one.kind {
-                MediaKind::Image => vec![("image_url", one.url.clone())],
+                MediaKind::Image => image_params(one),
                 MediaKind::Video => vec![
                     ("media_type", "REELS".into()),
                     ("video_url", one.url.clone()),
@@ -400,7 +400,7 @@ fn spec(text: &str, media: &[PublishMedia]) -> Result<Spec, PlatformError> {
                 .iter()
                 .map(|m| {
                     let mut p: Params = match m.kind {
-                        MediaKind::Image => vec![("image_url", m.url.clone())],
+                        MediaKind::Image => image_params(m),
                         MediaKind::Video => {
                             vec![("media_type", "VIDEO".into()), ("video_url", m.url.clone())]
                         }
@@ -412,6 +412,16 @@ fn spec(text: &str, media: &[PublishMedia]) -> Result<Spec, PlatformError> {
             parent: caption(vec![("media_type", "CAROUSEL".into())]),
         }),
     }
+}
+
+/// An image's container parameters: its URL, and its alternative text where it has one (Instagram takes `alt_text`
+/// on images, not on reels).
+fn image_params(image: &PublishMedia) -> Params {
+    let mut p: Params = vec![("image_url", image.url.clone())];
+    if let Some(alt) = image.alt.as_ref().filter(|a| !a.is_empty()) {
+        p.push(("alt_text", alt.clone()));
+    }
+    p
 }
 
 #[async_trait]
@@ -520,6 +530,12 @@ mod tests {
                 ("caption", "cap".into())
             ]
         );
+        let described = PublishMedia {
+            alt: Some("a loaf".into()),
+            ..media("https://x/a.jpg", MediaKind::Image)
+        };
+        let with_alt = spec("", &[described]).unwrap();
+        assert!(with_alt.parent.contains(&("alt_text", "a loaf".into())));
         let reel = spec("", &[media("https://x/a.mp4", MediaKind::Video)]).unwrap();
         assert!(reel.parent.contains(&("media_type", "REELS".into())));
         let car = spec(
