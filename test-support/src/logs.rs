@@ -73,3 +73,46 @@ impl Write for Sink {
         Ok(())
     }
 }
+
+/// The log lines written on the current thread while its guard lives (a test on a current-thread runtime, which runs
+/// the code under test on the same thread), at every level.
+#[derive(Clone, Default)]
+pub struct ThreadLogs(Arc<Mutex<Vec<u8>>>);
+
+impl ThreadLogs {
+    /// Starts capturing; the capture ends when the guard is dropped.
+    pub fn start() -> (ThreadLogs, tracing::subscriber::DefaultGuard) {
+        let logs = ThreadLogs::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(logs.clone())
+            .with_ansi(false)
+            .finish();
+        let guard = tracing::subscriber::set_default(subscriber);
+        (logs, guard)
+    }
+
+    /// Everything captured so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl Write for ThreadLogs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for ThreadLogs {
+    type Writer = ThreadLogs;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}

@@ -3,7 +3,6 @@
 //! answers), and against the mastodon-mock reference server where `scripts/test` started one
 //! (`POSTORA_TEST_MASTODON_MOCK`).
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use postora_test_support::app::{spawn_app_in, spawn_app_with, TestApp};
@@ -472,38 +471,9 @@ async fn disconnecting_revokes_the_token_at_the_instance() {
     assert_eq!(fake.world().revocations, 1);
 }
 
-/// Captures every log line written on this thread (the test's current-thread runtime runs the app too).
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
 #[tokio::test]
 async fn no_token_or_client_secret_appears_in_a_log_line() {
-    let logs = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(logs.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = postora_test_support::logs::ThreadLogs::start();
     let fake = FakeMastodon::start().await;
     let t = app(&[]).await;
     let (_, key) = t.workspace("w").await;
@@ -524,7 +494,7 @@ async fn no_token_or_client_secret_appears_in_a_log_line() {
     .await;
     t.delete(&key, &format!("/v1/accounts/{}", id(&account)))
         .await;
-    let text = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    let text = logs.text();
     assert!(text.contains("Mastodon"), "the adapter logged something");
     for secret in fake.issued_secrets() {
         assert!(!text.contains(&secret), "a secret is in the logs");

@@ -1518,38 +1518,9 @@ async fn postora_records_a_threads_post_whose_answer_was_lost_without_posting_tw
     assert_eq!(d["platform_post_id"], fake.posts()[0].id.as_str());
 }
 
-/// Captures every log line (all levels, all crates) written on this thread.
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
 #[tokio::test]
 async fn no_token_or_secret_appears_in_a_log_line() {
-    let logs = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(logs.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = postora_test_support::logs::ThreadLogs::start();
 
     let fake = FakeMeta::start().await;
     let (platform, mut c) = threads(&fake).await;
@@ -1585,7 +1556,7 @@ async fn no_token_or_secret_appears_in_a_log_line() {
     fake.advance(chrono::Duration::days(2));
     platform.refresh(&c.account, &c.tokens).await.unwrap();
 
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let text = logs.text();
     assert!(
         text.contains("media container created"),
         "logging was captured"
