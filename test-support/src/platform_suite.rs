@@ -60,9 +60,20 @@ pub struct Capabilities {
     /// Whether the platform publishes threads.
     pub threads: bool,
     pub lost_answer: LostAnswer,
-    /// Whether every post needs an image or a video (Instagram): the scenarios about something else give theirs a
-    /// photo.
-    pub needs_media: bool,
+    /// What every post needs (Instagram: an image or a video; TikTok and YouTube: a video): the scenarios about
+    /// something else give theirs one.
+    pub needs_media: NeedsMedia,
+}
+
+/// What a platform needs every post to carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NeedsMedia {
+    /// Text alone is a post.
+    Nothing,
+    /// A photo or a video; the suite gives a photo.
+    Image,
+    /// A video.
+    Video,
 }
 
 /// One post as the peer holds it.
@@ -137,6 +148,13 @@ pub trait PlatformPeer: Send + Sync {
 
     /// How many token refreshes of `user` the peer has answered, and the most that were in flight at once.
     async fn refreshes(&self, user: &str) -> (usize, usize);
+
+    /// For a platform whose consent gives access to several accounts and lets the person choose (Facebook Pages,
+    /// LinkedIn organizations): given the choice page Postora answered at the callback, the form fields to POST to
+    /// `/oauth/{platform}/choose` to choose the account of `user`. `None` for platforms without a choice.
+    async fn choose(&self, _choice_page: &str, _user: &str) -> Option<Vec<(String, String)>> {
+        None
+    }
 
     /// Called once Postora is up, for a peer that lives inside it (the sandbox).
     async fn attach(&self, _postora: &TestApp) {}
@@ -225,7 +243,23 @@ impl Stage {
             let back = self.peer.consent(&authorize, user).await;
             let page = self.postora.http.get(&back).send().await.unwrap();
             let status = page.status();
-            assert_eq!(status, 200, "callback: {}", page.text().await.unwrap());
+            let html = page.text().await.unwrap();
+            assert_eq!(status, 200, "callback: {html}");
+            if let Some(form) = self.peer.choose(&html, user).await {
+                let chosen = self
+                    .postora
+                    .http
+                    .post(
+                        self.postora
+                            .url(&format!("/oauth/{}/choose", self.platform())),
+                    )
+                    .form(&form)
+                    .send()
+                    .await
+                    .unwrap();
+                let status = chosen.status();
+                assert_eq!(status, 200, "choice: {}", chosen.text().await.unwrap());
+            }
         }
         let id = self.peer.user_id(user).await;
         self.account_of(&id)
@@ -308,11 +342,18 @@ impl Stage {
     /// Creates a post to `account`; its id.
     pub async fn post(&self, account: &str, mut body: Value) -> String {
         body["targets"] = json!([{ "account_id": account }]);
-        if self.peer.capabilities().needs_media && body.get("media").is_none() {
-            let photo = self
-                .upload_photo(9, "A photo, since every post here needs one")
-                .await;
-            body["media"] = json!([{ "media_id": photo }]);
+        if body.get("media").is_none() {
+            let needed = match self.peer.capabilities().needs_media {
+                NeedsMedia::Nothing => None,
+                NeedsMedia::Image => Some(
+                    self.upload_photo(9, "A photo, since every post here needs one")
+                        .await,
+                ),
+                NeedsMedia::Video => Some(self.upload_video().await),
+            };
+            if let Some(media) = needed {
+                body["media"] = json!([{ "media_id": media }]);
+            }
         }
         let created = self.postora.create_post(&self.key, &body).await;
         created["id"].as_str().unwrap().to_owned()

@@ -24,7 +24,9 @@ use postora::domain::PlatformKind;
 use serde_json::{json, Value};
 use sha2::Digest;
 
-use crate::platform_suite::{Capabilities, LostAnswer, PeerMedia, PeerPost, PlatformPeer, Refresh};
+use crate::platform_suite::{
+    Capabilities, LostAnswer, NeedsMedia, PeerMedia, PeerPost, PlatformPeer, Refresh,
+};
 
 /// What the instance says about itself.
 #[derive(Debug, Clone)]
@@ -745,7 +747,7 @@ impl PlatformPeer for FakeMastodon {
             video: true,
             threads: true,
             lost_answer: LostAnswer::Recovered,
-            needs_media: false,
+            needs_media: NeedsMedia::Nothing,
         }
     }
 

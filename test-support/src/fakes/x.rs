@@ -28,7 +28,9 @@ use secrecy::SecretString;
 use serde_json::{json, Value};
 use sha2::Digest;
 
-use crate::platform_suite::{Capabilities, LostAnswer, PeerMedia, PeerPost, PlatformPeer, Refresh};
+use crate::platform_suite::{
+    Capabilities, LostAnswer, NeedsMedia, PeerMedia, PeerPost, PlatformPeer, Refresh,
+};
 
 /// The app the fake knows: (client id, client secret).
 pub const X_APP: (&str, &str) = ("x-client-1", "x-secret-7c6b5a49");
@@ -1227,7 +1229,7 @@ impl PlatformPeer for FakeX {
             video: true,
             threads: true,
             lost_answer: LostAnswer::Searched,
-            needs_media: false,
+            needs_media: NeedsMedia::Nothing,
         }
     }
 

@@ -22,7 +22,7 @@ use base64::Engine as _;
 use postora::domain::PlatformKind;
 use serde_json::{json, Value};
 
-use super::{Capabilities, LostAnswer, PeerMedia, PeerPost, PlatformPeer, Refresh};
+use super::{Capabilities, LostAnswer, NeedsMedia, PeerMedia, PeerPost, PlatformPeer, Refresh};
 
 /// The name of the app password every person of the peer makes for Postora.
 const APP_PASSWORD_NAME: &str = "postora-suite";
@@ -207,7 +207,7 @@ impl PlatformPeer for BlueskyPeer {
             threads: true,
             // The record key comes from the delivery part: getRecord tells.
             lost_answer: LostAnswer::Recovered,
-            needs_media: false,
+            needs_media: NeedsMedia::Nothing,
         }
     }
 

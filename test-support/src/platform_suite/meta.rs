@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use postora::domain::PlatformKind;
 
-use super::{Capabilities, LostAnswer, PeerMedia, PeerPost, PlatformPeer, Refresh};
+use super::{Capabilities, LostAnswer, NeedsMedia, PeerMedia, PeerPost, PlatformPeer, Refresh};
 use crate::fakes::meta::{FakeMeta, Family, Fault, Op, IG_USER, THREADS_USER};
 
 /// A Meta product behind the fake Graph API.
@@ -76,7 +76,11 @@ impl PlatformPeer for MetaPeer {
             threads: self.threads(),
             // Nothing is published before its container is checkpointed, and the container tells.
             lost_answer: LostAnswer::Recovered,
-            needs_media: !self.threads(),
+            needs_media: if self.threads() {
+                NeedsMedia::Nothing
+            } else {
+                NeedsMedia::Image
+            },
         }
     }
 

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use postora::domain::PlatformKind;
 use postora::sandbox::{Fault, FaultKind, Sandbox};
 
-use super::{Capabilities, LostAnswer, PeerMedia, PeerPost, PlatformPeer, Refresh};
+use super::{Capabilities, LostAnswer, NeedsMedia, PeerMedia, PeerPost, PlatformPeer, Refresh};
 use crate::app::TestApp;
 
 #[derive(Default)]
@@ -61,7 +61,7 @@ impl PlatformPeer for SandboxPeer {
             video: true,
             threads: true,
             lost_answer: LostAnswer::Recovered,
-            needs_media: false,
+            needs_media: NeedsMedia::Nothing,
         }
     }
 
