@@ -261,6 +261,7 @@ struct Container {
 struct Photo {
     page: String,
     url: String,
+    alt: Option<String>,
     attached: bool,
 }
 
@@ -606,6 +607,20 @@ impl FakeMeta {
             api_origin: self.origin(),
             ..FacebookConfig::new(app(FACEBOOK_APP))
         }
+    }
+
+    /// The environment variables that point Postora's Facebook Pages adapter at this fake.
+    pub fn facebook_env(&self) -> Vec<(String, String)> {
+        let origin = self.origin().as_str().trim_end_matches('/').to_owned();
+        vec![
+            ("POSTORA_FACEBOOK_CLIENT_ID".into(), FACEBOOK_APP.0.into()),
+            (
+                "POSTORA_FACEBOOK_CLIENT_SECRET".into(),
+                FACEBOOK_APP.1.into(),
+            ),
+            ("POSTORA_FACEBOOK_AUTH_URL".into(), origin.clone()),
+            ("POSTORA_FACEBOOK_API_URL".into(), origin),
+        ]
     }
 
     /// The environment variables that point Postora's Instagram adapter (Instagram login) at this fake.
@@ -1707,6 +1722,7 @@ fn page_photo(w: &mut World, r: &Request, page: &str) -> Answer {
         Photo {
             page: page.to_owned(),
             url,
+            alt: r.param("alt_text_custom").map(str::to_owned),
             attached: false,
         },
     );
@@ -1754,10 +1770,12 @@ fn page_feed(w: &mut World, r: &Request, page: &str) -> Answer {
         }
     }
     let mut media = vec![];
+    let mut items = vec![];
     for id in &attached {
         if let Some(p) = w.photos.get_mut(id) {
             p.attached = true;
             media.push(p.url.clone());
+            items.push(("IMAGE".to_owned(), p.alt.clone()));
         }
     }
     w.serial += 1;
@@ -1778,7 +1796,7 @@ fn page_feed(w: &mut World, r: &Request, page: &str) -> Answer {
         created_at: now,
         permalink: format!("https://www.facebook.com/{page}/posts/{id}"),
         reply_to: None,
-        items: Vec::new(),
+        items,
     });
     ok(json!({ "id": id }))
 }
@@ -1800,7 +1818,7 @@ fn page_video(w: &mut World, r: &Request, page: &str) -> Answer {
         created_at: now,
         permalink: format!("https://www.facebook.com/{page}/videos/{id}/"),
         reply_to: None,
-        items: Vec::new(),
+        items: vec![("VIDEO".to_owned(), None)],
     });
     ok(json!({ "id": id }))
 }
