@@ -16,6 +16,7 @@ use crate::platforms::meta::{
     ThreadsPlatform,
 };
 use crate::platforms::x::{XConfig, XPlatform};
+use crate::platforms::youtube::{YoutubeConfig, YoutubePlatform};
 use crate::ports::Platforms;
 
 /// The bounds of `POSTORA_HTTP_MAX_BODY_BYTES`: 4 KiB to 64 MiB.
@@ -83,6 +84,9 @@ pub fn from_env(env: &Env) -> Result<Platforms, ConfigError> {
     }
     if let Some(config) = XConfig::from_env(env)? {
         platforms = platforms.with(Arc::new(XPlatform::new(http.clone(), config)));
+    }
+    if let Some(config) = YoutubeConfig::from_env(env)? {
+        platforms = platforms.with(Arc::new(YoutubePlatform::new(http.clone(), config)));
     }
     if let Some(config) = BlueskyConfig::from_env(env)? {
         platforms = platforms.with(Arc::new(BlueskyPlatform::new(config)));

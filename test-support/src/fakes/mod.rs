@@ -4,3 +4,4 @@
 pub mod mastodon;
 pub mod meta;
 pub mod x;
+pub mod youtube;
