@@ -659,7 +659,7 @@ impl World {
             );
         }
         let end = last + 1;
-        if end < total && r.body_len % UNIT != 0 {
+        if end < total && !r.body_len.is_multiple_of(UNIT) {
             return google_error(
                 400,
                 "badRequest",

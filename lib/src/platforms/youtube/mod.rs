@@ -122,7 +122,10 @@ impl YoutubeConfig {
             (None, Some(_)) => return Err(half(id_name, secret_name)),
         };
         let chunk_bytes = env.parse("POSTORA_YOUTUBE_CHUNK_BYTES", Self::DEFAULT_CHUNK_BYTES)?;
-        if chunk_bytes == 0 || chunk_bytes % CHUNK_UNIT != 0 || chunk_bytes > 1024 * CHUNK_UNIT {
+        if chunk_bytes == 0
+            || !chunk_bytes.is_multiple_of(CHUNK_UNIT)
+            || chunk_bytes > 1024 * CHUNK_UNIT
+        {
             return Err(ConfigError::invalid(
                 "POSTORA_YOUTUBE_CHUNK_BYTES",
                 "must be a multiple of 262144 (256 KiB), at most 256 MiB",
