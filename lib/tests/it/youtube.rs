@@ -348,6 +348,29 @@ async fn a_server_error_mid_upload_goes_on_from_what_the_session_holds() {
 }
 
 #[tokio::test]
+async fn a_chunk_answered_too_late_is_asked_about_and_not_sent_again() {
+    let fake = FakeYoutube::start().await;
+    let yt = YoutubePlatform::new(
+        client(HttpTimeouts {
+            connect: Duration::from_secs(2),
+            request: Duration::from_millis(400),
+        }),
+        fake.config(),
+    );
+    let c = connect(&yt, &fake, "ada").await;
+    let media = [video(700_000)];
+    // The first chunk is taken but its answer comes after the client gave up.
+    fake.answer_slowly(1, Duration::from_millis(1500));
+    yt.publish(&c.job(&media, None), &Recorder::default())
+        .await
+        .unwrap();
+    assert_eq!(fake.videos().len(), 1);
+    assert_eq!(fake.videos()[0].bytes, media[0].bytes);
+    // Three chunks and one probe: the chunk the session held was not sent again.
+    assert_eq!(fake.calls(Method::PUT, "/upload/youtube/v3/videos"), 4);
+}
+
+#[tokio::test]
 async fn the_daily_upload_quota_holds_every_delivery_until_midnight_pacific() {
     let fake = FakeYoutube::start().await;
     let yt = adapter_with(YoutubeConfig {

@@ -122,7 +122,9 @@ pub struct World {
     fail_next_chunks: u32,
     /// Whether videos are locked private (an unaudited project).
     pub lock_private: bool,
-    /// How long each chunk's answer takes.
+    /// The next `n` `PUT`s to a session are done at once and answered only after [`World::slow`].
+    pub slow_next_puts: u32,
+    /// How late a slow answer comes.
     pub slow: Duration,
     refreshes: HashMap<String, RefreshCount>,
     /// Every request's method and path (with the `upload_id` query dropped), in order.
@@ -777,23 +779,25 @@ async fn handle(State(world): State<Shared>, request: Request) -> Response {
     if refresher.is_some() {
         tokio::time::sleep(Duration::from_millis(30)).await;
     }
-    let slow = if req.method == Method::PUT {
-        lock(&world).slow
-    } else {
-        Duration::ZERO
-    };
-    if !slow.is_zero() {
-        tokio::time::sleep(slow).await;
-    }
-    let answer = {
+    let (answer, late) = {
         let mut w = lock(&world);
         if let Some(u) = &refresher {
             if let Some(c) = w.refreshes.get_mut(u) {
                 c.in_flight -= 1;
             }
         }
-        serve(&mut w, &req)
+        let late = if req.method == Method::PUT && w.slow_next_puts > 0 {
+            w.slow_next_puts -= 1;
+            w.slow
+        } else {
+            Duration::ZERO
+        };
+        (serve(&mut w, &req), late)
     };
+    // The work is done; the answer comes late.
+    if !late.is_zero() {
+        tokio::time::sleep(late).await;
+    }
     match answer {
         Answer::Json(status, v, extra) => {
             let mut resp = (
@@ -931,6 +935,13 @@ impl FakeYoutube {
     /// The next `n` chunks are answered 503 and not kept.
     pub fn fail_next_chunks(&self, n: u32) {
         self.world().fail_next_chunks = n;
+    }
+
+    /// The next `n` chunks (or probes) are taken at once and answered after `late`.
+    pub fn answer_slowly(&self, n: u32, late: Duration) {
+        let mut w = self.world();
+        w.slow_next_puts = n;
+        w.slow = late;
     }
 
     /// The next upload is refused as over the channel's upload limit.
