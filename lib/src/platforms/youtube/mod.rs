@@ -417,6 +417,13 @@ impl Platform for YoutubePlatform {
                 now,
             )
             .await?;
+        if tokens.refresh_token.is_none() {
+            // Offline access with `prompt=consent` always gives one; storing a set without it would overwrite the
+            // refresh token a reconnected channel already has with nothing.
+            return Err(PlatformError::Rejected(
+                "Google gave no refresh token: remove Postora's access in the Google account's settings (Security, Third-party access), then connect again".into(),
+            ));
+        }
         if let Some(scope) = &tokens.scope {
             if !scope.split(' ').any(|s| s == SCOPES[0]) {
                 return Err(PlatformError::Rejected(
