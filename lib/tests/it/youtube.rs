@@ -481,3 +481,27 @@ async fn a_post_without_title_or_made_for_kids_is_a_422_naming_them() {
     assert_eq!(resp.status(), 422);
     assert!(resp.text().await.unwrap().contains("title may not contain"));
 }
+
+#[tokio::test]
+async fn a_custom_thumbnail_from_the_media_library_is_set_after_the_upload() {
+    let fake = Arc::new(FakeYoutube::start().await);
+    let stage = Stage::start(fake.clone(), Backend::Local).await;
+    let account = stage.connect("ada").await;
+    let video = stage.upload_video().await;
+    let photo = stage.upload_photo(4, "A thumbnail").await;
+    let post = stage
+        .postora
+        .create_post(
+            &stage.key,
+            &json!({"text": "With a thumbnail", "media": [{"media_id": video}], "targets": [{"account_id": account,
+                "options": {"title": "Thumbs", "self_declared_made_for_kids": false, "thumbnail": photo}}]}),
+        )
+        .await;
+    let delivery = stage.settled(post["id"].as_str().unwrap()).await;
+    assert_eq!(delivery["status"], "published", "{delivery}");
+    let videos = fake.videos();
+    assert_eq!(videos.len(), 1);
+    let (kind, bytes) = videos[0].thumbnail.clone().expect("the thumbnail is set");
+    assert_eq!(kind, "image/jpeg");
+    assert!(bytes > 0);
+}

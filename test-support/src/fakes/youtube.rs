@@ -89,6 +89,8 @@ pub struct Video {
     pub publish_at: Option<String>,
     pub bytes: u64,
     pub published_at: DateTime<Utc>,
+    /// The custom thumbnail's type and size, once set.
+    pub thumbnail: Option<(String, u64)>,
 }
 
 #[derive(Default)]
@@ -598,6 +600,7 @@ impl World {
             publish_at: m["status"]["publishAt"].as_str().map(str::to_owned),
             bytes: total,
             published_at: Utc::now(),
+            thumbnail: None,
         };
         let vid = video.id.clone();
         self.videos.push(video);
@@ -687,6 +690,61 @@ impl World {
     }
 }
 
+impl World {
+    fn set_thumbnail(&mut self, r: &Req) -> Answer {
+        let channel = match self.authed(r, UPLOAD_SCOPE) {
+            Ok(c) => c,
+            Err(a) => return a,
+        };
+        let id = r.query.get("videoId").cloned().unwrap_or_default();
+        let kind = r.header("content-type").unwrap_or("").to_owned();
+        if !matches!(
+            kind.as_str(),
+            "image/jpeg" | "image/png" | "application/octet-stream"
+        ) {
+            return google_error(
+                400,
+                "invalidImage",
+                "youtube.thumbnail",
+                "The provided image content is invalid.",
+            );
+        }
+        if r.body_len > 2 * 1024 * 1024 {
+            return google_error(
+                400,
+                "mediaBodyTooLarge",
+                "youtube.thumbnail",
+                "The thumbnail is larger than 2 MB.",
+            );
+        }
+        let Some(video) = self.videos.iter_mut().find(|v| v.id == id) else {
+            return google_error(
+                404,
+                "videoNotFound",
+                "youtube.thumbnail",
+                "The video that you are trying to update cannot be found.",
+            );
+        };
+        if video.channel != channel {
+            return google_error(
+                403,
+                "forbidden",
+                "youtube.thumbnail",
+                "The thumbnail can't be set for the specified video.",
+            );
+        }
+        video.thumbnail = Some((kind, r.body_len));
+        Answer::Json(
+            200,
+            json!({"kind": "youtube#thumbnailSetResponse", "etag": "fake-etag", "items": [{
+                "default": {"url": format!("https://i.ytimg.example/vi/{id}/default.jpg"), "width": 120, "height": 90},
+                "high": {"url": format!("https://i.ytimg.example/vi/{id}/hqdefault.jpg"), "width": 480, "height": 360},
+            }]}),
+            vec![],
+        )
+    }
+}
+
 /// Answers one request from the world.
 pub fn serve(w: &mut World, r: &Req) -> Answer {
     w.calls.push((r.method.clone(), r.path.clone()));
@@ -710,6 +768,7 @@ pub fn serve(w: &mut World, r: &Req) -> Answer {
         (Method::GET, "/youtube/v3/channels") => w.channels(r),
         (Method::POST, "/upload/youtube/v3/videos") => w.open_session(r),
         (Method::PUT, "/upload/youtube/v3/videos") => w.put_chunk(r),
+        (Method::POST, "/upload/youtube/v3/thumbnails/set") => w.set_thumbnail(r),
         _ => google_error(404, "notFound", "global", "Not Found"),
     }
 }

@@ -7,6 +7,7 @@ pub mod quota;
 pub mod upload;
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -21,11 +22,12 @@ use self::upload::{next_chunk, Session, Standing, Video, YoutubeCheckpoint, CHUN
 use crate::config::{ConfigError, Env};
 use crate::domain::options::{YoutubeOptions, YoutubePrivacy, MAX_YOUTUBE_SHORT_MS};
 use crate::domain::{Account, MediaKind, PlatformKind, Profile, TargetOptions, TokenSet};
+use crate::domain::{MediaFormat, MediaId};
 use crate::platforms::http::{endpoint, read_body, read_transport_error};
 use crate::platforms::oauth::{ClientAuth, OAuthApp};
 use crate::ports::{
-    AuthorizeRequest, CodeExchange, Connection, Platform, PlatformError, Progress, PublishJob,
-    PublishMedia, Published, Recovery,
+    AuthorizeRequest, BlobStore, CodeExchange, Connection, MediaStore, ObjectKey, Platform,
+    PlatformError, Progress, PublishJob, PublishMedia, Published, Recovery,
 };
 
 /// The documented paths below the configured origins.
@@ -38,6 +40,17 @@ pub mod paths {
     /// On `api_origin`.
     pub const CHANNELS: &str = "/youtube/v3/channels";
     pub const UPLOAD_VIDEOS: &str = "/upload/youtube/v3/videos";
+    pub const UPLOAD_THUMBNAIL: &str = "/upload/youtube/v3/thumbnails/set";
+}
+
+/// The largest custom thumbnail YouTube takes: 2 MB.
+pub const MAX_THUMBNAIL_BYTES: u64 = 2 * 1024 * 1024;
+
+/// The workspace's media library, where a custom thumbnail (a media id in the target's options) is read from.
+#[derive(Clone)]
+pub struct Library {
+    pub media: Arc<dyn MediaStore>,
+    pub blobs: Arc<dyn BlobStore>,
 }
 
 /// Uploading videos, and reading the channel (its id, title and picture) to connect it.
@@ -151,6 +164,7 @@ pub struct YoutubePlatform {
     oauth: OAuthApp,
     config: YoutubeConfig,
     quota: UploadQuota,
+    library: Option<Library>,
 }
 
 impl fmt::Debug for YoutubePlatform {
@@ -279,6 +293,83 @@ impl YoutubePlatform {
             oauth,
             config,
             quota,
+            library: None,
+        }
+    }
+
+    /// Reads custom thumbnails from `library` (without one, a thumbnail option is not applied).
+    pub fn with_library(mut self, library: Library) -> Self {
+        self.library = Some(library);
+        self
+    }
+
+    /// Sets the video's custom thumbnail from the media library. A failure here never fails the delivery (the video
+    /// is published): it is logged, and the reason returned.
+    async fn set_thumbnail(
+        &self,
+        account: &Account,
+        token: &SecretString,
+        video_id: &str,
+        media_id: &str,
+    ) -> Result<(), String> {
+        let library = self
+            .library
+            .as_ref()
+            .ok_or("no media library is configured")?;
+        let id = MediaId::parse(media_id).ok_or("not a media id")?;
+        let item = library
+            .media
+            .get_media(&account.workspace_id, &id)
+            .await
+            .map_err(|e| format!("the media library failed: {e}"))?
+            .ok_or("no such media item in this workspace")?;
+        // Never the location or camera metadata of a photo: its clean copy where it has any.
+        let (name, format, bytes) = match item.rendition("clean") {
+            Some(r) => (r.name.clone(), r.format, r.bytes),
+            None if item.info.private_metadata => {
+                return Err(
+                    "the image carries location or camera metadata and has no clean copy yet"
+                        .into(),
+                )
+            }
+            None => (
+                crate::domain::media::ORIGINAL.to_owned(),
+                item.info.format,
+                item.bytes,
+            ),
+        };
+        if !matches!(format, MediaFormat::Jpeg | MediaFormat::Png) {
+            return Err("a YouTube thumbnail is a JPEG or PNG image".into());
+        }
+        if bytes > MAX_THUMBNAIL_BYTES {
+            return Err("a YouTube thumbnail is at most 2 MB".into());
+        }
+        let key = ObjectKey::new(&account.workspace_id, &id, &name);
+        let stream = library
+            .blobs
+            .read(&key, 0..bytes)
+            .await
+            .map_err(|e| format!("could not read the image: {e}"))?;
+        let body = reqwest::Body::wrap_stream(stream);
+        let mut url = endpoint(&self.config.api_origin, paths::UPLOAD_THUMBNAIL);
+        url.query_pairs_mut()
+            .append_pair("videoId", video_id)
+            .append_pair("uploadType", "media");
+        let what = "setting the YouTube thumbnail";
+        let resp = self
+            .http
+            .post(url)
+            .bearer_auth(token.expose_secret())
+            .header(reqwest::header::CONTENT_TYPE, format.mime())
+            .header(reqwest::header::CONTENT_LENGTH, bytes.to_string())
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| read_transport_error(&e, what).to_string())?;
+        if resp.status().is_success() {
+            Ok(())
+        } else {
+            Err(error_of(resp, what, false).await.to_string())
         }
     }
 
@@ -340,6 +431,8 @@ impl YoutubePlatform {
     /// What the video became: recorded, and published.
     async fn landed(
         &self,
+        account: &Account,
+        token: &SecretString,
         video: Video,
         options: &YoutubeOptions,
         checkpoint: &mut YoutubeCheckpoint,
@@ -360,8 +453,17 @@ impl YoutubePlatform {
                 "YouTube made the video private: the Google project has not passed YouTube's API audit, so its uploads are locked private until it does"
             );
         }
-        if options.thumbnail.is_some() {
-            tracing::warn!(platform = "youtube", video = %video.id, "custom thumbnails are not set yet: the video keeps YouTube's own");
+        if let Some(thumbnail) = options.thumbnail.as_deref() {
+            if !checkpoint.thumbnail_tried {
+                if let Err(why) = self
+                    .set_thumbnail(account, token, &video.id, thumbnail)
+                    .await
+                {
+                    tracing::warn!(platform = "youtube", video = %video.id, reason = %why, "the custom thumbnail was not set: the video keeps YouTube's own");
+                }
+                checkpoint.thumbnail_tried = true;
+                checkpoint.save(progress).await?;
+            }
         }
         tracing::info!(platform = "youtube", video = %video.id, "published");
         Ok(Published::new(
@@ -527,6 +629,7 @@ impl Platform for YoutubePlatform {
                     offset: 0,
                     video_id: None,
                     privacy: None,
+                    thumbnail_tried: false,
                 };
                 // The recovery handle, recorded before the first byte.
                 c.save(progress).await?;
@@ -536,7 +639,16 @@ impl Platform for YoutubePlatform {
         let mut offset = if job.checkpoint.is_some() {
             match session.probe(&checkpoint.session_uri, item.bytes).await? {
                 Standing::Done(video) => {
-                    return self.landed(video, options, &mut checkpoint, progress).await
+                    return self
+                        .landed(
+                            job.account,
+                            token,
+                            video,
+                            options,
+                            &mut checkpoint,
+                            progress,
+                        )
+                        .await
                 }
                 Standing::Holds(n) => n,
                 Standing::Gone => {
@@ -584,7 +696,16 @@ impl Platform for YoutubePlatform {
             };
             match standing {
                 Standing::Done(video) => {
-                    return self.landed(video, options, &mut checkpoint, progress).await
+                    return self
+                        .landed(
+                            job.account,
+                            token,
+                            video,
+                            options,
+                            &mut checkpoint,
+                            progress,
+                        )
+                        .await
                 }
                 Standing::Holds(n) => offset = n,
                 Standing::Gone => {

@@ -55,6 +55,9 @@ pub struct YoutubeCheckpoint {
     /// Set once the session answered with the video.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub video_id: Option<String>,
+    /// Whether the custom thumbnail was tried (once: a failure leaves YouTube's own).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub thumbnail_tried: bool,
     /// The privacy the video came back with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub privacy: Option<String>,
