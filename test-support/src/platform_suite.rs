@@ -156,6 +156,12 @@ pub trait PlatformPeer: Send + Sync {
         None
     }
 
+    /// The options every post's target carries on this platform, for a platform with required options (YouTube's
+    /// title and made-for-kids declaration). `None` (the default): targets carry none.
+    fn target_options(&self) -> Option<Value> {
+        None
+    }
+
     /// Called once Postora is up, for a peer that lives inside it (the sandbox).
     async fn attach(&self, _postora: &TestApp) {}
 }
@@ -341,7 +347,7 @@ impl Stage {
 
     /// Creates a post to `account`; its id.
     pub async fn post(&self, account: &str, mut body: Value) -> String {
-        body["targets"] = json!([{ "account_id": account }]);
+        body["targets"] = json!([self.target(account)]);
         if body.get("media").is_none() {
             let needed = match self.peer.capabilities().needs_media {
                 NeedsMedia::Nothing => None,
@@ -357,6 +363,15 @@ impl Stage {
         }
         let created = self.postora.create_post(&self.key, &body).await;
         created["id"].as_str().unwrap().to_owned()
+    }
+
+    /// A post's target: the account, with the options the platform requires ([`PlatformPeer::target_options`]).
+    pub fn target(&self, account: &str) -> Value {
+        let mut target = json!({ "account_id": account });
+        if let Some(options) = self.peer.target_options() {
+            target["options"] = options;
+        }
+        target
     }
 
     /// The post's one delivery once it settled.
@@ -551,7 +566,7 @@ pub async fn publishes_a_thread(peer: Arc<dyn PlatformPeer>, backend: Backend) {
     ];
     let body = json!({
         "parts": [{ "text": texts[0] }, middle, { "text": texts[2] }],
-        "targets": [{ "account_id": account }],
+        "targets": [stage.target(&account)],
     });
     if !caps.threads {
         let resp = stage

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use super::App;
 use crate::domain::content::{self, Violation};
 use crate::domain::media_rules;
-use crate::domain::options::{BlueskyOptions, MastodonOptions, XOptions};
+use crate::domain::options::{BlueskyOptions, MastodonOptions, XOptions, YoutubeOptions};
 use crate::domain::post::{
     MAX_FUTURE_SCHEDULE, MAX_PAST_SCHEDULE, MAX_POST_MEDIA, MAX_TARGETS, MAX_TEXT_BYTES,
     MAX_THREAD_PARTS,
@@ -74,6 +74,7 @@ enum OptionsDoc {
     Mastodon(MastodonOptions),
     Bluesky(BlueskyOptions),
     X(XOptions),
+    Youtube(YoutubeOptions),
 }
 
 /// One part of a thread: its own text and media, published as a reply to the part before it.
@@ -444,22 +445,19 @@ impl App {
                 ));
                 continue;
             };
-            let options = match &t.options {
-                None => None,
-                Some(raw) => match TargetOptions::parse(account.platform, raw) {
-                    Ok(o) => Some(o),
-                    Err(why) => {
-                        v.push(Violation {
-                            target: Some(account.id.to_string()),
-                            rule: Some("options".to_owned()),
-                            ..violation(
-                                &format!("targets[{i}].options"),
-                                &format!("{} ({}): {why}", account.platform, account.id),
-                            )
-                        });
-                        continue;
-                    }
-                },
+            let options = match TargetOptions::read(account.platform, t.options.as_ref()) {
+                Ok(o) => o,
+                Err(why) => {
+                    v.push(Violation {
+                        target: Some(account.id.to_string()),
+                        rule: Some("options".to_owned()),
+                        ..violation(
+                            &format!("targets[{i}].options"),
+                            &format!("{} ({}): {why}", account.platform, account.id),
+                        )
+                    });
+                    continue;
+                }
             };
             if threaded && !account.platform.takes_threads() {
                 v.push(Violation {

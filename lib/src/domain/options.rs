@@ -13,6 +13,7 @@ pub enum TargetOptions {
     Mastodon(MastodonOptions),
     Bluesky(BlueskyOptions),
     X(XOptions),
+    Youtube(YoutubeOptions),
 }
 
 /// Who sees a Mastodon status.
@@ -96,6 +97,76 @@ pub struct XOptions {
     pub reply_settings: Option<XReplySettings>,
 }
 
+/// Who may watch a YouTube video.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum YoutubePrivacy {
+    Public,
+    Unlisted,
+    Private,
+}
+
+impl YoutubePrivacy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            YoutubePrivacy::Public => "public",
+            YoutubePrivacy::Unlisted => "unlisted",
+            YoutubePrivacy::Private => "private",
+        }
+    }
+}
+
+/// Options for a YouTube target. `title` and `self_declared_made_for_kids` are required: YouTube asks every
+/// upload for them, and Postora never guesses whether a video is made for children.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct YoutubeOptions {
+    /// The video's title: 1 to 100 characters, without `<` or `>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 1, max_length = 100)]
+    pub title: Option<String>,
+    /// The video's description, at most 5000 characters, without `<` or `>`; the post's text when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 5000)]
+    pub description: Option<String>,
+    /// Keywords (YouTube counts at most 500 characters over all tags).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// Who may watch it; `public` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privacy: Option<YoutubePrivacy>,
+    /// Whether the video is made for children (YouTube's `status.selfDeclaredMadeForKids`). Required.
+    #[serde(
+        default,
+        rename = "self_declared_made_for_kids",
+        alias = "selfDeclaredMadeForKids",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub self_declared_made_for_kids: Option<bool>,
+    /// A YouTube video category id, such as `22` (People & Blogs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[0-9]{1,4}$")]
+    pub category_id: Option<String>,
+    /// When YouTube makes the video public (RFC 3339). Requires `privacy: private`: the video stays private until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publish_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The media id of an image (JPEG or PNG, at most 2 MB) set as the custom thumbnail after the upload. The channel
+    /// must be allowed custom thumbnails (a verified channel).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thumbnail: Option<String>,
+    /// A YouTube Short: the video must be vertical or square and at most three minutes long (checked when posting).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub short: bool,
+}
+
+/// The longest YouTube title and description, in characters.
+pub const MAX_YOUTUBE_TITLE: usize = 100;
+pub const MAX_YOUTUBE_DESCRIPTION: usize = 5000;
+/// The most characters YouTube takes over all tags (each tag with a space counts its quotes too).
+pub const MAX_YOUTUBE_TAG_CHARS: usize = 500;
+/// The longest YouTube Short, in milliseconds.
+pub const MAX_YOUTUBE_SHORT_MS: u64 = 180_000;
+
 /// The longest content warning, in characters.
 pub const MAX_SPOILER_CHARS: usize = 500;
 /// Most languages a Bluesky post may name.
@@ -111,10 +182,26 @@ impl TargetOptions {
             PlatformKind::Mastodon => TargetOptions::Mastodon(typed(raw)?),
             PlatformKind::Bluesky => TargetOptions::Bluesky(typed(raw)?),
             PlatformKind::X => TargetOptions::X(typed(raw)?),
+            PlatformKind::Youtube => TargetOptions::Youtube(typed(raw)?),
             other => return Err(format!("{other} takes no options")),
         };
         options.check()?;
         Ok(options)
+    }
+
+    /// Reads a target's options, where it has any: for a platform whose options include required ones (YouTube),
+    /// a target without options is refused naming them.
+    pub fn read(
+        platform: PlatformKind,
+        raw: Option<&serde_json::Value>,
+    ) -> Result<Option<Self>, String> {
+        match raw {
+            Some(raw) => Self::parse(platform, raw).map(Some),
+            None if platform == PlatformKind::Youtube => {
+                Self::parse(platform, &serde_json::json!({})).map(Some)
+            }
+            None => Ok(None),
+        }
     }
 
     /// The rules serde cannot state.
@@ -150,6 +237,7 @@ impl TargetOptions {
                 }
             }
             TargetOptions::X(_) => {}
+            TargetOptions::Youtube(y) => y.check()?,
         }
         Ok(())
     }
@@ -167,7 +255,78 @@ impl TargetOptions {
             TargetOptions::Mastodon(_) => PlatformKind::Mastodon,
             TargetOptions::Bluesky(_) => PlatformKind::Bluesky,
             TargetOptions::X(_) => PlatformKind::X,
+            TargetOptions::Youtube(_) => PlatformKind::Youtube,
         }
+    }
+}
+
+impl YoutubeOptions {
+    fn check(&self) -> Result<(), String> {
+        let mut missing = Vec::new();
+        match self.title.as_deref().map(str::trim) {
+            None | Some("") => missing.push("title"),
+            Some(_) => {}
+        }
+        if self.self_declared_made_for_kids.is_none() {
+            missing.push("self_declared_made_for_kids");
+        }
+        if !missing.is_empty() {
+            return Err(format!(
+                "YouTube requires {} (no default: say whether the video is made for children)",
+                missing.join(" and ")
+            ));
+        }
+        let angle = |s: &str| s.contains('<') || s.contains('>');
+        if let Some(t) = &self.title {
+            if t.chars().count() > MAX_YOUTUBE_TITLE {
+                return Err(format!(
+                    "title is longer than {MAX_YOUTUBE_TITLE} characters"
+                ));
+            }
+            if angle(t) {
+                return Err("title may not contain `<` or `>`".into());
+            }
+        }
+        if let Some(d) = &self.description {
+            if d.chars().count() > MAX_YOUTUBE_DESCRIPTION {
+                return Err(format!(
+                    "description is longer than {MAX_YOUTUBE_DESCRIPTION} characters"
+                ));
+            }
+            if angle(d) {
+                return Err("description may not contain `<` or `>`".into());
+            }
+        }
+        let tag_chars: usize = self
+            .tags
+            .iter()
+            .map(|t| t.chars().count() + if t.contains(' ') { 2 } else { 0 })
+            .sum::<usize>()
+            + self.tags.len().saturating_sub(1);
+        if tag_chars > MAX_YOUTUBE_TAG_CHARS {
+            return Err(format!(
+                "tags count more than {MAX_YOUTUBE_TAG_CHARS} characters together"
+            ));
+        }
+        if self.tags.iter().any(|t| t.trim().is_empty() || angle(t)) {
+            return Err("tags may not be empty or contain `<` or `>`".into());
+        }
+        if let Some(c) = &self.category_id {
+            if c.is_empty() || c.len() > 4 || !c.bytes().all(|b| b.is_ascii_digit()) {
+                return Err("category_id must be a YouTube category id such as `22`".into());
+            }
+        }
+        if self.publish_at.is_some() && self.privacy != Some(YoutubePrivacy::Private) {
+            return Err(
+                "publish_at requires privacy `private` (YouTube makes the video public at that time)".into(),
+            );
+        }
+        if let Some(t) = &self.thumbnail {
+            if crate::domain::MediaId::parse(t).is_none() {
+                return Err("thumbnail must be the media id of an image".into());
+            }
+        }
+        Ok(())
     }
 }
 

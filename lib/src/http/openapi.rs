@@ -33,7 +33,7 @@ use crate::app::posts;
         views::DeletionAccepted, views::DeauthorizeDone, views::DeletionStatusView, meta::SignedRequestForm,
         crate::domain::AuditEntry,
         posts::NewPost, posts::PostPatch, posts::MediaInput, posts::TargetInput, posts::PartInput, views::PostMediaView, views::PostPartView, views::PublishedPartView,
-        crate::domain::options::MastodonOptions, crate::domain::options::BlueskyOptions, crate::domain::options::XOptions,
+        crate::domain::options::MastodonOptions, crate::domain::options::BlueskyOptions, crate::domain::options::XOptions, crate::domain::options::YoutubeOptions, crate::domain::options::YoutubePrivacy,
         crate::domain::options::MastodonVisibility, crate::domain::options::XReplySettings,
         views::MediaView, views::MetadataView, views::RenditionView, views::PlatformFit, views::MediaPage,
         views::MediaPatch, views::MediaImport, views::NewUpload, views::UploadView, views::PartView,

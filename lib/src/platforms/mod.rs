@@ -7,3 +7,4 @@ pub mod mastodon;
 pub mod meta;
 pub mod oauth;
 pub mod x;
+pub mod youtube;

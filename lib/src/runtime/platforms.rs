@@ -16,6 +16,7 @@ use crate::platforms::meta::{
     ThreadsPlatform,
 };
 use crate::platforms::x::{XConfig, XPlatform};
+use crate::platforms::youtube::{Library, YoutubeConfig, YoutubePlatform};
 use crate::ports::Platforms;
 
 /// The bounds of `POSTORA_HTTP_MAX_BODY_BYTES`: 4 KiB to 64 MiB.
@@ -57,6 +58,16 @@ fn http_timeouts(env: &Env) -> Result<HttpTimeouts, ConfigError> {
 /// under data keys of the backend's key service.
 pub fn configured(env: &Env, backend: &Backend) -> Result<Platforms, ConfigError> {
     let mut platforms = from_env(env)?;
+    if let Some(config) = YoutubeConfig::from_env(env)? {
+        // Custom thumbnails are read from the workspace's media library.
+        let library = Library {
+            media: backend.stores.media.clone(),
+            blobs: backend.blobs.clone(),
+        };
+        platforms = platforms.with(Arc::new(
+            YoutubePlatform::new(http_client(env)?, config).with_library(library),
+        ));
+    }
     if let Some(config) = MastodonConfig::from_env(env, http_timeouts(env)?)? {
         let registrations = Arc::new(SealedRegistrations::new(
             backend.stores.registrations.clone(),
@@ -83,6 +94,9 @@ pub fn from_env(env: &Env) -> Result<Platforms, ConfigError> {
     }
     if let Some(config) = XConfig::from_env(env)? {
         platforms = platforms.with(Arc::new(XPlatform::new(http.clone(), config)));
+    }
+    if let Some(config) = YoutubeConfig::from_env(env)? {
+        platforms = platforms.with(Arc::new(YoutubePlatform::new(http.clone(), config)));
     }
     if let Some(config) = BlueskyConfig::from_env(env)? {
         platforms = platforms.with(Arc::new(BlueskyPlatform::new(config)));

@@ -51,3 +51,4 @@ mod tokens;
 mod vault;
 mod webhooks;
 mod x;
+mod youtube;

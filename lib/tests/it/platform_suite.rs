@@ -47,3 +47,9 @@ mod bluesky {
 
     postora_test_support::platform_suite!(BlueskyPeer::start());
 }
+
+mod youtube {
+    use postora_test_support::fakes::youtube::FakeYoutube;
+
+    postora_test_support::platform_suite!(FakeYoutube::peer());
+}

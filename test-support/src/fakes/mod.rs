@@ -4,6 +4,7 @@
 pub mod mastodon;
 pub mod meta;
 pub mod x;
+pub mod youtube;
 
 use axum::body::{Body, Bytes};
 use axum::http::{header, StatusCode};
