@@ -116,6 +116,9 @@ pub struct Delivery {
     /// resumes at the first part not in this list and never publishes one twice. Empty for a single post.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parts: Vec<Published>,
+    /// Something the person should know about how the post landed, from the platform (a video locked private).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notice: Option<String>,
     pub error: Option<DeliveryError>,
     pub updated_at: DateTime<Utc>,
 }
@@ -130,6 +133,9 @@ pub struct Published {
     /// Bluesky record).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_ref: Option<String>,
+    /// Something the person should know about how it landed (YouTube locked a video private), in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notice: Option<String>,
 }
 
 impl Published {
@@ -138,6 +144,15 @@ impl Published {
             platform_post_id: platform_post_id.into(),
             permalink,
             reply_ref: None,
+            notice: None,
+        }
+    }
+
+    /// The same, with something the person should know about it.
+    pub fn with_notice(self, notice: impl Into<String>) -> Self {
+        Self {
+            notice: Some(notice.into()),
+            ..self
         }
     }
 }
@@ -189,6 +204,7 @@ impl Delivery {
             platform_post_id: None,
             permalink: None,
             parts: Vec::new(),
+            notice: None,
             error: None,
             updated_at: now,
         }
@@ -411,11 +427,26 @@ impl Delivery {
         last: Published,
         now: DateTime<Utc>,
     ) -> Result<Self, InvalidTransition> {
-        let Some(root) = self.parts.first().cloned() else {
-            return self.published(attempt_id, last.platform_post_id, last.permalink, now);
+        let notice = self
+            .parts
+            .iter()
+            .chain(std::iter::once(&last))
+            .find_map(|p| p.notice.clone());
+        let mut d = match self.parts.first().cloned() {
+            None => self.published(
+                attempt_id,
+                last.platform_post_id.clone(),
+                last.permalink.clone(),
+                now,
+            )?,
+            Some(root) => {
+                let mut d =
+                    self.published(attempt_id, root.platform_post_id, root.permalink, now)?;
+                d.parts.push(last);
+                d
+            }
         };
-        let mut d = self.published(attempt_id, root.platform_post_id, root.permalink, now)?;
-        d.parts.push(last);
+        d.notice = notice;
         Ok(d)
     }
 
@@ -890,5 +921,22 @@ mod tests {
                 prop_assert!(d.publish_sent_at.is_none() || d.status == DeliveryStatus::Publishing);
             }
         }
+    }
+
+    #[test]
+    fn a_notice_from_any_part_is_kept_on_the_published_delivery() {
+        let now = Utc::now();
+        let q = fresh().queue(now, Duration::seconds(120)).unwrap();
+        let (claimed, _) = q.claim(now, "a1", Duration::seconds(60)).unwrap();
+        let first = Published::new("p1", None).with_notice("made private");
+        let one = claimed
+            .with_part("a1", first, false, now + Duration::seconds(60), now)
+            .unwrap();
+        let done = one
+            .published_last("a1", Published::new("p2", None), now)
+            .unwrap();
+        assert_eq!(done.notice.as_deref(), Some("made private"));
+        assert_eq!(done.platform_post_id.as_deref(), Some("p1"));
+        assert_eq!(done.parts.len(), 2);
     }
 }

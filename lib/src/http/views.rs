@@ -71,6 +71,9 @@ pub struct DeliveryView {
     /// For a thread, each part published so far, in order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub parts: Vec<PublishedPartView>,
+    /// Something to know about how the post landed, in words (for example, YouTube locked the video private).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notice: Option<String>,
     /// Why it failed, is in doubt, was canceled, or is waiting for a retry.
     pub error: Option<DeliveryError>,
     pub attempts: u32,
@@ -104,6 +107,7 @@ impl From<&Delivery> for DeliveryView {
                     permalink: p.permalink.clone(),
                 })
                 .collect(),
+            notice: d.notice.clone(),
             error: d.error.clone(),
             attempts: d.attempts,
             updated_at: d.updated_at,

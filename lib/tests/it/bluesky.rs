@@ -478,6 +478,7 @@ async fn sessions_refresh_with_rotation_and_errors_map_to_their_classes() {
         platform_post_id: "at://did:plc:nobody/app.bsky.feed.post/3jzfcijpj2z2a".into(),
         permalink: None,
         reply_ref: Some("not-a-cid".into()),
+        notice: None,
     }];
     let e = platform
         .publish(

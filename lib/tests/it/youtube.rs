@@ -269,6 +269,31 @@ async fn a_video_goes_up_in_256_kib_chunks_and_lands_once() {
 }
 
 #[tokio::test]
+async fn a_video_locked_private_by_an_unaudited_project_lands_with_a_notice() {
+    let fake = FakeYoutube::start().await;
+    fake.world().lock_private = true;
+    let yt = adapter(&fake);
+    let c = connect(&yt, &fake, "ada").await;
+    let media = [video(300_000)];
+    let published = yt
+        .publish(&c.job(&media, None), &Recorder::default())
+        .await
+        .unwrap();
+    let notice = published.notice.expect("the person is told");
+    assert!(
+        notice.contains("private") && notice.contains("audit"),
+        "{notice}"
+    );
+    // Where nothing was locked, there is nothing to tell.
+    fake.world().lock_private = false;
+    let again = yt
+        .publish(&c.job(&media, None), &Recorder::default())
+        .await
+        .unwrap();
+    assert_eq!(again.notice, None);
+}
+
+#[tokio::test]
 async fn an_upload_out_of_time_is_checkpointed_and_resumed_from_its_session() {
     let fake = FakeYoutube::start().await;
     let yt = adapter(&fake);

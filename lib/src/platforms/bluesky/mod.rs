@@ -692,6 +692,7 @@ impl Platform for BlueskyPlatform {
                             permalink: Some(self.permalink(job.account, &session.did, &rkey)),
                             platform_post_id: uri,
                             reply_ref: Some(cid),
+                            notice: None,
                         });
                     }
                 }
@@ -703,6 +704,7 @@ impl Platform for BlueskyPlatform {
             permalink: Some(self.permalink(job.account, &session.did, &rkey)),
             platform_post_id: uri,
             reply_ref: Some(cid),
+            notice: None,
         })
     }
 
@@ -716,6 +718,7 @@ impl Platform for BlueskyPlatform {
                 permalink: Some(self.permalink(job.account, &session.did, &rkey)),
                 platform_post_id: uri,
                 reply_ref: Some(cid),
+                notice: None,
             }),
             None => Recovery::NotPublished,
         })

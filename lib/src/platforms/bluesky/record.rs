@@ -293,6 +293,7 @@ mod tests {
             platform_post_id: format!("at://did:plc:a/app.bsky.feed.post/{n}"),
             permalink: None,
             reply_ref: Some(format!("cid{n}")),
+            notice: None,
         };
         assert_eq!(reply(&[]).unwrap(), None);
         let r = reply(&[part("1"), part("2")]).unwrap().unwrap();

@@ -736,6 +736,7 @@ impl Platform for MastodonPlatform {
             platform_post_id: id,
             permalink: status.url.or(status.uri),
             reply_ref: None,
+            notice: None,
         })
     }
 

@@ -444,15 +444,21 @@ impl YoutubePlatform {
         checkpoint.offset = checkpoint.bytes;
         checkpoint.save(progress).await?;
         let asked = options.privacy.unwrap_or(YoutubePrivacy::Public);
-        if asked != YoutubePrivacy::Private && privacy.as_deref() == Some("private") {
-            // Videos uploaded through a Google project that has not passed YouTube's audit are locked private.
-            tracing::warn!(
-                platform = "youtube",
-                video = %video.id,
-                asked = asked.as_str(),
-                "YouTube made the video private: the Google project has not passed YouTube's API audit, so its uploads are locked private until it does"
-            );
-        }
+        // Videos uploaded through a Google project that has not passed YouTube's audit are locked private.
+        let locked = (asked != YoutubePrivacy::Private && privacy.as_deref() == Some("private"))
+            .then(|| {
+                tracing::warn!(
+                    platform = "youtube",
+                    video = %video.id,
+                    asked = asked.as_str(),
+                    "YouTube made the video private: the Google project has not passed YouTube's API audit"
+                );
+                format!(
+                    "YouTube made this video private, though it was to be {}: the Google project Postora uploads \
+                     through has not passed YouTube's API audit, and until it does its uploads are locked private",
+                    asked.as_str()
+                )
+            });
         if let Some(thumbnail) = options.thumbnail.as_deref() {
             if !checkpoint.thumbnail_tried {
                 if let Err(why) = self
@@ -466,10 +472,11 @@ impl YoutubePlatform {
             }
         }
         tracing::info!(platform = "youtube", video = %video.id, "published");
-        Ok(Published::new(
-            video.id.clone(),
-            Some(permalink(&video.id, options.short)),
-        ))
+        let published = Published::new(video.id.clone(), Some(permalink(&video.id, options.short)));
+        Ok(match locked {
+            Some(notice) => published.with_notice(notice),
+            None => published,
+        })
     }
 }
 
