@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use super::App;
 use crate::domain::content::{self, Violation};
 use crate::domain::media_rules;
-use crate::domain::options::{BlueskyOptions, MastodonOptions, XOptions};
+use crate::domain::options::{BlueskyOptions, MastodonOptions, TiktokOptions, XOptions};
 use crate::domain::post::{
     MAX_FUTURE_SCHEDULE, MAX_PAST_SCHEDULE, MAX_POST_MEDIA, MAX_TARGETS, MAX_TEXT_BYTES,
     MAX_THREAD_PARTS,
@@ -60,7 +60,7 @@ pub struct TargetInput {
     #[serde(default)]
     #[schema(max_length = 262144)]
     pub text: Option<String>,
-    /// Options for the account's platform (Mastodon, Bluesky and X take some; the others none).
+    /// Options for the account's platform (Mastodon, Bluesky, X and TikTok take some; the others none; TikTok requires `privacy_level`).
     #[serde(default)]
     #[schema(value_type = Option<OptionsDoc>)]
     pub options: Option<serde_json::Value>,
@@ -74,6 +74,7 @@ enum OptionsDoc {
     Mastodon(MastodonOptions),
     Bluesky(BlueskyOptions),
     X(XOptions),
+    Tiktok(TiktokOptions),
 }
 
 /// One part of a thread: its own text and media, published as a reply to the part before it.
@@ -444,6 +445,22 @@ impl App {
                 ));
                 continue;
             };
+            if let Some(name) =
+                TargetOptions::missing_required(account.platform, t.options.as_ref())
+            {
+                v.push(Violation {
+                    target: Some(account.id.to_string()),
+                    rule: Some("options".to_owned()),
+                    ..violation(
+                        &format!("targets[{i}].options.{name}"),
+                        &format!(
+                            "{} ({}): {name} is required, chosen by the person",
+                            account.platform, account.id
+                        ),
+                    )
+                });
+                continue;
+            }
             let options = match &t.options {
                 None => None,
                 Some(raw) => match TargetOptions::parse(account.platform, raw) {

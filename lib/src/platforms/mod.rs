@@ -6,4 +6,5 @@ pub mod http;
 pub mod mastodon;
 pub mod meta;
 pub mod oauth;
+pub mod tiktok;
 pub mod x;
