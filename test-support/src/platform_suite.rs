@@ -156,6 +156,12 @@ pub trait PlatformPeer: Send + Sync {
         None
     }
 
+    /// The options every post's target carries, for a platform that requires some the person chooses (TikTok's
+    /// privacy level). `None` (the default) sends none.
+    fn target_options(&self) -> Option<Value> {
+        None
+    }
+
     /// Called once Postora is up, for a peer that lives inside it (the sandbox).
     async fn attach(&self, _postora: &TestApp) {}
 }
@@ -339,9 +345,18 @@ impl Stage {
         self.upload(mp4(&movie, 200_000), None).await
     }
 
+    /// A post's target naming `account`, with the options the peer's platform requires.
+    pub fn target(&self, account: &str) -> Value {
+        let mut target = json!({ "account_id": account });
+        if let Some(options) = self.peer.target_options() {
+            target["options"] = options;
+        }
+        target
+    }
+
     /// Creates a post to `account`; its id.
     pub async fn post(&self, account: &str, mut body: Value) -> String {
-        body["targets"] = json!([{ "account_id": account }]);
+        body["targets"] = json!([self.target(account)]);
         if body.get("media").is_none() {
             let needed = match self.peer.capabilities().needs_media {
                 NeedsMedia::Nothing => None,
@@ -551,7 +566,7 @@ pub async fn publishes_a_thread(peer: Arc<dyn PlatformPeer>, backend: Backend) {
     ];
     let body = json!({
         "parts": [{ "text": texts[0] }, middle, { "text": texts[2] }],
-        "targets": [{ "account_id": account }],
+        "targets": [stage.target(&account)],
     });
     if !caps.threads {
         let resp = stage

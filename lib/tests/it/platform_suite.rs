@@ -41,3 +41,9 @@ mod bluesky {
 
     postora_test_support::platform_suite!(BlueskyPeer::start());
 }
+
+mod tiktok {
+    use postora_test_support::fakes::tiktok::FakeTiktok;
+
+    postora_test_support::platform_suite!(FakeTiktok::peer());
+}

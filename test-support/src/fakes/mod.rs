@@ -3,4 +3,5 @@
 
 pub mod mastodon;
 pub mod meta;
+pub mod tiktok;
 pub mod x;

@@ -101,10 +101,20 @@ impl TiktokConfig {
             (Some(_), None) => return Err(half(secret_name, id_name)),
             (None, Some(_)) => return Err(half(id_name, secret_name)),
         };
+        let base = Self::new(id, secret);
+        let wait = env.seconds(
+            "POSTORA_TIKTOK_STATUS_POLL_SECS",
+            base.polling.default_wait.as_secs(),
+        )?;
         Ok(Some(Self {
             auth_origin: env.origin("POSTORA_TIKTOK_AUTH_URL", Self::DEFAULT_AUTH_ORIGIN)?,
             api_origin: env.origin("POSTORA_TIKTOK_API_URL", Self::DEFAULT_API_ORIGIN)?,
-            ..Self::new(id, secret)
+            polling: Polling {
+                // TikTok allows 30 status reads a minute per token.
+                default_wait: wait.max(std::time::Duration::from_secs(1)),
+                ..base.polling
+            },
+            ..base
         }))
     }
 }
