@@ -21,7 +21,10 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use chrono::{DateTime, Utc};
 use postora::domain::PlatformKind;
+use postora::platforms::tiktok::upload::Polling;
+use postora::platforms::tiktok::TiktokConfig;
 use rand::Rng;
+use secrecy::SecretString;
 use serde_json::{json, Value};
 
 use crate::platform_suite::{
@@ -916,6 +919,20 @@ impl FakeTiktok {
             origin: url::Url::parse(&format!("http://{addr}")).expect("an origin"),
             world,
             task,
+        }
+    }
+
+    /// The adapter's configuration pointed at this fake: status read every few milliseconds, 5 MiB chunks.
+    pub fn config(&self) -> TiktokConfig {
+        TiktokConfig {
+            auth_origin: self.origin(),
+            api_origin: self.origin(),
+            polling: Polling {
+                default_wait: Duration::from_millis(10),
+                give_up_after: Duration::from_secs(30),
+            },
+            chunk_bytes: 5 << 20,
+            ..TiktokConfig::new(TIKTOK_APP.0, SecretString::from(TIKTOK_APP.1.to_owned()))
         }
     }
 
