@@ -673,6 +673,16 @@ impl Platform for TiktokPlatform {
             .await?;
         Ok(match status.state() {
             upload::State::Done => Recovery::Published(self.published(&checkpoint, &status)),
+            upload::State::Uploading | upload::State::Processing
+                if (Utc::now() - checkpoint.initiated_at)
+                    .to_std()
+                    .is_ok_and(|waited| waited > self.config.polling.give_up_after) =>
+            {
+                Recovery::Unknowable(format!(
+                    "TikTok was still processing the post long after it started ({}): it may yet appear on the account",
+                    status.status
+                ))
+            }
             // Failed, or still on its way: publishing again follows the same publish id from the checkpoint (and
             // reports TikTok's reason for a failure), never initiates a second post.
             _ => Recovery::NotPublished,
