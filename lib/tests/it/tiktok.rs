@@ -441,3 +441,73 @@ async fn the_api_requires_a_privacy_level_and_shows_the_accounts_options() {
     );
     assert_eq!(shown["options"]["max_video_post_duration_sec"], 600);
 }
+
+fn photo(url: &str) -> PublishMedia {
+    let mut m = PublishMedia::from_link(url, postora::domain::MediaKind::Image);
+    m.format = MediaFormat::Jpeg;
+    m
+}
+
+#[tokio::test]
+async fn photos_are_fetched_from_verified_links_and_a_lost_answer_is_in_doubt() {
+    let fake = FakeTiktok::start().await;
+    let t = adapter(&fake);
+    let c = connect(&t, &fake, "ada").await;
+    let media = [
+        photo("https://media.postora.example/m/1.jpg?sig=abc"),
+        photo("https://media.postora.example/m/2.jpg?sig=def"),
+    ];
+    let o = options(json!({"privacy_level": "MUTUAL_FOLLOW_FRIENDS"}));
+    let text = "Two photos\nand a longer description";
+    // Unverified: refused in words that name the fix.
+    let e = t
+        .publish(&c.job(text, &media, &o, None), &Recorder::default())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "rejected");
+    assert!(e.to_string().contains("verified"), "{e}");
+    fake.verify_prefix("https://media.postora.example/");
+    let progress = Recorder::default();
+    let published = t
+        .publish(&c.job(text, &media, &o, None), &progress)
+        .await
+        .unwrap();
+    let (_, p) = fake
+        .publishes()
+        .into_iter()
+        .find(|(_, p)| !p.photos.is_empty())
+        .unwrap();
+    assert_eq!(p.photos.len(), 2);
+    assert_eq!(p.post_info["title"], "Two photos");
+    assert_eq!(p.post_info["description"], text);
+    assert_eq!(published.platform_post_id, p.post_id.unwrap().to_string());
+    // A lost answer to the call that publishes: no publish id, nothing to ask; never sent twice.
+    fake.lose_next_answer().await;
+    let progress = Recorder::default();
+    let e = t
+        .publish(&c.job(text, &media, &o, None), &progress)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "unknown_outcome", "{e}");
+    let checkpoint = progress.last().unwrap();
+    assert!(matches!(
+        t.recover(&c.job(text, &media, &o, Some(&checkpoint)))
+            .await
+            .unwrap(),
+        Recovery::Unknowable(_)
+    ));
+    assert_eq!(
+        t.publish(
+            &c.job(text, &media, &o, Some(&checkpoint)),
+            &Recorder::default()
+        )
+        .await
+        .unwrap_err()
+        .code(),
+        "unknown_outcome"
+    );
+    assert_eq!(
+        fake.calls(Method::POST, "/v2/post/publish/content/init/"),
+        3
+    );
+}

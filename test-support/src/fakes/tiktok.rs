@@ -90,6 +90,8 @@ pub struct Publish {
     pub failed: Option<String>,
     /// The post, once the upload is whole.
     pub post_id: Option<u64>,
+    /// The links of a photo post's photos (PULL_FROM_URL).
+    pub photos: Vec<String>,
 }
 
 #[derive(Default)]
@@ -120,6 +122,8 @@ pub struct World {
     fail_next_processing: Option<String>,
     processing_polls: u32,
     unaudited: bool,
+    /// URL prefixes verified for PULL_FROM_URL.
+    verified_prefixes: Vec<String>,
     slow: Option<Duration>,
     refreshes: HashMap<String, RefreshCount>,
     /// Every request's method and path, in order.
@@ -609,6 +613,7 @@ impl World {
                 polls_left: self.processing_polls,
                 failed: None,
                 post_id: None,
+                photos: vec![],
             },
         );
         let upload_url = format!(
@@ -616,6 +621,154 @@ impl World {
             self.origin, n
         );
         ok(json!({ "publish_id": publish_id, "upload_url": upload_url }))
+    }
+
+    /// `content/init`: a photo post by PULL_FROM_URL, from verified URL prefixes only; the call itself publishes.
+    fn content_init(&mut self, r: &Req) -> Answer {
+        let Some(body) = r.json.as_ref() else {
+            return error(400, "invalid_params", "The request body must be JSON.");
+        };
+        let inbox = match body["post_mode"].as_str() {
+            Some("DIRECT_POST") => false,
+            Some("MEDIA_UPLOAD") => true,
+            _ => {
+                return error(
+                    400,
+                    "invalid_params",
+                    "post_mode must be DIRECT_POST or MEDIA_UPLOAD",
+                )
+            }
+        };
+        let user = match self.authed(
+            r,
+            if inbox {
+                "video.upload"
+            } else {
+                "video.publish"
+            },
+        ) {
+            Ok(u) => u,
+            Err(a) => return a,
+        };
+        if body["media_type"] != "PHOTO" {
+            return error(400, "invalid_params", "media_type must be PHOTO");
+        }
+        if let Some(message) = self.reject_next.take() {
+            return error(403, "spam_risk_too_many_posts", &message);
+        }
+        let source = &body["source_info"];
+        if source["source"] != "PULL_FROM_URL" {
+            return error(
+                400,
+                "invalid_params",
+                "photos are taken by PULL_FROM_URL only",
+            );
+        }
+        let urls: Vec<String> = source["photo_images"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if urls.is_empty() || urls.len() > 35 {
+            return error(400, "invalid_params", "photo_images holds 1 to 35 links");
+        }
+        if source["photo_cover_index"]
+            .as_u64()
+            .is_none_or(|i| i as usize >= urls.len())
+        {
+            return error(
+                400,
+                "invalid_params",
+                "photo_cover_index must name one of photo_images",
+            );
+        }
+        if let Some(bad) = urls.iter().find(|u| {
+            !self
+                .verified_prefixes
+                .iter()
+                .any(|p| u.starts_with(p.as_str()))
+        }) {
+            return error(
+                403,
+                "url_ownership_unverified",
+                &format!(
+                    "The URL prefix of {} is not verified",
+                    bad.split('?').next().unwrap_or("")
+                ),
+            );
+        }
+        let info = body["post_info"].clone();
+        let u = self
+            .user_by_open_id(&user)
+            .cloned()
+            .expect("a token's user exists");
+        let privacy = info["privacy_level"].as_str().map(str::to_owned);
+        if !inbox
+            && privacy
+                .as_ref()
+                .is_none_or(|l| !u.privacy_level_options.contains(l))
+        {
+            return error(
+                400,
+                "privacy_level_option_mismatch",
+                "privacy_level is not one of the creator's privacy_level_options",
+            );
+        }
+        if info["title"].as_str().unwrap_or("").encode_utf16().count() > 90 {
+            return error(
+                400,
+                "invalid_params",
+                "title is longer than 90 UTF-16 units",
+            );
+        }
+        if info["description"]
+            .as_str()
+            .unwrap_or("")
+            .encode_utf16()
+            .count()
+            > 4000
+        {
+            return error(
+                400,
+                "invalid_params",
+                "description is longer than 4000 UTF-16 units",
+            );
+        }
+        let n = self.next();
+        let publish_id = format!(
+            "p_{}_url~v2.{:019}",
+            if inbox { "inbox" } else { "pub" },
+            7_300_000_000_000_000_000u64 + n
+        );
+        let post_id = 7_400_000_000_000_000_000u64 + self.next();
+        self.publishes.insert(
+            publish_id.clone(),
+            Publish {
+                owner: user,
+                inbox,
+                title: info["description"].as_str().unwrap_or("").to_owned(),
+                privacy_level: privacy,
+                post_info: info,
+                video_size: 0,
+                chunk_size: 0,
+                total_chunk_count: 0,
+                received: 0,
+                chunks: 0,
+                upload_token: secret(""),
+                polls_left: self.processing_polls,
+                failed: None,
+                post_id: Some(post_id),
+                photos: urls,
+            },
+        );
+        self.landed.push(publish_id.clone());
+        if std::mem::take(&mut self.lose_next) {
+            return Answer::Drop;
+        }
+        ok(json!({ "publish_id": publish_id }))
     }
 
     fn put_chunk(&mut self, r: &Req) -> Answer {
@@ -722,7 +875,11 @@ impl World {
             data["fail_reason"] = json!(reason);
         } else if p.polls_left > 0 {
             p.polls_left -= 1;
-            data["status"] = json!("PROCESSING_UPLOAD");
+            data["status"] = json!(if p.photos.is_empty() {
+                "PROCESSING_UPLOAD"
+            } else {
+                "PROCESSING_DOWNLOAD"
+            });
         } else if p.inbox {
             data["status"] = json!("SEND_TO_USER_INBOX");
         } else {
@@ -768,6 +925,7 @@ pub fn serve(w: &mut World, r: &Req) -> Answer {
         (Method::POST, "/v2/post/publish/creator_info/query/") => w.creator_info(r),
         (Method::POST, "/v2/post/publish/video/init/") => w.init(r, false),
         (Method::POST, "/v2/post/publish/inbox/video/init/") => w.init(r, true),
+        (Method::POST, "/v2/post/publish/content/init/") => w.content_init(r),
         (Method::POST, "/v2/post/publish/status/fetch/") => w.status(r),
         (Method::PUT, "/upload/") => w.put_chunk(r),
         _ => error(404, "not_found", "The path does not exist."),
@@ -992,6 +1150,11 @@ impl FakeTiktok {
         self.world().unaudited = unaudited;
     }
 
+    /// Verifies a URL prefix for PULL_FROM_URL, as an app's owner does in TikTok's developer portal.
+    pub fn verify_prefix(&self, prefix: &str) {
+        self.world().verified_prefixes.push(prefix.to_owned());
+    }
+
     /// The privacy levels `user` offers.
     pub fn set_privacy_options(&self, user: &str, options: &[&str]) {
         let mut w = self.world();
@@ -1066,10 +1229,20 @@ impl PlatformPeer for FakeTiktok {
                 },
                 text: p.title.clone(),
                 reply_to: None,
-                media: vec![PeerMedia {
-                    kind: "video".into(),
-                    alt: None,
-                }],
+                media: if p.photos.is_empty() {
+                    vec![PeerMedia {
+                        kind: "video".into(),
+                        alt: None,
+                    }]
+                } else {
+                    p.photos
+                        .iter()
+                        .map(|_| PeerMedia {
+                            kind: "image".into(),
+                            alt: None,
+                        })
+                        .collect()
+                },
             })
             .collect()
     }

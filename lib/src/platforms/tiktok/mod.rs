@@ -35,8 +35,14 @@ pub mod paths {
     pub const CREATOR_INFO: &str = "/v2/post/publish/creator_info/query/";
     pub const VIDEO_INIT: &str = "/v2/post/publish/video/init/";
     pub const INBOX_VIDEO_INIT: &str = "/v2/post/publish/inbox/video/init/";
+    pub const CONTENT_INIT: &str = "/v2/post/publish/content/init/";
     pub const STATUS: &str = "/v2/post/publish/status/fetch/";
 }
+
+/// The longest photo post title TikTok takes, in UTF-16 units (the text goes whole into the description).
+pub const PHOTO_TITLE_UNITS: usize = 90;
+/// The longest photo post description, in UTF-16 units.
+pub const PHOTO_DESCRIPTION_UNITS: usize = 4000;
 
 /// What Postora asks for: the basic profile, direct posting, and uploads to the inbox.
 pub const SCOPES: [&str; 3] = ["user.info.basic", "video.publish", "video.upload"];
@@ -214,6 +220,19 @@ pub struct TiktokCheckpoint {
     pub video_size: u64,
 }
 
+/// Recorded just before a photo post's `content/init` is sent: that call itself publishes (TikTok fetches the photos),
+/// so without its answer nothing can tell whether it landed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhotoSent {
+    pub sent_at: DateTime<Utc>,
+}
+
+impl PhotoSent {
+    fn read(value: Option<&serde_json::Value>) -> Option<Self> {
+        serde_json::from_value(value?.get("tiktok_photo_sent")?.clone()).ok()
+    }
+}
+
 impl TiktokCheckpoint {
     pub fn read(value: Option<&serde_json::Value>) -> Option<Self> {
         serde_json::from_value(value?.get("tiktok")?.clone()).ok()
@@ -254,6 +273,45 @@ pub fn init_body(text: &str, options: &TiktokOptions, plan: &ChunkPlan) -> serde
         post_info["brand_organic_toggle"] = json!(true);
     }
     json!({ "post_info": post_info, "source_info": source_info })
+}
+
+/// The first `units` UTF-16 units of `text`, cut at a character.
+fn utf16_prefix(text: &str, units: usize) -> &str {
+    let mut used = 0;
+    for (i, c) in text.char_indices() {
+        used += c.len_utf16();
+        if used > units {
+            return &text[..i];
+        }
+    }
+    text
+}
+
+/// The body of `content/init` for a photo post: the links TikTok fetches the photos from (Postora's short-lived
+/// media links, whose prefix must be verified with TikTok), the text as the description and its start as the title.
+pub fn photo_body(text: &str, options: &TiktokOptions, urls: &[&str]) -> serde_json::Value {
+    let title = utf16_prefix(text.lines().next().unwrap_or(""), PHOTO_TITLE_UNITS);
+    let mut post_info = json!({
+        "title": title,
+        "description": utf16_prefix(text, PHOTO_DESCRIPTION_UNITS),
+        "disable_comment": options.disable_comment,
+        "auto_add_music": true,
+    });
+    if let Some(p) = options.privacy_level {
+        post_info["privacy_level"] = json!(p.as_str());
+    }
+    if options.brand_content_toggle {
+        post_info["brand_content_toggle"] = json!(true);
+    }
+    if options.brand_organic_toggle {
+        post_info["brand_organic_toggle"] = json!(true);
+    }
+    json!({
+        "post_info": post_info,
+        "source_info": {"source": "PULL_FROM_URL", "photo_cover_index": 0, "photo_images": urls},
+        "post_mode": match options.mode { TiktokMode::Direct => "DIRECT_POST", TiktokMode::Inbox => "MEDIA_UPLOAD" },
+        "media_type": "PHOTO",
+    })
 }
 
 /// Checks the person's choices against what the creator allows now; the options to send (interactions the creator
@@ -467,6 +525,60 @@ impl TiktokPlatform {
         Ok(self.published(checkpoint, &status))
     }
 
+    /// A photo post: `content/init` with PULL_FROM_URL publishes by itself (TikTok fetches the photos), so the call
+    /// is recorded as sent before it goes, and its publish id is checkpointed the moment it answers.
+    async fn publish_photos(
+        &self,
+        job: &PublishJob<'_>,
+        options: &TiktokOptions,
+        progress: &dyn Progress,
+    ) -> Result<Published, PlatformError> {
+        if PhotoSent::read(job.checkpoint).is_some() {
+            return Err(PlatformError::Unknown(
+                "an earlier attempt sent this photo post to TikTok without an answer".into(),
+            ));
+        }
+        let token = &job.tokens.access_token;
+        let creator = self.creator_info(token).await?;
+        let options = fit_options(options, &creator, None)?;
+        let urls: Vec<&str> = job.media.iter().map(|m| m.url.as_str()).collect();
+        let body = photo_body(job.text, &options, &urls);
+        let sent_at = Utc::now();
+        progress
+            .checkpoint(json!({ "tiktok_photo_sent": PhotoSent { sent_at } }))
+            .await?;
+        let init: Result<InitData, PlatformError> = call(
+            self.http.post(self.api(paths::CONTENT_INIT)).json(&body),
+            token,
+            CallKind::Publish,
+            "publishing photos to TikTok",
+        )
+        .await;
+        let init = match init {
+            Ok(i) => i,
+            Err(
+                e @ (PlatformError::TokenExpired
+                | PlatformError::Rejected(_)
+                | PlatformError::Reauth(_)
+                | PlatformError::RateLimited { .. }),
+            ) => {
+                // TikTok refused it: nothing was published, and the next attempt may send it again.
+                progress.checkpoint(json!({})).await?;
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
+        let checkpoint = TiktokCheckpoint {
+            publish_id: init.publish_id,
+            initiated_at: sent_at,
+            username: creator.creator_username.clone(),
+            uploaded: true,
+            video_size: 0,
+        };
+        checkpoint.save(progress).await?;
+        self.follow(job, &checkpoint, progress).await
+    }
+
     fn published(&self, checkpoint: &TiktokCheckpoint, status: &Status) -> Published {
         match status.post_id() {
             Some(id) => Published::new(id.clone(), permalink(checkpoint.username.as_deref(), &id)),
@@ -592,14 +704,17 @@ impl Platform for TiktokPlatform {
             ));
         }
         let options = options_of(job)?;
+        if !job.media.is_empty() && job.media.iter().all(|m| m.kind == MediaKind::Image) {
+            return self.publish_photos(job, options, progress).await;
+        }
         let [video] = job.media else {
             return Err(PlatformError::Rejected(
-                "a TikTok post carries exactly one video".into(),
+                "a TikTok post carries one video, or photos".into(),
             ));
         };
         if video.kind != MediaKind::Video {
             return Err(PlatformError::Rejected(
-                "Postora posts videos to TikTok; photo posts are not supported yet".into(),
+                "a TikTok post carries one video, or photos".into(),
             ));
         }
         let token = &job.tokens.access_token;
@@ -662,6 +777,11 @@ impl Platform for TiktokPlatform {
     }
 
     async fn recover(&self, job: &PublishJob<'_>) -> Result<Recovery, PlatformError> {
+        if PhotoSent::read(job.checkpoint).is_some() {
+            return Ok(Recovery::Unknowable(
+                "TikTok's answer to a photo post was lost, and TikTok offers no way to find the post without it".into(),
+            ));
+        }
         let Some(checkpoint) = TiktokCheckpoint::read(job.checkpoint) else {
             // Before the init answered there is nothing on TikTok that can publish: a FILE_UPLOAD init publishes
             // nothing until its bytes arrive, and they are sent only after the publish id is checkpointed.
