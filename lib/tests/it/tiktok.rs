@@ -511,3 +511,58 @@ async fn photos_are_fetched_from_verified_links_and_a_lost_answer_is_in_doubt() 
         3
     );
 }
+
+#[tokio::test]
+async fn the_fake_refuses_chunks_as_tiktok_does() {
+    // The media transfer guide's rules, as the fake checks an init.
+    assert!(check_chunks(1000, 1000, 1).is_ok());
+    assert!(check_chunks(1000, 500, 2).is_err(), "under 5 MB goes whole");
+    assert!(check_chunks(11 << 20, 5 << 20, 2).is_ok());
+    assert!(
+        check_chunks(11 << 20, 5 << 20, 3).is_err(),
+        "floor(size / chunk)"
+    );
+    assert!(
+        check_chunks(100 << 20, 4 << 20, 25).is_err(),
+        "at least 5 MB"
+    );
+    assert!(
+        check_chunks(200 << 20, 100 << 20, 2).is_err(),
+        "at most 64 MB"
+    );
+    // A chunk with the wrong Content-Range is refused at the upload URL.
+    let fake = FakeTiktok::start().await;
+    let t = adapter(&fake);
+    let c = connect(&t, &fake, "ada").await;
+    let http = client(HttpTimeouts::default());
+    let init: Value = http
+        .post(format!("{}v2/post/publish/video/init/", fake.origin()))
+        .bearer_auth(c.tokens.access_token.expose_secret())
+        .json(&json!({"post_info": {"title": "t", "privacy_level": "SELF_ONLY"},
+            "source_info": {"source": "FILE_UPLOAD", "video_size": 10, "chunk_size": 10, "total_chunk_count": 1}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let upload_url = init["data"]["upload_url"].as_str().unwrap();
+    let wrong = http
+        .put(upload_url)
+        .header("Content-Type", "video/mp4")
+        .header("Content-Range", "bytes 0-8/10")
+        .body(vec![0u8; 9])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 416);
+    let right = http
+        .put(upload_url)
+        .header("Content-Type", "video/mp4")
+        .header("Content-Range", "bytes 0-9/10")
+        .body(vec![0u8; 10])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(right.status(), 201);
+}
