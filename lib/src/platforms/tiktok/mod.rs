@@ -637,7 +637,11 @@ impl Platform for TiktokPlatform {
             .await?;
         if let Some(granted) = tokens.scope.as_deref() {
             let granted: Vec<&str> = granted.split([',', ' ']).collect();
-            if let Some(missing) = SCOPES.iter().find(|s| !granted.contains(s)) {
+            // `video.upload` serves only the inbox mode: a consent without it still posts directly.
+            if let Some(missing) = ["user.info.basic", "video.publish"]
+                .iter()
+                .find(|s| !granted.contains(s))
+            {
                 return Err(PlatformError::Rejected(format!(
                     "the TikTok consent did not grant {missing}, which posting needs: connect again and allow it"
                 )));
