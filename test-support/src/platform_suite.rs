@@ -158,6 +158,8 @@ pub trait PlatformPeer: Send + Sync {
 
     /// The options every post's target carries on this platform, for a platform with required options (YouTube's
     /// title and made-for-kids declaration). `None` (the default): targets carry none.
+    /// The options every post's target carries, for a platform that requires some the person chooses (TikTok's
+    /// privacy level). `None` (the default) sends none.
     fn target_options(&self) -> Option<Value> {
         None
     }
@@ -345,6 +347,15 @@ impl Stage {
         self.upload(mp4(&movie, 200_000), None).await
     }
 
+    /// A post's target naming `account`, with the options the peer's platform requires.
+    pub fn target(&self, account: &str) -> Value {
+        let mut target = json!({ "account_id": account });
+        if let Some(options) = self.peer.target_options() {
+            target["options"] = options;
+        }
+        target
+    }
+
     /// Creates a post to `account`; its id.
     pub async fn post(&self, account: &str, mut body: Value) -> String {
         body["targets"] = json!([self.target(account)]);
@@ -363,15 +374,6 @@ impl Stage {
         }
         let created = self.postora.create_post(&self.key, &body).await;
         created["id"].as_str().unwrap().to_owned()
-    }
-
-    /// A post's target: the account, with the options the platform requires ([`PlatformPeer::target_options`]).
-    pub fn target(&self, account: &str) -> Value {
-        let mut target = json!({ "account_id": account });
-        if let Some(options) = self.peer.target_options() {
-            target["options"] = options;
-        }
-        target
     }
 
     /// The post's one delivery once it settled.

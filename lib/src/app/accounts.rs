@@ -21,6 +21,48 @@ impl App {
             .ok_or(Error::NotFound("account"))
     }
 
+    /// What the account may choose when posting, as its platform says now (TikTok's creator info), for a client's
+    /// posting screen; `None` where the platform has nothing to show. Tokens due for a refresh are refreshed first.
+    pub async fn account_options(
+        &self,
+        ws: &WorkspaceId,
+        id: &AccountId,
+    ) -> Result<Option<serde_json::Value>> {
+        let account = self.get_account(ws, id).await?;
+        let platform = self
+            .platforms
+            .get(account.platform)
+            .ok_or(Error::PlatformDisabled(account.platform))?;
+        if account.status != AccountStatus::Active {
+            return Err(Error::Conflict {
+                code: "account_not_active",
+                message: format!(
+                    "the account is {} and must be connected again",
+                    account.status.as_str()
+                ),
+            });
+        }
+        let sealed = self
+            .stores
+            .accounts
+            .get_tokens(&account.workspace_id, &account.id)
+            .await?;
+        let current = match self.tokens_for_publish(&account, sealed).await {
+            Ok(c) => c,
+            Err(super::tokens::TokenProblem::Reauth(why)) => {
+                return Err(Error::Conflict {
+                    code: "account_not_active",
+                    message: format!("the account must be connected again: {why}"),
+                })
+            }
+            Err(super::tokens::TokenProblem::Unavailable(m)) => return Err(Error::Unavailable(m)),
+        };
+        platform
+            .creator_options(&account, &current.tokens)
+            .await
+            .map_err(Error::Platform)
+    }
+
     /// Disconnects an account at its owner's request: revoke at the platform where it offers an endpoint, delete the
     /// tokens, cancel pending deliveries, and keep only a scrubbed record so past deliveries still make sense.
     pub async fn disconnect_account(&self, ws: &WorkspaceId, id: &AccountId) -> Result<Account> {

@@ -10,7 +10,9 @@ use sha2::{Digest, Sha256};
 use super::App;
 use crate::domain::content::{self, Violation};
 use crate::domain::media_rules;
-use crate::domain::options::{BlueskyOptions, MastodonOptions, XOptions, YoutubeOptions};
+use crate::domain::options::{
+    BlueskyOptions, MastodonOptions, TiktokOptions, XOptions, YoutubeOptions,
+};
 use crate::domain::post::{
     MAX_FUTURE_SCHEDULE, MAX_PAST_SCHEDULE, MAX_POST_MEDIA, MAX_TARGETS, MAX_TEXT_BYTES,
     MAX_THREAD_PARTS,
@@ -60,7 +62,7 @@ pub struct TargetInput {
     #[serde(default)]
     #[schema(max_length = 262144)]
     pub text: Option<String>,
-    /// Options for the account's platform (Mastodon, Bluesky and X take some; the others none).
+    /// Options for the account's platform (Mastodon, Bluesky, X and TikTok take some; the others none; TikTok requires `privacy_level`).
     #[serde(default)]
     #[schema(value_type = Option<OptionsDoc>)]
     pub options: Option<serde_json::Value>,
@@ -75,6 +77,7 @@ enum OptionsDoc {
     Bluesky(BlueskyOptions),
     X(XOptions),
     Youtube(YoutubeOptions),
+    Tiktok(TiktokOptions),
 }
 
 /// One part of a thread: its own text and media, published as a reply to the part before it.
@@ -445,6 +448,22 @@ impl App {
                 ));
                 continue;
             };
+            if let Some(name) =
+                TargetOptions::missing_required(account.platform, t.options.as_ref())
+            {
+                v.push(Violation {
+                    target: Some(account.id.to_string()),
+                    rule: Some("options".to_owned()),
+                    ..violation(
+                        &format!("targets[{i}].options.{name}"),
+                        &format!(
+                            "{} ({}): {name} is required, chosen by the person",
+                            account.platform, account.id
+                        ),
+                    )
+                });
+                continue;
+            }
             let options = match TargetOptions::read(account.platform, t.options.as_ref()) {
                 Ok(o) => o,
                 Err(why) => {

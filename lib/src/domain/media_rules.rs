@@ -658,11 +658,11 @@ mod tests {
     }
 
     #[test]
-    fn tiktok_and_youtube_refuse_images() {
+    fn youtube_refuses_images_and_tiktok_takes_photos_or_a_video() {
         let photo = image(MediaFormat::Jpeg, 1080, 1920);
         assert_eq!(
-            refused_for(assess(PlatformKind::Tiktok, &photo, 100_000)),
-            "kind"
+            assess(PlatformKind::Tiktok, &photo, 100_000),
+            Assessment::Accepted
         );
         assert_eq!(
             refused_for(assess(PlatformKind::Youtube, &photo, 100_000)),
@@ -775,12 +775,12 @@ mod tests {
     fn per_item_refusals_name_the_item_and_the_rule() {
         let ids = ids(2);
         let photo = image(MediaFormat::Jpeg, 1080, 1920);
-        let v = check_post(PlatformKind::Tiktok, &[(&ids[0], &photo, 1000)]);
+        let v = check_post(PlatformKind::Youtube, &[(&ids[0], &photo, 1000)]);
         assert_eq!(v.len(), 1, "{v:?}");
         assert_eq!(v[0].media_id.as_ref(), Some(&ids[0]));
         assert_eq!(v[0].rule, "kind");
         assert!(
-            v[0].message.contains(ids[0].as_str()) && v[0].message.contains("tiktok"),
+            v[0].message.contains(ids[0].as_str()) && v[0].message.contains("youtube"),
             "{}",
             v[0].message
         );
@@ -806,7 +806,7 @@ mod tests {
             }
             assert_eq!(r.video_only(), r.images.is_none(), "{p}");
         }
-        assert!(PlatformKind::Tiktok.media_rules().video_only());
+        assert!(PlatformKind::Youtube.media_rules().video_only());
         assert!(PlatformKind::Instagram.media_rules().requires_media);
     }
 

@@ -14,6 +14,7 @@ pub enum TargetOptions {
     Bluesky(BlueskyOptions),
     X(XOptions),
     Youtube(YoutubeOptions),
+    Tiktok(TiktokOptions),
 }
 
 /// Who sees a Mastodon status.
@@ -116,6 +117,27 @@ impl YoutubePrivacy {
     }
 }
 
+/// Who may see a TikTok post: one of the creator's `privacy_level_options`, chosen by the person (never defaulted).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TiktokPrivacy {
+    PublicToEveryone,
+    MutualFollowFriends,
+    FollowerOfCreator,
+    SelfOnly,
+}
+
+impl TiktokPrivacy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TiktokPrivacy::PublicToEveryone => "PUBLIC_TO_EVERYONE",
+            TiktokPrivacy::MutualFollowFriends => "MUTUAL_FOLLOW_FRIENDS",
+            TiktokPrivacy::FollowerOfCreator => "FOLLOWER_OF_CREATOR",
+            TiktokPrivacy::SelfOnly => "SELF_ONLY",
+        }
+    }
+}
+
 /// Options for a YouTube target. `title` and `self_declared_made_for_kids` are required: YouTube asks every
 /// upload for them, and Postora never guesses whether a video is made for children.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -166,6 +188,62 @@ pub const MAX_YOUTUBE_DESCRIPTION: usize = 5000;
 pub const MAX_YOUTUBE_TAG_CHARS: usize = 500;
 /// The longest YouTube Short, in milliseconds.
 pub const MAX_YOUTUBE_SHORT_MS: u64 = 180_000;
+/// How a TikTok post is made: published directly, or sent to the creator's TikTok inbox to finish in the app.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TiktokMode {
+    #[default]
+    Direct,
+    Inbox,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// Options for a TikTok target. TikTok's review asks that the person choose the privacy level from the creator's
+/// options (`GET /v1/accounts/{id}/options`) and that interactions stay off unless the person turns them on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TiktokOptions {
+    /// Who may see the post: required for a direct post (no default), one of the creator's
+    /// `privacy_level_options`. Not used in `inbox` mode, where the person chooses in the TikTok app.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privacy_level: Option<TiktokPrivacy>,
+    /// Comments off; true unless the person turns comments on.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    #[schema(default = true)]
+    pub disable_comment: bool,
+    /// Duets off; true unless the person turns them on.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    #[schema(default = true)]
+    pub disable_duet: bool,
+    /// Stitches off; true unless the person turns them on.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    #[schema(default = true)]
+    pub disable_stitch: bool,
+    /// The post promotes a third party (branded content: "Paid partnership"). Not with `SELF_ONLY`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub brand_content_toggle: bool,
+    /// The post promotes the creator's own business ("Promotional content").
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub brand_organic_toggle: bool,
+    /// `direct` (the default) publishes; `inbox` uploads to the creator's TikTok inbox to finish in the app.
+    #[serde(default, skip_serializing_if = "is_direct")]
+    pub mode: TiktokMode,
+}
+
+fn is_direct(m: &TiktokMode) -> bool {
+    *m == TiktokMode::Direct
+}
 
 /// The longest content warning, in characters.
 pub const MAX_SPOILER_CHARS: usize = 500;
@@ -183,6 +261,7 @@ impl TargetOptions {
             PlatformKind::Bluesky => TargetOptions::Bluesky(typed(raw)?),
             PlatformKind::X => TargetOptions::X(typed(raw)?),
             PlatformKind::Youtube => TargetOptions::Youtube(typed(raw)?),
+            PlatformKind::Tiktok => TargetOptions::Tiktok(typed(raw)?),
             other => return Err(format!("{other} takes no options")),
         };
         options.check()?;
@@ -238,8 +317,39 @@ impl TargetOptions {
             }
             TargetOptions::X(_) => {}
             TargetOptions::Youtube(y) => y.check()?,
+            TargetOptions::Tiktok(t) => {
+                if t.mode == TiktokMode::Direct && t.privacy_level.is_none() {
+                    return Err("privacy_level is required: the person chooses it from the creator's options".into());
+                }
+                if t.brand_content_toggle && t.privacy_level == Some(TiktokPrivacy::SelfOnly) {
+                    return Err(
+                        "branded content (brand_content_toggle) cannot be private (SELF_ONLY)"
+                            .into(),
+                    );
+                }
+            }
         }
         Ok(())
+    }
+
+    /// The option a target on `platform` must carry and does not (`raw` is what the client sent, if anything): its
+    /// name, for a 422 naming `targets[i].options.<name>`. TikTok's privacy level is chosen by the person, never
+    /// defaulted.
+    pub fn missing_required(
+        platform: PlatformKind,
+        raw: Option<&serde_json::Value>,
+    ) -> Option<&'static str> {
+        match platform {
+            PlatformKind::Tiktok => {
+                let inbox =
+                    raw.and_then(|r| r.get("mode")).and_then(|m| m.as_str()) == Some("inbox");
+                let chosen = raw
+                    .and_then(|r| r.get("privacy_level"))
+                    .is_some_and(|p| !p.is_null());
+                (!inbox && !chosen).then_some("privacy_level")
+            }
+            _ => None,
+        }
     }
 
     /// Text the platform counts together with the post's own toward its length (Mastodon's content warning).
@@ -256,6 +366,7 @@ impl TargetOptions {
             TargetOptions::Bluesky(_) => PlatformKind::Bluesky,
             TargetOptions::X(_) => PlatformKind::X,
             TargetOptions::Youtube(_) => PlatformKind::Youtube,
+            TargetOptions::Tiktok(_) => PlatformKind::Tiktok,
         }
     }
 }
@@ -380,6 +491,43 @@ mod tests {
             TargetOptions::parse(PlatformKind::X, &json!({"reply_settings": "everyone"})).is_err()
         );
         assert!(TargetOptions::parse(PlatformKind::Threads, &json!({})).is_err());
+    }
+
+    #[test]
+    fn tiktok_options_need_a_privacy_level_and_keep_interactions_off() {
+        let t = TargetOptions::parse(PlatformKind::Tiktok, &json!({"privacy_level": "SELF_ONLY"}))
+            .unwrap();
+        let TargetOptions::Tiktok(o) = &t else {
+            panic!("{t:?}")
+        };
+        assert!(o.disable_comment && o.disable_duet && o.disable_stitch);
+        assert_eq!(o.mode, TiktokMode::Direct);
+        assert!(TargetOptions::parse(PlatformKind::Tiktok, &json!({})).is_err());
+        assert!(TargetOptions::parse(PlatformKind::Tiktok, &json!({"mode": "inbox"})).is_ok());
+        assert!(TargetOptions::parse(
+            PlatformKind::Tiktok,
+            &json!({"privacy_level": "SELF_ONLY", "brand_content_toggle": true})
+        )
+        .is_err());
+        assert!(
+            TargetOptions::parse(PlatformKind::Tiktok, &json!({"privacy_level": "friends"}))
+                .is_err()
+        );
+        assert_eq!(
+            TargetOptions::missing_required(PlatformKind::Tiktok, None),
+            Some("privacy_level")
+        );
+        assert_eq!(
+            TargetOptions::missing_required(PlatformKind::Tiktok, Some(&json!({"mode": "inbox"}))),
+            None
+        );
+        assert_eq!(TargetOptions::missing_required(PlatformKind::X, None), None);
+        let v = serde_json::to_value(&t).unwrap();
+        assert_eq!(
+            v,
+            json!({"platform": "tiktok", "privacy_level": "SELF_ONLY"})
+        );
+        assert_eq!(serde_json::from_value::<TargetOptions>(v).unwrap(), t);
     }
 
     #[test]

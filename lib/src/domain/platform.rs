@@ -203,11 +203,16 @@ impl PlatformKind {
                 gif_alone: false,
             },
             // One video: up to 4 GB, 60 frames a second, 4096 pixels a side, and at most 10 minutes (the longest
-            // the API takes; the creator's own maximum, often shorter, is checked when publishing).
+            // the API takes; the creator's own maximum, often shorter, is checked when publishing). Or up to 35
+            // photos (JPEG or WebP, 20 MB each, at most 1080p), which TikTok fetches from their links.
             PlatformKind::Tiktok => MediaRules {
-                max_items: 1,
+                max_items: 35,
                 requires_media: true,
-                images: None,
+                images: Some(ImageRules {
+                    max_side: Some(1920),
+                    max_pixels: Some(1080 * 1920),
+                    ..images(&[JPEG, WEBP], Some(20 * MB))
+                }),
                 video: Some(VideoRules {
                     max_frame_rate: Some(60.0),
                     max_side: Some(4096),

@@ -27,6 +27,7 @@ pub fn router() -> Router<Arc<App>> {
     Router::new()
         .route("/v1/accounts", get(list_accounts))
         .route("/v1/accounts/{id}", get(get_account).delete(disconnect))
+        .route("/v1/accounts/{id}/options", get(account_options))
         .route("/v1/posts", post(create_post).get(list_posts))
         .route(
             "/v1/posts/{id}",
@@ -73,6 +74,36 @@ async fn get_account(
 ) -> Result<Json<AccountView>, ApiError> {
     let account = app.get_account(&ws, &account_id(&id)?).await?;
     Ok(Json(AccountView::from(&account)))
+}
+
+/// What the account may choose when posting, as its platform says now: for TikTok, the creator info (nickname,
+/// `privacy_level_options`, `max_video_post_duration_sec`, and whether comments, duets and stitches are off), which a
+/// posting screen must show before the person picks a privacy level. `options` is null for platforms without any.
+#[utoipa::path(get, path = "/v1/accounts/{id}/options", tag = "accounts", params(("id" = String, Path)),
+    responses((status = 200, body = AccountOptionsView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 502, body = ErrorBody)), security(("api_key" = [])))]
+async fn account_options(
+    State(app): State<Arc<App>>,
+    Caller(ws): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<AccountOptionsView>, ApiError> {
+    let id = account_id(&id)?;
+    let options = app.account_options(&ws, &id).await?;
+    Ok(Json(AccountOptionsView {
+        account_id: id.to_string(),
+        options,
+    }))
+}
+
+/// What an account may choose when posting.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct AccountOptionsView {
+    pub account_id: String,
+    /// The platform's own words (TikTok: `creator_nickname`, `creator_username`, `creator_avatar_url`,
+    /// `privacy_level_options`, `max_video_post_duration_sec`, `comment_disabled`, `duet_disabled`,
+    /// `stitch_disabled`); null when the platform has none.
+    #[schema(value_type = Option<Object>)]
+    pub options: Option<serde_json::Value>,
 }
 
 /// Disconnects an account: revokes at the platform where possible, deletes its tokens, cancels pending deliveries.

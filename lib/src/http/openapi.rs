@@ -13,7 +13,7 @@ use crate::app::posts;
 #[openapi(
     info(title = "Postora", description = "Write a post once, schedule it for many social accounts, and have it published exactly once at the second it is due."),
     paths(
-        connect::connect, connect::connect_bluesky_app_password, api::list_accounts, api::get_account, api::disconnect,
+        connect::connect, connect::connect_bluesky_app_password, api::list_accounts, api::get_account, api::account_options, api::disconnect,
         api::create_post, api::list_posts, api::get_post, api::update_post, api::cancel_post, api::retry_delivery,
         api::export_workspace, api::erase_workspace, api::list_audit,
         api::list_api_keys, api::create_api_key, api::revoke_api_key,
@@ -26,7 +26,7 @@ use crate::app::posts;
     ),
     components(schemas(
         error::ErrorBody, error::ErrorDetail, error::FieldError,
-        views::AccountView, views::AccountList, views::DeliveryView, views::PostView, views::PostPage,
+        views::AccountView, views::AccountList, api::AccountOptionsView, views::DeliveryView, views::PostView, views::PostPage,
         views::ConnectStarted, views::ConnectInput, views::RetryRequest, views::Health,
         views::ExportedAccount, views::ExportedMedia, views::ExportLine, views::AuditPage, views::WorkspaceErasedView,
         views::ApiKeyView, views::ApiKeyList, views::ApiKeyCreated, views::NewApiKey,
@@ -34,6 +34,8 @@ use crate::app::posts;
         crate::domain::AuditEntry,
         posts::NewPost, posts::PostPatch, posts::MediaInput, posts::TargetInput, posts::PartInput, views::PostMediaView, views::PostPartView, views::PublishedPartView,
         crate::domain::options::MastodonOptions, crate::domain::options::BlueskyOptions, crate::domain::options::XOptions, crate::domain::options::YoutubeOptions, crate::domain::options::YoutubePrivacy,
+        crate::domain::options::MastodonOptions, crate::domain::options::BlueskyOptions, crate::domain::options::XOptions,
+        crate::domain::options::TiktokOptions, crate::domain::options::TiktokPrivacy, crate::domain::options::TiktokMode,
         crate::domain::options::MastodonVisibility, crate::domain::options::XReplySettings,
         views::MediaView, views::MetadataView, views::RenditionView, views::PlatformFit, views::MediaPage,
         views::MediaPatch, views::MediaImport, views::NewUpload, views::UploadView, views::PartView,

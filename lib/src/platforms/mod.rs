@@ -6,5 +6,6 @@ pub mod http;
 pub mod mastodon;
 pub mod meta;
 pub mod oauth;
+pub mod tiktok;
 pub mod x;
 pub mod youtube;

@@ -381,6 +381,17 @@ pub trait Platform: Send + Sync {
         Ok(())
     }
 
+    /// What the account may choose when posting, as the platform says now (TikTok's creator info: nickname, privacy
+    /// levels, longest video, interactions the creator turned off), for a client's posting screen. Defaults to
+    /// `None`: the platform has nothing to show.
+    async fn creator_options(
+        &self,
+        _account: &Account,
+        _tokens: &TokenSet,
+    ) -> Result<Option<serde_json::Value>, PlatformError> {
+        Ok(None)
+    }
+
     /// When a token set should be refreshed ahead of expiry; `None` for tokens that do not expire.
     fn refresh_due(&self, tokens: &TokenSet) -> Option<DateTime<Utc>> {
         let expires = tokens.expires_at?;

@@ -15,6 +15,7 @@ use crate::platforms::meta::{
     FacebookConfig, FacebookPlatform, InstagramConfig, InstagramPlatform, ThreadsConfig,
     ThreadsPlatform,
 };
+use crate::platforms::tiktok::{TiktokConfig, TiktokPlatform};
 use crate::platforms::x::{XConfig, XPlatform};
 use crate::platforms::youtube::{Library, YoutubeConfig, YoutubePlatform};
 use crate::ports::Platforms;
@@ -97,6 +98,9 @@ pub fn from_env(env: &Env) -> Result<Platforms, ConfigError> {
     }
     if let Some(config) = YoutubeConfig::from_env(env)? {
         platforms = platforms.with(Arc::new(YoutubePlatform::new(http.clone(), config)));
+    }
+    if let Some(config) = TiktokConfig::from_env(env)? {
+        platforms = platforms.with(Arc::new(TiktokPlatform::new(http.clone(), config)));
     }
     if let Some(config) = BlueskyConfig::from_env(env)? {
         platforms = platforms.with(Arc::new(BlueskyPlatform::new(config)));

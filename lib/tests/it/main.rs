@@ -47,6 +47,7 @@ mod refresh;
 mod sandbox;
 mod ssrf;
 mod threads_of_posts;
+mod tiktok;
 mod tokens;
 mod vault;
 mod webhooks;

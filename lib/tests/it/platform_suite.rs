@@ -53,3 +53,9 @@ mod youtube {
 
     postora_test_support::platform_suite!(FakeYoutube::peer());
 }
+
+mod tiktok {
+    use postora_test_support::fakes::tiktok::FakeTiktok;
+
+    postora_test_support::platform_suite!(FakeTiktok::peer());
+}

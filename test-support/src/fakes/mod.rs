@@ -3,6 +3,7 @@
 
 pub mod mastodon;
 pub mod meta;
+pub mod tiktok;
 pub mod x;
 pub mod youtube;
 
