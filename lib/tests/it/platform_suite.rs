@@ -41,3 +41,9 @@ mod bluesky {
 
     postora_test_support::platform_suite!(BlueskyPeer::start());
 }
+
+mod linkedin {
+    use postora_test_support::fakes::linkedin::FakeLinkedIn;
+
+    postora_test_support::platform_suite!(FakeLinkedIn::peer());
+}
