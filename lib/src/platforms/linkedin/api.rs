@@ -165,7 +165,8 @@ pub fn classify(
         || matches!(code, "NONEXISTENT_VERSION" | "VERSION_MISSING")
         || message.contains("NONEXISTENT_VERSION")
     {
-        return PlatformError::Transient(format!(
+        // Every call with this version fails the same way until the setting changes: refused at once, saying which.
+        return PlatformError::Rejected(format!(
             "{what}: LinkedIn no longer serves API version {version} ({message}); set {VERSION_SETTING} to a current version (YYYYMM)"
         ));
     }

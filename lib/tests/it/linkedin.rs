@@ -1,0 +1,156 @@
+//! LinkedIn beyond the platform suite, against the fake LinkedIn through Postora's API: the member chooses to
+//! connect the organization Page they administer and posts as it, a repeated post LinkedIn refuses as a duplicate
+//! is recorded as the account's existing post, a retired API version fails naming the setting to change, and every
+//! call carries the configured version.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::Method;
+use postora_test_support::app::spawn_app_with;
+use postora_test_support::fakes::linkedin::{choice_token, option_named, FakeLinkedIn};
+use postora_test_support::platform_suite::{PlatformPeer, Stage};
+use serde_json::{json, Value};
+
+async fn stage_with(fake: &Arc<FakeLinkedIn>, extra: &[(&str, &str)]) -> Stage {
+    let mut env = fake.env_pairs();
+    for (k, v) in extra {
+        env.retain(|(name, _)| name != k);
+        env.push(((*k).to_owned(), (*v).to_owned()));
+    }
+    env.push(("POSTORA_SANDBOX".into(), "off".into()));
+    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let postora = spawn_app_with(&pairs).await;
+    let (workspace, key) = postora.workspace("linkedin").await;
+    Stage {
+        postora,
+        key,
+        workspace,
+        peer: fake.clone() as Arc<dyn PlatformPeer>,
+    }
+}
+
+async fn accounts(stage: &Stage) -> Vec<Value> {
+    let v: Value = stage
+        .postora
+        .get(&stage.key, "/v1/accounts")
+        .await
+        .json()
+        .await
+        .unwrap();
+    v["accounts"].as_array().unwrap().clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_connects_the_page_they_administer_and_posts_as_it() {
+    let fake = Arc::new(FakeLinkedIn::start().await);
+    let stage = stage_with(&fake, &[]).await;
+    let authorize = stage.authorize_url("grace").await;
+    let scopes = url::Url::parse(&authorize)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "scope")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    assert_eq!(
+        scopes,
+        "openid profile w_member_social w_organization_social r_organization_social"
+    );
+    let back = fake.approve(&authorize, "grace");
+    let page = stage
+        .postora
+        .http
+        .get(&back)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(option_named(&page, "Grace Lovelace").is_some(), "{page}");
+    let org = option_named(&page, "Grace Industries").expect("the Page is offered");
+    assert!(
+        accounts(&stage).await.is_empty(),
+        "nothing before the choice"
+    );
+    let chosen = stage
+        .postora
+        .http
+        .post(stage.postora.url("/oauth/linkedin/choose"))
+        .form(&[("choice", choice_token(&page).unwrap()), ("account", org)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(chosen.status(), 200);
+    let listed = accounts(&stage).await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    let urn = fake.organization_of("grace");
+    assert_eq!(listed[0]["platform_user_id"], urn.as_str());
+    let account = listed[0]["id"].as_str().unwrap().to_owned();
+
+    let photo = stage.upload_photo(4, "The team at the fair").await;
+    let post = stage
+        .post(
+            &account,
+            json!({"text": "News from #Grace (Industries) @ the fair", "media": [{"media_id": photo}]}),
+        )
+        .await;
+    let delivery = stage.settled(&post).await;
+    assert_eq!(delivery["status"], "published", "{delivery}");
+    let posts = fake.posts_by(&urn);
+    assert_eq!(posts.len(), 1);
+    assert_eq!(posts[0].text, "News from #Grace (Industries) @ the fair");
+    assert_eq!(
+        posts[0].media[0].alt.as_deref(),
+        Some("The team at the fair")
+    );
+    assert_eq!(
+        delivery["permalink"],
+        format!("https://www.linkedin.com/feed/update/{}/", posts[0].id)
+    );
+    assert!(
+        fake.calls(Method::POST, "/rest/")
+            .iter()
+            .all(|v| v.as_deref() == Some("202610")),
+        "every versioned call names the configured version"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_linkedin_already_holds_is_recorded_as_that_post() {
+    let fake = Arc::new(FakeLinkedIn::start().await);
+    let stage = stage_with(&fake, &[]).await;
+    let account = stage.connect("ada").await;
+    let first = stage.post(&account, json!({"text": "Same words"})).await;
+    let first = stage.settled(&first).await;
+    assert_eq!(first["status"], "published", "{first}");
+    let again = stage.post(&account, json!({"text": "Same words"})).await;
+    let again = stage.settled(&again).await;
+    assert_eq!(again["status"], "published", "{again}");
+    assert_eq!(again["platform_post_id"], first["platform_post_id"]);
+    assert_eq!(fake.posts("ada").await.len(), 1, "LinkedIn holds it once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retired_api_version_fails_naming_the_setting() {
+    let fake = Arc::new(FakeLinkedIn::start().await);
+    let stage = stage_with(
+        &fake,
+        &[
+            ("POSTORA_LINKEDIN_VERSION", "202301"),
+            ("POSTORA_LINKEDIN_ORGANIZATIONS", "off"),
+        ],
+    )
+    .await;
+    // Without the organization scopes there is no choice: the member is connected at once.
+    let account = stage.connect("ada").await;
+    let post = stage.post(&account, json!({"text": "Old version"})).await;
+    let delivery = stage.settled_within(&post, Duration::from_secs(120)).await;
+    assert_ne!(delivery["status"], "published", "{delivery}");
+    let message = delivery["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("POSTORA_LINKEDIN_VERSION") && message.contains("202301"),
+        "{delivery}"
+    );
+    assert!(fake.posts("ada").await.is_empty());
+}
