@@ -154,3 +154,42 @@ async fn a_retired_api_version_fails_naming_the_setting() {
     );
     assert!(fake.posts("ada").await.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_workspace_is_told_before_the_grant_runs_out() {
+    let fake = Arc::new(FakeLinkedIn::start().await);
+    // A consent given almost a year ago: its refresh token has three days left.
+    fake.set_refresh_lifetime(chrono::Duration::days(3));
+    let stage = stage_with(&fake, &[]).await;
+    let account = stage.connect("ada").await;
+    let view = stage.account(&account).await;
+    let ends: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(view["grant_expires_at"].clone()).expect("the grant's end is shown");
+    let now = chrono::Utc::now();
+    assert!(
+        ends > now + chrono::Duration::days(2) && ends <= now + chrono::Duration::days(3),
+        "{view}"
+    );
+    let token: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(view["token_expires_at"].clone()).unwrap();
+    assert!(token <= ends, "no token outlives its grant: {view}");
+    stage
+        .postora
+        .app
+        .refresh_expiring(chrono::Duration::days(1))
+        .await
+        .unwrap();
+    let events = stage.postora.local.bus.recent(100).await.unwrap();
+    let warned: Vec<_> = events
+        .iter()
+        .filter(|e| e.kind.as_str() == "account.grant_expiring")
+        .collect();
+    assert_eq!(warned.len(), 1, "{events:?}");
+    assert_eq!(warned[0].detail["account_id"], account.as_str());
+    assert_eq!(warned[0].detail["platform"], "linkedin");
+    assert_eq!(
+        stage.account(&account).await["status"],
+        "active",
+        "a warning, not a reconnect yet"
+    );
+}

@@ -125,6 +125,8 @@ pub struct World {
     reject_next: Option<String>,
     lose_next: bool,
     processing_polls: u32,
+    /// How long a new grant's refresh token lasts.
+    refresh_lifetime: Option<chrono::Duration>,
     refreshes: HashMap<String, RefreshCount>,
     /// Every request's method and path, in order, with the `LinkedIn-Version` it carried.
     pub calls: Vec<(Method, String, Option<String>)>,
@@ -353,7 +355,9 @@ impl World {
                         revoked: false,
                         scopes: code.scopes,
                         refresh_expires_at: Utc::now()
-                            + chrono::Duration::seconds(REFRESH_LIFETIME_SECS),
+                            + self
+                                .refresh_lifetime
+                                .unwrap_or(chrono::Duration::seconds(REFRESH_LIFETIME_SECS)),
                     },
                 );
                 Answer::Json(200, self.issue(grant, None), vec![])
@@ -1067,6 +1071,11 @@ impl FakeLinkedIn {
     /// How many status reads a finalized video answers `PROCESSING` before `AVAILABLE`.
     pub fn set_processing_polls(&self, n: u32) {
         self.world().processing_polls = n;
+    }
+
+    /// New grants' refresh tokens last `lifetime` (a year by default), as for a consent given long ago.
+    pub fn set_refresh_lifetime(&self, lifetime: chrono::Duration) {
+        self.world().refresh_lifetime = Some(lifetime);
     }
 
     fn user_urn(&self, user: &str) -> String {

@@ -352,6 +352,11 @@ impl LinkedInPlatform {
         set.refresh_expires_at = expiry(t.refresh_token_expires_in)?
             .or_else(|| previous.and_then(|p| p.refresh_expires_at));
         set.scope = t.scope;
+        // No token outlives its grant: where the refresh token ends first, that is when the account needs a new
+        // consent, and when the refresher (which lists accounts by token expiry) must see it.
+        if let (Some(token), Some(grant)) = (set.expires_at, set.refresh_expires_at) {
+            set.expires_at = Some(token.min(grant));
+        }
         Ok(set)
     }
 
@@ -396,6 +401,13 @@ impl LinkedInPlatform {
         let me: UserInfo = serde_json::from_slice(&body)
             .map_err(|_| PlatformError::Transient(format!("{what}: unreadable answer")))?;
         let member = format!("urn:li:person:{}", me.sub);
+        // The grant ends when the refresh token does (a year from the first consent), or with the access token where
+        // LinkedIn gave no refresh token.
+        let grant_ends = if tokens.refresh_token.is_some() {
+            tokens.refresh_expires_at
+        } else {
+            tokens.expires_at
+        };
         let mut out = vec![Connection {
             profile: Profile {
                 platform_user_id: member.clone(),
@@ -406,7 +418,7 @@ impl LinkedInPlatform {
                 granted_by: None,
             },
             tokens: tokens.clone(),
-            settings: json!({ "author": member, "member": member }),
+            settings: json!({ "author": member, "member": member, "grant_expires_at": grant_ends }),
         }];
         if !self.config.organizations {
             return Ok(out);
@@ -458,7 +470,7 @@ impl LinkedInPlatform {
                     granted_by: Some(member.clone()),
                 },
                 tokens: tokens.clone(),
-                settings: json!({ "author": acl.organization, "member": member }),
+                settings: json!({ "author": acl.organization, "member": member, "grant_expires_at": grant_ends }),
             });
         }
         Ok(out)
