@@ -193,3 +193,30 @@ async fn the_workspace_is_told_before_the_grant_runs_out() {
         "a warning, not a reconnect yet"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_confirmed_retry_of_a_lost_post_finds_it_instead_of_posting_twice() {
+    let fake = Arc::new(FakeLinkedIn::start().await);
+    let stage = stage_with(&fake, &[]).await;
+    let account = stage.connect("ada").await;
+    fake.lose_next_answer().await;
+    let post = stage
+        .post(&account, json!({"text": "Lost, then found"}))
+        .await;
+    let delivery = stage.settled(&post).await;
+    assert_eq!(delivery["status"], "in_doubt", "{delivery}");
+    let resp = stage
+        .postora
+        .post_json(
+            &stage.key,
+            &format!("/v1/posts/{post}/deliveries/{account}/retry"),
+            &json!({"confirm": true}),
+        )
+        .await;
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    let delivery = stage.settled(&post).await;
+    assert_eq!(delivery["status"], "published", "{delivery}");
+    let posts = fake.posts("ada").await;
+    assert_eq!(posts.len(), 1, "LinkedIn holds it once: {posts:?}");
+    assert_eq!(delivery["platform_post_id"], posts[0].id.as_str());
+}
