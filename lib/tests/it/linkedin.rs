@@ -220,3 +220,177 @@ async fn a_confirmed_retry_of_a_lost_post_finds_it_instead_of_posting_twice() {
     assert_eq!(posts.len(), 1, "LinkedIn holds it once: {posts:?}");
     assert_eq!(delivery["platform_post_id"], posts[0].id.as_str());
 }
+
+mod adapter {
+    //! The adapter alone against the fake: a video's parts and processing across attempts.
+
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+    use chrono::Utc;
+    use futures_util::stream;
+    use postora::config::Env;
+    use postora::domain::{
+        Account, AccountId, AccountStatus, MediaFormat, MediaId, PlatformKind, WorkspaceId,
+    };
+    use postora::platforms::http::{client, HttpTimeouts};
+    use postora::platforms::linkedin::{LinkedInConfig, LinkedInPlatform};
+    use postora::ports::{
+        AuthorizeRequest, ByteStream, CodeExchange, MediaBytes, Platform, PlatformError, Progress,
+        PublishJob, PublishMedia,
+    };
+
+    use super::*;
+
+    struct Bytes(Vec<u8>);
+
+    #[async_trait]
+    impl MediaBytes for Bytes {
+        async fn read(&self, range: std::ops::Range<u64>) -> Result<ByteStream, PlatformError> {
+            let slice = self.0[range.start as usize..range.end as usize].to_vec();
+            Ok(Box::pin(stream::iter(vec![Ok(bytes::Bytes::from(slice))])))
+        }
+    }
+
+    #[derive(Default)]
+    struct Recorder {
+        saved: Mutex<Option<Value>>,
+        time_left: Option<Duration>,
+    }
+
+    #[async_trait]
+    impl Progress for Recorder {
+        async fn checkpoint(&self, value: Value) -> Result<(), PlatformError> {
+            *self.saved.lock().unwrap() = Some(value);
+            Ok(())
+        }
+        fn time_left(&self) -> Option<Duration> {
+            self.time_left
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_video_resumes_from_its_checkpoint_without_uploading_again() {
+        let fake = FakeLinkedIn::start().await;
+        fake.set_part_bytes(1000);
+        fake.set_processing_polls(2);
+        let pairs = fake.env_pairs();
+        let env = Env::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let config = LinkedInConfig::from_env(&env).unwrap().unwrap();
+        let li = LinkedInPlatform::new(client(HttpTimeouts::default()), config);
+        let redirect = "https://postora.example/oauth/linkedin/callback";
+        let url = li
+            .authorize_url(&AuthorizeRequest {
+                state: "st",
+                redirect_uri: redirect,
+                pkce_verifier: None,
+                server: None,
+            })
+            .unwrap();
+        let back = url::Url::parse(&fake.approve(url.as_str(), "ada")).unwrap();
+        let code = back
+            .query_pairs()
+            .find(|(k, _)| k == "code")
+            .unwrap()
+            .1
+            .into_owned();
+        let connections = li
+            .exchange_code(&CodeExchange {
+                code: &code,
+                redirect_uri: redirect,
+                pkce_verifier: None,
+                context: None,
+                issuer: None,
+            })
+            .await
+            .unwrap();
+        assert_eq!(connections.len(), 2, "the member and their Page");
+        let c = &connections[0];
+        let now = Utc::now();
+        let account = Account {
+            id: AccountId::generate(),
+            workspace_id: WorkspaceId::generate(),
+            platform: PlatformKind::Linkedin,
+            profile: c.profile.clone(),
+            status: AccountStatus::Active,
+            settings: c.settings.clone(),
+            token_expires_at: c.tokens.expires_at,
+            created_at: now,
+            updated_at: now,
+            connected_at: Some(now),
+            version: 1,
+        };
+        let bytes: Vec<u8> = (0..2500u32).map(|i| (i % 251) as u8).collect();
+        let video = PublishMedia {
+            id: MediaId::generate(),
+            kind: MediaFormat::Mp4.kind(),
+            format: MediaFormat::Mp4,
+            alt: None,
+            width: 1280,
+            height: 720,
+            duration_ms: Some(8000),
+            bytes: bytes.len() as u64,
+            sha256: "feed".into(),
+            url: String::new(),
+            content: Arc::new(Bytes(bytes)),
+        };
+        let media = [video];
+        fn job<'a>(
+            account: &'a Account,
+            tokens: &'a postora::domain::TokenSet,
+            media: &'a [PublishMedia],
+            checkpoint: Option<&'a Value>,
+        ) -> PublishJob<'a> {
+            PublishJob {
+                account,
+                tokens,
+                text: "A clip in three parts",
+                media,
+                thread: &[],
+                options: None,
+                due_at: Utc::now(),
+                idempotency_key: "d-1",
+                checkpoint,
+            }
+        }
+        // An attempt with little time left stops while LinkedIn processes the video, everything checkpointed.
+        let short = Recorder {
+            time_left: Some(Duration::from_millis(500)),
+            ..Recorder::default()
+        };
+        let e = li
+            .publish(&job(&account, &c.tokens, &media, None), &short)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, PlatformError::Processing { .. }), "{e:?}");
+        let saved = short.saved.lock().unwrap().clone().unwrap();
+        let item = saved["linkedin"]["media"][0].clone();
+        assert_eq!(item["etags"].as_array().unwrap().len(), 3, "{saved}");
+        assert_eq!(item["complete"], true);
+        assert_eq!(item["ready"], false);
+        assert!(saved["linkedin"].get("post_sent_at").is_none());
+        assert_eq!(fake.calls(Method::PUT, "/dms-uploads/video").len(), 3);
+        assert_eq!(
+            fake.calls(Method::POST, "/rest/videos").len(),
+            2,
+            "initialize and finalize"
+        );
+        assert!(fake.all_posts().is_empty());
+
+        // The next attempt goes on from the checkpoint: no new upload, the same video in the post.
+        let published = li
+            .publish(
+                &job(&account, &c.tokens, &media, Some(&saved)),
+                &Recorder::default(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(fake.calls(Method::PUT, "/dms-uploads/video").len(), 3);
+        assert_eq!(fake.calls(Method::POST, "/rest/videos").len(), 2);
+        let posts = fake.all_posts();
+        assert_eq!(posts.len(), 1);
+        assert_eq!(posts[0].urn, published.platform_post_id);
+        assert_eq!(posts[0].media[0].0, item["urn"].as_str().unwrap());
+        assert_eq!(posts[0].text, "A clip in three parts");
+    }
+}

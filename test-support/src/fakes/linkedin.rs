@@ -84,6 +84,7 @@ struct Image {
 struct Video {
     owner: String,
     size: u64,
+    part: u64,
     etags: Vec<Option<String>>,
     status: String,
     polls_left: u32,
@@ -125,6 +126,8 @@ pub struct World {
     reject_next: Option<String>,
     lose_next: bool,
     processing_polls: u32,
+    /// The size of a video part in new upload instructions (LinkedIn's 4 MiB unless a test sets it).
+    part_bytes: Option<u64>,
     /// How long a new grant's refresh token lasts.
     refresh_lifetime: Option<chrono::Duration>,
     refreshes: HashMap<String, RefreshCount>,
@@ -688,11 +691,12 @@ impl World {
                 };
                 let n = self.next();
                 let urn = format!("urn:li:video:C5F10AQ{n}");
-                let parts = size.div_ceil(PART_BYTES);
+                let part = self.part_bytes.unwrap_or(PART_BYTES);
+                let parts = size.div_ceil(part);
                 let instructions: Vec<Value> = (0..parts)
                     .map(|i| {
                         json!({"uploadUrl": format!("{}/part/{i}", self.upload_url("video", n)),
-                        "firstByte": i * PART_BYTES, "lastByte": ((i + 1) * PART_BYTES).min(size) - 1})
+                        "firstByte": i * part, "lastByte": ((i + 1) * part).min(size) - 1})
                     })
                     .collect();
                 self.videos.insert(
@@ -700,6 +704,7 @@ impl World {
                     Video {
                         owner,
                         size,
+                        part,
                         etags: vec![None; parts as usize],
                         status: "WAITING_UPLOAD".into(),
                         polls_left: self.processing_polls,
@@ -814,7 +819,7 @@ impl World {
                 else {
                     return error(404, 0, "NOT_FOUND", "No such part");
                 };
-                let want = ((i + 1) * PART_BYTES).min(v.size) - i * PART_BYTES;
+                let want = ((i + 1) * v.part).min(v.size) - i * v.part;
                 if r.body.len() as u64 != want {
                     return error(
                         400,
@@ -1071,6 +1076,11 @@ impl FakeLinkedIn {
     /// How many status reads a finalized video answers `PROCESSING` before `AVAILABLE`.
     pub fn set_processing_polls(&self, n: u32) {
         self.world().processing_polls = n;
+    }
+
+    /// New video uploads are split in parts of `bytes` (LinkedIn's are 4 MiB), so a small file has several.
+    pub fn set_part_bytes(&self, bytes: u64) {
+        self.world().part_bytes = Some(bytes);
     }
 
     /// New grants' refresh tokens last `lifetime` (a year by default), as for a consent given long ago.
