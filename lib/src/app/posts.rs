@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use super::App;
 use crate::domain::content::{self, Violation};
 use crate::domain::media_rules;
-use crate::domain::options::{BlueskyOptions, MastodonOptions, XOptions};
+use crate::domain::options::{BlueskyOptions, LinkedinOptions, MastodonOptions, XOptions};
 use crate::domain::post::{
     MAX_FUTURE_SCHEDULE, MAX_PAST_SCHEDULE, MAX_POST_MEDIA, MAX_TARGETS, MAX_TEXT_BYTES,
     MAX_THREAD_PARTS,
@@ -74,6 +74,7 @@ enum OptionsDoc {
     Mastodon(MastodonOptions),
     Bluesky(BlueskyOptions),
     X(XOptions),
+    Linkedin(LinkedinOptions),
 }
 
 /// One part of a thread: its own text and media, published as a reply to the part before it.

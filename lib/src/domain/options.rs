@@ -13,6 +13,7 @@ pub enum TargetOptions {
     Mastodon(MastodonOptions),
     Bluesky(BlueskyOptions),
     X(XOptions),
+    Linkedin(LinkedinOptions),
 }
 
 /// Who sees a Mastodon status.
@@ -96,6 +97,38 @@ pub struct XOptions {
     pub reply_settings: Option<XReplySettings>,
 }
 
+/// Who sees a LinkedIn post.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkedinVisibility {
+    /// Anyone, on or off LinkedIn.
+    Public,
+    /// The member's connections only (a member's posts; an organization's posts are public).
+    Connections,
+}
+
+impl LinkedinVisibility {
+    /// The Posts API's value.
+    pub fn as_api(self) -> &'static str {
+        match self {
+            LinkedinVisibility::Public => "PUBLIC",
+            LinkedinVisibility::Connections => "CONNECTIONS",
+        }
+    }
+}
+
+/// Options for a LinkedIn target.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LinkedinOptions {
+    /// Who sees the post; public when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visibility: Option<LinkedinVisibility>,
+    /// Whether others may not reshare the post; they may when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disable_reshare: Option<bool>,
+}
+
 /// The longest content warning, in characters.
 pub const MAX_SPOILER_CHARS: usize = 500;
 /// Most languages a Bluesky post may name.
@@ -111,6 +144,7 @@ impl TargetOptions {
             PlatformKind::Mastodon => TargetOptions::Mastodon(typed(raw)?),
             PlatformKind::Bluesky => TargetOptions::Bluesky(typed(raw)?),
             PlatformKind::X => TargetOptions::X(typed(raw)?),
+            PlatformKind::Linkedin => TargetOptions::Linkedin(typed(raw)?),
             other => return Err(format!("{other} takes no options")),
         };
         options.check()?;
@@ -149,7 +183,7 @@ impl TargetOptions {
                     ));
                 }
             }
-            TargetOptions::X(_) => {}
+            TargetOptions::X(_) | TargetOptions::Linkedin(_) => {}
         }
         Ok(())
     }
@@ -167,6 +201,7 @@ impl TargetOptions {
             TargetOptions::Mastodon(_) => PlatformKind::Mastodon,
             TargetOptions::Bluesky(_) => PlatformKind::Bluesky,
             TargetOptions::X(_) => PlatformKind::X,
+            TargetOptions::Linkedin(_) => PlatformKind::Linkedin,
         }
     }
 }

@@ -221,6 +221,35 @@ async fn a_confirmed_retry_of_a_lost_post_finds_it_instead_of_posting_twice() {
     assert_eq!(delivery["platform_post_id"], posts[0].id.as_str());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_may_post_to_connections_only() {
+    let fake = Arc::new(FakeLinkedIn::start().await);
+    let stage = stage_with(&fake, &[]).await;
+    let account = stage.connect("ada").await;
+    let wrong = stage
+        .postora
+        .post_json(
+            &stage.key,
+            "/v1/posts",
+            &json!({"text": "Hi", "targets": [{"account_id": account, "options": {"visibility": "friends"}}]}),
+        )
+        .await;
+    assert_eq!(wrong.status(), 422, "{}", wrong.text().await.unwrap());
+    let created = stage
+        .postora
+        .create_post(
+            &stage.key,
+            &json!({"text": "Only for my connections", "targets": [{"account_id": account,
+                "options": {"visibility": "connections", "disable_reshare": true}}]}),
+        )
+        .await;
+    let delivery = stage.settled(created["id"].as_str().unwrap()).await;
+    assert_eq!(delivery["status"], "published", "{delivery}");
+    let posts = fake.all_posts();
+    assert_eq!(posts[0].visibility, "CONNECTIONS");
+    assert!(posts[0].reshare_disabled);
+}
+
 mod adapter {
     //! The adapter alone against the fake: a video's parts and processing across attempts.
 

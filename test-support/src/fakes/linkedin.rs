@@ -99,6 +99,9 @@ pub struct Post {
     pub text: String,
     /// Media URNs with their alternative text.
     pub media: Vec<(String, Option<String>)>,
+    /// `PUBLIC`, `CONNECTIONS`, …
+    pub visibility: String,
+    pub reshare_disabled: bool,
     content: Value,
 }
 
@@ -486,15 +489,22 @@ impl World {
         if let Err(a) = self.may_author(user, scopes, &author) {
             return a;
         }
-        for (field, want) in [("lifecycleState", "PUBLISHED"), ("visibility", "PUBLIC")] {
-            if body[field].as_str() != Some(want) {
-                return error(
-                    422,
-                    0,
-                    "UNPROCESSABLE_ENTITY",
-                    &format!("/{field} is invalid"),
-                );
-            }
+        if body["lifecycleState"].as_str() != Some("PUBLISHED") {
+            return error(422, 0, "UNPROCESSABLE_ENTITY", "/lifecycleState is invalid");
+        }
+        let visibility = body["visibility"].as_str().unwrap_or_default().to_owned();
+        let allowed: &[&str] = if author.starts_with("urn:li:organization:") {
+            &["PUBLIC"]
+        } else {
+            &["PUBLIC", "CONNECTIONS", "LOGGED_IN"]
+        };
+        if !allowed.contains(&visibility.as_str()) {
+            return error(
+                422,
+                0,
+                "UNPROCESSABLE_ENTITY",
+                "/visibility is invalid for this author",
+            );
         }
         if body["distribution"]["feedDistribution"].as_str() != Some("MAIN_FEED") {
             return error(
@@ -593,6 +603,8 @@ impl World {
             author,
             text,
             media,
+            visibility,
+            reshare_disabled: body["isReshareDisabledByAuthor"].as_bool().unwrap_or(false),
             content,
         });
         if std::mem::take(&mut self.lose_next) {
@@ -774,7 +786,7 @@ impl World {
                         Answer::Json(
                             200,
                             json!({"id": p.urn, "author": p.author, "commentary": commentary,
-                            "lifecycleState": "PUBLISHED", "visibility": "PUBLIC", "content": p.content}),
+                            "lifecycleState": "PUBLISHED", "visibility": p.visibility, "content": p.content}),
                             vec![],
                         )
                     }

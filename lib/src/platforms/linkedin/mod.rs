@@ -21,7 +21,8 @@ use self::api::{
 };
 use self::media::{LinkedInCheckpoint, Uploader};
 use crate::config::{ConfigError, Env};
-use crate::domain::{Account, MediaKind, PlatformKind, Profile, TokenSet};
+use crate::domain::options::LinkedinVisibility;
+use crate::domain::{Account, MediaKind, PlatformKind, Profile, TargetOptions, TokenSet};
 use crate::platforms::http::{endpoint, read_body, read_transport_error};
 use crate::platforms::x::media::MediaPolling;
 use crate::ports::{
@@ -244,6 +245,7 @@ pub fn post_body(
     author: &str,
     text: &str,
     media: &[(String, MediaKind, Option<String>)],
+    options: Option<&TargetOptions>,
 ) -> serde_json::Value {
     let mut body = json!({
         "author": author,
@@ -257,6 +259,14 @@ pub fn post_body(
         "lifecycleState": "PUBLISHED",
         "isReshareDisabledByAuthor": false,
     });
+    if let Some(TargetOptions::Linkedin(o)) = options {
+        if let Some(v) = o.visibility {
+            body["visibility"] = json!(v.as_api());
+        }
+        if let Some(d) = o.disable_reshare {
+            body["isReshareDisabledByAuthor"] = json!(d);
+        }
+    }
     let item = |(urn, _, alt): &(String, MediaKind, Option<String>)| {
         let mut m = json!({ "id": urn });
         if let Some(alt) = alt.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
@@ -592,6 +602,13 @@ impl Platform for LinkedInPlatform {
             ));
         }
         let author = Self::author(job.account);
+        if author.starts_with("urn:li:organization:")
+            && matches!(job.options, Some(TargetOptions::Linkedin(o)) if o.visibility == Some(LinkedinVisibility::Connections))
+        {
+            return Err(PlatformError::Rejected(
+                "a LinkedIn Page's posts are public: `connections` visibility is for a member's posts".into(),
+            ));
+        }
         let urns = if job.media.is_empty() {
             vec![]
         } else {
@@ -612,7 +629,7 @@ impl Platform for LinkedInPlatform {
             .zip(job.media)
             .map(|(urn, m)| (urn, m.kind, m.alt.clone()))
             .collect();
-        let body = post_body(&author, job.text, &media);
+        let body = post_body(&author, job.text, &media, job.options);
         checkpoint.post_sent_at = Some(Utc::now());
         checkpoint.save(progress).await?;
         let what = "publishing to LinkedIn";
@@ -755,7 +772,15 @@ mod tests {
 
     #[test]
     fn post_bodies() {
-        let b = post_body("urn:li:person:1", "hi (there)", &[]);
+        let b = post_body("urn:li:person:1", "hi (there)", &[], None);
+        assert_eq!(b["visibility"], "PUBLIC");
+        let o = TargetOptions::Linkedin(crate::domain::options::LinkedinOptions {
+            visibility: Some(LinkedinVisibility::Connections),
+            disable_reshare: Some(true),
+        });
+        let c = post_body("urn:li:person:1", "hi", &[], Some(&o));
+        assert_eq!(c["visibility"], "CONNECTIONS");
+        assert_eq!(c["isReshareDisabledByAuthor"], true);
         assert_eq!(b["commentary"], r"hi \(there\)");
         assert!(b.get("content").is_none());
         let one = post_body(
@@ -778,6 +803,7 @@ mod tests {
                 ("urn:li:image:1".into(), MediaKind::Image, None),
                 ("urn:li:image:2".into(), MediaKind::Image, Some("b".into())),
             ],
+            None,
         );
         assert_eq!(
             two["content"],
