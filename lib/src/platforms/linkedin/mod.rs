@@ -791,6 +791,7 @@ mod tests {
                 MediaKind::Image,
                 Some("a kite".into()),
             )],
+            None,
         );
         assert_eq!(
             one["content"],
