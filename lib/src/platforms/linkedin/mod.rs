@@ -35,7 +35,6 @@ pub mod paths {
     /// On `auth_origin`.
     pub const AUTHORIZE: &str = "/oauth/v2/authorization";
     pub const TOKEN: &str = "/oauth/v2/accessToken";
-    pub const REVOKE: &str = "/oauth/v2/revoke";
     /// On `api_origin`, as every path below.
     pub const USERINFO: &str = "/v2/userinfo";
     pub const ORGANIZATION_ACLS: &str = "/rest/organizationAcls";
@@ -695,27 +694,11 @@ impl Platform for LinkedInPlatform {
         )))
     }
 
-    async fn revoke(&self, _account: &Account, tokens: &TokenSet) -> Result<(), PlatformError> {
-        let what = "revoking the LinkedIn token";
-        let resp = self
-            .http
-            .post(endpoint(&self.config.auth_origin, paths::REVOKE))
-            .form(&[
-                ("client_id", self.config.client_id.as_str()),
-                ("client_secret", self.config.client_secret.expose_secret()),
-                ("token", tokens.access_token.expose_secret()),
-            ])
-            .send()
-            .await
-            .map_err(|e| read_transport_error(&e, what))?;
-        if resp.status().is_success() {
-            Ok(())
-        } else {
-            Err(PlatformError::Transient(format!(
-                "{what}: LinkedIn answered {}",
-                resp.status().as_u16()
-            )))
-        }
+    /// Nothing is revoked at LinkedIn when an account is disconnected: the member's one grant serves their profile
+    /// and every Page they connected, and revoking it for one would cut off the others. The member removes
+    /// Postora in LinkedIn's settings ("Permitted services") to end the grant itself.
+    async fn revoke(&self, _account: &Account, _tokens: &TokenSet) -> Result<(), PlatformError> {
+        Ok(())
     }
 
     /// Refresh a few days ahead of the 60-day expiry, where a refresh token was granted (partner apps only):
