@@ -2,6 +2,7 @@
 //!
 //! - [`conformance`]: the port conformance suite, one set of behaviours every store, key service and queue adapter
 //!   must show, run on the local adapters and (on the emulator) on the AWS ones.
+//! - [`accounts`]: an account as Postora stores it after a connection, and publish jobs for adapter tests.
 //! - [`app`]: starting Postora for a test on a random port with a fresh data directory, and a client for it.
 //! - [`aws`]: the AWS wire-protocol emulator `scripts/test` starts (moto server), and fresh resources on it.
 //! - [`lambda`]: a stand-in for the Lambda Runtime API that runs a real function binary on sample events.
@@ -21,6 +22,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod accounts;
 pub mod app;
 pub mod aws;
 pub mod conformance;

@@ -6,17 +6,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::Utc;
-use postora::domain::{
-    Account, AccountId, AccountStatus, MediaKind, PlatformKind, TokenSet, WorkspaceId,
-};
+use postora::domain::{AccountId, MediaKind, PlatformKind, WorkspaceId};
 use postora::platforms::http::{client, HttpTimeouts};
 use postora::platforms::meta::{
     FacebookPlatform, InstagramLogin, InstagramPlatform, ThreadsConfig, ThreadsPlatform,
 };
 use postora::ports::{
     AuthorizeRequest, CodeExchange, Connection, NoProgress, Platform, PlatformError, Progress,
-    PublishJob, PublishMedia, Published, Recovery,
+    PublishMedia, Published, Recovery,
 };
+use postora_test_support::accounts::Connected;
 use postora_test_support::fakes::meta::*;
 use secrecy::ExposeSecret;
 use serde_json::Value;
@@ -66,53 +65,6 @@ fn image(url: &str) -> PublishMedia {
 
 fn video(url: &str) -> PublishMedia {
     PublishMedia::from_link(url, MediaKind::Video)
-}
-
-/// An account as the app would store it after a connection.
-struct Connected {
-    account: Account,
-    tokens: TokenSet,
-}
-
-impl Connected {
-    fn new(platform: PlatformKind, c: &Connection) -> Self {
-        let now = Utc::now();
-        Connected {
-            account: Account {
-                id: AccountId::generate(),
-                workspace_id: WorkspaceId::generate(),
-                platform,
-                profile: c.profile.clone(),
-                status: AccountStatus::Active,
-                settings: c.settings.clone(),
-                token_expires_at: c.tokens.expires_at,
-                created_at: now,
-                updated_at: now,
-                connected_at: Some(now),
-                version: 1,
-            },
-            tokens: c.tokens.clone(),
-        }
-    }
-
-    fn job<'a>(
-        &'a self,
-        text: &'a str,
-        media: &'a [PublishMedia],
-        checkpoint: Option<&'a Value>,
-    ) -> PublishJob<'a> {
-        PublishJob {
-            account: &self.account,
-            tokens: &self.tokens,
-            text,
-            media,
-            thread: &[],
-            options: None,
-            due_at: chrono::Utc::now(),
-            idempotency_key: "delivery-1",
-            checkpoint,
-        }
-    }
 }
 
 async fn connect(platform: &dyn Platform, fake: &FakeMeta) -> Vec<Connection> {

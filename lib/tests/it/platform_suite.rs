@@ -19,6 +19,12 @@ mod instagram {
     postora_test_support::platform_suite!(InstagramPeer::start());
 }
 
+mod facebook {
+    use postora_test_support::platform_suite::meta::FacebookPeer;
+
+    postora_test_support::platform_suite!(FacebookPeer::start());
+}
+
 mod x {
     use std::sync::Arc;
 

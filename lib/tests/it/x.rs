@@ -7,19 +7,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use axum::http::Method;
-use chrono::Utc;
 use futures_util::stream;
 use postora::domain::options::{XOptions, XReplySettings};
-use postora::domain::{
-    Account, AccountId, AccountStatus, MediaFormat, MediaId, PlatformKind, TargetOptions, TokenSet,
-    WorkspaceId,
-};
+use postora::domain::{MediaFormat, MediaId, PlatformKind, TargetOptions};
 use postora::platforms::http::{client, HttpTimeouts};
 use postora::platforms::x::XPlatform;
 use postora::ports::{
-    AuthorizeRequest, ByteStream, CodeExchange, Connection, MediaBytes, NoProgress, Platform,
-    PlatformError, Progress, PublishJob, PublishMedia, Published, Recovery,
+    AuthorizeRequest, ByteStream, CodeExchange, MediaBytes, NoProgress, Platform, PlatformError,
+    Progress, PublishJob, PublishMedia, Published, Recovery,
 };
+use postora_test_support::accounts::Connected;
 use postora_test_support::fakes::x::*;
 use postora_test_support::platform_suite::PlatformPeer;
 use secrecy::ExposeSecret;
@@ -85,53 +82,6 @@ impl Recorder {
     }
 }
 
-struct Connected {
-    account: Account,
-    tokens: TokenSet,
-}
-
-impl Connected {
-    fn new(c: &Connection) -> Self {
-        let now = Utc::now();
-        Connected {
-            account: Account {
-                id: AccountId::generate(),
-                workspace_id: WorkspaceId::generate(),
-                platform: PlatformKind::X,
-                profile: c.profile.clone(),
-                status: AccountStatus::Active,
-                settings: c.settings.clone(),
-                token_expires_at: c.tokens.expires_at,
-                created_at: now,
-                updated_at: now,
-                connected_at: Some(now),
-                version: 1,
-            },
-            tokens: c.tokens.clone(),
-        }
-    }
-
-    fn job<'a>(
-        &'a self,
-        text: &'a str,
-        media: &'a [PublishMedia],
-        thread: &'a [Published],
-        checkpoint: Option<&'a Value>,
-    ) -> PublishJob<'a> {
-        PublishJob {
-            account: &self.account,
-            tokens: &self.tokens,
-            text,
-            media,
-            thread,
-            options: None,
-            due_at: Utc::now(),
-            idempotency_key: "delivery-1",
-            checkpoint,
-        }
-    }
-}
-
 async fn connect(x: &XPlatform, fake: &FakeX, user: &str) -> Connected {
     let verifier = postora::ports::new_pkce_verifier();
     let url = x
@@ -166,7 +116,7 @@ async fn connect(x: &XPlatform, fake: &FakeX, user: &str) -> Connected {
         })
         .await
         .unwrap();
-    Connected::new(&connections.remove(0))
+    Connected::new(PlatformKind::X, &connections.remove(0))
 }
 
 #[tokio::test]
@@ -255,7 +205,7 @@ async fn publishes_text_with_reply_settings_and_a_permalink() {
     let options = TargetOptions::X(XOptions {
         reply_settings: Some(XReplySettings::MentionedUsers),
     });
-    let mut job = c.job("Hello from Postora & friends", &[], &[], None);
+    let mut job = c.job("Hello from Postora & friends", &[], None);
     job.options = Some(&options);
     let p = x.publish(&job, &NoProgress).await.unwrap();
     let posts = fake.all_posts();
@@ -283,7 +233,7 @@ async fn images_are_uploaded_in_one_shot_with_their_alt_text() {
         media(MediaFormat::Png, vec![7u8; 300], None),
     ];
     let progress = Recorder::default();
-    x.publish(&c.job("Two pictures", &items, &[], None), &progress)
+    x.publish(&c.job("Two pictures", &items, None), &progress)
         .await
         .unwrap();
     let post = fake.all_posts().remove(0);
@@ -320,12 +270,9 @@ async fn a_video_goes_in_chunks_and_waits_for_processing() {
         Some("A film"),
     );
     let items = vec![video];
-    x.publish(
-        &c.job("Watch this", &items, &[], None),
-        &Recorder::default(),
-    )
-    .await
-    .unwrap();
+    x.publish(&c.job("Watch this", &items, None), &Recorder::default())
+        .await
+        .unwrap();
     assert_eq!(fake.calls(Method::POST, "/2/media/upload/initialize"), 1);
     assert_eq!(
         fake.calls(Method::GET, "/2/media/upload"),
@@ -354,7 +301,7 @@ async fn a_video_still_processing_when_time_runs_out_is_resumed_without_uploadin
         ..Recorder::default()
     };
     let e = x
-        .publish(&c.job("Later", &items, &[], None), &out_of_time)
+        .publish(&c.job("Later", &items, None), &out_of_time)
         .await
         .unwrap_err();
     assert_eq!(e.code(), "processing", "{e:?}");
@@ -362,13 +309,13 @@ async fn a_video_still_processing_when_time_runs_out_is_resumed_without_uploadin
     assert!(fake.all_posts().is_empty());
     // The resumed attempt asks recovery first: nothing was sent, so publishing goes on.
     assert_eq!(
-        x.recover(&c.job("Later", &items, &[], Some(&checkpoint)))
+        x.recover(&c.job("Later", &items, Some(&checkpoint)))
             .await
             .unwrap(),
         Recovery::NotPublished
     );
     x.publish(
-        &c.job("Later", &items, &[], Some(&checkpoint)),
+        &c.job("Later", &items, Some(&checkpoint)),
         &Recorder::default(),
     )
     .await
@@ -389,7 +336,13 @@ async fn thread_parts_each_reply_to_the_part_before() {
     let mut thread: Vec<Published> = vec![];
     for text in ["1/3 a thread", "2/3 goes on", "3/3 ends"] {
         let p = x
-            .publish(&c.job(text, &[], &thread, None), &NoProgress)
+            .publish(
+                &PublishJob {
+                    thread: &thread,
+                    ..c.job(text, &[], None)
+                },
+                &NoProgress,
+            )
             .await
             .unwrap();
         thread.push(p);
@@ -408,7 +361,7 @@ async fn a_lost_answer_is_found_among_recent_posts_and_published_once() {
     let c = connect(&x, &fake, "pat").await;
     let first = x
         .publish(
-            &c.job("Root & more at https://example.com/a?b=1", &[], &[], None),
+            &c.job("Root & more at https://example.com/a?b=1", &[], None),
             &NoProgress,
         )
         .await
@@ -417,7 +370,13 @@ async fn a_lost_answer_is_found_among_recent_posts_and_published_once() {
     fake.lose_next_answer().await;
     let progress = Recorder::default();
     let e = x
-        .publish(&c.job("Second part", &[], &thread, None), &progress)
+        .publish(
+            &PublishJob {
+                thread: &thread,
+                ..c.job("Second part", &[], None)
+            },
+            &progress,
+        )
         .await
         .unwrap_err();
     assert_eq!(e.code(), "unknown_outcome", "{e:?}");
@@ -425,7 +384,10 @@ async fn a_lost_answer_is_found_among_recent_posts_and_published_once() {
     // Publishing again from that checkpoint refuses: the post may be up.
     assert_eq!(
         x.publish(
-            &c.job("Second part", &[], &thread, Some(&checkpoint)),
+            &PublishJob {
+                thread: &thread,
+                ..c.job("Second part", &[], Some(&checkpoint))
+            },
             &NoProgress
         )
         .await
@@ -434,7 +396,10 @@ async fn a_lost_answer_is_found_among_recent_posts_and_published_once() {
         "unknown_outcome"
     );
     match x
-        .recover(&c.job("Second part", &[], &thread, Some(&checkpoint)))
+        .recover(&PublishJob {
+            thread: &thread,
+            ..c.job("Second part", &[], Some(&checkpoint))
+        })
         .await
         .unwrap()
     {
@@ -453,11 +418,11 @@ async fn a_lost_answer_is_found_among_recent_posts_and_published_once() {
     fake.lose_next_answer().await;
     let progress = Recorder::default();
     let text = "Another & one https://example.com/x";
-    x.publish(&c.job(text, &[], &[], None), &progress)
+    x.publish(&c.job(text, &[], None), &progress)
         .await
         .unwrap_err();
     assert!(matches!(
-        x.recover(&c.job(text, &[], &[], progress.last().as_ref()))
+        x.recover(&c.job(text, &[], progress.last().as_ref()))
             .await
             .unwrap(),
         Recovery::Published(_)
@@ -473,7 +438,7 @@ async fn a_post_not_found_after_a_lost_answer_is_in_doubt_never_not_published() 
     let progress = Recorder::default();
     fake.fail_next_posts(1);
     let e = x
-        .publish(&c.job("Never landed?", &[], &[], None), &progress)
+        .publish(&c.job("Never landed?", &[], None), &progress)
         .await
         .unwrap_err();
     assert_eq!(
@@ -482,7 +447,7 @@ async fn a_post_not_found_after_a_lost_answer_is_in_doubt_never_not_published() 
         "a 5xx on POST /2/tweets may have published"
     );
     match x
-        .recover(&c.job("Never landed?", &[], &[], progress.last().as_ref()))
+        .recover(&c.job("Never landed?", &[], progress.last().as_ref()))
         .await
         .unwrap()
     {
@@ -491,9 +456,7 @@ async fn a_post_not_found_after_a_lost_answer_is_in_doubt_never_not_published() 
     }
     // Without the adapter's record of the call, nothing was sent.
     assert_eq!(
-        x.recover(&c.job("Never landed?", &[], &[], None))
-            .await
-            .unwrap(),
+        x.recover(&c.job("Never landed?", &[], None)).await.unwrap(),
         Recovery::NotPublished
     );
     assert!(!x.can_recover());
@@ -506,7 +469,7 @@ async fn a_429_waits_until_the_reset() {
     let c = connect(&x, &fake, "pat").await;
     fake.rate_limit_next(Duration::from_secs(90)).await;
     match x
-        .publish(&c.job("Busy", &[], &[], None), &Recorder::default())
+        .publish(&c.job("Busy", &[], None), &Recorder::default())
         .await
         .unwrap_err()
     {
@@ -532,7 +495,7 @@ async fn an_expired_token_is_token_expired_and_a_revoked_grant_needs_reauth() {
     fake.expire_access("pat").await;
     let progress = Recorder::default();
     assert_eq!(
-        x.publish(&c.job("Hi", &[], &[], None), &progress)
+        x.publish(&c.job("Hi", &[], None), &progress)
             .await
             .unwrap_err(),
         PlatformError::TokenExpired
@@ -543,16 +506,13 @@ async fn an_expired_token_is_token_expired_and_a_revoked_grant_needs_reauth() {
         account: c.account.clone(),
         tokens: fresh,
     };
-    x.publish(
-        &c2.job("Hi", &[], &[], progress.last().as_ref()),
-        &NoProgress,
-    )
-    .await
-    .unwrap();
+    x.publish(&c2.job("Hi", &[], progress.last().as_ref()), &NoProgress)
+        .await
+        .unwrap();
 
     fake.revoke("pat").await;
     assert_eq!(
-        x.publish(&c2.job("Again", &[], &[], None), &NoProgress)
+        x.publish(&c2.job("Again", &[], None), &NoProgress)
             .await
             .unwrap_err(),
         PlatformError::TokenExpired
@@ -571,7 +531,7 @@ async fn a_403_is_rejected_with_xs_words() {
     fake.reject_next("You are not allowed to create a Tweet with duplicate content.")
         .await;
     match x
-        .publish(&c.job("Dup", &[], &[], None), &NoProgress)
+        .publish(&c.job("Dup", &[], None), &NoProgress)
         .await
         .unwrap_err()
     {

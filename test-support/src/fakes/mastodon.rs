@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{Multipart, State};
 use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -187,15 +187,8 @@ type Shared = Arc<Mutex<World>>;
 
 /// The running fake. Dropping it stops the server.
 pub struct FakeMastodon {
-    origin: url::Url,
+    server: super::Served,
     world: Shared,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for FakeMastodon {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 impl FakeMastodon {
@@ -213,17 +206,9 @@ impl FakeMastodon {
             .route("/api/v2/media", post(upload))
             .fallback(handle)
             .with_state(world.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind a local port");
-        let addr = listener.local_addr().expect("a local address");
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
         FakeMastodon {
-            origin: url::Url::parse(&format!("http://{addr}")).expect("an origin"),
+            server: super::Served::start(app).await,
             world,
-            task,
         }
     }
 
@@ -234,15 +219,15 @@ impl FakeMastodon {
 
     /// `http://127.0.0.1:<port>`.
     pub fn origin(&self) -> String {
-        self.origin.as_str().trim_end_matches('/').to_owned()
+        self.server.origin.as_str().trim_end_matches('/').to_owned()
     }
 
     /// `127.0.0.1:<port>`, as account ids name the instance.
     pub fn host(&self) -> String {
         format!(
             "{}:{}",
-            self.origin.host_str().unwrap_or_default(),
-            self.origin.port().unwrap_or(80)
+            self.server.origin.host_str().unwrap_or_default(),
+            self.server.origin.port().unwrap_or(80)
         )
     }
 
@@ -397,26 +382,7 @@ fn respond(answer: Answer) -> Response {
             r
         }
         Answer::Redirect(to) => (StatusCode::FOUND, [(header::LOCATION, to)]).into_response(),
-        Answer::Drop => Response::builder()
-            .status(StatusCode::OK)
-            .header(header::CONTENT_TYPE, "application/json")
-            .header(header::CONTENT_LENGTH, "64")
-            .body(Body::from_stream(Cut))
-            .unwrap_or_default(),
-    }
-}
-
-/// A body that fails at once: the client never sees an answer.
-struct Cut;
-
-impl futures_core::Stream for Cut {
-    type Item = Result<Bytes, std::io::Error>;
-
-    fn poll_next(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Self::Item>> {
-        std::task::Poll::Ready(Some(Err(std::io::Error::other("connection cut"))))
+        Answer::Drop => super::cut_off(StatusCode::OK),
     }
 }
 

@@ -11,7 +11,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -261,6 +261,7 @@ struct Container {
 struct Photo {
     page: String,
     url: String,
+    alt: Option<String>,
     attached: bool,
 }
 
@@ -383,15 +384,8 @@ type Shared = Arc<Mutex<World>>;
 
 /// The running fake. Dropping it stops the server.
 pub struct FakeMeta {
-    origin: url::Url,
+    server: super::Served,
     world: Shared,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for FakeMeta {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 impl FakeMeta {
@@ -403,23 +397,15 @@ impl FakeMeta {
             ..World::default()
         }));
         let app = Router::new().fallback(handle).with_state(world.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind a local port");
-        let addr = listener.local_addr().expect("a local address");
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
         FakeMeta {
-            origin: url::Url::parse(&format!("http://{addr}")).expect("an origin"),
+            server: super::Served::start(app).await,
             world,
-            task,
         }
     }
 
     /// The origin that stands for every Meta host.
     pub fn origin(&self) -> url::Url {
-        self.origin.clone()
+        self.server.origin.clone()
     }
 
     fn world(&self) -> MutexGuard<'_, World> {
@@ -606,6 +592,20 @@ impl FakeMeta {
             api_origin: self.origin(),
             ..FacebookConfig::new(app(FACEBOOK_APP))
         }
+    }
+
+    /// The environment variables that point Postora's Facebook Pages adapter at this fake.
+    pub fn facebook_env(&self) -> Vec<(String, String)> {
+        let origin = self.origin().as_str().trim_end_matches('/').to_owned();
+        vec![
+            ("POSTORA_FACEBOOK_CLIENT_ID".into(), FACEBOOK_APP.0.into()),
+            (
+                "POSTORA_FACEBOOK_CLIENT_SECRET".into(),
+                FACEBOOK_APP.1.into(),
+            ),
+            ("POSTORA_FACEBOOK_AUTH_URL".into(), origin.clone()),
+            ("POSTORA_FACEBOOK_API_URL".into(), origin),
+        ]
     }
 
     /// The environment variables that point Postora's Instagram adapter (Instagram login) at this fake.
@@ -828,15 +828,7 @@ async fn handle(
         serve(&mut w, op, &request)
     };
     match fault {
-        Some(Fault::AcceptThenDrop) => {
-            let cut = Cut;
-            return Response::builder()
-                .status(StatusCode::OK)
-                .header(header::CONTENT_TYPE, "application/json")
-                .header(header::CONTENT_LENGTH, "64")
-                .body(Body::from_stream(cut))
-                .unwrap_or_default();
-        }
+        Some(Fault::AcceptThenDrop) => return super::cut_off(StatusCode::OK),
         Some(Fault::SlowAnswer(d)) => tokio::time::sleep(d).await,
         _ => {}
     }
@@ -846,20 +838,6 @@ async fn handle(
         Answer::Html(status, text) => {
             (status, [(header::CONTENT_TYPE, "text/html")], text).into_response()
         }
-    }
-}
-
-/// A body that fails at once: hyper gives up on the connection, and the client never sees an answer.
-struct Cut;
-
-impl futures_core::Stream for Cut {
-    type Item = Result<Bytes, std::io::Error>;
-
-    fn poll_next(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Self::Item>> {
-        std::task::Poll::Ready(Some(Err(std::io::Error::other("connection cut"))))
     }
 }
 
@@ -1707,6 +1685,7 @@ fn page_photo(w: &mut World, r: &Request, page: &str) -> Answer {
         Photo {
             page: page.to_owned(),
             url,
+            alt: r.param("alt_text_custom").map(str::to_owned),
             attached: false,
         },
     );
@@ -1754,10 +1733,12 @@ fn page_feed(w: &mut World, r: &Request, page: &str) -> Answer {
         }
     }
     let mut media = vec![];
+    let mut items = vec![];
     for id in &attached {
         if let Some(p) = w.photos.get_mut(id) {
             p.attached = true;
             media.push(p.url.clone());
+            items.push(("IMAGE".to_owned(), p.alt.clone()));
         }
     }
     w.serial += 1;
@@ -1778,7 +1759,7 @@ fn page_feed(w: &mut World, r: &Request, page: &str) -> Answer {
         created_at: now,
         permalink: format!("https://www.facebook.com/{page}/posts/{id}"),
         reply_to: None,
-        items: Vec::new(),
+        items,
     });
     ok(json!({ "id": id }))
 }
@@ -1800,7 +1781,7 @@ fn page_video(w: &mut World, r: &Request, page: &str) -> Answer {
         created_at: now,
         permalink: format!("https://www.facebook.com/{page}/videos/{id}/"),
         reply_to: None,
-        items: Vec::new(),
+        items: vec![("VIDEO".to_owned(), None)],
     });
     ok(json!({ "id": id }))
 }

@@ -1052,40 +1052,14 @@ async fn handle(State(world): State<Shared>, request: Request) -> Response {
             .body(Body::from(v.to_string()))
             .unwrap_or_default(),
         Answer::Redirect(to) => (StatusCode::FOUND, [(header::LOCATION, to)]).into_response(),
-        Answer::Drop => Response::builder()
-            .status(StatusCode::CREATED)
-            .header(header::CONTENT_TYPE, "application/json")
-            .header(header::CONTENT_LENGTH, "64")
-            .body(Body::from_stream(Cut))
-            .unwrap_or_default(),
-    }
-}
-
-/// A body that fails at once: the connection drops and the client never sees an answer.
-struct Cut;
-
-impl futures_core::Stream for Cut {
-    type Item = Result<Bytes, std::io::Error>;
-
-    fn poll_next(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Self::Item>> {
-        std::task::Poll::Ready(Some(Err(std::io::Error::other("connection cut"))))
+        Answer::Drop => super::cut_off(StatusCode::CREATED),
     }
 }
 
 /// The running fake. Dropping it stops the server.
 pub struct FakeX {
-    origin: url::Url,
+    server: super::Served,
     world: Shared,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for FakeX {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 impl FakeX {
@@ -1099,22 +1073,14 @@ impl FakeX {
             .fallback(handle)
             .layer(axum::extract::DefaultBodyLimit::max(64 << 20))
             .with_state(world.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind a local port");
-        let addr = listener.local_addr().expect("a local address");
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
         FakeX {
-            origin: url::Url::parse(&format!("http://{addr}")).expect("an origin"),
+            server: super::Served::start(app).await,
             world,
-            task,
         }
     }
 
     pub fn origin(&self) -> url::Url {
-        self.origin.clone()
+        self.server.origin.clone()
     }
 
     fn world(&self) -> MutexGuard<'_, World> {

@@ -455,12 +455,7 @@ async fn forward(
     };
     if lose {
         // The record is written; the answer never arrives.
-        return Response::builder()
-            .status(StatusCode::OK)
-            .header("content-type", "application/json")
-            .header("content-length", "64")
-            .body(Body::from_stream(Cut))
-            .unwrap_or_default();
+        return crate::fakes::cut_off(StatusCode::OK);
     }
     if status.is_success() {
         if to_plc {
@@ -529,19 +524,5 @@ fn rewrite_pds(doc: &mut Value, pds: &str, me: &str) {
         if is_pds && at_pds {
             s["serviceEndpoint"] = json!(me);
         }
-    }
-}
-
-/// A body that fails at once: hyper gives up on the connection, and the client never sees an answer.
-struct Cut;
-
-impl futures_core::Stream for Cut {
-    type Item = Result<Bytes, std::io::Error>;
-
-    fn poll_next(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Self::Item>> {
-        std::task::Poll::Ready(Some(Err(std::io::Error::other("connection cut"))))
     }
 }

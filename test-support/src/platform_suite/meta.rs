@@ -1,5 +1,6 @@
-//! Meta's Threads and Instagram as peers of the platform suite: the fake Graph API, following Meta's documentation,
-//! with one person on each (the suite's users are all that one).
+//! Meta's Threads, Instagram and Facebook Pages as peers of the platform suite: the fake Graph API, following Meta's
+//! documentation, with one person on each (the suite's users are all that one; on Facebook, they post as the
+//! bakery's Page, which the person chooses after the consent).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,7 +9,7 @@ use async_trait::async_trait;
 use postora::domain::PlatformKind;
 
 use super::{Capabilities, LostAnswer, NeedsMedia, PeerMedia, PeerPost, PlatformPeer, Refresh};
-use crate::fakes::meta::{FakeMeta, Family, Fault, Op, IG_USER, THREADS_USER};
+use crate::fakes::meta::{FakeMeta, Family, Fault, Op, IG_USER, PAGE_BAKERY, THREADS_USER};
 
 /// A Meta product behind the fake Graph API.
 pub struct MetaPeer {
@@ -21,6 +22,15 @@ pub struct ThreadsPeer;
 
 /// Instagram with Instagram login: professional accounts, media containers, and a post needs an image or a video.
 pub struct InstagramPeer;
+
+/// Facebook Pages: the person chooses which of their Pages to connect; each Page posts with its own token.
+pub struct FacebookPeer;
+
+impl FacebookPeer {
+    pub async fn start() -> Arc<dyn PlatformPeer> {
+        MetaPeer::start(Family::Facebook).await
+    }
+}
 
 impl ThreadsPeer {
     pub async fn start() -> Arc<dyn PlatformPeer> {
@@ -46,12 +56,21 @@ impl MetaPeer {
         self.family == Family::Threads
     }
 
-    /// The one person's id on the product.
+    /// The account the suite's users post as.
     fn owner(&self) -> &'static str {
-        if self.threads() {
-            THREADS_USER
+        match self.family {
+            Family::Threads => THREADS_USER,
+            Family::Instagram => IG_USER,
+            Family::Facebook => PAGE_BAKERY,
+        }
+    }
+
+    /// The call a text post fails at, when told to fail.
+    fn publishing_call(&self) -> Op {
+        if self.family == Family::Facebook {
+            Op::PageFeed
         } else {
-            IG_USER
+            Op::CreateContainer
         }
     }
 }
@@ -59,37 +78,69 @@ impl MetaPeer {
 #[async_trait]
 impl PlatformPeer for MetaPeer {
     fn kind(&self) -> PlatformKind {
-        if self.threads() {
-            PlatformKind::Threads
-        } else {
-            PlatformKind::Instagram
+        match self.family {
+            Family::Threads => PlatformKind::Threads,
+            Family::Instagram => PlatformKind::Instagram,
+            Family::Facebook => PlatformKind::Facebook,
         }
     }
 
     fn capabilities(&self) -> Capabilities {
+        let facebook = self.family == Family::Facebook;
         Capabilities {
-            // Long-lived tokens are renewed while they still work; there is no refresh token.
-            refresh: Refresh::Renews,
+            // Long-lived tokens are renewed while they still work; there is no refresh token. A Page's token from a
+            // long-lived user token does not expire.
+            refresh: if facebook {
+                Refresh::Never
+            } else {
+                Refresh::Renews
+            },
             pkce: false,
             images: true,
             video: true,
             threads: self.threads(),
-            // Nothing is published before its container is checkpointed, and the container tells.
-            lost_answer: LostAnswer::Recovered,
-            needs_media: if self.threads() {
-                NeedsMedia::Nothing
+            // Threads and Instagram publish nothing before the container is checkpointed, and the container tells;
+            // a Page post is looked for among the Page's posts.
+            lost_answer: if facebook {
+                LostAnswer::Searched
             } else {
+                LostAnswer::Recovered
+            },
+            needs_media: if self.family == Family::Instagram {
                 NeedsMedia::Image
+            } else {
+                NeedsMedia::Nothing
             },
         }
     }
 
     fn env(&self) -> Vec<(String, String)> {
-        if self.threads() {
-            self.fake.threads_env()
-        } else {
-            self.fake.instagram_env()
+        match self.family {
+            Family::Threads => self.fake.threads_env(),
+            Family::Instagram => self.fake.instagram_env(),
+            Family::Facebook => self.fake.facebook_env(),
         }
+    }
+
+    /// Chooses the bakery's Page on the choice page.
+    async fn choose(&self, page: &str, _user: &str) -> Option<Vec<(String, String)>> {
+        if self.family != Family::Facebook {
+            return None;
+        }
+        let token = page
+            .split("name=\"choice\" value=\"")
+            .nth(1)?
+            .split('"')
+            .next()?
+            .to_owned();
+        let index = page
+            .split("name=\"account\" value=\"")
+            .skip(1)
+            .find(|option| option.contains("Postora Bakery"))?
+            .split('"')
+            .next()?
+            .to_owned();
+        Some(vec![("choice".into(), token), ("account".into(), index)])
     }
 
     async fn consent(&self, authorize_url: &str, _user: &str) -> String {
@@ -105,7 +156,7 @@ impl PlatformPeer for MetaPeer {
         self.fake
             .posts()
             .into_iter()
-            .filter(|p| p.family == self.family)
+            .filter(|p| p.family == self.family && p.owner == self.owner())
             .map(|p| PeerPost {
                 id: p.id,
                 text: p.text,
@@ -140,8 +191,8 @@ impl PlatformPeer for MetaPeer {
         let minutes = wait.as_secs().div_ceil(60).max(1);
         let (owner, usage) = (self.owner(), self.kind().as_str());
         self.fake.fail_next(
-            Op::CreateContainer,
-            Fault::graph(17).header(
+            self.publishing_call(),
+            Fault::graph(if self.family == Family::Facebook { 32 } else { 17 }).header(
                 "X-Business-Use-Case-Usage",
                 &format!(
                     r#"{{"{owner}":[{{"type":"{usage}","call_count":100,"estimated_time_to_regain_access":{minutes}}}]}}"#
@@ -153,11 +204,16 @@ impl PlatformPeer for MetaPeer {
     async fn reject_next(&self, message: &str) {
         let mut fault = Fault::graph(100);
         fault.message = message.to_owned();
-        self.fake.fail_next(Op::CreateContainer, fault);
+        self.fake.fail_next(self.publishing_call(), fault);
     }
 
     async fn lose_next_answer(&self) {
-        self.fake.fail_next(Op::Publish, Fault::AcceptThenDrop);
+        let call = if self.family == Family::Facebook {
+            Op::PageFeed
+        } else {
+            Op::Publish
+        };
+        self.fake.fail_next(call, Fault::AcceptThenDrop);
     }
 
     async fn refreshes(&self, _user: &str) -> (usize, usize) {

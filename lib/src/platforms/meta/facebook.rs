@@ -237,7 +237,7 @@ impl FacebookPlatform {
                 .post(
                     self.url(&format!("{page}/photos")),
                     &job.tokens.access_token,
-                    &[("url", photo.url.clone()), ("published", "false".into())],
+                    &photo_params(photo),
                     CallKind::Prepare,
                     "uploading a photo",
                 )
@@ -246,6 +246,15 @@ impl FacebookPlatform {
         }
         Ok(ids)
     }
+}
+
+/// An unpublished photo's parameters: its URL, and its alternative text where it has one (`alt_text_custom`).
+fn photo_params(photo: &PublishMedia) -> Vec<(&'static str, String)> {
+    let mut p = vec![("url", photo.url.clone()), ("published", "false".into())];
+    if let Some(alt) = photo.alt.as_ref().filter(|a| !a.is_empty()) {
+        p.push(("alt_text_custom", alt.clone()));
+    }
+    p
 }
 
 #[async_trait]
