@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -982,52 +982,20 @@ async fn handle(State(world): State<Shared>, request: Request) -> Response {
                 .into_response(),
             extra,
         ),
-        Answer::Drop => Response::builder()
-            .status(StatusCode::CREATED)
-            .header(header::CONTENT_TYPE, "application/json")
-            .header(header::CONTENT_LENGTH, "64")
-            .body(Body::from_stream(Cut))
-            .unwrap_or_default(),
-    }
-}
-
-/// A body that fails at once: the connection drops and the client never sees an answer.
-struct Cut;
-
-impl futures_core::Stream for Cut {
-    type Item = Result<Bytes, std::io::Error>;
-
-    fn poll_next(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Self::Item>> {
-        std::task::Poll::Ready(Some(Err(std::io::Error::other("connection cut"))))
+        Answer::Drop => super::cut_off(StatusCode::CREATED),
     }
 }
 
 /// The running fake. Dropping it stops the server.
 pub struct FakeLinkedIn {
-    origin: url::Url,
     world: Shared,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for FakeLinkedIn {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    served: super::Served,
 }
 
 impl FakeLinkedIn {
     /// Starts a fake on 127.0.0.1 with a free port.
     pub async fn start() -> FakeLinkedIn {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind a local port");
-        let addr = listener.local_addr().expect("a local address");
-        let origin = format!("http://{addr}");
         let world: Shared = Arc::new(Mutex::new(World {
-            origin: origin.clone(),
             processing_polls: 1,
             ..World::default()
         }));
@@ -1035,14 +1003,9 @@ impl FakeLinkedIn {
             .fallback(handle)
             .layer(axum::extract::DefaultBodyLimit::max(64 << 20))
             .with_state(world.clone());
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        FakeLinkedIn {
-            origin: url::Url::parse(&origin).expect("an origin"),
-            world,
-            task,
-        }
+        let served = super::Served::start(app).await;
+        lock(&world).origin = served.origin.as_str().trim_end_matches('/').to_owned();
+        FakeLinkedIn { world, served }
     }
 
     /// A fresh fake as the suite's peer.
@@ -1051,7 +1014,7 @@ impl FakeLinkedIn {
     }
 
     pub fn origin(&self) -> url::Url {
-        self.origin.clone()
+        self.served.origin.clone()
     }
 
     fn world(&self) -> MutexGuard<'_, World> {
