@@ -11,7 +11,7 @@ use super::App;
 use crate::domain::content::{self, Violation};
 use crate::domain::media_rules;
 use crate::domain::options::{
-    BlueskyOptions, MastodonOptions, TiktokOptions, XOptions, YoutubeOptions,
+    BlueskyOptions, LinkedinOptions, MastodonOptions, TiktokOptions, XOptions, YoutubeOptions,
 };
 use crate::domain::post::{
     MAX_FUTURE_SCHEDULE, MAX_PAST_SCHEDULE, MAX_POST_MEDIA, MAX_TARGETS, MAX_TEXT_BYTES,
@@ -78,6 +78,7 @@ enum OptionsDoc {
     X(XOptions),
     Youtube(YoutubeOptions),
     Tiktok(TiktokOptions),
+    Linkedin(LinkedinOptions),
 }
 
 /// One part of a thread: its own text and media, published as a reply to the part before it.

@@ -21,6 +21,8 @@ use crate::error::Result;
 
 /// Accounts read per store request.
 pub const REFRESH_PAGE_SIZE: usize = 200;
+/// How long before a grant's end (LinkedIn's year) the workspace is told, through `account.grant_expiring`.
+pub const GRANT_WARNING: chrono::Duration = chrono::Duration::days(7);
 /// Refreshes in flight at once: each is a platform call, a store read and a conditional write.
 pub const REFRESH_CONCURRENCY: usize = 16;
 
@@ -139,6 +141,9 @@ impl App {
             collect(&mut report, Some(done));
         }
         report.complete = !stopped;
+        if !stopped {
+            self.warn_of_expiring_grants().await?;
+        }
         if stopped {
             tracing::warn!(
                 examined = report.examined,
@@ -147,6 +152,47 @@ impl App {
             );
         }
         Ok(report)
+    }
+
+    /// Emits `account.grant_expiring` for every active account whose grant ends within [`GRANT_WARNING`], on each
+    /// run (daily) until it is connected again: a grant's end is never later than its token's expiry's listing.
+    async fn warn_of_expiring_grants(&self) -> Result<()> {
+        let now = self.now();
+        let before = now + GRANT_WARNING;
+        let mut cursor: Option<String> = None;
+        let mut events = Vec::new();
+        loop {
+            let page = self
+                .stores
+                .accounts
+                .accounts_expiring_before(before, REFRESH_PAGE_SIZE, cursor.as_deref())
+                .await?;
+            for account in &page.items {
+                let Some(ends) = account.grant_expires_at() else {
+                    continue;
+                };
+                if account.can_publish() && ends <= before {
+                    events.push(crate::domain::Event::new(
+                        crate::domain::EventKind::AccountGrantExpiring,
+                        Some(account.workspace_id.clone()),
+                        now,
+                        serde_json::json!({"account_id": account.id, "platform": account.platform, "grant_expires_at": ends}),
+                    ));
+                }
+            }
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        if !events.is_empty() {
+            tracing::info!(
+                accounts = events.len(),
+                "grants ending soon; the accounts must be connected again"
+            );
+        }
+        self.emit(events).await;
+        Ok(())
     }
 
     async fn refresh_one(

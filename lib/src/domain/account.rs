@@ -87,6 +87,15 @@ pub struct Account {
 }
 
 impl Account {
+    /// When the grant itself ends, whatever is refreshed, where the adapter knows (`grant_expires_at` in its
+    /// settings: LinkedIn's refresh token lasts a year from the first consent, and a LinkedIn token without one
+    /// ends with the token).
+    pub fn grant_expires_at(&self) -> Option<DateTime<Utc>> {
+        self.settings
+            .get("grant_expires_at")
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+    }
+
     pub fn can_publish(&self) -> bool {
         self.status == AccountStatus::Active
     }

@@ -15,6 +15,10 @@ pub enum EventKind {
     PostInDoubt,
     #[serde(rename = "account.needs_reauth")]
     AccountNeedsReauth,
+    /// The account's grant ends soon whatever Postora refreshes (LinkedIn's year-long refresh token, or a token
+    /// that cannot be refreshed): the person must connect it again before `grant_expires_at`.
+    #[serde(rename = "account.grant_expiring")]
+    AccountGrantExpiring,
     #[serde(rename = "deletion.completed")]
     DeletionCompleted,
 }
@@ -26,6 +30,7 @@ impl EventKind {
             EventKind::PostFailed => "post.failed",
             EventKind::PostInDoubt => "post.in_doubt",
             EventKind::AccountNeedsReauth => "account.needs_reauth",
+            EventKind::AccountGrantExpiring => "account.grant_expiring",
             EventKind::DeletionCompleted => "deletion.completed",
         }
     }

@@ -15,6 +15,7 @@ pub enum TargetOptions {
     X(XOptions),
     Youtube(YoutubeOptions),
     Tiktok(TiktokOptions),
+    Linkedin(LinkedinOptions),
 }
 
 /// Who sees a Mastodon status.
@@ -113,6 +114,26 @@ impl YoutubePrivacy {
             YoutubePrivacy::Public => "public",
             YoutubePrivacy::Unlisted => "unlisted",
             YoutubePrivacy::Private => "private",
+        }
+    }
+}
+
+/// Who sees a LinkedIn post.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkedinVisibility {
+    /// Anyone, on or off LinkedIn.
+    Public,
+    /// The member's connections only (a member's posts; an organization's posts are public).
+    Connections,
+}
+
+impl LinkedinVisibility {
+    /// The Posts API's value.
+    pub fn as_api(self) -> &'static str {
+        match self {
+            LinkedinVisibility::Public => "PUBLIC",
+            LinkedinVisibility::Connections => "CONNECTIONS",
         }
     }
 }
@@ -245,6 +266,18 @@ fn is_direct(m: &TiktokMode) -> bool {
     *m == TiktokMode::Direct
 }
 
+/// Options for a LinkedIn target.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LinkedinOptions {
+    /// Who sees the post; public when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visibility: Option<LinkedinVisibility>,
+    /// Whether others may not reshare the post; they may when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disable_reshare: Option<bool>,
+}
+
 /// The longest content warning, in characters.
 pub const MAX_SPOILER_CHARS: usize = 500;
 /// Most languages a Bluesky post may name.
@@ -262,6 +295,7 @@ impl TargetOptions {
             PlatformKind::X => TargetOptions::X(typed(raw)?),
             PlatformKind::Youtube => TargetOptions::Youtube(typed(raw)?),
             PlatformKind::Tiktok => TargetOptions::Tiktok(typed(raw)?),
+            PlatformKind::Linkedin => TargetOptions::Linkedin(typed(raw)?),
             other => return Err(format!("{other} takes no options")),
         };
         options.check()?;
@@ -328,6 +362,7 @@ impl TargetOptions {
                     );
                 }
             }
+            TargetOptions::Linkedin(_) => {}
         }
         Ok(())
     }
@@ -367,6 +402,7 @@ impl TargetOptions {
             TargetOptions::X(_) => PlatformKind::X,
             TargetOptions::Youtube(_) => PlatformKind::Youtube,
             TargetOptions::Tiktok(_) => PlatformKind::Tiktok,
+            TargetOptions::Linkedin(_) => PlatformKind::Linkedin,
         }
     }
 }

@@ -245,7 +245,7 @@ impl PlatformKind {
                 gif_alone: true,
             },
             // Up to 9 images (JPEG, PNG, GIF) of fewer than 36,152,320 pixels, or one MP4 video of 3 s to 30 min
-            // and up to 5 GB.
+            // and up to 500 MB (the Videos API's limit; LinkedIn's own composer takes larger files).
             PlatformKind::Linkedin => MediaRules {
                 max_items: 9,
                 requires_media: false,
@@ -255,7 +255,7 @@ impl PlatformKind {
                 }),
                 video: Some(VideoRules {
                     min_duration_ms: Some(3 * SECOND),
-                    ..video(&[MP4], 5 * GB, 30 * MINUTE)
+                    ..video(&[MP4], 500 * MB, 30 * MINUTE)
                 }),
                 max_videos: 1,
                 mixing: false,

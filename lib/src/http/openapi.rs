@@ -37,6 +37,7 @@ use crate::app::posts;
         crate::domain::options::MastodonOptions, crate::domain::options::BlueskyOptions, crate::domain::options::XOptions,
         crate::domain::options::TiktokOptions, crate::domain::options::TiktokPrivacy, crate::domain::options::TiktokMode,
         crate::domain::options::MastodonVisibility, crate::domain::options::XReplySettings,
+        crate::domain::options::LinkedinOptions, crate::domain::options::LinkedinVisibility,
         views::MediaView, views::MetadataView, views::RenditionView, views::PlatformFit, views::MediaPage,
         views::MediaPatch, views::MediaImport, views::NewUpload, views::UploadView, views::PartView,
         views::ReceivedPartView, views::CompleteUpload, views::CompletedPartInput,

@@ -24,6 +24,10 @@ pub struct AccountView {
     pub biography: Option<String>,
     pub status: AccountStatus,
     pub token_expires_at: Option<DateTime<Utc>>,
+    /// When the grant ends whatever Postora refreshes, where the platform sets such an end (LinkedIn): the account
+    /// must be connected again before then. `account.grant_expiring` is emitted in the days before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_expires_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -40,6 +44,7 @@ impl From<&Account> for AccountView {
             biography: a.profile.biography.clone(),
             status: a.status,
             token_expires_at: a.token_expires_at,
+            grant_expires_at: a.grant_expires_at(),
             created_at: a.created_at,
             updated_at: a.updated_at,
         }

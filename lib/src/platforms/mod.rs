@@ -3,6 +3,7 @@
 
 pub mod bluesky;
 pub mod http;
+pub mod linkedin;
 pub mod mastodon;
 pub mod meta;
 pub mod oauth;

@@ -10,6 +10,7 @@ use crate::config::{ConfigError, Env};
 use crate::crypto::SealedRegistrations;
 use crate::platforms::bluesky::{BlueskyConfig, BlueskyPlatform};
 use crate::platforms::http::{client, set_max_body_bytes, HttpTimeouts, DEFAULT_MAX_BODY_BYTES};
+use crate::platforms::linkedin::{LinkedInConfig, LinkedInPlatform};
 use crate::platforms::mastodon::{MastodonConfig, MastodonPlatform};
 use crate::platforms::meta::{
     FacebookConfig, FacebookPlatform, InstagramConfig, InstagramPlatform, ThreadsConfig,
@@ -101,6 +102,9 @@ pub fn from_env(env: &Env) -> Result<Platforms, ConfigError> {
     }
     if let Some(config) = TiktokConfig::from_env(env)? {
         platforms = platforms.with(Arc::new(TiktokPlatform::new(http.clone(), config)));
+    }
+    if let Some(config) = LinkedInConfig::from_env(env)? {
+        platforms = platforms.with(Arc::new(LinkedInPlatform::new(http.clone(), config)));
     }
     if let Some(config) = BlueskyConfig::from_env(env)? {
         platforms = platforms.with(Arc::new(BlueskyPlatform::new(config)));

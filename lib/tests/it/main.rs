@@ -37,6 +37,7 @@ mod facebook_pages;
 mod faults;
 mod hardening_a;
 mod hardening_b;
+mod linkedin;
 mod local_conformance;
 mod mastodon;
 mod media;

@@ -59,3 +59,9 @@ mod tiktok {
 
     postora_test_support::platform_suite!(FakeTiktok::peer());
 }
+
+mod linkedin {
+    use postora_test_support::fakes::linkedin::FakeLinkedIn;
+
+    postora_test_support::platform_suite!(FakeLinkedIn::peer());
+}
