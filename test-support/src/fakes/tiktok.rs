@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -1018,66 +1018,31 @@ async fn handle(State(world): State<Shared>, request: Request) -> Response {
         )
             .into_response(),
         Answer::Redirect(to) => (StatusCode::FOUND, [(header::LOCATION, to)]).into_response(),
-        Answer::Drop => Response::builder()
-            .status(StatusCode::CREATED)
-            .header(header::CONTENT_TYPE, "application/json")
-            .header(header::CONTENT_LENGTH, "64")
-            .body(Body::from_stream(Cut))
-            .unwrap_or_default(),
-    }
-}
-
-/// A body that fails at once: the connection drops and the client never sees an answer.
-struct Cut;
-
-impl futures_core::Stream for Cut {
-    type Item = Result<Bytes, std::io::Error>;
-
-    fn poll_next(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Self::Item>> {
-        std::task::Poll::Ready(Some(Err(std::io::Error::other("connection cut"))))
+        Answer::Drop => super::cut_off(StatusCode::CREATED),
     }
 }
 
 /// The running fake. Dropping it stops the server.
 pub struct FakeTiktok {
-    origin: url::Url,
+    server: super::Served,
     world: Shared,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for FakeTiktok {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 impl FakeTiktok {
     /// Starts a fake on 127.0.0.1 with a free port.
     pub async fn start() -> FakeTiktok {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind a local port");
-        let addr = listener.local_addr().expect("a local address");
         let world: Shared = Arc::new(Mutex::new(World {
             processing_polls: 1,
-            origin: format!("http://{addr}"),
             ..World::default()
         }));
         let app = Router::new()
             .fallback(handle)
             .layer(axum::extract::DefaultBodyLimit::max(200 << 20))
             .with_state(world.clone());
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        FakeTiktok {
-            origin: url::Url::parse(&format!("http://{addr}")).expect("an origin"),
-            world,
-            task,
-        }
+        let server = super::Served::start(app).await;
+        // Upload URLs are on the fake's own origin, known once it listens.
+        lock(&world).origin = server.origin.as_str().trim_end_matches('/').to_owned();
+        FakeTiktok { server, world }
     }
 
     /// The adapter's configuration pointed at this fake: status read every few milliseconds, 5 MiB chunks.
@@ -1100,7 +1065,7 @@ impl FakeTiktok {
     }
 
     pub fn origin(&self) -> url::Url {
-        self.origin.clone()
+        self.server.origin.clone()
     }
 
     fn world(&self) -> MutexGuard<'_, World> {
