@@ -7,6 +7,7 @@ pub mod linkedin;
 pub mod mastodon;
 pub mod meta;
 pub mod oauth;
+pub mod polling;
 pub mod tiktok;
 pub mod x;
 pub mod youtube;

@@ -21,7 +21,7 @@ use axum::Router;
 use base64::Engine;
 use chrono::{DateTime, SecondsFormat, Utc};
 use postora::domain::PlatformKind;
-use postora::platforms::x::media::MediaPolling;
+use postora::platforms::polling::HintedPolling;
 use postora::platforms::x::XConfig;
 use rand::Rng;
 use secrecy::SecretString;
@@ -1092,7 +1092,7 @@ impl FakeX {
         XConfig {
             auth_origin: self.origin(),
             api_origin: self.origin(),
-            polling: MediaPolling {
+            polling: HintedPolling {
                 default_wait: Duration::from_millis(5),
                 max_wait: Duration::from_millis(20),
                 give_up_after: Duration::from_secs(5),

@@ -21,7 +21,7 @@ use serde_json::json;
 use super::api::{send, urn_segment, versioned, CallKind, Limits};
 use crate::domain::MediaKind;
 use crate::platforms::http::endpoint;
-use crate::platforms::x::media::{next_poll, MediaPolling, Poll};
+use crate::platforms::polling::{HintedPolling, Poll};
 use crate::ports::{PlatformError, Progress, PublishMedia};
 
 /// The documented paths, on the API origin.
@@ -146,7 +146,7 @@ pub struct Uploader<'a> {
     pub token: &'a SecretString,
     pub version: &'a str,
     pub limits: Limits,
-    pub polling: MediaPolling,
+    pub polling: HintedPolling,
     pub owner: &'a str,
 }
 
@@ -425,7 +425,7 @@ impl Uploader<'_> {
                 _ => {}
             }
             let waited = (Utc::now() - since).to_std().unwrap_or(Duration::ZERO);
-            match next_poll(&self.polling, waited, None, progress.time_left()) {
+            match self.polling.next(waited, None, progress.time_left()) {
                 Poll::Wait(wait) => tokio::time::sleep(wait).await,
                 Poll::Later(wait) => {
                     tracing::info!(platform = "linkedin", video = %uploaded.urn, "LinkedIn is still processing the video; the attempt ends here");

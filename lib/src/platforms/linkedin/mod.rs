@@ -24,7 +24,7 @@ use crate::config::{ConfigError, Env};
 use crate::domain::options::LinkedinVisibility;
 use crate::domain::{Account, MediaKind, PlatformKind, Profile, TargetOptions, TokenSet};
 use crate::platforms::http::{endpoint, read_body, read_transport_error};
-use crate::platforms::x::media::MediaPolling;
+use crate::platforms::polling::HintedPolling;
 use crate::ports::{
     AuthorizeRequest, CodeExchange, Connection, Platform, PlatformError, Progress, PublishJob,
     Published, Recovery,
@@ -62,7 +62,7 @@ pub struct LinkedInConfig {
     pub organizations: bool,
     /// `POSTORA_LINKEDIN_RATE_LIMIT_WAIT_SECS`: how long to hold an account after a 429 that gives no wait.
     pub rate_limit_wait: Duration,
-    pub polling: MediaPolling,
+    pub polling: HintedPolling,
 }
 
 impl fmt::Debug for LinkedInConfig {
@@ -105,7 +105,7 @@ impl LinkedInConfig {
             version: Self::DEFAULT_VERSION.into(),
             organizations: false,
             rate_limit_wait: Duration::from_secs(Self::DEFAULT_RATE_LIMIT_WAIT_SECS),
-            polling: MediaPolling {
+            polling: HintedPolling {
                 default_wait: Duration::from_secs(5),
                 max_wait: Duration::from_secs(60),
                 give_up_after: Duration::from_secs(30 * 60),

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::api::{self, Call};
 use super::instance::Instance;
+use crate::platforms::polling::{self as waiting, Poll};
 use crate::ports::{PlatformError, Progress, PublishMedia};
 
 /// How patiently to wait for an instance to process media.
@@ -44,9 +45,6 @@ impl Default for MediaPolling {
         }
     }
 }
-
-/// A read is started only with at least this much time left after the pause before it.
-const READ_TIME: Duration = Duration::from_secs(1);
 
 /// One attachment an attempt uploaded, as checkpointed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -163,30 +161,6 @@ pub async fn state(
     }
 }
 
-/// What to do before the next read: wait, stop and continue in a later attempt, or give up.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Next {
-    Wait(Duration),
-    Later(Duration),
-    GiveUp,
-}
-
-/// `waited` is how long the attachment has been processing; `delay` the pause due; `left` the attempt's time.
-pub fn next(
-    polling: &MediaPolling,
-    waited: Duration,
-    delay: Duration,
-    left: Option<Duration>,
-) -> Next {
-    if waited.saturating_add(delay) > polling.give_up_after {
-        Next::GiveUp
-    } else if left.is_some_and(|left| delay.saturating_add(READ_TIME) > left) {
-        Next::Later(delay)
-    } else {
-        Next::Wait(delay)
-    }
-}
-
 /// Waits until `item` is ready, reading its state with growing pauses.
 pub async fn wait_ready(
     http: &reqwest::Client,
@@ -201,20 +175,20 @@ pub async fn wait_ready(
         let waited = (Utc::now() - item.uploaded_at)
             .to_std()
             .unwrap_or(Duration::ZERO);
-        match next(polling, waited, delay, progress.time_left()) {
-            Next::GiveUp => {
+        match waiting::next(waited, delay, polling.give_up_after, progress.time_left()) {
+            Poll::GiveUp => {
                 return Err(PlatformError::Transient(format!(
                     "the instance did not finish processing the media within {} seconds",
                     polling.give_up_after.as_secs()
                 )))
             }
-            Next::Later(retry_after) => {
+            Poll::Later(retry_after) => {
                 return Err(PlatformError::Processing {
                     retry_after,
                     message: "the instance is still processing the media".into(),
                 })
             }
-            Next::Wait(d) => tokio::time::sleep(d).await,
+            Poll::Wait(d) => tokio::time::sleep(d).await,
         }
         match state(http, instance, token, &item.id).await? {
             State::Processing => delay = delay.saturating_mul(2).min(polling.max_delay),
@@ -226,16 +200,6 @@ pub async fn wait_ready(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_wait_is_bounded_by_the_attempt_and_by_the_whole() {
-        let p = MediaPolling::default();
-        let s = Duration::from_secs;
-        assert_eq!(next(&p, s(0), s(1), None), Next::Wait(s(1)));
-        assert_eq!(next(&p, s(0), s(4), Some(s(60))), Next::Wait(s(4)));
-        assert_eq!(next(&p, s(0), s(4), Some(s(4))), Next::Later(s(4)));
-        assert_eq!(next(&p, s(599), s(4), Some(s(60))), Next::GiveUp);
-    }
 
     #[test]
     fn attachment_ids_are_strings_or_numbers() {

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::graph::{parse_time, CallKind, Failure, Graph};
 use crate::platforms::http::endpoint;
+use crate::platforms::polling::{self, Poll};
 use crate::ports::{PlatformError, Progress, PublishJob, Published, Recovery};
 
 /// How patiently to wait for Meta to process a container. Meta suggests about 30 s for media and polling no more
@@ -46,34 +47,6 @@ impl Default for ContainerPolling {
             give_up_after: Duration::from_secs(300),
         }
     }
-}
-
-/// A status read is started only with at least this much time left after the pause before it, so that it answers
-/// before the attempt's deadline.
-const STATUS_READ_TIME: Duration = Duration::from_secs(1);
-
-/// Whether to wait `delay` and read the status again, end the attempt to continue later, or give up on the
-/// container: `waited` is how long it has been processing, `left` the time the attempt has, if bounded.
-fn next_poll(
-    polling: &ContainerPolling,
-    waited: Duration,
-    delay: Duration,
-    left: Option<Duration>,
-) -> Poll {
-    if waited.saturating_add(delay) > polling.give_up_after {
-        Poll::GiveUp
-    } else if left.is_some_and(|left| delay.saturating_add(STATUS_READ_TIME) > left) {
-        Poll::Later
-    } else {
-        Poll::Wait
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Poll {
-    Wait,
-    Later,
-    GiveUp,
 }
 
 /// What differs between Threads and Instagram containers.
@@ -385,8 +358,8 @@ impl Containers<'_> {
                 Status::InProgress => {}
             }
             let waited = (Utc::now() - since).to_std().unwrap_or(Duration::ZERO);
-            match next_poll(&self.polling, waited, delay, progress.time_left()) {
-                Poll::Wait => {}
+            match polling::next(waited, delay, self.polling.give_up_after, progress.time_left()) {
+                Poll::Wait(_) => {}
                 Poll::GiveUp => {
                     return Err(PlatformError::Transient(format!(
                         "Meta was still processing the media after {} s; trying again with a fresh container",
@@ -394,7 +367,7 @@ impl Containers<'_> {
                     ))
                     .into())
                 }
-                Poll::Later => {
+                Poll::Later(_) => {
                     let error = if checkpointed {
                         PlatformError::Processing {
                             retry_after: delay,
@@ -555,28 +528,6 @@ impl Containers<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn polling_waits_while_the_attempt_has_time_and_stops_in_time() {
-        let polling = ContainerPolling::default();
-        let s = Duration::from_secs;
-        // No deadline but the overall wait's.
-        assert_eq!(next_poll(&polling, s(0), s(2), None), Poll::Wait);
-        assert_eq!(next_poll(&polling, s(290), s(20), None), Poll::GiveUp);
-        // The pause and a status read must fit in the time left.
-        assert_eq!(next_poll(&polling, s(0), s(2), Some(s(10))), Poll::Wait);
-        assert_eq!(next_poll(&polling, s(0), s(4), Some(s(4))), Poll::Later);
-        assert_eq!(
-            next_poll(&polling, s(0), s(2), Some(Duration::ZERO)),
-            Poll::Later
-        );
-        // Giving up wins over coming back: a container processing too long is not resumed forever.
-        assert_eq!(next_poll(&polling, s(299), s(20), Some(s(1))), Poll::GiveUp);
-        assert_eq!(
-            next_poll(&polling, Duration::MAX, Duration::MAX, Some(Duration::MAX)),
-            Poll::GiveUp
-        );
-    }
 
     #[test]
     fn reads_both_status_shapes() {

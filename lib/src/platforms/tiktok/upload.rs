@@ -19,6 +19,7 @@ use serde_json::json;
 use super::api::{call, CallKind};
 use super::TiktokCheckpoint;
 use crate::platforms::http::{read_body, transport_error};
+use crate::platforms::polling::{self, Poll};
 use crate::ports::{PlatformError, Progress, PublishMedia};
 
 /// TikTok's chunk bounds. "MB" is read in the stricter sense on each side: at least 5 MiB, at most 64 million bytes.
@@ -106,9 +107,6 @@ impl Default for Polling {
         }
     }
 }
-
-/// A status read is started only with at least this much time left after the wait before it.
-const STATUS_READ_TIME: Duration = Duration::from_secs(1);
 
 /// What `status/fetch` answers.
 #[derive(Debug, Clone, Deserialize)]
@@ -314,27 +312,26 @@ impl Uploader<'_> {
                 .to_std()
                 .unwrap_or(Duration::ZERO);
             let wait = self.polling.default_wait;
-            if waited.saturating_add(wait) > self.polling.give_up_after {
-                return Err(PlatformError::Unknown(format!(
-                    "TikTok was still processing the post {} min after it started ({}): it may yet appear on the account",
-                    waited.as_secs() / 60,
-                    status.status
-                )));
-            }
-            if progress
-                .time_left()
-                .is_some_and(|left| wait.saturating_add(STATUS_READ_TIME) > left)
-            {
-                tracing::info!(platform = "tiktok", publish = %checkpoint.publish_id, "TikTok is still processing the post; the attempt ends here");
-                return Err(PlatformError::Processing {
-                    retry_after: wait,
-                    message: format!(
-                        "TikTok is still processing the post ({}); following it by its publish id",
+            match polling::next(waited, wait, self.polling.give_up_after, progress.time_left()) {
+                Poll::Wait(wait) => tokio::time::sleep(wait).await,
+                Poll::GiveUp => {
+                    return Err(PlatformError::Unknown(format!(
+                        "TikTok was still processing the post {} min after it started ({}): it may yet appear on the account",
+                        waited.as_secs() / 60,
                         status.status
-                    ),
-                });
+                    )))
+                }
+                Poll::Later(wait) => {
+                    tracing::info!(platform = "tiktok", publish = %checkpoint.publish_id, "TikTok is still processing the post; the attempt ends here");
+                    return Err(PlatformError::Processing {
+                        retry_after: wait,
+                        message: format!(
+                            "TikTok is still processing the post ({}); following it by its publish id",
+                            status.status
+                        ),
+                    });
+                }
             }
-            tokio::time::sleep(wait).await;
         }
     }
 }

@@ -18,6 +18,7 @@ use serde_json::json;
 use super::api::{call, CallKind};
 use crate::domain::{bounds, MediaFormat, MediaKind};
 use crate::platforms::http::endpoint;
+use crate::platforms::polling::{HintedPolling, Poll};
 use crate::ports::{PlatformError, Progress, PublishMedia};
 
 /// The documented paths, on the API origin.
@@ -39,30 +40,6 @@ pub mod paths {
 /// 0 to 999).
 pub const CHUNK_BYTES: u64 = 4 << 20;
 const MAX_SEGMENTS: u64 = 1000;
-
-/// How patiently to wait for X to process an upload.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MediaPolling {
-    /// The wait when X says processing goes on but not how long (`check_after_secs` absent).
-    pub default_wait: Duration,
-    /// The longest single wait, whatever `check_after_secs` says.
-    pub max_wait: Duration,
-    /// Once an item has been processing this long, the attempt ends as transient (the next one uploads afresh).
-    pub give_up_after: Duration,
-}
-
-impl Default for MediaPolling {
-    fn default() -> Self {
-        Self {
-            default_wait: Duration::from_secs(2),
-            max_wait: Duration::from_secs(60),
-            give_up_after: Duration::from_secs(15 * 60),
-        }
-    }
-}
-
-/// A status read is started only with at least this much time left after the wait before it.
-const STATUS_READ_TIME: Duration = Duration::from_secs(1);
 
 /// One uploaded item, as checkpointed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -189,31 +166,6 @@ fn state_of(info: Option<&ProcessingInfo>) -> State {
     }
 }
 
-/// What to do after a status read that says processing goes on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Poll {
-    Wait(Duration),
-    /// The attempt has no time for the wait: checkpoint and come back after it.
-    Later(Duration),
-    GiveUp,
-}
-
-pub fn next_poll(
-    polling: &MediaPolling,
-    waited: Duration,
-    hint: Option<Duration>,
-    time_left: Option<Duration>,
-) -> Poll {
-    let wait = hint.unwrap_or(polling.default_wait).min(polling.max_wait);
-    if waited.saturating_add(wait) > polling.give_up_after {
-        return Poll::GiveUp;
-    }
-    match time_left {
-        Some(left) if wait.saturating_add(STATUS_READ_TIME) > left => Poll::Later(wait),
-        _ => Poll::Wait(wait),
-    }
-}
-
 /// The media category X files an item under.
 fn category(item: &PublishMedia) -> &'static str {
     match (item.kind, item.format) {
@@ -228,7 +180,7 @@ pub struct Uploader<'a> {
     pub http: &'a reqwest::Client,
     pub origin: &'a url::Url,
     pub token: &'a SecretString,
-    pub polling: MediaPolling,
+    pub polling: HintedPolling,
 }
 
 impl Uploader<'_> {
@@ -423,7 +375,7 @@ impl Uploader<'_> {
             let waited = (Utc::now() - uploaded.uploaded_at)
                 .to_std()
                 .unwrap_or(Duration::ZERO);
-            match next_poll(&self.polling, waited, hint, progress.time_left()) {
+            match self.polling.next(waited, hint, progress.time_left()) {
                 Poll::Wait(wait) => tokio::time::sleep(wait).await,
                 Poll::Later(wait) => {
                     tracing::info!(platform = "x", media = %uploaded.media_id, "X is still processing the media; the attempt ends here");
@@ -487,26 +439,6 @@ mod tests {
             state_of(Some(&info("failed", None))),
             State::Failed(_)
         ));
-    }
-
-    #[test]
-    fn polling_waits_while_the_attempt_has_time() {
-        let p = MediaPolling::default();
-        let s = Duration::from_secs;
-        assert_eq!(next_poll(&p, s(0), Some(s(5)), None), Poll::Wait(s(5)));
-        assert_eq!(
-            next_poll(&p, s(0), Some(s(5000)), None),
-            Poll::Wait(p.max_wait)
-        );
-        assert_eq!(
-            next_poll(&p, s(0), Some(s(5)), Some(s(3))),
-            Poll::Later(s(5))
-        );
-        assert_eq!(
-            next_poll(&p, s(899), Some(s(5)), Some(s(100))),
-            Poll::GiveUp
-        );
-        assert_eq!(next_poll(&p, Duration::MAX, None, None), Poll::GiveUp);
     }
 
     #[test]

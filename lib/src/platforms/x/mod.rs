@@ -17,11 +17,12 @@ use serde::Deserialize;
 use serde_json::json;
 
 use self::api::{call, CallKind, RateWindow};
-use self::media::{MediaPolling, Uploader, XCheckpoint};
+use self::media::{Uploader, XCheckpoint};
 use crate::config::{ConfigError, Env};
 use crate::domain::{Account, PlatformKind, Profile, TargetOptions, TokenSet};
 use crate::platforms::http::{endpoint, read_transport_error};
 use crate::platforms::oauth::{ClientAuth, OAuthApp};
+use crate::platforms::polling::HintedPolling;
 use crate::ports::{
     AuthorizeRequest, CodeExchange, Connection, Platform, PlatformError, Progress, PublishJob,
     Published, Recovery,
@@ -56,7 +57,7 @@ pub struct XConfig {
     pub auth_origin: url::Url,
     /// `POSTORA_X_API_URL`: the token endpoints and the API.
     pub api_origin: url::Url,
-    pub polling: MediaPolling,
+    pub polling: HintedPolling,
 }
 
 impl fmt::Debug for XConfig {
@@ -81,7 +82,7 @@ impl XConfig {
             client_secret,
             auth_origin: url::Url::parse(Self::DEFAULT_AUTH_ORIGIN).expect("a valid literal"),
             api_origin: url::Url::parse(Self::DEFAULT_API_ORIGIN).expect("a valid literal"),
-            polling: MediaPolling::default(),
+            polling: HintedPolling::default(),
         }
     }
 
