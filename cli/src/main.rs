@@ -290,7 +290,9 @@ async fn main() -> anyhow::Result<()> {
                     label,
                 } => {
                     let id = workspace_id_arg(&workspace_id)?;
-                    let (record, key) = app.add_api_key(&id, label.as_deref()).await?;
+                    let (record, key) = app
+                        .add_api_key(&id, label.as_deref(), postora::domain::Role::Owner)
+                        .await?;
                     let mut shown = serde_json::to_value(ApiKeyView::from(&record))?;
                     shown["workspace_id"] = serde_json::json!(id);
                     shown["api_key"] = serde_json::json!(key.reveal());

@@ -15,6 +15,18 @@ pub enum Error {
     NotFound(&'static str),
     #[error("a valid API key is required")]
     Unauthorized,
+    /// Who the caller is could not be established (no session, a wrong password, an expired session); 401.
+    #[error("{message}")]
+    Unauthenticated { code: &'static str, message: String },
+    /// The caller is known but may not do this (their role, an unverified email, a missing second factor); 403.
+    #[error("{message}")]
+    Forbidden { code: &'static str, message: String },
+    /// Too many attempts (signing in, resetting, verifying) from this account or address; 429 with a wait.
+    #[error("{message}")]
+    TooManyAttempts {
+        message: String,
+        retry_after: std::time::Duration,
+    },
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
     #[error("{message}")]
@@ -47,6 +59,20 @@ impl Error {
 
     pub fn too_large(code: &'static str, message: impl Into<String>) -> Self {
         Error::TooLarge {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn unauthenticated(code: &'static str, message: impl Into<String>) -> Self {
+        Error::Unauthenticated {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
+        Error::Forbidden {
             code,
             message: message.into(),
         }

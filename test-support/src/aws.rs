@@ -139,6 +139,7 @@ impl Emulator {
             queue: self.adapters.queue.clone(),
             bus: self.adapters.bus.clone(),
             blobs: self.adapters.blobs.clone(),
+            mailer: self.adapters.backend().mailer,
         }
     }
 }

@@ -35,6 +35,7 @@ pub fn key_record(ws: &WorkspaceId, hash: &str) -> ApiKeyRecord {
         ),
         hash: hash.to_owned(),
         label: None,
+        role: postora::domain::Role::Owner,
         created_at: Some(now()),
         last_used_at: None,
         legacy: false,
@@ -47,6 +48,7 @@ fn workspace(name: &str) -> Workspace {
         name: name.to_owned(),
         wrapped_key: vec![1, 2, 3],
         created_at: now(),
+        settings: Default::default(),
     }
 }
 

@@ -857,6 +857,7 @@ impl Node {
             queue,
             bus: local.backend.bus.clone(),
             blobs: local.backend.blobs.clone(),
+            mailer: local.backend.mailer.clone(),
             clock: options
                 .clock
                 .clone()

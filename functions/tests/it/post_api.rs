@@ -18,6 +18,7 @@ pub(crate) async fn workspace_with_key(adapters: &AwsAdapters, key: &str) {
         name: "samples".into(),
         wrapped_key: vec![1, 2, 3],
         created_at: chrono::Utc::now(),
+        settings: Default::default(),
     };
     adapters
         .store

@@ -7,7 +7,7 @@ use crate::config::Settings;
 use crate::crypto::Vault;
 use crate::domain::{AuditEntry, Event};
 use crate::ports::Platforms;
-use crate::ports::{BlobStore, Clock, EventBus, KeyService, Queue, RemoteFiles, Stores};
+use crate::ports::{BlobStore, Clock, EventBus, KeyService, Mailer, Queue, RemoteFiles, Stores};
 
 pub mod accounts;
 pub mod connect;
@@ -31,6 +31,8 @@ pub struct Deps {
     pub bus: Arc<dyn EventBus>,
     /// Where media items' bytes live.
     pub blobs: Arc<dyn BlobStore>,
+    /// How mail reaches people.
+    pub mailer: Arc<dyn Mailer>,
     pub clock: Arc<dyn Clock>,
     pub platforms: Platforms,
     pub settings: Settings,
@@ -45,6 +47,7 @@ pub struct App {
     pub bus: Arc<dyn EventBus>,
     /// Where media items' bytes live.
     pub blobs: Arc<dyn BlobStore>,
+    pub mailer: Arc<dyn Mailer>,
     pub clock: Arc<dyn Clock>,
     pub platforms: Platforms,
     pub settings: Settings,
@@ -62,6 +65,7 @@ impl App {
             queue: deps.queue,
             bus: deps.bus,
             blobs: deps.blobs,
+            mailer: deps.mailer,
             clock: deps.clock,
             platforms: deps.platforms,
             settings: deps.settings,

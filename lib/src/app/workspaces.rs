@@ -5,7 +5,9 @@ use crate::domain::workspace::{
     hash_api_key, is_api_key_id, API_KEY_LAST_USED_EVERY_SECS, MAX_API_KEY_LABEL,
     MAX_WORKSPACE_NAME,
 };
-use crate::domain::{ApiKey, ApiKeyRecord, AuditEntry, Workspace, WorkspaceId};
+use crate::domain::{
+    ApiKey, ApiKeyRecord, AuditEntry, Role, Workspace, WorkspaceId, WorkspaceSettings,
+};
 use crate::error::{Error, Result};
 use crate::ports::StoreError;
 
@@ -43,11 +45,15 @@ impl App {
             name: name.to_owned(),
             wrapped_key,
             created_at: self.now(),
+            settings: WorkspaceSettings::default(),
         };
         let key = ApiKey::generate();
         self.stores
             .workspaces
-            .create_workspace(&workspace, &key.record(&workspace.id, None, self.now()))
+            .create_workspace(
+                &workspace,
+                &key.record(&workspace.id, None, Role::Owner, self.now()),
+            )
             .await?;
         self.audit(AuditEntry::new(
             workspace.id.clone(),
@@ -59,12 +65,13 @@ impl App {
         Ok((workspace, key))
     }
 
-    /// Adds another API key to a workspace, with an optional label. The key is returned once, beside what is stored
-    /// of it.
+    /// Adds another API key to a workspace, with an optional label and the role it acts in. The key is returned once,
+    /// beside what is stored of it.
     pub async fn add_api_key(
         &self,
         ws: &WorkspaceId,
         label: Option<&str>,
+        role: Role,
     ) -> Result<(ApiKeyRecord, ApiKey)> {
         let label = check_label(label)?;
         let taken: Vec<String> = self
@@ -82,7 +89,7 @@ impl App {
                 break key;
             }
         };
-        let record = key.record(ws, label, self.now());
+        let record = key.record(ws, label, role, self.now());
         self.stores
             .workspaces
             .add_api_key(&record)

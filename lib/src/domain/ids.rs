@@ -79,6 +79,16 @@ id_type!(
     "med"
 );
 id_type!(
+    /// A person who signs in to Postora.
+    PersonId,
+    "per"
+);
+id_type!(
+    /// An invitation to join a workspace.
+    InvitationId,
+    "inv"
+);
+id_type!(
     /// A resumable upload of a media item's bytes, sent in parts.
     UploadId,
     "upl"

@@ -5,7 +5,10 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
+use serde::{Deserialize, Serialize};
+
 use super::ids::{random_token, WorkspaceId};
+use super::roles::Role;
 
 #[derive(Clone, PartialEq, Eq)]
 pub struct Workspace {
@@ -14,6 +17,35 @@ pub struct Workspace {
     /// The workspace's data key, wrapped by the key service. Useless without it.
     pub wrapped_key: Vec<u8>,
     pub created_at: DateTime<Utc>,
+    pub settings: WorkspaceSettings,
+}
+
+/// What a workspace's owners and admins choose for everyone in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkspaceSettings {
+    /// The IANA time zone the workspace schedules in (`Europe/Paris`); times are stored in UTC.
+    #[serde(default = "utc")]
+    pub time_zone: String,
+    /// Posts by editors wait as `pending_approval` until an owner, admin or client approves them.
+    #[serde(default)]
+    pub approval_required: bool,
+    /// Members must have two-factor authentication to act in the workspace.
+    #[serde(default)]
+    pub two_factor_required: bool,
+}
+
+fn utc() -> String {
+    "UTC".to_owned()
+}
+
+impl Default for WorkspaceSettings {
+    fn default() -> Self {
+        WorkspaceSettings {
+            time_zone: utc(),
+            approval_required: false,
+            two_factor_required: false,
+        }
+    }
 }
 
 impl fmt::Debug for Workspace {
@@ -26,6 +58,7 @@ impl fmt::Debug for Workspace {
                 &format_args!("[{} bytes]", self.wrapped_key.len()),
             )
             .field("created_at", &self.created_at)
+            .field("settings", &self.settings)
             .finish()
     }
 }
@@ -61,11 +94,12 @@ impl ApiKey {
             .to_owned()
     }
 
-    /// What is stored of a new key: its hash, public id and label, never the key.
+    /// What is stored of a new key: its hash, public id, label and role, never the key.
     pub fn record(
         &self,
         ws: &WorkspaceId,
         label: Option<String>,
+        role: Role,
         now: DateTime<Utc>,
     ) -> ApiKeyRecord {
         ApiKeyRecord {
@@ -73,6 +107,7 @@ impl ApiKey {
             id: self.id(),
             hash: self.hash(),
             label,
+            role,
             created_at: Some(now),
             last_used_at: None,
             legacy: false,
@@ -110,6 +145,9 @@ pub struct ApiKeyRecord {
     /// SHA-256 of the key, hex.
     pub hash: String,
     pub label: Option<String>,
+    /// What the key may do, as a member in that role may. Keys stored before keys had roles are owners' keys (they
+    /// could do everything).
+    pub role: Role,
     /// `None` only for keys stored before this was recorded.
     pub created_at: Option<DateTime<Utc>>,
     /// Updated at most once per [`API_KEY_LAST_USED_EVERY_SECS`].
@@ -131,6 +169,7 @@ impl fmt::Debug for ApiKeyRecord {
             .field("workspace_id", &self.workspace_id)
             .field("id", &self.id)
             .field("label", &self.label)
+            .field("role", &self.role)
             .field("created_at", &self.created_at)
             .field("last_used_at", &self.last_used_at)
             .finish_non_exhaustive()
@@ -157,7 +196,7 @@ mod tests {
         let id = key.id();
         assert!(is_api_key_id(&id), "{id}");
         assert!(key.reveal().starts_with(&format!("pk_{id}")));
-        let record = key.record(&WorkspaceId::generate(), None, Utc::now());
+        let record = key.record(&WorkspaceId::generate(), None, Role::Owner, Utc::now());
         assert_eq!(record.prefix(), Some(format!("pk_{id}")));
         let printed = format!("{record:?}");
         assert!(!printed.contains(key.reveal()) && !printed.contains(&record.hash));

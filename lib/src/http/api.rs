@@ -19,7 +19,7 @@ use super::views::{
 };
 use crate::app::posts::{NewPost, PostPatch};
 use crate::app::App;
-use crate::domain::{AccountId, DeliveryStatus, PostId};
+use crate::domain::{AccountId, DeliveryStatus, PostId, Role};
 use crate::error::Error;
 use crate::ports::PostFilter;
 
@@ -450,7 +450,9 @@ async fn create_api_key(
     Caller(ws): Caller,
     Json(input): Json<NewApiKey>,
 ) -> Result<Response, ApiError> {
-    let (record, key) = app.add_api_key(&ws, input.label.as_deref()).await?;
+    let (record, key) = app
+        .add_api_key(&ws, input.label.as_deref(), Role::Owner)
+        .await?;
     let body = ApiKeyCreated {
         key: ApiKeyView::from(&record),
         api_key: key.reveal().to_owned(),

@@ -48,6 +48,8 @@ pub struct FieldError {
 pub struct ApiError {
     status: StatusCode,
     body: ErrorBody,
+    /// Seconds to wait, sent as `Retry-After` (a 429 always has one).
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -62,6 +64,7 @@ impl ApiError {
                     details: Vec::new(),
                 },
             },
+            retry_after: None,
         }
     }
 
@@ -107,6 +110,7 @@ impl From<Error> for ApiError {
                                 .collect(),
                         },
                     },
+                    retry_after: None,
                 }
             }
             Error::NotFound(what) => ApiError::new(
@@ -119,6 +123,21 @@ impl From<Error> for ApiError {
                 "unauthorized",
                 "send a valid API key as `Authorization: Bearer <key>`",
             ),
+            Error::Unauthenticated { code, message } => {
+                ApiError::new(StatusCode::UNAUTHORIZED, code, message)
+            }
+            Error::Forbidden { code, message } => {
+                ApiError::new(StatusCode::FORBIDDEN, code, message)
+            }
+            Error::TooManyAttempts {
+                message,
+                retry_after,
+            } => {
+                let mut e =
+                    ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", message);
+                e.retry_after = Some(retry_after.as_secs().max(1));
+                e
+            }
             Error::Conflict { code, message } => ApiError::new(StatusCode::CONFLICT, code, message),
             Error::BadRequest { code, message } => {
                 ApiError::new(StatusCode::BAD_REQUEST, code, message)
@@ -156,6 +175,10 @@ impl IntoResponse for ApiError {
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         resp
     }

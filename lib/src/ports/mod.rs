@@ -9,7 +9,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+mod mail;
 mod media;
+mod people;
 mod platform;
 mod registrations;
 
@@ -17,6 +19,9 @@ pub use media::{
     Admission, BlobError, BlobStore, ByteStream, CompletedPart, FetchError, MediaStore, ObjectKey,
     RemoteFiles, StoredPart, MAX_LINK_TTL, MAX_PARTS, MAX_PART_BYTES, MIN_PART_BYTES,
 };
+
+pub use mail::{Email, MailError, Mailer};
+pub use people::{MemberStore, PeopleStore};
 
 pub use registrations::{
     ClientRegistration, ClientRegistrationStore, ClientRegistrations, RegistrationError,
@@ -143,6 +148,8 @@ pub trait WorkspaceStore: Send + Sync {
     /// Creates a workspace with its first API key (its hash and public id, never the key).
     async fn create_workspace(&self, workspace: &Workspace, key: &ApiKeyRecord) -> StoreResult<()>;
     async fn get_workspace(&self, id: &WorkspaceId) -> StoreResult<Option<Workspace>>;
+    /// Writes a workspace's name and settings (its key and creation time never change); `NotFound` if it is gone.
+    async fn update_workspace(&self, workspace: &Workspace) -> StoreResult<()>;
     /// The stored key with this hash, strongly consistent: a revoked key is gone at once.
     async fn find_api_key(&self, api_key_hash: &str) -> StoreResult<Option<ApiKeyRecord>>;
     async fn workspace_for_key(&self, api_key_hash: &str) -> StoreResult<Option<WorkspaceId>> {
@@ -166,8 +173,8 @@ pub trait WorkspaceStore: Send + Sync {
         at: DateTime<Utc>,
         stale_before: DateTime<Utc>,
     ) -> StoreResult<bool>;
-    /// Removes the workspace and everything in it: keys, accounts, tokens, posts, deliveries, idempotency records,
-    /// media records, uploads and usage, and its audit log (the media's bytes are removed through
+    /// Removes the workspace and everything in it: keys, memberships and invitations, accounts, tokens, posts,
+    /// deliveries, idempotency records, media records, uploads and usage, and its audit log (the media's bytes are removed through
     /// [`BlobStore::delete_workspace`]). The caller writes the tombstone afterwards.
     async fn erase_workspace(&self, id: &WorkspaceId) -> StoreResult<()>;
     /// All workspace ids (admin listings and maintenance sweeps).
@@ -355,6 +362,10 @@ pub struct Stores {
     pub media: Arc<dyn MediaStore>,
     /// OAuth clients Postora registered with servers it was not configured for (Mastodon instances).
     pub registrations: Arc<dyn ClientRegistrationStore>,
+    /// People, their sessions, links, sign-ins and attempt counters.
+    pub people: Arc<dyn PeopleStore>,
+    /// Memberships of workspaces and invitations.
+    pub members: Arc<dyn MemberStore>,
 }
 
 impl Stores {
@@ -368,6 +379,8 @@ impl Stores {
             + RecordStore
             + MediaStore
             + ClientRegistrationStore
+            + PeopleStore
+            + MemberStore
             + 'static,
     {
         Stores {
@@ -377,6 +390,8 @@ impl Stores {
             ephemeral: store.clone(),
             records: store.clone(),
             registrations: store.clone(),
+            people: store.clone(),
+            members: store.clone(),
             media: store,
         }
     }

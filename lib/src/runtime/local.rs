@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use super::{assemble, platforms, Backend, Shutdown, StartError};
 use crate::adapters::local::{
-    Db, LocalBlobs, LocalBus, MasterKeyFile, SqliteQueue, SqliteStore, Webhook, WebhookRetry,
+    Db, LocalBlobs, LocalBus, MasterKeyFile, Outbox, SqliteQueue, SqliteStore, Webhook,
+    WebhookRetry,
 };
 use crate::app::App;
 use crate::config::{ConfigError, Env, Settings};
@@ -90,6 +91,7 @@ impl LocalBackend {
                 queue: queue.clone(),
                 bus: bus.clone(),
                 blobs: blobs.clone(),
+                mailer: Arc::new(Outbox::new(data_dir.join("outbox"))),
             },
             queue,
             bus,

@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use crate::app::{App, Deps};
 use crate::config::{ConfigError, Env, Settings};
-use crate::ports::{BlobStore, Clock, EventBus, KeyService, Platforms, Queue, Stores, SystemClock};
+use crate::ports::{
+    BlobStore, Clock, EventBus, KeyService, Mailer, Platforms, Queue, Stores, SystemClock,
+};
 
 pub mod aws;
 #[cfg(feature = "embedded")]
@@ -26,6 +28,8 @@ pub struct Backend {
     pub queue: Arc<dyn Queue>,
     pub bus: Arc<dyn EventBus>,
     pub blobs: Arc<dyn BlobStore>,
+    /// How mail reaches people.
+    pub mailer: Arc<dyn Mailer>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +63,7 @@ pub fn assemble(backend: Backend, settings: Settings, platforms: Platforms) -> A
         queue: backend.queue,
         bus: backend.bus,
         blobs: backend.blobs,
+        mailer: backend.mailer,
         clock: Arc::new(SystemClock) as Arc<dyn Clock>,
         remote: crate::net::media_fetcher(&settings.media),
         platforms,

@@ -136,6 +136,7 @@ async fn keys_are_listed_labelled_and_revoked_at_once_on_aws() {
         queue: aws.adapters.queue.clone(),
         bus: aws.adapters.bus.clone(),
         blobs: aws.adapters.blobs.clone(),
+        mailer: aws.adapters.backend().mailer,
     };
     let t = spawn_app_on(backend, &[]).await;
     revocable_keys(&t).await;

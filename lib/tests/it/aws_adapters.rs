@@ -36,6 +36,7 @@ fn workspace() -> Workspace {
         name: "Acme".into(),
         wrapped_key: vec![9, 8, 7, 6],
         created_at: now(),
+        settings: Default::default(),
     }
 }
 

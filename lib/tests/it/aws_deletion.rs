@@ -17,6 +17,7 @@ async fn aws() -> DeletionApp {
         queue: adapters.queue.clone(),
         bus: adapters.bus.clone(),
         blobs: adapters.blobs.clone(),
+        mailer: adapters.backend().mailer,
     };
     DeletionApp::start(backend, tempfile::tempdir().unwrap()).await
 }

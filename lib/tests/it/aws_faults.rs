@@ -18,6 +18,7 @@ async fn on_aws(extra: &[(&str, &str)]) -> TestApp {
         queue: aws.adapters.queue.clone(),
         bus: aws.adapters.bus.clone(),
         blobs: aws.adapters.blobs.clone(),
+        mailer: aws.adapters.backend().mailer,
     };
     postora_test_support::app::spawn_app_on(backend, extra).await
 }

@@ -30,6 +30,7 @@ async fn local() -> DeletionApp {
         queue: local.backend.queue.clone(),
         bus: local.backend.bus.clone(),
         blobs: local.backend.blobs.clone(),
+        mailer: local.backend.mailer.clone(),
     };
     DeletionApp::start(backend, dir).await
 }
@@ -357,6 +358,7 @@ async fn the_deletion_router_alone_refuses_callbacks_it_cannot_verify() {
         queue: local.backend.queue.clone(),
         bus: local.backend.bus.clone(),
         blobs: local.backend.blobs.clone(),
+        mailer: local.backend.mailer.clone(),
     };
     let app = runtime::build_app(backend, &env, "https://postora.example").unwrap();
     let router = postora::http::deletion_router(Arc::clone(&app));
@@ -440,6 +442,7 @@ async fn the_sample_events_get_the_documented_answers() {
         queue: local.backend.queue.clone(),
         bus: local.backend.bus.clone(),
         blobs: local.backend.blobs.clone(),
+        mailer: local.backend.mailer.clone(),
         clock: Arc::new(postora::ports::ManualClock::new(sent_at)),
         platforms: postora::ports::Platforms::new(),
         settings: postora::config::Settings::from_env(&env, "https://postora.example").unwrap(),

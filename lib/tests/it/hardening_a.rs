@@ -34,6 +34,7 @@ async fn local() -> DeletionApp {
         queue: local.backend.queue.clone(),
         bus: local.backend.bus.clone(),
         blobs: local.backend.blobs.clone(),
+        mailer: local.backend.mailer.clone(),
     };
     DeletionApp::start(backend, dir).await
 }

@@ -335,6 +335,7 @@ async fn harness(loops: bool) -> Harness {
         queue: queue.clone(),
         bus: local.backend.bus.clone(),
         blobs: local.backend.blobs.clone(),
+        mailer: local.backend.mailer.clone(),
         clock: Arc::new(SystemClock),
         platforms: Platforms::new().with(Arc::new(Panicky { inner: sandbox })),
         remote: postora::net::media_fetcher(&settings.media),

@@ -618,6 +618,7 @@ fn app_at(
         queue: local.backend.queue.clone(),
         bus: local.backend.bus.clone(),
         blobs: local.backend.blobs.clone(),
+        mailer: local.backend.mailer.clone(),
         clock,
         platforms: postora::ports::Platforms::new(),
         remote: postora::net::media_fetcher(&settings.media),
@@ -698,6 +699,7 @@ async fn spawn_on_aws(extra: &[(&str, &str)]) -> TestApp {
         queue: aws.adapters.queue.clone(),
         bus: aws.adapters.bus.clone(),
         blobs: aws.adapters.blobs.clone(),
+        mailer: aws.adapters.backend().mailer,
     };
     postora_test_support::app::spawn_app_on(backend, extra).await
 }

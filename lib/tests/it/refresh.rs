@@ -80,6 +80,7 @@ async fn the_refresher_pages_through_every_account_due_on_aws() {
         queue: aws.adapters.queue.clone(),
         bus: aws.adapters.bus.clone(),
         blobs: aws.adapters.blobs.clone(),
+        mailer: aws.adapters.backend().mailer,
     };
     every_account_due_is_refreshed_once(backend, 60, 25, 4).await;
 }

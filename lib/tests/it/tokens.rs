@@ -211,6 +211,7 @@ async fn tokens_rotate_and_never_appear_anywhere_on_the_aws_backend() {
         queue: aws.adapters.queue.clone(),
         bus: aws.adapters.bus.clone(),
         blobs: aws.adapters.blobs.clone(),
+        mailer: aws.adapters.backend().mailer,
     };
     let t = postora_test_support::app::spawn_app_on(backend, SHORT_TOKENS).await;
     let (secrets, bodies) = token_lifecycle(&t).await;

@@ -20,6 +20,7 @@ async fn a_burst_of_opens_on_a_cold_cache_unwraps_the_key_once() {
         name: "w".into(),
         wrapped_key: warm.new_workspace_key(&ws).await.unwrap(),
         created_at: chrono::Utc::now(),
+        settings: Default::default(),
     };
     store
         .create_workspace(

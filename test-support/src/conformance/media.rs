@@ -751,6 +751,7 @@ async fn erasing(s: &Stores) {
         name: "media".into(),
         wrapped_key: vec![1, 2, 3],
         created_at: now(),
+        settings: Default::default(),
     };
     let key: ApiKeyRecord = super::key_record(&w.id, &format!("hash-{}", w.id));
     s.workspaces.create_workspace(&w, &key).await.unwrap();

@@ -178,6 +178,60 @@ CREATE TABLE IF NOT EXISTS media_uploads (
     PRIMARY KEY (workspace_id, id)
 );
 CREATE INDEX IF NOT EXISTS media_uploads_by_expiry ON media_uploads (expires_at, workspace_id, id);
+-- People, found by id or by the lookup key of their address (a hash, never the address).
+CREATE TABLE IF NOT EXISTS people (
+    id TEXT PRIMARY KEY,
+    email_key TEXT NOT NULL UNIQUE,
+    version INTEGER NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    token_hash TEXT PRIMARY KEY,
+    person_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    last_seen_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_by_person ON sessions (person_id, created_at);
+CREATE TABLE IF NOT EXISTS person_links (
+    token_hash TEXT PRIMARY KEY,
+    person_id TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS person_links_by_person ON person_links (person_id);
+CREATE TABLE IF NOT EXISTS sign_ins (
+    person_id TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sign_ins_by_person ON sign_ins (person_id, at);
+CREATE TABLE IF NOT EXISTS attempts (
+    key TEXT PRIMARY KEY,
+    window_start INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS memberships (
+    workspace_id TEXT NOT NULL,
+    person_id TEXT NOT NULL,
+    joined_at INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (workspace_id, person_id)
+);
+CREATE INDEX IF NOT EXISTS memberships_by_person ON memberships (person_id, joined_at);
+CREATE TABLE IF NOT EXISTS invitations (
+    token_hash TEXT PRIMARY KEY,
+    workspace_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS invitations_by_workspace ON invitations (workspace_id, created_at);
 "#;
 
 /// Columns added to tables of [`SCHEMA`] after they were first released: (table, column, type).
@@ -186,6 +240,10 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("api_keys", "label", "TEXT"),
     ("api_keys", "created_at", "INTEGER"),
     ("api_keys", "last_used_at", "INTEGER"),
+    // NULL for keys stored before keys had roles: owners' keys.
+    ("api_keys", "role", "TEXT"),
+    // JSON of the workspace's settings; NULL until they are first changed.
+    ("workspaces", "settings", "TEXT"),
 ];
 
 /// A shared handle on the database file.

@@ -5,6 +5,7 @@ pub mod blobs;
 pub mod bus;
 pub mod db;
 pub mod keys;
+pub mod outbox;
 pub mod queue;
 pub mod store;
 
@@ -12,5 +13,6 @@ pub use blobs::LocalBlobs;
 pub use bus::{FailedWebhook, LocalBus, Webhook, WebhookRetry, WebhookRun};
 pub use db::Db;
 pub use keys::MasterKeyFile;
+pub use outbox::Outbox;
 pub use queue::SqliteQueue;
 pub use store::SqliteStore;

@@ -119,6 +119,7 @@ impl DeletionApp {
             queue: backend.queue,
             bus: bus.clone(),
             blobs: backend.blobs,
+            mailer: backend.mailer,
             clock: Arc::new(SystemClock) as Arc<dyn Clock>,
             platforms,
             remote: postora::net::media_fetcher(&settings.media),

@@ -16,7 +16,7 @@ use crate::adapters::aws::table::{DATA, DUE_INDEX, LOOKUP_INDEX, TABLE};
 use crate::domain::workspace::legacy_api_key_id;
 use crate::domain::{
     Account, AccountStatus, ApiKeyRecord, Delivery, DeliveryStatus, IdempotencyRecord, MediaItem,
-    PostId, SealedTokens, UploadSession, Workspace, WorkspaceId,
+    PostId, Role, SealedTokens, UploadSession, Workspace, WorkspaceId, WorkspaceSettings,
 };
 use crate::ports::StoreError;
 
@@ -106,6 +106,8 @@ struct WorkspaceData {
     id: WorkspaceId,
     name: String,
     created_at: DateTime<Utc>,
+    #[serde(default)]
+    settings: WorkspaceSettings,
 }
 
 pub fn workspace_item(w: &Workspace) -> Result<Item, StoreError> {
@@ -115,6 +117,7 @@ pub fn workspace_item(w: &Workspace) -> Result<Item, StoreError> {
         id: w.id.clone(),
         name: w.name.clone(),
         created_at: w.created_at,
+        settings: w.settings.clone(),
     };
     item.insert(DATA.into(), json(&data, "workspace")?);
     item.insert(
@@ -142,6 +145,7 @@ pub fn workspace_from(item: &Item) -> Result<Workspace, StoreError> {
         name: data.name,
         wrapped_key,
         created_at: data.created_at,
+        settings: data.settings,
     })
 }
 
@@ -154,6 +158,9 @@ pub const LAST_USED: &str = "last_used_at";
 struct ApiKeyData {
     label: Option<String>,
     created_at: Option<DateTime<Utc>>,
+    /// Absent on keys stored before keys had roles: owners' keys.
+    #[serde(default)]
+    role: Option<Role>,
 }
 
 pub fn api_key_item(k: &ApiKeyRecord) -> Result<Item, StoreError> {
@@ -166,6 +173,7 @@ pub fn api_key_item(k: &ApiKeyRecord) -> Result<Item, StoreError> {
     let data = ApiKeyData {
         label: k.label.clone(),
         created_at: k.created_at,
+        role: Some(k.role),
     };
     item.insert(DATA.into(), json(&data, "api key")?);
     if let Some(t) = k.last_used_at {
@@ -190,6 +198,7 @@ pub fn api_key_from(item: &Item) -> Result<ApiKeyRecord, StoreError> {
         id: key_id.map_or_else(|| legacy_api_key_id(hash), str::to_owned),
         hash: hash.to_owned(),
         label: data.label,
+        role: data.role.unwrap_or(Role::Owner),
         created_at: data.created_at,
         last_used_at: get_n::<i64>(item, LAST_USED).and_then(DateTime::from_timestamp_millis),
         legacy: key_id.is_none(),

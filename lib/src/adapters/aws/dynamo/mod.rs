@@ -9,6 +9,7 @@ mod ephemeral;
 mod items;
 pub mod keys;
 mod media;
+mod people;
 mod posts;
 mod records;
 mod registrations;

@@ -34,6 +34,20 @@ impl WorkspaceStore for DynamoStore {
             .transpose()
     }
 
+    async fn update_workspace(&self, workspace: &Workspace) -> StoreResult<()> {
+        // The whole item is written again (its wrapped key with it), on condition that it exists.
+        let write = self.tx_put(
+            items::workspace_item(workspace)?,
+            Some(Condition::present()),
+        )?;
+        self.transact(vec![write])
+            .await
+            .map_err(|e| match StoreError::from(e) {
+                StoreError::Conflict => StoreError::NotFound,
+                other => other,
+            })
+    }
+
     async fn find_api_key(&self, api_key_hash: &str) -> StoreResult<Option<ApiKeyRecord>> {
         self.get(items::key(keys::api_key_pk(api_key_hash), keys::API_KEY_SK))
             .await?

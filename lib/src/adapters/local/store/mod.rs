@@ -12,6 +12,7 @@ use crate::ports::{StoreError, StoreResult};
 mod accounts;
 mod ephemeral;
 mod media;
+mod people;
 mod posts;
 mod records;
 mod registrations;

@@ -5,12 +5,12 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension};
 
 use super::SqliteStore;
-use crate::adapters::local::db::{from_ms, ms};
+use crate::adapters::local::db::{from_ms, ms, to_json};
 use crate::domain::workspace::legacy_api_key_id;
-use crate::domain::{ApiKeyRecord, Workspace, WorkspaceId};
+use crate::domain::{ApiKeyRecord, Role, Workspace, WorkspaceId};
 use crate::ports::{StoreError, StoreResult, WorkspaceStore};
 
-const KEY_COLUMNS: &str = "hash, workspace_id, key_id, label, created_at, last_used_at";
+const KEY_COLUMNS: &str = "hash, workspace_id, key_id, label, created_at, last_used_at, role";
 
 fn read_key(row: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKeyRecord> {
     let hash: String = row.get(0)?;
@@ -23,21 +23,27 @@ fn read_key(row: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKeyRecord> {
         label: row.get(3)?,
         created_at: row.get::<_, Option<i64>>(4)?.map(from_ms),
         last_used_at: row.get::<_, Option<i64>>(5)?.map(from_ms),
+        role: row
+            .get::<_, Option<String>>(6)?
+            .as_deref()
+            .and_then(Role::parse)
+            .unwrap_or(Role::Owner),
     })
 }
 
 /// Inserts a key row; zero rows when the workspace does not exist.
 fn insert_key(c: &rusqlite::Connection, k: &ApiKeyRecord) -> Result<usize, StoreError> {
     c.execute(
-        "INSERT INTO api_keys (hash, workspace_id, key_id, label, created_at, last_used_at)
-         SELECT ?1, id, ?3, ?4, ?5, ?6 FROM workspaces WHERE id = ?2",
+        "INSERT INTO api_keys (hash, workspace_id, key_id, label, created_at, last_used_at, role)
+         SELECT ?1, id, ?3, ?4, ?5, ?6, ?7 FROM workspaces WHERE id = ?2",
         params![
             k.hash,
             k.workspace_id.as_str(),
             (!k.legacy).then_some(k.id.as_str()),
             k.label,
             k.created_at.map(ms),
-            k.last_used_at.map(ms)
+            k.last_used_at.map(ms),
+            k.role.as_str()
         ],
     )
     .map_err(|e| match e.sqlite_error_code() {
@@ -52,7 +58,33 @@ fn read_workspace(row: &rusqlite::Row<'_>) -> rusqlite::Result<Workspace> {
         name: row.get(1)?,
         wrapped_key: row.get(2)?,
         created_at: from_ms(row.get(3)?),
+        settings: row
+            .get::<_, Option<String>>(4)?
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or_default(),
     })
+}
+
+/// The columns [`read_workspace`] reads.
+pub(super) const WORKSPACE_COLUMNS: &str = "id, name, wrapped_key, created_at, settings";
+
+/// Inserts a workspace row; `Conflict` if one with its id exists.
+pub(super) fn insert_workspace(c: &rusqlite::Connection, w: &Workspace) -> Result<(), StoreError> {
+    let n = c.execute(
+        "INSERT OR IGNORE INTO workspaces (id, name, wrapped_key, created_at, settings)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            w.id.as_str(),
+            w.name,
+            w.wrapped_key,
+            ms(w.created_at),
+            to_json(&w.settings)?
+        ],
+    )?;
+    if n == 0 {
+        return Err(StoreError::Conflict);
+    }
+    Ok(())
 }
 
 #[async_trait]
@@ -66,14 +98,7 @@ impl WorkspaceStore for SqliteStore {
         self.db
             .call(move |c| {
                 let tx = c.transaction()?;
-                let n = tx
-                    .execute(
-                        "INSERT OR IGNORE INTO workspaces (id, name, wrapped_key, created_at) VALUES (?1, ?2, ?3, ?4)",
-                        params![w.id.as_str(), w.name, w.wrapped_key, ms(w.created_at)],
-                    )?;
-                if n == 0 {
-                    return Err(StoreError::Conflict);
-                }
+                insert_workspace(&tx, &w)?;
                 insert_key(&tx, &key)?;
                 tx.commit().map_err(StoreError::from)
             })
@@ -85,12 +110,28 @@ impl WorkspaceStore for SqliteStore {
         self.db
             .call(move |c| {
                 c.query_row(
-                    "SELECT id, name, wrapped_key, created_at FROM workspaces WHERE id = ?1",
+                    &format!("SELECT {WORKSPACE_COLUMNS} FROM workspaces WHERE id = ?1"),
                     [id],
                     read_workspace,
                 )
                 .optional()
                 .map_err(StoreError::from)
+            })
+            .await
+    }
+
+    async fn update_workspace(&self, workspace: &Workspace) -> StoreResult<()> {
+        let w = workspace.clone();
+        self.db
+            .call(move |c| {
+                let n = c.execute(
+                    "UPDATE workspaces SET name = ?2, settings = ?3 WHERE id = ?1",
+                    params![w.id.as_str(), w.name, to_json(&w.settings)?],
+                )?;
+                if n == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                Ok(())
             })
             .await
     }
@@ -185,6 +226,8 @@ impl WorkspaceStore for SqliteStore {
                 let tx = c.transaction()?;
                 for table in [
                     "api_keys",
+                    "memberships",
+                    "invitations",
                     "accounts",
                     "tokens",
                     "posts",
@@ -210,9 +253,9 @@ impl WorkspaceStore for SqliteStore {
     async fn list_workspaces(&self) -> StoreResult<Vec<Workspace>> {
         self.db
             .call(|c| {
-                let mut st = c.prepare(
-                    "SELECT id, name, wrapped_key, created_at FROM workspaces ORDER BY id",
-                )?;
+                let mut st = c.prepare(&format!(
+                    "SELECT {WORKSPACE_COLUMNS} FROM workspaces ORDER BY id"
+                ))?;
                 let rows = st.query_map([], read_workspace)?;
                 rows.collect::<Result<Vec<_>, _>>()
                     .map_err(StoreError::from)
