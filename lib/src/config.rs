@@ -261,6 +261,42 @@ pub struct Settings {
     /// The secrets that verify Meta's callbacks; the HTTP layer takes them when it builds its routers.
     pub callbacks: CallbackSecrets,
     pub media: MediaSettings,
+    pub people: PeopleSettings,
+}
+
+/// How long a person stays signed in.
+#[derive(Debug, Clone)]
+pub struct PeopleSettings {
+    /// A session ends after this long without a request (`POSTORA_SESSION_IDLE_HOURS`, default 24).
+    pub session_idle: chrono::Duration,
+    /// A session ends this long after sign-in whatever happens (`POSTORA_SESSION_MAX_DAYS`, default 14).
+    pub session_max: chrono::Duration,
+    /// Whether cookies are `Secure`: always, except when the public URL is plain `http` (a local trial).
+    pub secure_cookies: bool,
+}
+
+impl PeopleSettings {
+    pub fn from_env(env: &Env, public_url: &url::Url) -> Result<Self, ConfigError> {
+        let idle_hours: i64 = env.parse("POSTORA_SESSION_IDLE_HOURS", 24)?;
+        if !(1..=24 * 90).contains(&idle_hours) {
+            return Err(ConfigError::invalid(
+                "POSTORA_SESSION_IDLE_HOURS",
+                "must be from 1 to 2,160 (90 days)",
+            ));
+        }
+        let max_days: i64 = env.parse("POSTORA_SESSION_MAX_DAYS", 14)?;
+        if !(1..=365).contains(&max_days) {
+            return Err(ConfigError::invalid(
+                "POSTORA_SESSION_MAX_DAYS",
+                "must be from 1 to 365",
+            ));
+        }
+        Ok(PeopleSettings {
+            session_idle: chrono::Duration::hours(idle_hours),
+            session_max: chrono::Duration::days(max_days),
+            secure_cookies: public_url.scheme() != "http",
+        })
+    }
 }
 
 /// How much media a workspace may keep, and for how long.
@@ -319,8 +355,10 @@ impl Settings {
                 "a publishing lease must last at least a second",
             ));
         }
+        let public_url = env.origin("POSTORA_PUBLIC_URL", default_public_url)?;
         Ok(Settings {
-            public_url: env.origin("POSTORA_PUBLIC_URL", default_public_url)?,
+            people: PeopleSettings::from_env(env, &public_url)?,
+            public_url,
             return_url: env.url("POSTORA_RETURN_URL")?,
             media: MediaSettings::from_env(env)?,
             publisher: PublisherSettings {

@@ -20,6 +20,7 @@ pub mod privacy;
 pub mod publish;
 pub mod rate;
 pub mod refresh;
+pub mod sessions;
 pub mod tokens;
 pub mod workspaces;
 

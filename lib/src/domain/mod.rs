@@ -28,8 +28,8 @@ pub use media::{
 pub use media_rules::{Assessment, MediaRules, MediaViolation};
 pub use options::TargetOptions;
 pub use people::{
-    EmailAddress, LinkPurpose, OneTimeLink, Person, Session, SessionToken, SignIn, SignInOutcome,
-    TwoFactor,
+    EmailAddress, LinkPurpose, OneTimeLink, Person, Session, SessionFlags, SessionToken, SignIn,
+    SignInOutcome, TwoFactor,
 };
 pub use platform::{ContentLimits, PlatformKind, TextMeasure};
 pub use post::{Media, MediaKind, Post, ThreadPart};

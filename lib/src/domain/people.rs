@@ -196,6 +196,17 @@ pub struct Session {
     /// The browser's own description and the client address at sign-in, to recognise it in a listing.
     pub user_agent: String,
     pub ip: String,
+    /// A copy of the person's state that every request needs, so checking a request reads the session alone: whether
+    /// their address is verified, and whether they have two-factor authentication. Rewritten on all their sessions
+    /// when either changes ([`PeopleStore::set_session_flags`](crate::ports::PeopleStore::set_session_flags)).
+    pub flags: SessionFlags,
+}
+
+/// What a session knows of its person without reading them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SessionFlags {
+    pub email_verified: bool,
+    pub two_factor: bool,
 }
 
 impl Session {

@@ -28,6 +28,7 @@ pub mod oauth;
 pub mod openapi;
 pub mod pages;
 pub mod security;
+pub mod session;
 pub mod views;
 
 /// The largest request body any route accepts.

@@ -21,7 +21,7 @@ pub use media::{
 };
 
 pub use mail::{Email, MailError, Mailer};
-pub use people::{MemberStore, PeopleStore};
+pub use people::{MemberStore, PeopleStore, SessionLookup};
 
 pub use registrations::{
     ClientRegistration, ClientRegistrationStore, ClientRegistrations, RegistrationError,

@@ -7,8 +7,17 @@ use chrono::{DateTime, Utc};
 use super::StoreResult;
 use crate::domain::{
     EmailAddress, Invitation, InvitationId, Membership, OneTimeLink, Person, PersonId, Session,
-    SignIn, Workspace, WorkspaceId,
+    SessionFlags, SignIn, Workspace, WorkspaceId, WorkspaceSettings,
 };
+
+/// What [`PeopleStore::session_in_workspace`] read.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SessionLookup {
+    pub session: Option<Session>,
+    pub membership: Option<Membership>,
+    /// The named workspace's settings, if it exists.
+    pub settings: Option<WorkspaceSettings>,
+}
 
 /// People and what belongs to each person alone.
 #[async_trait]
@@ -29,15 +38,19 @@ pub trait PeopleStore: Send + Sync {
 
     /// Stores a new session (expiring by itself at `session.expires_at`).
     async fn put_session(&self, session: &Session) -> StoreResult<()>;
-    /// The session with this token hash, if it belongs to `person`, and `person`'s membership of `workspace` if one
-    /// is named: in one read (one request on DynamoDB, one query on SQLite), so checking a request costs no more.
-    /// A session past `expires_at` may still be returned (TTL removes it lazily); the caller checks the time.
-    async fn session_with_membership(
+    /// The session with this token hash, if it belongs to `person`, and when a workspace is named, `person`'s
+    /// membership of it and the workspace's settings: in one read (one request on DynamoDB, one query on SQLite), so
+    /// checking a request costs no more. A session past `expires_at` may still be returned (TTL removes it lazily);
+    /// the caller checks the time.
+    async fn session_in_workspace(
         &self,
         token_hash: &str,
         person: &PersonId,
         workspace: Option<&WorkspaceId>,
-    ) -> StoreResult<(Option<Session>, Option<Membership>)>;
+    ) -> StoreResult<SessionLookup>;
+    /// Rewrites the flags on every session of the person (after they verify their address or turn two-factor
+    /// authentication on or off).
+    async fn set_session_flags(&self, person: &PersonId, flags: SessionFlags) -> StoreResult<()>;
     /// Records activity on a session with one conditional write that happens only while the session exists and its
     /// stored `last_seen_at` is before `stale_before`. Returns whether it wrote.
     async fn touch_session(

@@ -8,9 +8,9 @@ use chrono::{DateTime, Utc};
 use super::DynamoStore;
 use crate::domain::{
     EmailAddress, Invitation, InvitationId, Membership, OneTimeLink, Person, PersonId, Session,
-    SignIn, Workspace, WorkspaceId,
+    SessionFlags, SignIn, Workspace, WorkspaceId,
 };
-use crate::ports::{MemberStore, PeopleStore, StoreError, StoreResult};
+use crate::ports::{MemberStore, PeopleStore, SessionLookup, StoreError, StoreResult};
 
 fn missing<T>() -> StoreResult<T> {
     Err(StoreError::Unavailable(
@@ -38,12 +38,15 @@ impl PeopleStore for DynamoStore {
     async fn put_session(&self, _: &Session) -> StoreResult<()> {
         missing()
     }
-    async fn session_with_membership(
+    async fn session_in_workspace(
         &self,
         _: &str,
         _: &PersonId,
         _: Option<&WorkspaceId>,
-    ) -> StoreResult<(Option<Session>, Option<Membership>)> {
+    ) -> StoreResult<SessionLookup> {
+        missing()
+    }
+    async fn set_session_flags(&self, _: &PersonId, _: SessionFlags) -> StoreResult<()> {
         missing()
     }
     async fn touch_session(

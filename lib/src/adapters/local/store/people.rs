@@ -11,9 +11,9 @@ use crate::adapters::local::db::{from_json, ms, to_json};
 use crate::domain::people::SIGN_IN_RETENTION;
 use crate::domain::{
     EmailAddress, Invitation, InvitationId, Membership, OneTimeLink, Person, PersonId, Session,
-    SignIn, Workspace, WorkspaceId,
+    SessionFlags, SignIn, Workspace, WorkspaceId,
 };
-use crate::ports::{MemberStore, PeopleStore, StoreError, StoreResult};
+use crate::ports::{MemberStore, PeopleStore, SessionLookup, StoreError, StoreResult};
 
 /// A unique or primary key already taken is a conflict; anything else is the store's trouble.
 fn conflict_on_constraint(e: rusqlite::Error) -> StoreError {
@@ -202,33 +202,67 @@ impl PeopleStore for SqliteStore {
             .await
     }
 
-    async fn session_with_membership(
+    async fn session_in_workspace(
         &self,
         token_hash: &str,
         person: &PersonId,
         workspace: Option<&WorkspaceId>,
-    ) -> StoreResult<(Option<Session>, Option<Membership>)> {
+    ) -> StoreResult<SessionLookup> {
         let (hash, person) = (token_hash.to_owned(), person.to_string());
         let ws = workspace.map(|w| w.to_string());
         self.db
             .call(move |c| {
-                // One query: the session, with the membership beside it when a workspace is named.
-                let row: Option<(String, i64, Option<String>)> = c
+                // One query: the session, with the membership and the workspace's settings beside it when a workspace
+                // is named.
+                type Row = (String, i64, Option<String>, Option<String>, Option<String>);
+                let row: Option<Row> = c
                     .query_row(
-                        "SELECT s.data, s.last_seen_at, m.data FROM sessions s
+                        "SELECT s.data, s.last_seen_at, m.data, w.id, w.settings FROM sessions s
                          LEFT JOIN memberships m ON m.person_id = s.person_id AND m.workspace_id = ?3
+                         LEFT JOIN workspaces w ON w.id = ?3
                          WHERE s.token_hash = ?1 AND s.person_id = ?2",
                         params![hash, person, ws],
-                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
                     )
                     .optional()?;
-                let Some((session, last_seen, membership)) = row else {
-                    return Ok((None, None));
+                let Some((session, last_seen, membership, ws_id, settings)) = row else {
+                    return Ok(SessionLookup::default());
                 };
                 let mut session: Session = from_json(&session)?;
                 session.last_seen_at = crate::adapters::local::db::from_ms(last_seen);
-                let membership = membership.map(|m| from_json(&m)).transpose()?;
-                Ok((Some(session), membership))
+                Ok(SessionLookup {
+                    session: Some(session),
+                    membership: membership.map(|m| from_json(&m)).transpose()?,
+                    settings: ws_id.map(|_| {
+                        settings
+                            .and_then(|s| serde_json::from_str(&s).ok())
+                            .unwrap_or_default()
+                    }),
+                })
+            })
+            .await
+    }
+
+    async fn set_session_flags(&self, person: &PersonId, flags: SessionFlags) -> StoreResult<()> {
+        let person = person.to_string();
+        self.db
+            .call(move |c| {
+                let tx = c.transaction()?;
+                let rows: Vec<(String, String)> = {
+                    let mut st =
+                        tx.prepare("SELECT token_hash, data FROM sessions WHERE person_id = ?1")?;
+                    let rows = st.query_map([&person], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                    rows.collect::<Result<_, _>>()?
+                };
+                for (hash, data) in rows {
+                    let mut s: Session = from_json(&data)?;
+                    s.flags = flags;
+                    tx.execute(
+                        "UPDATE sessions SET data = ?2 WHERE token_hash = ?1",
+                        params![hash, to_json(&s)?],
+                    )?;
+                }
+                tx.commit().map_err(StoreError::from)
             })
             .await
     }
