@@ -14,6 +14,7 @@ pub mod connect;
 pub mod deletion;
 pub mod dispatch;
 pub mod lease;
+pub mod mail;
 pub mod media;
 pub mod posts;
 pub mod privacy;

@@ -10,7 +10,7 @@ use axum::routing::{delete, get, post};
 use axum::Router;
 use serde::Deserialize;
 
-use super::auth::{Caller, CallerKey};
+use super::auth::{Actor, Caller};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{page_limit, query, Json};
 use super::views::{
@@ -57,7 +57,7 @@ fn account_id(raw: &str) -> Result<AccountId, ApiError> {
 #[utoipa::path(get, path = "/v1/accounts", tag = "accounts", responses((status = 200, body = AccountList)), security(("api_key" = [])))]
 async fn list_accounts(
     State(app): State<Arc<App>>,
-    Caller(ws): Caller,
+    Caller { workspace: ws, .. }: Caller,
 ) -> Result<Json<AccountList>, ApiError> {
     let accounts = app.list_accounts(&ws).await?;
     Ok(Json(AccountList {
@@ -69,7 +69,7 @@ async fn list_accounts(
     responses((status = 200, body = AccountView), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 async fn get_account(
     State(app): State<Arc<App>>,
-    Caller(ws): Caller,
+    Caller { workspace: ws, .. }: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<AccountView>, ApiError> {
     let account = app.get_account(&ws, &account_id(&id)?).await?;
@@ -84,7 +84,7 @@ async fn get_account(
         (status = 502, body = ErrorBody)), security(("api_key" = [])))]
 async fn account_options(
     State(app): State<Arc<App>>,
-    Caller(ws): Caller,
+    Caller { workspace: ws, .. }: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<AccountOptionsView>, ApiError> {
     let id = account_id(&id)?;
@@ -111,7 +111,7 @@ pub struct AccountOptionsView {
     responses((status = 200, body = AccountView), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 async fn disconnect(
     State(app): State<Arc<App>>,
-    Caller(ws): Caller,
+    Caller { workspace: ws, .. }: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<AccountView>, ApiError> {
     let account = app.disconnect_account(&ws, &account_id(&id)?).await?;
@@ -144,7 +144,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     security(("api_key" = [])))]
 async fn create_post(
     State(app): State<Arc<App>>,
-    Caller(ws): Caller,
+    Caller { workspace: ws, .. }: Caller,
     headers: HeaderMap,
     Json(input): Json<NewPost>,
 ) -> Result<Response, ApiError> {
@@ -200,7 +200,7 @@ fn time_param(
     responses((status = 200, body = PostPage), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
 async fn list_posts(
     State(app): State<Arc<App>>,
-    Caller(ws): Caller,
+    Caller { workspace: ws, .. }: Caller,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<PostPage>, ApiError> {
     let q: ListQuery = query(raw.as_deref())?;
@@ -233,7 +233,7 @@ async fn list_posts(
     responses((status = 200, body = PostView), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 async fn get_post(
     State(app): State<Arc<App>>,
-    Caller(ws): Caller,
+    Caller { workspace: ws, .. }: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<PostView>, ApiError> {
     Ok(Json(PostView::from(
@@ -247,7 +247,7 @@ async fn get_post(
     security(("api_key" = [])))]
 async fn update_post(
     State(app): State<Arc<App>>,
-    Caller(ws): Caller,
+    Caller { workspace: ws, .. }: Caller,
     Path(id): Path<String>,
     Json(patch): Json<PostPatch>,
 ) -> Result<Json<PostView>, ApiError> {
@@ -264,7 +264,7 @@ async fn update_post(
     security(("api_key" = [])))]
 async fn cancel_post(
     State(app): State<Arc<App>>,
-    Caller(ws): Caller,
+    Caller { workspace: ws, .. }: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<PostView>, ApiError> {
     Ok(Json(PostView::from(
@@ -278,7 +278,7 @@ async fn cancel_post(
     responses((status = 200, body = PostView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)), security(("api_key" = [])))]
 async fn retry_delivery(
     State(app): State<Arc<App>>,
-    Caller(ws): Caller,
+    Caller { workspace: ws, .. }: Caller,
     Path((id, account)): Path<(String, String)>,
     body: axum::body::Bytes,
 ) -> Result<Json<PostView>, ApiError> {
@@ -323,7 +323,7 @@ struct ExportQuery {
     security(("api_key" = [])))]
 async fn export_workspace(
     State(app): State<Arc<App>>,
-    Caller(ws): Caller,
+    Caller { workspace: ws, .. }: Caller,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     use crate::app::privacy::{EXPORT_PAGE_DEFAULT, EXPORT_PAGE_MAX};
@@ -381,7 +381,7 @@ struct EraseQuery {
     security(("api_key" = [])))]
 async fn erase_workspace(
     State(app): State<Arc<App>>,
-    Caller(ws): Caller,
+    Caller { workspace: ws, .. }: Caller,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<WorkspaceErasedView>, ApiError> {
     let q: EraseQuery = query(raw.as_deref())?;
@@ -414,7 +414,7 @@ struct AuditQuery {
     responses((status = 200, body = AuditPage), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
 async fn list_audit(
     State(app): State<Arc<App>>,
-    Caller(ws): Caller,
+    Caller { workspace: ws, .. }: Caller,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<AuditPage>, ApiError> {
     let q: AuditQuery = query(raw.as_deref())?;
@@ -433,7 +433,7 @@ async fn list_audit(
     responses((status = 200, body = ApiKeyList)), security(("api_key" = [])))]
 async fn list_api_keys(
     State(app): State<Arc<App>>,
-    Caller(ws): Caller,
+    Caller { workspace: ws, .. }: Caller,
 ) -> Result<Json<ApiKeyList>, ApiError> {
     let keys = app.list_api_keys(&ws).await?;
     Ok(Json(ApiKeyList {
@@ -447,7 +447,7 @@ async fn list_api_keys(
     security(("api_key" = [])))]
 async fn create_api_key(
     State(app): State<Arc<App>>,
-    Caller(ws): Caller,
+    Caller { workspace: ws, .. }: Caller,
     Json(input): Json<NewApiKey>,
 ) -> Result<Response, ApiError> {
     let (record, key) = app
@@ -476,11 +476,15 @@ async fn create_api_key(
     security(("api_key" = [])))]
 async fn revoke_api_key(
     State(app): State<Arc<App>>,
-    caller: CallerKey,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<ApiKeyView>, ApiError> {
+    let own_key = match &caller.actor {
+        Actor::Key { id } => Some(id.as_str()),
+        Actor::Person { .. } => None,
+    };
     let revoked = app
-        .revoke_api_key(&caller.workspace, &id, Some(&caller.key_id))
+        .revoke_api_key(&caller.workspace, &id, own_key)
         .await
         .map_err(|e| match e {
             Error::NotFound(_) => ApiError::from(Error::NotFound("api key")).field("id"),

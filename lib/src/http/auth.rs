@@ -1,19 +1,56 @@
-//! The caller's workspace, from `Authorization: Bearer <api key>`.
+//! Who is calling: an API key (`Authorization: Bearer pk_…`) or a signed-in person (the session cookie), never both.
+//!
+//! - [`Caller`]: a workspace-scoped caller with a role. An API key acts in its own workspace with its own role; a
+//!   person names the workspace in the `Postora-Workspace` header and acts in their membership's role.
+//! - [`SignedIn`]: a person's own routes (their profile, sessions, two-factor), which take the session cookie only.
+//!
+//! A cookie-authenticated request that changes something must come from Postora's own origin (`Origin`) and carry
+//! the session's CSRF token in `X-CSRF-Token` (SameSite=Lax on the cookie is the first line).
 
 use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
-use axum::http::header::AUTHORIZATION;
+use axum::http::header::{AUTHORIZATION, ORIGIN, REFERER};
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method};
 
 use super::error::ApiError;
+use super::session::{has_session_cookie, session_token, CSRF_HEADER};
+use crate::app::sessions::SessionCheck;
 use crate::app::App;
-use crate::domain::WorkspaceId;
+use crate::domain::{PersonId, Role, SessionToken, WorkspaceId};
 use crate::error::Error;
 
-/// The authenticated workspace. Every `/v1` handler takes one, so no route is reachable without a valid key.
+/// The header a signed-in person names the workspace they act in with.
+pub const WORKSPACE_HEADER: &str = "postora-workspace";
+
+/// Who acts: a key, or a person through one of their sessions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    /// An API key, by its public id.
+    Key { id: String },
+    /// A person, and the public id of the session the request came with.
+    Person { id: PersonId, session_id: String },
+}
+
+impl Actor {
+    /// The person, if a person acts.
+    pub fn person(&self) -> Option<&PersonId> {
+        match self {
+            Actor::Person { id, .. } => Some(id),
+            Actor::Key { .. } => None,
+        }
+    }
+}
+
+/// An authenticated caller acting in one workspace with a role. Every `/v1` route that reads or changes a
+/// workspace takes one, so none is reachable without a valid key or session.
 #[derive(Debug, Clone)]
-pub struct Caller(pub WorkspaceId);
+pub struct Caller {
+    pub workspace: WorkspaceId,
+    pub role: Role,
+    pub actor: Actor,
+}
 
 impl FromRequestParts<Arc<App>> for Caller {
     type Rejection = ApiError;
@@ -22,14 +59,107 @@ impl FromRequestParts<Arc<App>> for Caller {
         parts: &mut Parts,
         app: &Arc<App>,
     ) -> Result<Self, Self::Rejection> {
-        Ok(Caller(app.authenticate(presented_key(parts)?).await?))
+        match credentials(&parts.headers)? {
+            Credentials::Key(presented) => {
+                let key = app.authenticate_key(presented).await?;
+                Ok(Caller {
+                    workspace: key.workspace_id,
+                    role: key.role,
+                    actor: Actor::Key { id: key.id },
+                })
+            }
+            Credentials::Session(token) => {
+                let workspace = named_workspace(&parts.headers)?;
+                let check = app.check_session(&token, Some(&workspace)).await?;
+                check_csrf(parts, &token, app)?;
+                let role = check.membership.as_ref().map(|m| m.role).ok_or_else(|| {
+                    Error::forbidden("not_a_member", "you are not a member of this workspace")
+                })?;
+                Ok(Caller {
+                    workspace,
+                    role,
+                    actor: Actor::Person {
+                        id: check.session.person_id.clone(),
+                        session_id: check.session.id.clone(),
+                    },
+                })
+            }
+        }
+    }
+}
+
+/// A signed-in person on their own routes. API keys are refused here: a key belongs to a workspace, not a person.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub token: Arc<SessionToken>,
+    pub check: SessionCheck,
+}
+
+impl SignedIn {
+    pub fn person(&self) -> &PersonId {
+        self.check.person()
+    }
+}
+
+impl FromRequestParts<Arc<App>> for SignedIn {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &Arc<App>,
+    ) -> Result<Self, Self::Rejection> {
+        match credentials(&parts.headers)? {
+            Credentials::Key(_) => Err(Error::unauthenticated(
+                "session_required",
+                "this route is for a signed-in person and takes the session cookie, not an API key",
+            )
+            .into()),
+            Credentials::Session(token) => {
+                let check = app.check_session(&token, None).await?;
+                check_csrf(parts, &token, app)?;
+                Ok(SignedIn {
+                    token: Arc::new(token),
+                    check,
+                })
+            }
+        }
+    }
+}
+
+enum Credentials<'a> {
+    Key(&'a str),
+    Session(SessionToken),
+}
+
+/// The one credential a request carries: a key or a session, never both, and neither in the other's place.
+fn credentials(headers: &HeaderMap) -> Result<Credentials<'_>, Error> {
+    let bearer = presented_key(headers);
+    let cookie = has_session_cookie(headers);
+    match (bearer, cookie) {
+        (Some(_), true) => Err(Error::bad_request(
+            "ambiguous_credentials",
+            "send either an API key or a session cookie, not both",
+        )),
+        (Some(key), false) if key.starts_with("ps_") => Err(Error::unauthenticated(
+            "session_token_as_key",
+            "a session is not an API key: send API keys as `Authorization: Bearer pk_…`",
+        )),
+        (Some(key), false) => Ok(Credentials::Key(key)),
+        (None, true) => session_token(headers)
+            .map(Credentials::Session)
+            .ok_or_else(|| {
+                Error::unauthenticated(
+                    "session_expired",
+                    "your session has ended or is not valid; sign in again",
+                )
+            }),
+        (None, false) => Err(Error::Unauthorized),
     }
 }
 
 /// The key in `Authorization: Bearer <key>`.
-fn presented_key(parts: &Parts) -> Result<&str, Error> {
-    parts
-        .headers
+fn presented_key(headers: &HeaderMap) -> Option<&str> {
+    headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| {
@@ -37,27 +167,67 @@ fn presented_key(parts: &Parts) -> Result<&str, Error> {
                 .or_else(|| v.strip_prefix("bearer "))
         })
         .map(str::trim)
-        .ok_or(Error::Unauthorized)
 }
 
-/// The authenticated workspace and the id of the key the request came with, for the routes that act on keys.
-#[derive(Debug, Clone)]
-pub struct CallerKey {
-    pub workspace: WorkspaceId,
-    pub key_id: String,
+/// The workspace a signed-in person acts in, from the `Postora-Workspace` header.
+fn named_workspace(headers: &HeaderMap) -> Result<WorkspaceId, Error> {
+    let raw = headers
+        .get(WORKSPACE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| {
+            Error::bad_request(
+                "workspace_required",
+                "name the workspace to act in with the `Postora-Workspace` header",
+            )
+        })?;
+    WorkspaceId::parse(raw.trim()).ok_or_else(|| {
+        Error::bad_request(
+            "workspace_required",
+            "`Postora-Workspace` must be a workspace id (`ws_…`)",
+        )
+    })
 }
 
-impl FromRequestParts<Arc<App>> for CallerKey {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        app: &Arc<App>,
-    ) -> Result<Self, Self::Rejection> {
-        let key = app.authenticate_key(presented_key(parts)?).await?;
-        Ok(CallerKey {
-            workspace: key.workspace_id,
-            key_id: key.id,
-        })
+/// A cookie-authenticated request that may change something (any method but GET, HEAD and OPTIONS) must come from
+/// Postora's own origin and carry the session's CSRF token.
+fn check_csrf(parts: &Parts, token: &SessionToken, app: &App) -> Result<(), Error> {
+    if matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        return Ok(());
     }
+    let ours = app.settings.public_url.origin().ascii_serialization();
+    let origin = parts
+        .headers
+        .get(ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| {
+            parts
+                .headers
+                .get(REFERER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|r| url::Url::parse(r).ok())
+                .map(|u| u.origin().ascii_serialization())
+        });
+    if origin.as_deref() != Some(ours.as_str()) {
+        return Err(Error::forbidden(
+            "cross_site_request",
+            "this request did not come from Postora's own pages (its Origin is missing or another site's)",
+        ));
+    }
+    let sent = parts
+        .headers
+        .get(CSRF_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let expected = token.csrf_token();
+    if !bool::from(subtle::ConstantTimeEq::ct_eq(
+        sent.as_bytes(),
+        expected.as_bytes(),
+    )) {
+        return Err(Error::forbidden(
+            "csrf_token_invalid",
+            "send the session's CSRF token (from GET /v1/me) in the `X-CSRF-Token` header",
+        ));
+    }
+    Ok(())
 }

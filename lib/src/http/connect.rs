@@ -38,7 +38,7 @@ pub fn router() -> Router<Arc<App>> {
     security(("api_key" = [])))]
 pub(super) async fn connect(
     State(app): State<Arc<App>>,
-    Caller(ws): Caller,
+    Caller { workspace: ws, .. }: Caller,
     Path(platform): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Json<ConnectStarted>, ApiError> {
@@ -91,7 +91,7 @@ pub(super) async fn connect(
     security(("api_key" = [])))]
 pub(super) async fn connect_bluesky_app_password(
     State(app): State<Arc<App>>,
-    Caller(ws): Caller,
+    Caller { workspace: ws, .. }: Caller,
     Json(input): Json<AppPasswordInput>,
 ) -> Result<Response, ApiError> {
     use secrecy::ExposeSecret;

@@ -79,7 +79,7 @@ struct UploadQuery {
     security(("api_key" = [])))]
 async fn upload_media(
     State(app): State<Arc<App>>,
-    Caller(ws): Caller,
+    Caller { workspace: ws, .. }: Caller,
     RawQuery(raw): RawQuery,
     body: Body,
 ) -> Result<Response, ApiError> {
@@ -97,7 +97,7 @@ async fn upload_media(
     security(("api_key" = [])))]
 async fn import_media(
     State(app): State<Arc<App>>,
-    Caller(ws): Caller,
+    Caller { workspace: ws, .. }: Caller,
     Json(input): Json<MediaImport>,
 ) -> Result<Response, ApiError> {
     let item = app
@@ -114,7 +114,7 @@ async fn import_media(
     security(("api_key" = [])))]
 async fn start_upload(
     State(app): State<Arc<App>>,
-    Caller(ws): Caller,
+    Caller { workspace: ws, .. }: Caller,
     Json(input): Json<NewUpload>,
 ) -> Result<Response, ApiError> {
     let plan = app
@@ -128,7 +128,7 @@ async fn start_upload(
     responses((status = 200, body = UploadView), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 async fn upload_status(
     State(app): State<Arc<App>>,
-    Caller(ws): Caller,
+    Caller { workspace: ws, .. }: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<UploadView>, ApiError> {
     let plan = app.upload_status(&ws, &upload_id(&id)?).await?;
@@ -140,7 +140,7 @@ async fn upload_status(
     responses((status = 204), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 async fn abort_upload(
     State(app): State<Arc<App>>,
-    Caller(ws): Caller,
+    Caller { workspace: ws, .. }: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     app.abort_upload(&ws, &upload_id(&id)?).await?;
@@ -156,7 +156,7 @@ async fn abort_upload(
     security(("api_key" = [])))]
 async fn complete_upload(
     State(app): State<Arc<App>>,
-    Caller(ws): Caller,
+    Caller { workspace: ws, .. }: Caller,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
@@ -195,7 +195,7 @@ struct MediaListQuery {
     responses((status = 200, body = MediaPage), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
 async fn list_media(
     State(app): State<Arc<App>>,
-    Caller(ws): Caller,
+    Caller { workspace: ws, .. }: Caller,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<MediaPage>, ApiError> {
     let q: MediaListQuery = query(raw.as_deref())?;
@@ -218,7 +218,7 @@ async fn list_media(
     responses((status = 200, body = MediaView), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 async fn get_media(
     State(app): State<Arc<App>>,
-    Caller(ws): Caller,
+    Caller { workspace: ws, .. }: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<MediaView>, ApiError> {
     let item = app.get_media(&ws, &media_id(&id)?).await?;
@@ -231,7 +231,7 @@ async fn get_media(
     security(("api_key" = [])))]
 async fn update_media(
     State(app): State<Arc<App>>,
-    Caller(ws): Caller,
+    Caller { workspace: ws, .. }: Caller,
     Path(id): Path<String>,
     Json(patch): Json<MediaPatch>,
 ) -> Result<Json<MediaView>, ApiError> {
@@ -247,7 +247,7 @@ async fn update_media(
     security(("api_key" = [])))]
 async fn delete_media(
     State(app): State<Arc<App>>,
-    Caller(ws): Caller,
+    Caller { workspace: ws, .. }: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     app.delete_media(&ws, &media_id(&id)?).await?;
@@ -260,7 +260,7 @@ async fn delete_media(
     security(("api_key" = [])))]
 async fn media_content(
     State(app): State<Arc<App>>,
-    Caller(ws): Caller,
+    Caller { workspace: ws, .. }: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let link = app.media_link(&ws, &media_id(&id)?).await?;
