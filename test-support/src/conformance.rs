@@ -77,6 +77,7 @@ fn account(ws: &WorkspaceId, platform: PlatformKind, user: &str) -> Account {
 
 fn post(ws: &WorkspaceId, at: chrono::DateTime<Utc>, accounts: &[&AccountId]) -> PostRecord {
     let post = Post {
+        approval: None,
         id: PostId::generate(),
         workspace_id: ws.clone(),
         text: "hello".into(),

@@ -10,6 +10,7 @@ use crate::ports::Platforms;
 use crate::ports::{BlobStore, Clock, EventBus, KeyService, Mailer, Queue, RemoteFiles, Stores};
 
 pub mod accounts;
+pub mod approval;
 pub mod connect;
 pub mod deletion;
 pub mod dispatch;

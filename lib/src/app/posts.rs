@@ -7,7 +7,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::approval::Author;
 use super::App;
+use crate::domain::approval::{Approval, ApprovalState};
 use crate::domain::content::{self, Violation};
 use crate::domain::media_rules;
 use crate::domain::options::{
@@ -587,12 +589,14 @@ impl App {
     }
 
     /// Creates a post and a delivery per target. With an idempotency key, a repeat of the same request returns the
-    /// post it created (`false` in the second field) and a different request under the same key is refused.
+    /// post it created (`false` in the second field) and a different request under the same key is refused. An
+    /// editor's post in a workspace that requires approval waits for it (its deliveries `pending_approval`).
     pub async fn create_post(
         &self,
         ws: &WorkspaceId,
         input: &NewPost,
         idempotency_key: Option<&str>,
+        author: &Author,
     ) -> Result<(PostRecord, bool)> {
         let mut v = Vec::new();
         let content = content_parts(&input.text, &input.media, &input.parts, &mut v);
@@ -613,8 +617,13 @@ impl App {
             created_at: now,
             updated_at: now,
             version: 1,
+            approval: None,
         };
         checked.fill(&mut post);
+        let held = self.needs_approval(ws, author).await?;
+        if held {
+            post.approval = Some(Approval::request(author.by.clone(), now));
+        }
         if let Some(key) = idempotency_key {
             let record = IdempotencyRecord {
                 workspace_id: ws.clone(),
@@ -642,17 +651,24 @@ impl App {
         let deliveries: Vec<Delivery> = checked
             .targets
             .iter()
-            .map(|t| Delivery {
-                options: t.options.clone(),
-                ..Delivery::new(
-                    ws.clone(),
-                    post.id.clone(),
-                    t.account.id.clone(),
-                    t.account.platform,
-                    t.text.clone(),
-                    post.scheduled_at,
-                    now,
-                )
+            .map(|t| {
+                let d = Delivery {
+                    options: t.options.clone(),
+                    ..Delivery::new(
+                        ws.clone(),
+                        post.id.clone(),
+                        t.account.id.clone(),
+                        t.account.platform,
+                        t.text.clone(),
+                        post.scheduled_at,
+                        now,
+                    )
+                };
+                if held {
+                    d.hold_for_approval(now).unwrap_or(d)
+                } else {
+                    d
+                }
             })
             .collect();
         let record = PostRecord { post, deliveries };
@@ -668,6 +684,9 @@ impl App {
                 .post(&record.post.id),
         )
         .await;
+        if held {
+            self.approval_requested(&record.post, &author.by).await;
+        }
         // A post due now or within the dispatcher's horizon is queued at once rather than on the next tick.
         self.dispatch_soon(&record.deliveries).await;
         let fresh = self
@@ -730,12 +749,15 @@ impl App {
         }
     }
 
-    /// Edits a post while none of its deliveries has been queued.
+    /// Edits a post while none of its deliveries has been queued. An editor's change, where the workspace requires
+    /// approval, is a new request for approval (an approved or rejected post waits again); anyone else's leaves the
+    /// post's approval as it was, and a post that is not approved keeps every delivery held.
     pub async fn update_post(
         &self,
         ws: &WorkspaceId,
         id: &PostId,
         patch: &PostPatch,
+        author: &Author,
     ) -> Result<PostRecord> {
         let current = self.get_post(ws, id).await?;
         let live: Vec<&Delivery> = current
@@ -813,6 +835,14 @@ impl App {
         post.scheduled_at = checked.scheduled_at;
         post.updated_at = now;
         post.version += 1;
+        let requested = self.needs_approval(ws, author).await?;
+        if requested {
+            post.approval = Some(Approval::request(author.by.clone(), now));
+        }
+        let held = post
+            .approval
+            .as_ref()
+            .is_some_and(|a| a.state != ApprovalState::Approved);
         let mut upsert = Vec::new();
         let mut keep = HashSet::new();
         for CheckedTarget {
@@ -862,6 +892,15 @@ impl App {
                 )),
             }
         }
+        if held {
+            for (d, _) in &mut upsert {
+                if d.status != DeliveryStatus::PendingApproval {
+                    *d = d.hold_for_approval(now).map_err(|_| {
+                        Error::conflict("post_not_editable", "a delivery of this post has started")
+                    })?;
+                }
+            }
+        }
         let remove: Vec<(AccountId, u64)> = live
             .iter()
             .filter(|d| !keep.contains(&d.account_id))
@@ -887,6 +926,9 @@ impl App {
             AuditEntry::new(ws.clone(), now, "post.updated", serde_json::json!({})).post(id),
         )
         .await;
+        if requested {
+            self.approval_requested(&post, &author.by).await;
+        }
         let updated: Vec<Delivery> = upsert.into_iter().map(|(d, _)| d).collect();
         self.dispatch_soon(&updated).await;
         self.get_post(ws, id).await

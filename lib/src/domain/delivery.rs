@@ -1,6 +1,7 @@
 //! A delivery: one post going to one account, and the status machine it moves through.
 //!
-//! `SCHEDULED → QUEUED → PUBLISHING → PUBLISHED`, or `FAILED`, `IN_DOUBT`, `CANCELED`. Every transition here returns a
+//! `SCHEDULED → QUEUED → PUBLISHING → PUBLISHED`, or `FAILED`, `IN_DOUBT`, `CANCELED`; a post that waits for approval
+//! holds its deliveries in `PENDING_APPROVAL` (no timer: nothing dispatches them) until it is approved. Every transition here returns a
 //! new value with the version bumped; the store writes it only if the stored version is still the one it was read at.
 
 use chrono::{DateTime, Duration, Utc};
@@ -13,6 +14,8 @@ use super::platform::PlatformKind;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryStatus {
+    /// Held until the post is approved; never dispatched.
+    PendingApproval,
     Scheduled,
     Queued,
     Publishing,
@@ -23,7 +26,8 @@ pub enum DeliveryStatus {
 }
 
 impl DeliveryStatus {
-    pub const ALL: [DeliveryStatus; 7] = [
+    pub const ALL: [DeliveryStatus; 8] = [
+        DeliveryStatus::PendingApproval,
         DeliveryStatus::Scheduled,
         DeliveryStatus::Queued,
         DeliveryStatus::Publishing,
@@ -35,6 +39,7 @@ impl DeliveryStatus {
 
     pub fn as_str(self) -> &'static str {
         match self {
+            DeliveryStatus::PendingApproval => "pending_approval",
             DeliveryStatus::Scheduled => "scheduled",
             DeliveryStatus::Queued => "queued",
             DeliveryStatus::Publishing => "publishing",
@@ -58,6 +63,12 @@ impl DeliveryStatus {
                 | DeliveryStatus::InDoubt
                 | DeliveryStatus::Canceled
         )
+    }
+
+    /// Whether a delivery in this status has a timer (`wake_at`): every live status but `pending_approval`, which
+    /// waits for a person, not for a time.
+    pub fn has_timer(self) -> bool {
+        !self.is_terminal() && self != DeliveryStatus::PendingApproval
     }
 }
 
@@ -235,9 +246,13 @@ impl Delivery {
         }
     }
 
-    /// Still editable by the user: scheduled and never attempted.
+    /// Still editable by the user: scheduled (or held for approval) and never attempted.
     pub fn is_untouched(&self) -> bool {
-        self.status == DeliveryStatus::Scheduled && self.attempts == 0 && self.generation == 0
+        matches!(
+            self.status,
+            DeliveryStatus::Scheduled | DeliveryStatus::PendingApproval
+        ) && self.attempts == 0
+            && self.generation == 0
     }
 
     fn next(&self, status: DeliveryStatus, now: DateTime<Utc>) -> Self {
@@ -558,9 +573,9 @@ impl Delivery {
         now: DateTime<Utc>,
     ) -> Result<Self, InvalidTransition> {
         match self.status {
-            DeliveryStatus::Scheduled | DeliveryStatus::Queued => {
-                Ok(self.end(status, Some(error), now))
-            }
+            DeliveryStatus::PendingApproval
+            | DeliveryStatus::Scheduled
+            | DeliveryStatus::Queued => Ok(self.end(status, Some(error), now)),
             _ => Err(self.refuse(status)),
         }
     }
@@ -606,7 +621,8 @@ impl Delivery {
         }
     }
 
-    /// A scheduled, untouched delivery gets a new time or text (the post was edited).
+    /// An untouched delivery (scheduled, or held for approval) gets a new time or text (the post was edited); it
+    /// keeps its status.
     pub fn reschedule(
         &self,
         scheduled_at: DateTime<Utc>,
@@ -614,12 +630,32 @@ impl Delivery {
         now: DateTime<Utc>,
     ) -> Result<Self, InvalidTransition> {
         if !self.is_untouched() {
+            return Err(self.refuse(self.status));
+        }
+        let mut d = self.next(self.status, now);
+        d.scheduled_at = scheduled_at;
+        d.wake_at = (d.status == DeliveryStatus::Scheduled).then_some(scheduled_at);
+        d.text = text;
+        Ok(d)
+    }
+
+    /// The post must wait for approval: an untouched delivery is held, with no timer, so nothing dispatches it.
+    pub fn hold_for_approval(&self, now: DateTime<Utc>) -> Result<Self, InvalidTransition> {
+        if !self.is_untouched() {
+            return Err(self.refuse(DeliveryStatus::PendingApproval));
+        }
+        let mut d = self.next(DeliveryStatus::PendingApproval, now);
+        d.wake_at = None;
+        Ok(d)
+    }
+
+    /// The post was approved: a held delivery is scheduled for its time (at once if that has passed).
+    pub fn approve(&self, now: DateTime<Utc>) -> Result<Self, InvalidTransition> {
+        if self.status != DeliveryStatus::PendingApproval {
             return Err(self.refuse(DeliveryStatus::Scheduled));
         }
         let mut d = self.next(DeliveryStatus::Scheduled, now);
-        d.scheduled_at = scheduled_at;
-        d.wake_at = Some(scheduled_at);
-        d.text = text;
+        d.wake_at = Some(self.scheduled_at);
         Ok(d)
     }
 }
@@ -847,8 +883,48 @@ mod tests {
         assert_ne!(again.idempotency_key(), doubt.idempotency_key());
     }
 
+    #[test]
+    fn a_held_delivery_is_never_queued_until_approved() {
+        let now = Utc::now();
+        let held = fresh().hold_for_approval(now).unwrap();
+        assert_eq!(held.status, DeliveryStatus::PendingApproval);
+        assert_eq!(held.wake_at, None, "no timer: the dispatcher never sees it");
+        assert!(held
+            .queue(now + Duration::days(1), Duration::seconds(1))
+            .is_err());
+        assert!(held.claim(now, "a1", Duration::seconds(1)).is_err());
+        let edited = held
+            .reschedule(now + Duration::hours(1), Some("new".into()), now)
+            .unwrap();
+        assert_eq!(
+            edited.status,
+            DeliveryStatus::PendingApproval,
+            "an edit keeps it held"
+        );
+        assert_eq!(edited.wake_at, None);
+        let approved = edited.approve(now).unwrap();
+        assert_eq!(approved.status, DeliveryStatus::Scheduled);
+        assert_eq!(approved.wake_at, Some(now + Duration::hours(1)));
+        assert!(approved.approve(now).is_err());
+        let again = approved.hold_for_approval(now).unwrap();
+        assert_eq!(again.status, DeliveryStatus::PendingApproval);
+        let queued = approved.queue(now, Duration::seconds(1)).unwrap();
+        assert!(
+            queued.hold_for_approval(now).is_err(),
+            "a queued delivery cannot be held"
+        );
+        assert_eq!(
+            held.cancel(DeliveryError::new("c", "c"), now)
+                .unwrap()
+                .status,
+            DeliveryStatus::Canceled
+        );
+    }
+
     #[derive(Debug, Clone)]
     enum Step {
+        Hold,
+        Approve,
         Queue,
         Claim(u8),
         Send(u8),
@@ -865,6 +941,8 @@ mod tests {
 
     fn step() -> impl Strategy<Value = Step> {
         prop_oneof![
+            Just(Step::Hold),
+            Just(Step::Approve),
             Just(Step::Queue),
             (0u8..3).prop_map(Step::Claim),
             (0u8..3).prop_map(Step::Send),
@@ -881,8 +959,8 @@ mod tests {
     }
 
     proptest! {
-        /// Whatever happens, a published delivery stays published, versions only grow, and terminal deliveries have
-        /// no timer while live ones always have one.
+        /// Whatever happens, a published delivery stays published, versions only grow, and terminal and held
+        /// deliveries have no timer while the others always have one.
         #[test]
         fn the_status_machine_keeps_its_invariants(steps in proptest::collection::vec(step(), 0..40)) {
             let mut now = Utc::now();
@@ -890,6 +968,8 @@ mod tests {
             for s in steps {
                 let before = d.clone();
                 let next = match s {
+                    Step::Hold => d.hold_for_approval(now).ok(),
+                    Step::Approve => d.approve(now).ok(),
                     Step::Queue => d.queue(now, Duration::seconds(120)).ok(),
                     Step::Claim(a) => match d.claim(now, &format!("a{a}"), Duration::seconds(60)) {
                         Ok((claimed, claim)) => {
@@ -916,7 +996,9 @@ mod tests {
                     prop_assert!(before.status != DeliveryStatus::Canceled);
                     d = n;
                 }
-                prop_assert_eq!(d.status.is_terminal(), d.wake_at.is_none());
+                prop_assert_eq!(d.status.has_timer(), d.wake_at.is_some());
+                // A held delivery has never been attempted: approval comes before any publishing.
+                prop_assert!(d.status != DeliveryStatus::PendingApproval || d.is_untouched());
                 // Only a delivery that is publishing can have a call out whose outcome nobody knows.
                 prop_assert!(d.publish_sent_at.is_none() || d.status == DeliveryStatus::Publishing);
             }

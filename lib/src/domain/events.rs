@@ -13,6 +13,13 @@ pub enum EventKind {
     PostFailed,
     #[serde(rename = "post.in_doubt")]
     PostInDoubt,
+    /// An editor's post waits for approval (created, or changed after it was approved or rejected).
+    #[serde(rename = "post.approval_requested")]
+    PostApprovalRequested,
+    #[serde(rename = "post.approved")]
+    PostApproved,
+    #[serde(rename = "post.rejected")]
+    PostRejected,
     #[serde(rename = "account.needs_reauth")]
     AccountNeedsReauth,
     /// The account's grant ends soon whatever Postora refreshes (LinkedIn's year-long refresh token, or a token
@@ -29,6 +36,9 @@ impl EventKind {
             EventKind::PostPublished => "post.published",
             EventKind::PostFailed => "post.failed",
             EventKind::PostInDoubt => "post.in_doubt",
+            EventKind::PostApprovalRequested => "post.approval_requested",
+            EventKind::PostApproved => "post.approved",
+            EventKind::PostRejected => "post.rejected",
             EventKind::AccountNeedsReauth => "account.needs_reauth",
             EventKind::AccountGrantExpiring => "account.grant_expiring",
             EventKind::DeletionCompleted => "deletion.completed",

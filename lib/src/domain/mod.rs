@@ -1,6 +1,7 @@
 //! Pure types and rules: no I/O here.
 
 pub mod account;
+pub mod approval;
 pub mod bounds;
 pub mod content;
 pub mod delivery;
@@ -17,6 +18,7 @@ pub mod roles;
 pub mod workspace;
 
 pub use account::{Account, AccountStatus, Profile, SealedTokens, TokenSet};
+pub use approval::{Approval, ApprovalState, By, RejectionComment};
 pub use delivery::{Claim, Delivery, DeliveryError, DeliveryStatus, InvalidTransition, Published};
 pub use events::{Event, EventKind};
 pub use ids::{

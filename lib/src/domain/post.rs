@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::approval::Approval;
 use super::ids::{MediaId, PostId, WorkspaceId};
 pub use super::media::MediaKind;
 
@@ -38,6 +39,10 @@ pub struct Post {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: u64,
+    /// Where the post stands in approval, once it has needed approval (an editor's post in a workspace that requires
+    /// it); absent for a post that never did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<Approval>,
 }
 
 impl Post {

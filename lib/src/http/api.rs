@@ -15,11 +15,12 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{page_limit, query, Json};
 use super::views::{
     AccountList, AccountView, ApiKeyCreated, ApiKeyList, ApiKeyView, AuditPage, ExportLine,
-    NewApiKey, PostPage, PostView, RetryRequest, WorkspaceErasedView,
+    NewApiKey, PostPage, PostView, RejectRequest, RetryRequest, WorkspaceErasedView,
 };
+use crate::app::approval::Author;
 use crate::app::posts::{NewPost, PostPatch};
 use crate::app::App;
-use crate::domain::{AccountId, DeliveryStatus, PostId, Role};
+use crate::domain::{AccountId, By, DeliveryStatus, PostId, Role};
 use crate::error::Error;
 use crate::ports::PostFilter;
 
@@ -37,12 +38,23 @@ pub fn router() -> Router<Arc<App>> {
             "/v1/posts/{id}/deliveries/{account_id}/retry",
             post(retry_delivery),
         )
+        .route("/v1/posts/{id}/approve", post(approve_post))
+        .route("/v1/posts/{id}/reject", post(reject_post))
         .route("/v1/export", get(export_workspace))
         .route("/v1/workspace", delete(erase_workspace))
         .route("/v1/audit", get(list_audit))
         .route("/v1/api-keys", get(list_api_keys).post(create_api_key))
         .route("/v1/api-keys/{id}", delete(revoke_api_key))
         .merge(super::media::router())
+}
+
+/// Who writes or decides on a post: the caller, in their role.
+fn author(caller: &Caller) -> Author {
+    let by = match &caller.actor {
+        Actor::Key { id } => By::ApiKey(id.clone()),
+        Actor::Person { id, .. } => By::Person(id.clone()),
+    };
+    Author::new(by, caller.role)
 }
 
 fn post_id(raw: &str) -> Result<PostId, ApiError> {
@@ -144,12 +156,14 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     security(("api_key" = [])))]
 async fn create_post(
     State(app): State<Arc<App>>,
-    Caller { workspace: ws, .. }: Caller,
+    caller: Caller,
     headers: HeaderMap,
     Json(input): Json<NewPost>,
 ) -> Result<Response, ApiError> {
     let key = idempotency_key(&headers)?;
-    let (record, created) = app.create_post(&ws, &input, key.as_deref()).await?;
+    let (record, created) = app
+        .create_post(&caller.workspace, &input, key.as_deref(), &author(&caller))
+        .await?;
     let mut resp = (StatusCode::CREATED, axum::Json(PostView::from(&record))).into_response();
     if !created {
         resp.headers_mut().insert(
@@ -207,7 +221,7 @@ async fn list_posts(
     let status = q
         .status
         .as_deref()
-        .map(|s| DeliveryStatus::parse(s).ok_or_else(|| ApiError::invalid("status", "must be one of scheduled, queued, publishing, published, failed, in_doubt, canceled")))
+        .map(|s| DeliveryStatus::parse(s).ok_or_else(|| ApiError::invalid("status", "must be one of pending_approval, scheduled, queued, publishing, published, failed, in_doubt, canceled")))
         .transpose()?;
     let limit = page_limit(q.limit.as_deref(), 50)?;
     let filter = PostFilter {
@@ -247,13 +261,52 @@ async fn get_post(
     security(("api_key" = [])))]
 async fn update_post(
     State(app): State<Arc<App>>,
-    Caller { workspace: ws, .. }: Caller,
+    caller: Caller,
     Path(id): Path<String>,
     Json(patch): Json<PostPatch>,
 ) -> Result<Json<PostView>, ApiError> {
     let id = post_id(&id)?;
     Ok(Json(PostView::from(
-        &app.update_post(&ws, &id, &patch).await?,
+        &app.update_post(&caller.workspace, &id, &patch, &author(&caller))
+            .await?,
+    )))
+}
+
+/// Approves a post that waits for approval (owners, admins and clients): its deliveries are scheduled for their time,
+/// and published at once if that has passed.
+#[utoipa::path(post, path = "/v1/posts/{id}/approve", tag = "posts", params(("id" = String, Path)),
+    responses((status = 200, body = PostView), (status = 403, body = ErrorBody, description = "the caller's role may not approve"),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "`not_pending_approval`: the post is not waiting for approval")),
+    security(("api_key" = [])))]
+async fn approve_post(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<PostView>, ApiError> {
+    let id = post_id(&id)?;
+    Ok(Json(PostView::from(
+        &app.approve_post(&caller.workspace, &id, &author(&caller))
+            .await?,
+    )))
+}
+
+/// Rejects a post that waits for approval, with a comment (owners, admins and clients): its deliveries stay held, and
+/// an editor's change to the post asks for approval again.
+#[utoipa::path(post, path = "/v1/posts/{id}/reject", tag = "posts", params(("id" = String, Path)), request_body = RejectRequest,
+    responses((status = 200, body = PostView), (status = 403, body = ErrorBody, description = "the caller's role may not reject"),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "`not_pending_approval`: the post is not waiting for approval"),
+        (status = 422, body = ErrorBody, description = "`comment` is empty or longer than 2000 characters")),
+    security(("api_key" = [])))]
+async fn reject_post(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(input): Json<RejectRequest>,
+) -> Result<Json<PostView>, ApiError> {
+    let id = post_id(&id)?;
+    Ok(Json(PostView::from(
+        &app.reject_post(&caller.workspace, &id, &author(&caller), &input.comment)
+            .await?,
     )))
 }
 

@@ -15,6 +15,7 @@ use crate::app::posts;
     paths(
         connect::connect, connect::connect_bluesky_app_password, api::list_accounts, api::get_account, api::account_options, api::disconnect,
         api::create_post, api::list_posts, api::get_post, api::update_post, api::cancel_post, api::retry_delivery,
+        api::approve_post, api::reject_post,
         api::export_workspace, api::erase_workspace, api::list_audit,
         api::list_api_keys, api::create_api_key, api::revoke_api_key,
         media::upload_media, media::import_media, media::start_upload, media::upload_status, media::abort_upload,
@@ -28,6 +29,7 @@ use crate::app::posts;
         error::ErrorBody, error::ErrorDetail, error::FieldError,
         views::AccountView, views::AccountList, api::AccountOptionsView, views::DeliveryView, views::PostView, views::PostPage,
         views::ConnectStarted, views::ConnectInput, views::RetryRequest, views::Health,
+        views::ApprovalView, views::ByView, views::RejectRequest, crate::domain::ApprovalState,
         views::ExportedAccount, views::ExportedMedia, views::ExportLine, views::AuditPage, views::WorkspaceErasedView,
         views::ApiKeyView, views::ApiKeyList, views::ApiKeyCreated, views::NewApiKey,
         views::DeletionAccepted, views::DeauthorizeDone, views::DeletionStatusView, meta::SignedRequestForm,
@@ -137,6 +139,8 @@ fn links() -> Vec<(&'static str, &'static str, &'static str, Value)> {
             ("GetPost", to("get_post", json!({"id": id}))),
             ("UpdatePost", to("update_post", json!({"id": id}))),
             ("CancelPost", to("cancel_post", json!({"id": id}))),
+            ("ApprovePost", to("approve_post", json!({"id": id}))),
+            ("RejectPost", to("reject_post", json!({"id": id}))),
             (
                 "RetryDelivery",
                 to(

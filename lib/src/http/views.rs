@@ -8,8 +8,9 @@ use crate::app::privacy::{ExportRecord, WorkspaceErased};
 use crate::domain::media::MediaSource;
 use crate::domain::media_rules::{assess, Assessment};
 use crate::domain::{
-    Account, AccountStatus, ApiKeyRecord, AuditEntry, DeletionRequest, DeletionStatus, Delivery,
-    DeliveryError, DeliveryStatus, Media, MediaFormat, MediaItem, MediaKind, PlatformKind,
+    Account, AccountStatus, ApiKeyRecord, Approval, ApprovalState, AuditEntry, By, DeletionRequest,
+    DeletionStatus, Delivery, DeliveryError, DeliveryStatus, Media, MediaFormat, MediaItem,
+    MediaKind, PlatformKind,
 };
 use crate::ports::PostRecord;
 
@@ -146,7 +147,78 @@ pub struct PostView {
     pub scheduled_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Where the post stands in approval; absent for a post that never needed it (see `POST /v1/posts/{id}/approve`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<ApprovalView>,
     pub deliveries: Vec<DeliveryView>,
+}
+
+/// Who did something to a post.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ByView {
+    /// `person` or `api_key`.
+    pub kind: String,
+    /// The person's id, or the API key's public id.
+    pub id: String,
+}
+
+impl From<&By> for ByView {
+    fn from(b: &By) -> Self {
+        match b {
+            By::Person(id) => ByView {
+                kind: "person".into(),
+                id: id.to_string(),
+            },
+            By::ApiKey(id) => ByView {
+                kind: "api_key".into(),
+                id: id.clone(),
+            },
+        }
+    }
+}
+
+/// A post's approval: requested by an editor, then approved or rejected by an owner, an admin or a client. While it
+/// is `pending` or `rejected` the post's deliveries are `pending_approval` and nothing is published.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ApprovalView {
+    pub state: ApprovalState,
+    pub requested_by: ByView,
+    pub requested_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approved_by: Option<ByView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approved_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejected_by: Option<ByView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejected_at: Option<DateTime<Utc>>,
+    /// Why it was rejected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+}
+
+impl From<&Approval> for ApprovalView {
+    fn from(a: &Approval) -> Self {
+        ApprovalView {
+            state: a.state,
+            requested_by: ByView::from(&a.requested_by),
+            requested_at: a.requested_at,
+            approved_by: a.approved_by.as_ref().map(ByView::from),
+            approved_at: a.approved_at,
+            rejected_by: a.rejected_by.as_ref().map(ByView::from),
+            rejected_at: a.rejected_at,
+            comment: a.comment.clone(),
+        }
+    }
+}
+
+/// Why a post is rejected.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RejectRequest {
+    /// 1 to 2000 characters, shown with the post.
+    #[schema(min_length = 1, max_length = 2000)]
+    pub comment: String,
 }
 
 /// A media item as a post uses it.
@@ -190,6 +262,7 @@ impl From<&PostRecord> for PostView {
             scheduled_at: r.post.scheduled_at,
             created_at: r.post.created_at,
             updated_at: r.post.updated_at,
+            approval: r.post.approval.as_ref().map(ApprovalView::from),
             deliveries: r.deliveries.iter().map(DeliveryView::from).collect(),
         }
     }

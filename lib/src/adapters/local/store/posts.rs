@@ -391,10 +391,10 @@ impl PostStore for SqliteStore {
             .call(move |c| {
                 let mut st = c
                     .prepare(
-                        "SELECT data FROM deliveries WHERE workspace_id = ?1 AND account_id = ?2 AND status IN (?3, ?4, ?5)",
+                        "SELECT data FROM deliveries WHERE workspace_id = ?1 AND account_id = ?2 AND status IN (?3, ?4, ?5, ?6)",
                     )?;
                 let rows = st
-                    .query_map(params![ws, acc, live[0], live[1], live[2]], |r| r.get::<_, String>(0))?;
+                    .query_map(params![ws, acc, live[0], live[1], live[2], live[3]], |r| r.get::<_, String>(0))?;
                 rows.map(|r| r.map_err(StoreError::from).and_then(|s| from_json(&s))).collect()
             })
             .await
