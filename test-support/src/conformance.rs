@@ -749,6 +749,44 @@ pub async fn posts_and_deliveries(s: &Stores) {
         "due deliveries come earliest first"
     );
 
+    // A delivery held for approval is in neither the due nor the timer listing, however late it is, yet it is live;
+    // once approved it is due.
+    let a3 = AccountId::generate();
+    let mut held = post(&w.id, t0, &[&a3]);
+    held.deliveries = held
+        .deliveries
+        .iter()
+        .map(|d| d.hold_for_approval(now()).unwrap())
+        .collect();
+    s.posts.create_post(&held).await.unwrap();
+    let late = t0 + chrono::Duration::days(30);
+    let due = s.posts.due_deliveries(late, 10_000).await.unwrap();
+    assert!(
+        !due.iter().any(|d| d.post_id == held.post.id),
+        "a delivery pending approval is never due"
+    );
+    let expired = s.posts.expired_deliveries(late, 10_000).await.unwrap();
+    assert!(!expired.iter().any(|d| d.post_id == held.post.id));
+    let live = s
+        .posts
+        .live_deliveries_for_account(&w.id, &a3)
+        .await
+        .unwrap();
+    assert_eq!(
+        live.len(),
+        1,
+        "a held delivery is live (a disconnect cancels it)"
+    );
+    let h = &held.deliveries[0];
+    let approved = h.approve(now()).unwrap();
+    s.posts.save_delivery(&approved, h.version).await.unwrap();
+    let due = s.posts.due_deliveries(t0, 10_000).await.unwrap();
+    assert!(
+        due.iter().any(|d| d.key() == approved.key()),
+        "approved, it is due"
+    );
+    s.posts.delete_post(&w.id, &held.post.id).await.unwrap();
+
     // Conditional transitions.
     let d = got.deliveries[0].clone();
     let queued = d.queue(t0, chrono::Duration::seconds(120)).unwrap();

@@ -20,6 +20,7 @@ async fn a_tick_queues_the_deliveries_that_are_due() {
     let now = chrono::Utc::now();
     let ws = WorkspaceId::generate();
     let post = Post {
+        approval: None,
         id: PostId::generate(),
         workspace_id: ws.clone(),
         text: "Due now".into(),

@@ -75,6 +75,7 @@ async fn the_publisher_settles_a_batch_and_fails_only_the_malformed_message() {
         .store
         .create_post(&PostRecord {
             post: Post {
+                approval: None,
                 id: key.post_id.clone(),
                 workspace_id: key.workspace_id.clone(),
                 text: "Hello".into(),

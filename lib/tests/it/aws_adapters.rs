@@ -62,6 +62,7 @@ fn account(ws: &WorkspaceId, user: &str) -> Account {
 
 fn post(ws: &WorkspaceId, accounts: &[AccountId], at: DateTime<Utc>) -> PostRecord {
     let p = Post {
+        approval: None,
         id: PostId::generate(),
         workspace_id: ws.clone(),
         text: "Hello".into(),

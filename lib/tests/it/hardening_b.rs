@@ -680,6 +680,7 @@ async fn posts_matching_nothing_but_the_oldest(stores: &Stores, ws: &WorkspaceId
     for i in 0..60 {
         let at = base + chrono::Duration::minutes(i);
         let post = Post {
+            approval: None,
             id: PostId::generate(),
             workspace_id: ws.clone(),
             text: format!("post {i}"),

@@ -23,6 +23,7 @@
 mod api;
 mod api_document;
 mod api_keys;
+mod approval;
 mod aws_adapters;
 mod aws_conformance;
 mod aws_deletion;
