@@ -1197,6 +1197,10 @@ pub async fn ephemeral_records(s: &Stores) {
         return_url: None,
         expires_at: now() + chrono::Duration::minutes(10),
         pending: None,
+        started_by: Some(postora::domain::ConnectStarter::Person {
+            person_id: postora::domain::PersonId::generate(),
+            session_hash: "ab".repeat(32),
+        }),
         context: Some(serde_json::json!({"instance": "https://social.example"})),
     };
     s.ephemeral.put_oauth_state(&st).await.unwrap();

@@ -171,7 +171,14 @@ async fn a_short_deadline_records_media_still_processing_and_the_delivery_resume
     .unwrap();
     let (ws, _) = app.create_workspace("deadline").await.unwrap();
     let start = app
-        .start_connect(&ws.id, PlatformKind::Threads, None)
+        .start_connect(
+            &ws.id,
+            PlatformKind::Threads,
+            None,
+            postora::domain::ConnectStarter::ApiKey {
+                key_id: "test".into(),
+            },
+        )
         .await
         .unwrap();
     let back = fake
@@ -190,6 +197,7 @@ async fn a_short_deadline_records_media_still_processing_and_the_delivery_resume
                 state: param("state"),
                 ..CallbackParams::default()
             },
+            None,
         )
         .await
         .unwrap()

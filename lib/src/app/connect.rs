@@ -10,8 +10,8 @@ use super::App;
 use crate::domain::ids::random_token;
 use crate::domain::records::OAUTH_STATE_TTL;
 use crate::domain::{
-    Account, AccountId, AccountStatus, AuditEntry, OAuthState, PlatformKind, Profile, TokenSet,
-    WorkspaceId,
+    Account, AccountId, AccountStatus, AuditEntry, ConnectStarter, OAuthState, PlatformKind,
+    Profile, SessionToken, TokenSet, WorkspaceId,
 };
 use crate::error::{Error, Result};
 use crate::ports::{new_pkce_verifier, AuthorizeRequest, CodeExchange, Connection, PlatformError};
@@ -117,6 +117,11 @@ pub enum CallbackError {
     Unavailable,
     #[error("no account was chosen, so nothing was connected; start again from Postora to choose")]
     NothingChosen,
+    #[error(
+        "this connection was started by someone else, or in another browser or session: nothing was connected. \
+         Sign in to Postora as the person who started it, in the same browser, and start again"
+    )]
+    NotStarter,
 }
 
 impl App {
@@ -127,6 +132,7 @@ impl App {
         ws: &WorkspaceId,
         platform: PlatformKind,
         server: Option<(&str, &str)>,
+        started_by: ConnectStarter,
     ) -> Result<ConnectStart> {
         let adapter = self
             .platforms
@@ -165,6 +171,7 @@ impl App {
                 expires_at,
                 pending: None,
                 context: authorization.context,
+                started_by: Some(started_by),
             })
             .await?;
         Ok(ConnectStart {
@@ -174,10 +181,14 @@ impl App {
         })
     }
 
+    /// Completes a consent at the callback. `session` is the session the request came with: what a person started
+    /// completes only with their own session (the one that started it), so a link completed in anyone else's
+    /// browser connects nothing.
     pub async fn complete_connect(
         &self,
         platform: PlatformKind,
         params: &CallbackParams,
+        session: Option<&SessionToken>,
     ) -> Result<Callback, CallbackError> {
         let adapter = self
             .platforms
@@ -197,6 +208,7 @@ impl App {
             .map_err(|_| CallbackError::Unavailable)?
             .filter(|s| s.platform == platform && s.pending.is_none())
             .ok_or(CallbackError::BadState)?;
+        self.check_starter(&stored, session).await?;
         if let Some(error) = &params.error {
             let detail = params.error_description.as_deref().unwrap_or(error);
             return Err(CallbackError::Denied(detail.chars().take(200).collect()));
@@ -235,6 +247,37 @@ impl App {
             accounts,
             return_url: stored.return_url,
         }))
+    }
+
+    /// A connection a person started goes on only in the browser session that started it, while that session is
+    /// live: the request must carry the same session (its token's hash is the one kept with the state).
+    async fn check_starter(
+        &self,
+        stored: &OAuthState,
+        session: Option<&SessionToken>,
+    ) -> Result<(), CallbackError> {
+        let Some(ConnectStarter::Person {
+            person_id,
+            session_hash,
+        }) = &stored.started_by
+        else {
+            return Ok(());
+        };
+        let Some(token) = session else {
+            return Err(CallbackError::NotStarter);
+        };
+        let same = bool::from(subtle::ConstantTimeEq::ct_eq(
+            token.hash().as_bytes(),
+            session_hash.as_bytes(),
+        ));
+        if !same || &token.person() != person_id {
+            return Err(CallbackError::NotStarter);
+        }
+        match self.check_session(token, None).await {
+            Ok(_) => Ok(()),
+            Err(Error::Unavailable(_)) => Err(CallbackError::Unavailable),
+            Err(_) => Err(CallbackError::NotStarter),
+        }
     }
 
     /// Keeps the identities sealed for ten minutes under a new single-use token, for the person to choose from.
@@ -304,6 +347,7 @@ impl App {
         platform: PlatformKind,
         token: &str,
         chosen: &[usize],
+        session: Option<&SessionToken>,
     ) -> Result<ConnectOutcome, CallbackError> {
         if token.is_empty() || token.len() > 256 {
             return Err(CallbackError::BadState);
@@ -316,6 +360,7 @@ impl App {
             .map_err(|_| CallbackError::Unavailable)?
             .filter(|s| s.platform == platform)
             .ok_or(CallbackError::BadState)?;
+        self.check_starter(&stored, session).await?;
         let sealed = stored
             .pending
             .as_deref()

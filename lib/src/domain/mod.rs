@@ -35,6 +35,8 @@ pub use people::{
 };
 pub use platform::{ContentLimits, PlatformKind, TextMeasure};
 pub use post::{Media, MediaKind, Post, ThreadPart};
-pub use records::{AuditEntry, DeletionRequest, DeletionStatus, IdempotencyRecord, OAuthState};
+pub use records::{
+    AuditEntry, ConnectStarter, DeletionRequest, DeletionStatus, IdempotencyRecord, OAuthState,
+};
 pub use roles::{Invitation, Membership, Role};
 pub use workspace::{ApiKey, ApiKeyRecord, Workspace, WorkspaceSettings};

@@ -5,7 +5,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::ids::{PostId, WorkspaceId};
+use super::ids::{PersonId, PostId, WorkspaceId};
 use super::platform::PlatformKind;
 
 /// A pending OAuth authorization, consumed exactly once by the callback.
@@ -26,6 +26,36 @@ pub struct OAuthState {
     /// What the platform adapter asked to keep until the callback (nothing secret).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<serde_json::Value>,
+    /// Who started connecting. What a person started completes only in the browser session that started it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_by: Option<ConnectStarter>,
+}
+
+/// Who started connecting an account.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum ConnectStarter {
+    /// A member, in one of their sessions (SHA-256 of its token): the callback must come with that session.
+    Person {
+        person_id: PersonId,
+        session_hash: String,
+    },
+    /// An API key, by its public id.
+    ApiKey { key_id: String },
+}
+
+impl fmt::Debug for ConnectStarter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConnectStarter::Person { person_id, .. } => f
+                .debug_struct("Person")
+                .field("person_id", person_id)
+                .finish_non_exhaustive(),
+            ConnectStarter::ApiKey { key_id } => {
+                f.debug_struct("ApiKey").field("key_id", key_id).finish()
+            }
+        }
+    }
 }
 
 impl fmt::Debug for OAuthState {
@@ -34,6 +64,7 @@ impl fmt::Debug for OAuthState {
             .field("workspace_id", &self.workspace_id)
             .field("platform", &self.platform)
             .field("expires_at", &self.expires_at)
+            .field("started_by", &self.started_by)
             .finish_non_exhaustive()
     }
 }

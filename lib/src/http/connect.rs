@@ -6,17 +6,19 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 
-use super::auth::Caller;
+use super::auth::{Actor, Caller};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{parse_json, Json};
+use super::session::session_token;
 use super::views::{AccountView, AppPasswordInput, ConnectInput, ConnectStarted, Connected};
 use crate::app::App;
-use crate::domain::PlatformKind;
+use crate::domain::{ConnectStarter, PlatformKind};
+use crate::error::Error;
 
 pub fn router() -> Router<Arc<App>> {
     Router::new()
@@ -38,7 +40,12 @@ pub fn router() -> Router<Arc<App>> {
     security(("api_key" = [])))]
 pub(super) async fn connect(
     State(app): State<Arc<App>>,
-    Caller { workspace: ws, .. }: Caller,
+    Caller {
+        workspace: ws,
+        actor,
+        ..
+    }: Caller,
+    headers: HeaderMap,
     Path(platform): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Json<ConnectStarted>, ApiError> {
@@ -74,7 +81,16 @@ pub(super) async fn connect(
             ))
         }
     };
-    let start = app.start_connect(&ws, platform, server).await?;
+    // A person's connection completes only in the session that started it (the one this request came with).
+    let started_by = match (actor, session_token(&headers)) {
+        (Actor::Person { id, .. }, Some(token)) => ConnectStarter::Person {
+            person_id: id,
+            session_hash: token.hash(),
+        },
+        (Actor::Person { .. }, None) => return Err(Error::Unauthorized.into()),
+        (Actor::Key { id }, _) => ConnectStarter::ApiKey { key_id: id },
+    };
+    let start = app.start_connect(&ws, platform, server, started_by).await?;
     Ok(Json(ConnectStarted {
         authorize_url: start.authorize_url,
         state: start.state,

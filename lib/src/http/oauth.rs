@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, RawQuery, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -14,6 +14,7 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 
 use super::html::{html_escape, html_page};
+use super::session::session_token;
 use crate::app::connect::{Callback, CallbackError, CallbackParams, Choice, ConnectOutcome};
 use crate::app::App;
 use crate::domain::PlatformKind;
@@ -71,6 +72,7 @@ async fn callback(
     State(app): State<Arc<App>>,
     Path(platform): Path<String>,
     RawQuery(raw): RawQuery,
+    headers: HeaderMap,
 ) -> Response {
     let Ok(platform) = platform.parse::<PlatformKind>() else {
         return unknown_platform();
@@ -83,7 +85,10 @@ async fn callback(
         error_description: q.error_description,
         iss: q.iss,
     };
-    match app.complete_connect(platform, &params).await {
+    match app
+        .complete_connect(platform, &params, session_token(&headers).as_ref())
+        .await
+    {
         Ok(Callback::Connected(outcome)) => connected(platform, outcome),
         Ok(Callback::Choose(choice)) => choice_page(&choice),
         Err(e) => failed(platform, e),
@@ -94,6 +99,7 @@ async fn callback(
 async fn choose(
     State(app): State<Arc<App>>,
     Path(platform): Path<String>,
+    headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
     let Ok(platform) = platform.parse::<PlatformKind>() else {
@@ -111,7 +117,10 @@ async fn choose(
         .filter_map(|(_, v)| v.parse().ok())
         .take(1000)
         .collect();
-    match app.finish_choice(platform, token, &chosen).await {
+    match app
+        .finish_choice(platform, token, &chosen, session_token(&headers).as_ref())
+        .await
+    {
         Ok(outcome) => connected(platform, outcome),
         Err(e) => failed(platform, e),
     }
@@ -198,7 +207,7 @@ fn failed(platform: PlatformKind, e: CallbackError) -> Response {
     let status = match e {
         CallbackError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         CallbackError::Disabled(_) => StatusCode::NOT_FOUND,
-        CallbackError::Denied(_) => StatusCode::FORBIDDEN,
+        CallbackError::Denied(_) | CallbackError::NotStarter => StatusCode::FORBIDDEN,
         CallbackError::Exchange(_)
         | CallbackError::BadState
         | CallbackError::Malformed(_)

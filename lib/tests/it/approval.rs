@@ -15,12 +15,12 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 /// A member signed in: their session token, sent as the browser would.
-struct Member {
-    id: PersonId,
-    token: SessionToken,
+pub(crate) struct Member {
+    pub(crate) id: PersonId,
+    pub(crate) token: SessionToken,
 }
 
-async fn member(t: &TestApp, ws: &WorkspaceId, name: &str, role: Role) -> Member {
+pub(crate) async fn member(t: &TestApp, ws: &WorkspaceId, name: &str, role: Role) -> Member {
     let now = Utc::now();
     let person = Person {
         id: PersonId::generate(),
@@ -60,7 +60,7 @@ async fn member(t: &TestApp, ws: &WorkspaceId, name: &str, role: Role) -> Member
 }
 
 /// A request from a member's browser: the session cookie, the workspace, Postora's own origin and the CSRF token.
-async fn send(
+pub(crate) async fn send(
     t: &TestApp,
     m: &Member,
     ws: &WorkspaceId,

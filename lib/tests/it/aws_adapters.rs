@@ -698,6 +698,9 @@ async fn an_oauth_state_is_taken_exactly_once_and_only_before_it_expires() {
         return_url: None,
         expires_at: now() + Duration::minutes(10),
         pending: None,
+        started_by: Some(postora::domain::ConnectStarter::ApiKey {
+            key_id: "k1".into(),
+        }),
         context: None,
     };
     store.put_oauth_state(&state).await.unwrap();

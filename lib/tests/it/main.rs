@@ -32,6 +32,7 @@ mod aws_logs;
 mod aws_secrets;
 mod aws_template;
 mod bluesky;
+mod connect_binding;
 mod deletion;
 mod deletion_scenarios;
 mod facebook_pages;
