@@ -1,6 +1,8 @@
-//! The mail Postora sends to people: each message's words in one place, in plain text and HTML, signed with the
-//! operator's name, and sent through the [`Mailer`](crate::ports::Mailer) port.
+//! The mail Postora sends to people: each message's words in one place (a plain-text and an HTML template per message
+//! under `lib/templates/mail/`, the HTML escaped), signed with the operator's name, and sent through the
+//! [`Mailer`](crate::ports::Mailer) port.
 
+use askama::Template;
 use chrono::{DateTime, Utc};
 
 use super::App;
@@ -40,114 +42,204 @@ pub enum Message<'a> {
     },
 }
 
+/// What the templates of `lib/templates/mail/` may show: every message's values, empty where a message has none.
+/// Each message has a plain-text template and an HTML one (escaping on), signed with the operator's name.
+#[derive(Default)]
+struct Vars<'a> {
+    operator: &'a str,
+    name: &'a str,
+    link: &'a str,
+    new_email: &'a str,
+    on_off: &'a str,
+    at: String,
+    ip: &'a str,
+    user_agent: &'a str,
+    inviter: &'a str,
+    workspace: &'a str,
+    role: &'a str,
+}
+
+/// A message's two templates: `$text` (plain) and `$html` (escaped), over the same [`Vars`].
+macro_rules! templates {
+    ($text:ident, $text_path:tt, $html:ident, $html_path:tt) => {
+        #[derive(Template)]
+        #[template(path = $text_path)]
+        struct $text<'a> {
+            v: &'a Vars<'a>,
+        }
+
+        #[derive(Template)]
+        #[template(path = $html_path)]
+        struct $html<'a> {
+            v: &'a Vars<'a>,
+            subject: &'a str,
+        }
+    };
+}
+
+templates!(
+    VerifyText,
+    "mail/verify_email.txt",
+    VerifyHtml,
+    "mail/verify_email.html"
+);
+templates!(
+    ResetText,
+    "mail/reset_password.txt",
+    ResetHtml,
+    "mail/reset_password.html"
+);
+templates!(
+    ChangingText,
+    "mail/email_changing.txt",
+    ChangingHtml,
+    "mail/email_changing.html"
+);
+templates!(
+    PasswordText,
+    "mail/password_changed.txt",
+    PasswordHtml,
+    "mail/password_changed.html"
+);
+templates!(
+    TwoFactorText,
+    "mail/two_factor_changed.txt",
+    TwoFactorHtml,
+    "mail/two_factor_changed.html"
+);
+templates!(
+    SignInText,
+    "mail/new_sign_in.txt",
+    SignInHtml,
+    "mail/new_sign_in.html"
+);
+templates!(
+    InvitationText,
+    "mail/invitation.txt",
+    InvitationHtml,
+    "mail/invitation.html"
+);
+
 impl Message<'_> {
     /// The subject, the plain-text body and the HTML body, signed with `operator`.
-    pub fn render(&self, operator: &str) -> (String, String, String) {
-        let (subject, lines): (String, Vec<String>) = match self {
-            Message::VerifyEmail { name, link } => (
-                "Confirm your email address".into(),
-                vec![
-                    format!("Hello {name},"),
-                    "Open this link to confirm your email address for Postora:".into(),
-                    link.to_string(),
-                    "The link works once and for 24 hours. If you did not sign up, ignore this message.".into(),
-                ],
-            ),
-            Message::ResetPassword { name, link } => (
-                "Reset your Postora password".into(),
-                vec![
-                    format!("Hello {name},"),
-                    "Open this link to choose a new password:".into(),
-                    link.to_string(),
-                    "The link works once and for one hour. If you did not ask for it, ignore this message: your password stays as it is.".into(),
-                ],
-            ),
-            Message::EmailChanging { name, new_email } => (
-                "Your Postora email address is changing".into(),
-                vec![
-                    format!("Hello {name},"),
-                    format!("Someone signed in to your account asked to change its address to {new_email}. It changes once that address is confirmed."),
-                    "If this was not you, change your password and sign out everywhere from your settings.".into(),
-                ],
-            ),
-            Message::PasswordChanged { name } => (
-                "Your Postora password was changed".into(),
-                vec![
-                    format!("Hello {name},"),
-                    "Your password was changed, and your other sessions were signed out.".into(),
-                    "If this was not you, reset your password now.".into(),
-                ],
-            ),
-            Message::TwoFactorChanged { name, enabled } => (
-                format!(
-                    "Two-factor authentication was turned {}",
-                    if *enabled { "on" } else { "off" }
-                ),
-                vec![
-                    format!("Hello {name},"),
-                    format!(
-                        "Two-factor authentication was turned {} for your Postora account.",
-                        if *enabled { "on" } else { "off" }
-                    ),
-                    "If this was not you, reset your password now.".into(),
-                ],
-            ),
+    pub fn render(&self, operator: &str) -> Result<(String, String, String)> {
+        let mut v = Vars {
+            operator,
+            ..Vars::default()
+        };
+        let subject: String = match self {
+            Message::VerifyEmail { name, link } => {
+                (v.name, v.link) = (name, link);
+                "Confirm your email address".into()
+            }
+            Message::ResetPassword { name, link } => {
+                (v.name, v.link) = (name, link);
+                "Reset your Postora password".into()
+            }
+            Message::EmailChanging { name, new_email } => {
+                (v.name, v.new_email) = (name, new_email.as_str());
+                "Your Postora email address is changing".into()
+            }
+            Message::PasswordChanged { name } => {
+                v.name = name;
+                "Your Postora password was changed".into()
+            }
+            Message::TwoFactorChanged { name, enabled } => {
+                v.name = name;
+                v.on_off = if *enabled { "on" } else { "off" };
+                format!("Two-factor authentication was turned {}", v.on_off)
+            }
             Message::NewSignIn {
                 name,
                 at,
                 ip,
                 user_agent,
-            } => (
-                "New sign-in to your Postora account".into(),
-                vec![
-                    format!("Hello {name},"),
-                    format!(
-                        "Your account was signed in to from a new browser at {} UTC, from {ip} ({user_agent}).",
-                        at.format("%Y-%m-%d %H:%M")
-                    ),
-                    "If this was not you, change your password and sign out everywhere from your settings.".into(),
-                ],
-            ),
+            } => {
+                (v.name, v.ip, v.user_agent) = (name, ip, user_agent);
+                v.at = at.format("%Y-%m-%d %H:%M").to_string();
+                "New sign-in to your Postora account".into()
+            }
             Message::Invitation {
                 inviter,
                 workspace,
                 role,
                 link,
-            } => (
-                format!("{inviter} invited you to {workspace} on Postora"),
-                vec![
-                    format!("{inviter} invited you to join the workspace {workspace} on Postora as {role}."),
-                    "Open this link to accept:".into(),
-                    link.to_string(),
-                    "The invitation works once and for 7 days.".into(),
-                ],
+            } => {
+                (v.inviter, v.workspace, v.link) = (inviter, workspace, link);
+                v.role = role.as_str();
+                format!("{inviter} invited you to {workspace} on Postora")
+            }
+        };
+        let v = &v;
+        let subject_ref = subject.as_str();
+        let rendered = match self {
+            Message::VerifyEmail { .. } => both(
+                VerifyText { v },
+                VerifyHtml {
+                    v,
+                    subject: subject_ref,
+                },
+            ),
+            Message::ResetPassword { .. } => both(
+                ResetText { v },
+                ResetHtml {
+                    v,
+                    subject: subject_ref,
+                },
+            ),
+            Message::EmailChanging { .. } => both(
+                ChangingText { v },
+                ChangingHtml {
+                    v,
+                    subject: subject_ref,
+                },
+            ),
+            Message::PasswordChanged { .. } => both(
+                PasswordText { v },
+                PasswordHtml {
+                    v,
+                    subject: subject_ref,
+                },
+            ),
+            Message::TwoFactorChanged { .. } => both(
+                TwoFactorText { v },
+                TwoFactorHtml {
+                    v,
+                    subject: subject_ref,
+                },
+            ),
+            Message::NewSignIn { .. } => both(
+                SignInText { v },
+                SignInHtml {
+                    v,
+                    subject: subject_ref,
+                },
+            ),
+            Message::Invitation { .. } => both(
+                InvitationText { v },
+                InvitationHtml {
+                    v,
+                    subject: subject_ref,
+                },
             ),
         };
-        let text = format!("{}\n\n{operator}\n", lines.join("\n\n"));
-        let html = format!(
-            "<!doctype html><html><body>{}<p>{}</p></body></html>",
-            lines
-                .iter()
-                .map(|l| format!("<p>{}</p>", escape(l)))
-                .collect::<String>(),
-            escape(operator)
-        );
-        (subject, text, html)
+        let (text, html) = rendered.map_err(|e| {
+            tracing::error!(error = %e, "a mail template did not render");
+            Error::Unavailable("the message could not be written".into())
+        })?;
+        Ok((subject, text, html))
     }
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+fn both(text: impl Template, html: impl Template) -> askama::Result<(String, String)> {
+    Ok((text.render()?, html.render()?))
 }
 
 impl App {
     /// Sends `message` to `to`. A mail service that cannot take it is [`Error::Unavailable`]: nothing else changes
     /// because of it, and the person can ask again.
     pub async fn send_mail(&self, to: &EmailAddress, message: Message<'_>) -> Result<()> {
-        let (subject, text, html) = message.render(&self.settings.operator.name);
+        let (subject, text, html) = message.render(&self.settings.operator.name)?;
         let email = Email {
             to: to.clone(),
             subject,

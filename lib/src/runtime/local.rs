@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::{assemble, platforms, Backend, Shutdown, StartError};
 use crate::adapters::local::{
-    Db, LocalBlobs, LocalBus, MasterKeyFile, Outbox, SqliteQueue, SqliteStore, Webhook,
+    Db, LocalBlobs, LocalBus, MasterKeyFile, Outbox, SmtpMailer, SqliteQueue, SqliteStore, Webhook,
     WebhookRetry,
 };
 use crate::app::App;
@@ -91,7 +91,7 @@ impl LocalBackend {
                 queue: queue.clone(),
                 bus: bus.clone(),
                 blobs: blobs.clone(),
-                mailer: Arc::new(Outbox::new(data_dir.join("outbox"))),
+                mailer: local_mailer(env, data_dir)?,
             },
             queue,
             bus,
@@ -123,6 +123,16 @@ pub fn webhook_retry(env: &Env) -> Result<WebhookRetry, ConfigError> {
             "POSTORA_WEBHOOK_BACKOFF_MAX_SECS",
             default.backoff_max.as_secs(),
         )?,
+    })
+}
+
+/// Mail on one machine: through the SMTP server of `POSTORA_SMTP_URL` when it is set, else into `outbox/` in the data
+/// directory; from `POSTORA_MAIL_FROM`.
+fn local_mailer(env: &Env, data_dir: &Path) -> Result<Arc<dyn crate::ports::Mailer>, ConfigError> {
+    let from = crate::adapters::local::smtp::mail_from(env.get("POSTORA_MAIL_FROM"))?;
+    Ok(match env.secret("POSTORA_SMTP_URL") {
+        Some(url) => Arc::new(SmtpMailer::new(&url, from)?),
+        None => Arc::new(Outbox::new(data_dir.join("outbox"), from)),
     })
 }
 

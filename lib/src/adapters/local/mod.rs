@@ -7,6 +7,7 @@ pub mod db;
 pub mod keys;
 pub mod outbox;
 pub mod queue;
+pub mod smtp;
 pub mod store;
 
 pub use blobs::LocalBlobs;
@@ -15,4 +16,5 @@ pub use db::Db;
 pub use keys::MasterKeyFile;
 pub use outbox::Outbox;
 pub use queue::SqliteQueue;
+pub use smtp::SmtpMailer;
 pub use store::SqliteStore;

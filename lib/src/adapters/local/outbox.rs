@@ -1,21 +1,28 @@
-//! The mailer of last resort on one machine: each message is written to `outbox/` in the data directory (a plain text
-//! file and an HTML file side by side) and logged by address and subject, so `postora serve` works with no mail
-//! server and a person trying it can open the message. The log never shows the body: it holds single-use links.
+//! The mailer of last resort on one machine: each message is written to `outbox/` in the data directory as an `.eml`
+//! file (the RFC 5322 message an SMTP server would get, plain text and HTML as alternatives: a text file any mail
+//! program opens) and logged by address and subject, so `postora serve` works with no mail server and a person trying
+//! it can open the message. The log never shows the body: it holds single-use links.
 
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
+use lettre::message::Mailbox;
 
+use super::smtp::format_message;
 use crate::ports::{Email, MailError, Mailer};
 
 pub struct Outbox {
     dir: PathBuf,
+    from: Mailbox,
 }
 
 impl Outbox {
-    /// An outbox in `dir` (created on the first message).
-    pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Outbox { dir: dir.into() }
+    /// An outbox in `dir` (created on the first message), for mail from `from`.
+    pub fn new(dir: impl Into<PathBuf>, from: Mailbox) -> Self {
+        Outbox {
+            dir: dir.into(),
+            from,
+        }
     }
 
     pub fn dir(&self) -> &Path {
@@ -26,8 +33,9 @@ impl Outbox {
 #[async_trait]
 impl Mailer for Outbox {
     async fn send(&self, email: &Email) -> Result<(), MailError> {
-        let stem = format!(
-            "{}-{}",
+        let message = format_message(&self.from, email)?;
+        let name = format!(
+            "{}-{}.eml",
             chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"),
             uuid::Uuid::new_v4().simple()
         );
@@ -35,20 +43,14 @@ impl Mailer for Outbox {
         tokio::fs::create_dir_all(&self.dir)
             .await
             .map_err(unavailable)?;
-        let text = format!(
-            "To: {}\nSubject: {}\n\n{}",
-            email.to, email.subject, email.text
-        );
-        tokio::fs::write(self.dir.join(format!("{stem}.txt")), text)
-            .await
-            .map_err(unavailable)?;
-        tokio::fs::write(self.dir.join(format!("{stem}.html")), &email.html)
+        let file = self.dir.join(name);
+        tokio::fs::write(&file, message.formatted())
             .await
             .map_err(unavailable)?;
         tracing::info!(
             to = %email.to,
             subject = %email.subject,
-            file = %self.dir.join(format!("{stem}.txt")).display(),
+            file = %file.display(),
             "mail written to the outbox (no mail server is configured)"
         );
         Ok(())
