@@ -48,6 +48,7 @@ mod meta_platforms;
 mod platform_suite;
 mod refresh;
 mod sandbox;
+mod smtp_mail;
 mod ssrf;
 mod threads_of_posts;
 mod tiktok;

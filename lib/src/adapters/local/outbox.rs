@@ -1,7 +1,9 @@
 //! The mailer of last resort on one machine: each message is written to `outbox/` in the data directory as an `.eml`
-//! file (the RFC 5322 message an SMTP server would get, plain text and HTML as alternatives: a text file any mail
-//! program opens) and logged by address and subject, so `postora serve` works with no mail server and a person trying
-//! it can open the message. The log never shows the body: it holds single-use links.
+//! file (the RFC 5322 message an SMTP server would get, plain text and HTML as alternatives, which any mail program
+//! opens) with a `.txt` beside it (the address, the subject and the plain text as they are, since the message's
+//! transfer encoding may break long lines and links), and logged by address and subject, so `postora serve` works
+//! with no mail server and a person trying it can open the message. The log never shows the body: it holds
+//! single-use links.
 
 use std::path::{Path, PathBuf};
 
@@ -34,8 +36,8 @@ impl Outbox {
 impl Mailer for Outbox {
     async fn send(&self, email: &Email) -> Result<(), MailError> {
         let message = format_message(&self.from, email)?;
-        let name = format!(
-            "{}-{}.eml",
+        let stem = format!(
+            "{}-{}",
             chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"),
             uuid::Uuid::new_v4().simple()
         );
@@ -43,8 +45,15 @@ impl Mailer for Outbox {
         tokio::fs::create_dir_all(&self.dir)
             .await
             .map_err(unavailable)?;
-        let file = self.dir.join(name);
+        let file = self.dir.join(format!("{stem}.eml"));
         tokio::fs::write(&file, message.formatted())
+            .await
+            .map_err(unavailable)?;
+        let readable = format!(
+            "To: {}\nSubject: {}\n\n{}",
+            email.to, email.subject, email.text
+        );
+        tokio::fs::write(self.dir.join(format!("{stem}.txt")), readable)
             .await
             .map_err(unavailable)?;
         tracing::info!(
