@@ -260,3 +260,25 @@ impl App {
         url.to_string()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_html_is_escaped_and_the_text_is_not() {
+        let (subject, text, html) = Message::VerifyEmail {
+            name: "Ana <b>&",
+            link: "https://p.example/verify?token=t1",
+        }
+        .render("Bakery & Co")
+        .unwrap();
+        assert_eq!(subject, "Confirm your email address");
+        assert!(text.contains("Hello Ana <b>&,"), "{text}");
+        assert!(text.contains("https://p.example/verify?token=t1"));
+        assert!(text.trim_end().ends_with("Bakery & Co"), "{text}");
+        assert!(!html.contains("<b>"), "{html}");
+        assert!(html.contains("Ana &#60;b&#62;&#38;") || html.contains("Ana &lt;b&gt;&amp;"), "{html}");
+        assert!(html.contains("<title>Confirm your email address</title>"), "{html}");
+    }
+}
