@@ -111,7 +111,11 @@ async fn main() -> Result<()> {
                     .collect(),
                 scheduled_at: Some(due.to_rfc3339()),
             };
-            let (record, _) = setup_app.create_post(&ws.id, &post, None).await?;
+            let owner = postora::app::approval::Author::new(
+                postora::domain::By::ApiKey("bench".into()),
+                postora::domain::Role::Owner,
+            );
+            let (record, _) = setup_app.create_post(&ws.id, &post, None, &owner).await?;
             deliveries += record.deliveries.len();
         }
     }

@@ -278,7 +278,13 @@ mod tests {
         assert!(text.contains("https://p.example/verify?token=t1"));
         assert!(text.trim_end().ends_with("Bakery & Co"), "{text}");
         assert!(!html.contains("<b>"), "{html}");
-        assert!(html.contains("Ana &#60;b&#62;&#38;") || html.contains("Ana &lt;b&gt;&amp;"), "{html}");
-        assert!(html.contains("<title>Confirm your email address</title>"), "{html}");
+        assert!(
+            html.contains("Ana &#60;b&#62;&#38;") || html.contains("Ana &lt;b&gt;&amp;"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<title>Confirm your email address</title>"),
+            "{html}"
+        );
     }
 }

@@ -25,13 +25,13 @@ pub const LIST_PAGES_PER_REQUEST: usize = 5;
 
 /// What one item of a post listing is.
 enum PostPart {
-    Post(Post),
+    Post(Box<Post>),
     Delivery(Box<Delivery>),
 }
 
 fn post_part(item: &Item) -> StoreResult<PostPart> {
     match items::get_s(item, items::KIND) {
-        Some("post") => items::data(item, "post").map(PostPart::Post),
+        Some("post") => items::data(item, "post").map(|p| PostPart::Post(Box::new(p))),
         Some("delivery") => items::data(item, "delivery").map(|d| PostPart::Delivery(Box::new(d))),
         _ => Err(items::unreadable("post")),
     }
@@ -142,7 +142,7 @@ impl PostStore for DynamoStore {
         let mut deliveries = Vec::new();
         for item in &found {
             match post_part(item)? {
-                PostPart::Post(p) => post = Some(p),
+                PostPart::Post(p) => post = Some(*p),
                 PostPart::Delivery(d) => deliveries.push(*d),
             }
         }
@@ -197,7 +197,7 @@ impl PostStore for DynamoStore {
                     PostPart::Post(p) => {
                         let id = p.id.clone();
                         let deliveries = pending.remove(&p.id).unwrap_or_default();
-                        let r = record(p, deliveries);
+                        let r = record(*p, deliveries);
                         if matches(&r, filter) {
                             if records.len() == limit {
                                 more = true;
