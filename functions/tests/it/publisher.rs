@@ -223,6 +223,10 @@ async fn a_short_deadline_records_media_still_processing_and_the_delivery_resume
                 scheduled_at: None,
             },
             None,
+            &postora::app::approval::Author::new(
+                postora::domain::By::ApiKey("test".into()),
+                postora::domain::Role::Owner,
+            ),
         )
         .await
         .unwrap();
