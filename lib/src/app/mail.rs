@@ -20,6 +20,9 @@ pub enum Message<'a> {
         name: &'a str,
         new_email: &'a EmailAddress,
     },
+    /// Tells the owner of an address that someone tried to sign up with it (or to move another account to it): nothing
+    /// changed, and `link` opens the page to reset their password if they forgot it.
+    AccountExists { name: &'a str, link: &'a str },
     /// Tells a person their password was changed.
     PasswordChanged { name: &'a str },
     /// Tells a person two-factor authentication was turned on or off.
@@ -68,6 +71,16 @@ impl Message<'_> {
                     format!("Hello {name},"),
                     format!("Someone signed in to your account asked to change its address to {new_email}. It changes once that address is confirmed."),
                     "If this was not you, change your password and sign out everywhere from your settings.".into(),
+                ],
+            ),
+            Message::AccountExists { name, link } => (
+                "Someone tried to use your address on Postora".into(),
+                vec![
+                    format!("Hello {name},"),
+                    "Someone tried to sign up for Postora (or move an account) with your email address, which already has an account. Nothing was changed.".into(),
+                    "If it was you and you forgot your password, you can reset it here:".into(),
+                    link.to_string(),
+                    "If it was not you, you can ignore this message.".into(),
                 ],
             ),
             Message::PasswordChanged { name } => (
