@@ -43,6 +43,7 @@ pub fn router() -> Router<Arc<App>> {
         .route("/v1/api-keys", get(list_api_keys).post(create_api_key))
         .route("/v1/api-keys/{id}", delete(revoke_api_key))
         .merge(super::media::router())
+        .merge(super::people::router())
 }
 
 fn post_id(raw: &str) -> Result<PostId, ApiError> {

@@ -27,6 +27,7 @@ pub mod meta;
 pub mod oauth;
 pub mod openapi;
 pub mod pages;
+pub mod people;
 pub mod security;
 pub mod session;
 pub mod views;

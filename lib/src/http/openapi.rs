@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{api, connect, error, media, meta, pages, views};
+use super::{api, connect, error, media, meta, pages, people, views};
 use crate::app::posts;
 
 #[derive(OpenApi)]
@@ -22,6 +22,11 @@ use crate::app::posts;
         media::media_content,
         meta::meta_data_deletion, meta::meta_deauthorize, meta::threads_data_deletion, meta::threads_deauthorize,
         pages::deletion_status,
+        people::sign_up, people::verify_email, people::resend_verification, people::sign_in, people::sign_out,
+        people::sign_out_everywhere, people::list_sessions, people::end_session, people::me, people::update_me,
+        people::delete_me, people::list_sign_ins, people::export_me, people::change_password, people::change_email,
+        people::start_two_factor, people::disable_two_factor, people::confirm_two_factor, people::new_recovery_codes,
+        people::forgot_password, people::reset_password,
         super::health,
     ),
     components(schemas(
@@ -42,10 +47,17 @@ use crate::app::posts;
         views::MediaPatch, views::MediaImport, views::NewUpload, views::UploadView, views::PartView,
         views::ReceivedPartView, views::CompleteUpload, views::CompletedPartInput,
         crate::domain::MediaFormat, crate::domain::MediaKind,
+        people::PersonView, people::MembershipView, people::MeView, people::SignedInView, people::SessionView,
+        people::SessionList, people::SignInView, people::SignInList, people::StatusView, people::TwoFactorStarted,
+        people::RecoveryCodes, people::PersonExportView, people::AccountDeleted, people::SignUpRequest,
+        people::TokenRequest, people::SignInRequest, people::PersonPatch, people::ForgotRequest, people::ResetRequest,
+        people::PasswordChange, people::EmailChange, people::PasswordConfirm, people::CodeConfirm,
+        people::PasswordAndCode, people::DeleteAccount, crate::domain::Role,
     )),
     modifiers(&BearerAuth, &CommonErrors),
     tags((name = "accounts"), (name = "posts"), (name = "media", description = "The media library: images and videos, uploaded, imported, checked and fitted"), (name = "workspace", description = "The workspace's own data: export, erase, audit log, API keys"),
         (name = "privacy", description = "Meta's data-deletion and deauthorize callbacks, and the status of a deletion request"),
+        (name = "people", description = "A person's own account: signing up and in, sessions, password, address, two-factor authentication, export and deletion"),
         (name = "service"))
 )]
 pub struct ApiDoc;
@@ -58,6 +70,15 @@ impl Modify for BearerAuth {
         components.add_security_scheme(
             "api_key",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(utoipa::openapi::security::ApiKey::Cookie(
+                utoipa::openapi::security::ApiKeyValue::with_description(
+                    "postora_session",
+                    "the session cookie set by POST /v1/session; requests that change something also send                      X-CSRF-Token",
+                ),
+            )),
         );
     }
 }

@@ -43,6 +43,7 @@ mod mastodon;
 mod media;
 mod media_storage;
 mod meta_platforms;
+mod people;
 mod platform_suite;
 mod refresh;
 mod sandbox;
