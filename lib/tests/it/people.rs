@@ -192,12 +192,14 @@ async fn person(t: &TestApp, email: &str) -> Browser {
     b
 }
 
-fn totp_code(secret_b32: &str, offset_steps: i64) -> String {
+fn current_step() -> u64 {
+    postora::app::people::two_factor::step_at(chrono::Utc::now().timestamp() as u64)
+}
+
+fn totp_code(secret_b32: &str, step: u64) -> String {
     let secret = totp_rs::Secret::Encoded(secret_b32.to_owned())
         .to_bytes()
         .unwrap();
-    let now = chrono::Utc::now().timestamp() as u64;
-    let step = (postora::app::people::two_factor::step_at(now) as i64 + offset_steps) as u64;
     postora::app::people::two_factor::code_for_step(&secret, step)
 }
 
@@ -651,7 +653,7 @@ async fn guessing_is_limited_per_account_with_a_429_and_a_wait() {
         .unwrap()
         .parse()
         .unwrap();
-    assert!(retry >= 1 && retry <= 15 * 60);
+    assert!((1..=15 * 60).contains(&retry));
     expect_error(resp, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts").await;
     // An unknown address is limited the same way (its counter is its own).
     for _ in 0..10 {
@@ -1048,11 +1050,10 @@ async fn two_factor_with_totp_and_recovery_codes() {
     assert!(pending.starts_with("v1.") && !pending.contains(&secret));
 
     // A wrong code: refused, nothing turned on.
-    let wrong = if totp_code(&secret, 0) == "000000" {
-        "111111"
-    } else {
-        "000000"
-    };
+    // The step the secret is confirmed in: its code is then used up, and the next step's is the one to sign in with.
+    let step = current_step();
+    let used = totp_code(&secret, step);
+    let wrong = if used == "000000" { "111111" } else { "000000" };
     let body = expect(
         ann.post(&t, "/v1/me/two-factor/confirm", json!({"code": wrong}))
             .await,
@@ -1061,12 +1062,8 @@ async fn two_factor_with_totp_and_recovery_codes() {
     .await;
     assert_eq!(body["error"]["field"], "code");
     let codes = expect(
-        ann.post(
-            &t,
-            "/v1/me/two-factor/confirm",
-            json!({"code": totp_code(&secret, 0)}),
-        )
-        .await,
+        ann.post(&t, "/v1/me/two-factor/confirm", json!({"code": used}))
+            .await,
         StatusCode::OK,
     )
     .await;
@@ -1088,7 +1085,7 @@ async fn two_factor_with_totp_and_recovery_codes() {
         (s, body["error"]["code"].as_str()),
         (StatusCode::UNAUTHORIZED, Some("two_factor_required"))
     );
-    let mut with = |code: &str| {
+    let with = |code: &str| {
         let mut c = creds.clone();
         c["code"] = json!(code);
         c
@@ -1098,13 +1095,13 @@ async fn two_factor_with_totp_and_recovery_codes() {
         (s, body["error"]["code"].as_str()),
         (StatusCode::UNAUTHORIZED, Some("invalid_code"))
     );
-    let (s, body) = b.sign_in(&t, with(&totp_code(&secret, 0))).await;
+    let (s, body) = b.sign_in(&t, with(&used)).await;
     assert_eq!(
         (s, body["error"]["code"].as_str()),
         (StatusCode::UNAUTHORIZED, Some("invalid_code")),
         "a code is good once"
     );
-    let (s, _) = b.sign_in(&t, with(&totp_code(&secret, 1))).await;
+    let (s, _) = b.sign_in(&t, with(&totp_code(&secret, step + 1))).await;
     assert_eq!(s, StatusCode::OK);
     // A recovery code signs in once.
     let mut r = creds.clone();
@@ -1392,7 +1389,7 @@ async fn no_token_password_secret_or_link_in_the_logs() {
         ann.post(
             &t,
             "/v1/me/two-factor/confirm",
-            json!({"code": totp_code(&secret, 0)}),
+            json!({"code": totp_code(&secret, current_step())}),
         )
         .await,
         StatusCode::OK,
@@ -1411,6 +1408,11 @@ async fn no_token_password_secret_or_link_in_the_logs() {
         .filter_map(Mail::token)
         .collect();
     let logs = String::from_utf8_lossy(&buf.lock().unwrap()).into_owned();
+    // The capture saw this test's mail (by address and subject, as the outbox logs it).
+    assert!(
+        logs.contains("mail written to the outbox"),
+        "nothing captured"
+    );
     let session = ann.session.clone().unwrap();
     let mut forbidden = vec![
         PASSWORD.to_owned(),

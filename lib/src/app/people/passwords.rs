@@ -57,7 +57,7 @@ pub fn is_common(password: &str) -> bool {
     }
     let chars: Vec<char> = lower.chars().collect();
     (1..=chars.len() / 2).any(|n| {
-        chars.len() % n == 0
+        chars.len().is_multiple_of(n)
             && chars.chunks(n).all(|c| c == &chars[..n])
             && (n < 4 || list.contains(chars[..n].iter().collect::<String>().as_str()))
     })
