@@ -41,8 +41,8 @@ pub const RESET_PATH: &str = "/reset-password";
 /// The page where a person asks for a reset link.
 pub const FORGOT_PATH: &str = "/forgot-password";
 
-/// What a person signing up gives.
-#[derive(Debug, Clone)]
+/// What a person signing up gives (no `Debug`: it holds a password).
+#[derive(Clone)]
 pub struct SignUp {
     pub email: String,
     pub password: String,
@@ -52,8 +52,8 @@ pub struct SignUp {
     pub invitation: Option<String>,
 }
 
-/// What a person signing in gives.
-#[derive(Debug, Clone)]
+/// What a person signing in gives (no `Debug`: it holds a password).
+#[derive(Clone)]
 pub struct Credentials {
     pub email: String,
     pub password: String,
@@ -61,8 +61,7 @@ pub struct Credentials {
     pub recovery_code: Option<String>,
 }
 
-/// A successful sign-in.
-#[derive(Debug)]
+/// A successful sign-in (no `Debug`: it holds the new device cookie).
 pub struct SignedIn {
     pub person: Person,
     pub token: SessionToken,
