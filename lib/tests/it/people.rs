@@ -1435,3 +1435,118 @@ async fn no_token_password_secret_or_link_in_the_logs() {
         assert!(!logs.contains(f.as_str()), "a secret in the logs");
     }
 }
+
+#[tokio::test]
+async fn an_invited_person_gets_no_workspace_of_their_own() {
+    let t = spawn_app().await;
+    let (ws, _) = t.workspace("agency").await;
+    let token = "c".repeat(64);
+    let now = chrono::Utc::now();
+    t.app
+        .stores
+        .members
+        .put_invitation(&postora::domain::Invitation {
+            id: postora::domain::InvitationId::generate(),
+            token_hash: postora::domain::people::hash_token(&token),
+            workspace_id: postora::domain::WorkspaceId::parse(&ws).unwrap(),
+            email: postora::domain::EmailAddress::parse("cat@example.com").unwrap(),
+            role: postora::domain::Role::Client,
+            invited_by: postora::domain::PersonId::generate(),
+            created_at: now,
+            expires_at: now + chrono::Duration::days(7),
+        })
+        .await
+        .unwrap();
+    expect(
+        Browser::default()
+            .post(
+                &t,
+                "/v1/signup",
+                json!({"email": "cat@example.com", "password": PASSWORD, "name": "Cat", "invitation": token}),
+            )
+            .await,
+        StatusCode::ACCEPTED,
+    )
+    .await;
+    let mut b = Browser::default();
+    let (s, _) = b
+        .sign_in(
+            &t,
+            json!({"email": "cat@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let me = expect(b.get(&t, "/v1/me").await, StatusCode::OK).await;
+    assert_eq!(me["memberships"], json!([]));
+    // The invitation is still open, for the invitations route to accept.
+    assert!(t
+        .app
+        .stores
+        .members
+        .find_invitation(
+            &postora::domain::people::hash_token(&token),
+            chrono::Utc::now()
+        )
+        .await
+        .unwrap()
+        .is_some());
+}
+
+#[tokio::test]
+async fn a_hash_with_lower_parameters_is_replaced_at_sign_in() {
+    use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
+    let t = spawn_app().await;
+    sign_up(&t, "ann@example.com", PASSWORD).await;
+    let email = postora::domain::EmailAddress::parse("ann@example.com").unwrap();
+    let mut person = t
+        .app
+        .stores
+        .people
+        .find_person_by_email(&email)
+        .await
+        .unwrap()
+        .unwrap();
+    let weak = argon2::Argon2::new(
+        argon2::Algorithm::Argon2id,
+        argon2::Version::V0x13,
+        argon2::Params::new(8 * 1024, 1, 1, None).unwrap(),
+    )
+    .hash_password(PASSWORD.as_bytes(), &SaltString::generate(&mut OsRng))
+    .unwrap()
+    .to_string();
+    let before = person.version;
+    person.password_hash = weak.clone();
+    person.version += 1;
+    t.app
+        .stores
+        .people
+        .update_person(&person, before)
+        .await
+        .unwrap();
+    let (s, _) = Browser::default()
+        .sign_in(
+            &t,
+            json!({"email": "ann@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let after = t
+        .app
+        .stores
+        .people
+        .find_person_by_email(&email)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(after.password_hash, weak);
+    assert!(after
+        .password_hash
+        .starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+    let (s, _) = Browser::default()
+        .sign_in(
+            &t,
+            json!({"email": "ann@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+}
