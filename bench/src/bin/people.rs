@@ -4,10 +4,10 @@
 //!   peak resident memory it adds, measured in a child process of the bench (its peak with one verification, less
 //!   the peak of the same child doing none).
 //! - A whole sign-in (`App::sign_in`: limits, the person's read, Argon2id, the new session, the sign-in record).
-//! - Checking a session with a workspace named (`App::check_session`), as every cookie request does: its time, and
-//!   how many data keys it unwrapped (key-service calls; none expected).
 //!
-//! `cargo run --release -p postora-bench --bin people -- [--runs 20] [--checks 2000]`
+//! What checking a session costs on every request is the `session_check` bench's.
+//!
+//! `cargo run --release -p postora-bench --bin people -- [--runs 20]`
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -55,10 +55,6 @@ fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
 
-fn us(d: Duration) -> String {
-    format!("{:.0} µs", d.as_secs_f64() * 1_000_000.0)
-}
-
 #[tokio::main]
 async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -72,7 +68,6 @@ async fn main() -> Result<()> {
         return Ok(());
     }
     let runs: usize = arg(&args, "--runs", 20);
-    let checks: usize = arg(&args, "--checks", 2000);
 
     let phc = passwords::hash(PASSWORD)?;
     println!("parameters: {}", phc.split('$').nth(3).unwrap_or("?"));
@@ -142,33 +137,5 @@ async fn main() -> Result<()> {
         ms(max)
     );
 
-    // Checking a session with a workspace named.
-    let me = app.memberships_with_names(&first.person.id).await?;
-    let ws = me
-        .first()
-        .map(|m| m.membership.workspace_id.clone())
-        .context("the person has no workspace")?;
-    let mut person = app.person(&first.person.id).await?;
-    // Verified, so the check goes all the way.
-    let before = person.version;
-    person.email_verified_at = Some(chrono::Utc::now());
-    person.version += 1;
-    app.stores.people.update_person(&person, before).await?;
-    let (token, _) = app.start_session(&person, &client).await?;
-    let unwraps = app.vault.unwrap_count();
-    let mut times = Vec::new();
-    for _ in 0..checks {
-        let started = Instant::now();
-        app.check_session(&token, Some(&ws)).await?;
-        times.push(started.elapsed());
-    }
-    let (p50, p95, max) = stats(times);
-    println!(
-        "session check with a workspace ({checks} runs): median {}, p95 {}, max {}; data keys unwrapped: {}",
-        us(p50),
-        us(p95),
-        us(max),
-        app.vault.unwrap_count() - unwraps
-    );
     Ok(())
 }
