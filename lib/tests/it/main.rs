@@ -28,6 +28,7 @@ mod aws_conformance;
 mod aws_deletion;
 mod aws_faults;
 mod aws_logs;
+mod aws_people;
 mod aws_secrets;
 mod aws_template;
 mod bluesky;
