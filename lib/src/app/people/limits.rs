@@ -54,6 +54,13 @@ pub const MAIL_ADDRESS: Limit = Limit {
     max: 20,
     window: chrono::Duration::hours(1),
 };
+/// Mails asked for to one address (sign-ups naming it, verification links re-sent to it, address changes to it),
+/// whether or not it has an account: 5 per hour, so no one can flood a mailbox through Postora.
+pub const MAIL_ACCOUNT: Limit = Limit {
+    name: "mail:account",
+    max: 5,
+    window: chrono::Duration::hours(1),
+};
 /// Failed password or code checks by a signed-in person (changing their password, address or second factor,
 /// deleting their account): 10 per 15 minutes.
 pub const CONFIRM_PERSON: Limit = Limit {
@@ -63,13 +70,14 @@ pub const CONFIRM_PERSON: Limit = Limit {
 };
 
 /// Every limit, for the docs and tests.
-pub const ALL: [Limit; 7] = [
+pub const ALL: [Limit; 8] = [
     SIGN_IN_ACCOUNT,
     SIGN_IN_ADDRESS,
     RESET_ACCOUNT,
     RESET_ADDRESS,
     TOKEN_ADDRESS,
     MAIL_ADDRESS,
+    MAIL_ACCOUNT,
     CONFIRM_PERSON,
 ];
 

@@ -25,8 +25,8 @@ use crate::domain::{
 use crate::error::{Error, Result};
 use crate::ports::StoreError;
 use limits::{
-    CONFIRM_PERSON, MAIL_ADDRESS, RESET_ACCOUNT, RESET_ADDRESS, SIGN_IN_ACCOUNT, SIGN_IN_ADDRESS,
-    TOKEN_ADDRESS,
+    CONFIRM_PERSON, MAIL_ACCOUNT, MAIL_ADDRESS, RESET_ACCOUNT, RESET_ADDRESS, SIGN_IN_ACCOUNT,
+    SIGN_IN_ADDRESS, TOKEN_ADDRESS,
 };
 
 /// The longest name a person may go by.
@@ -195,6 +195,7 @@ impl App {
             }
         }
         self.spend_limit(MAIL_ADDRESS, &client.ip).await?;
+        self.spend_limit(MAIL_ACCOUNT, &email.lookup_key()).await?;
         // Hashed before the address is looked at, so a taken address answers after the same work.
         let password_hash = passwords::hash_blocking(&input.password).await?;
         let now = self.now();
@@ -308,6 +309,8 @@ impl App {
             ));
         }
         self.spend_limit(MAIL_ADDRESS, &client.ip).await?;
+        self.spend_limit(MAIL_ACCOUNT, &person.email.lookup_key())
+            .await?;
         self.send_verification(&person, &person.email).await
     }
 
@@ -730,6 +733,7 @@ impl App {
             return Err(Error::invalid("email", "this is your address already"));
         }
         self.spend_limit(MAIL_ADDRESS, &client.ip).await?;
+        self.spend_limit(MAIL_ACCOUNT, &email.lookup_key()).await?;
         if let Some(owner) = self.stores.people.find_person_by_email(&email).await? {
             self.send_mail(
                 &owner.email,
