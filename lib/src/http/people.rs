@@ -489,6 +489,10 @@ async fn sign_in(
             device.as_deref(),
         )
         .await?;
+    // The browser's earlier session, if it had one, ends: one browser, one session.
+    if let Some(old) = super::session::session_token(&headers) {
+        app.replace_session(&old).await;
+    }
     let mut response = Json(SignedInView {
         person: PersonView::from(&done.person),
         csrf_token: done.token.csrf_token(),

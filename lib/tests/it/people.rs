@@ -458,8 +458,8 @@ async fn sign_in_refuses_the_same_way_for_a_wrong_password_and_an_unknown_addres
     assert_eq!(wrong, unknown);
     assert_eq!(wrong["error"]["code"], "invalid_credentials");
 
-    // A new session id at every sign-in; sessions listed without tokens; the current one marked.
-    let before = ann.session.clone().unwrap();
+    // A new session id at every sign-in, and the browser's earlier session ends.
+    let replaced = ann.session.clone().unwrap();
     let (status, _) = ann
         .sign_in(
             &t,
@@ -467,7 +467,27 @@ async fn sign_in_refuses_the_same_way_for_a_wrong_password_and_an_unknown_addres
         )
         .await;
     assert_eq!(status, StatusCode::OK);
-    assert_ne!(ann.session.clone().unwrap(), before);
+    assert_ne!(ann.session.clone().unwrap(), replaced);
+    let stale = Browser {
+        session: Some(replaced),
+        ..Browser::default()
+    };
+    expect_error(
+        stale.get(&t, "/v1/me").await,
+        StatusCode::UNAUTHORIZED,
+        "session_expired",
+    )
+    .await;
+
+    // Sessions listed without tokens, the current one marked.
+    let mut second = Browser::default();
+    let (status, _) = second
+        .sign_in(
+            &t,
+            json!({"email": "ann@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
     let list = expect(ann.get(&t, "/v1/sessions").await, StatusCode::OK).await;
     let sessions = list["sessions"].as_array().unwrap();
     assert_eq!(sessions.len(), 2, "{list}");
@@ -475,32 +495,39 @@ async fn sign_in_refuses_the_same_way_for_a_wrong_password_and_an_unknown_addres
     assert_eq!(sessions[0]["ip"], "127.0.0.1");
     assert_eq!(sessions[0]["user_agent"], "PeopleTest/1.0");
     let text = list.to_string();
-    assert!(!text.contains(&before) && !text.contains(ann.session.as_deref().unwrap()));
+    assert!(!text.contains(second.session.as_deref().unwrap()));
+    assert!(!text.contains(ann.session.as_deref().unwrap()));
 
-    // Ending the older session by id: its cookie stops working.
-    let old_id = sessions.iter().find(|s| s["current"] == false).unwrap()["id"]
+    // Ending the other session by id: its cookie stops working.
+    let other_id = sessions.iter().find(|s| s["current"] == false).unwrap()["id"]
         .as_str()
         .unwrap()
         .to_owned();
     expect(
-        ann.send(&t, Method::DELETE, &format!("/v1/sessions/{old_id}"), None)
-            .await,
+        ann.send(
+            &t,
+            Method::DELETE,
+            &format!("/v1/sessions/{other_id}"),
+            None,
+        )
+        .await,
         StatusCode::OK,
     )
     .await;
-    let old = Browser {
-        session: Some(before),
-        ..Browser::default()
-    };
     expect_error(
-        old.get(&t, "/v1/me").await,
+        second.get(&t, "/v1/me").await,
         StatusCode::UNAUTHORIZED,
         "session_expired",
     )
     .await;
     expect(
-        ann.send(&t, Method::DELETE, &format!("/v1/sessions/{old_id}"), None)
-            .await,
+        ann.send(
+            &t,
+            Method::DELETE,
+            &format!("/v1/sessions/{other_id}"),
+            None,
+        )
+        .await,
         StatusCode::NOT_FOUND,
     )
     .await;
@@ -525,7 +552,10 @@ async fn sign_in_refuses_the_same_way_for_a_wrong_password_and_an_unknown_addres
         .iter()
         .map(|s| s["outcome"].as_str().unwrap())
         .collect();
-    assert_eq!(outcomes, ["succeeded", "wrong_password", "succeeded"]);
+    assert_eq!(
+        outcomes,
+        ["succeeded", "succeeded", "wrong_password", "succeeded"]
+    );
 
     // PATCH /v1/me renames.
     let me = expect(

@@ -500,6 +500,21 @@ impl App {
         }
     }
 
+    /// Ends the session a browser presented when it signs in again, so the token it held is useless once replaced.
+    /// A session that is already gone is no error.
+    pub async fn replace_session(&self, presented: &SessionToken) {
+        if let Err(e) = self
+            .stores
+            .people
+            .delete_session(&presented.person(), &presented.hash())
+            .await
+        {
+            if !matches!(e, StoreError::NotFound) {
+                tracing::warn!(error = %e, "could not end the session a sign-in replaced");
+            }
+        }
+    }
+
     /// Ends every session of the person; returns how many ended.
     pub async fn sign_out_everywhere(&self, person: &PersonId) -> Result<u64> {
         Ok(self.stores.people.delete_sessions(person, None).await?)
