@@ -14,7 +14,8 @@
 //! - the SAM template against the table definition in code, and secrets per function on the emulator;
 //! - the token vault's data-key cache on the embedded backend;
 //! - webhooks on the embedded backend: retries with backoff, the failed list, a restart in between;
-//! - the guarded fetcher for addresses people supply, against servers on this machine.
+//! - the guarded fetcher for addresses people supply, against servers on this machine;
+//! - mail through SES on the emulator.
 //!
 //! The AWS tests need the emulator `scripts/test` starts (`AWS_ENDPOINT_URL`); without it they fail, saying so.
 
@@ -46,6 +47,7 @@ mod meta_platforms;
 mod platform_suite;
 mod refresh;
 mod sandbox;
+mod ses_mail;
 mod ssrf;
 mod threads_of_posts;
 mod tiktok;
