@@ -15,6 +15,7 @@
 //! - the token vault's data-key cache on the embedded backend;
 //! - webhooks on the embedded backend: retries with backoff, the failed list, a restart in between;
 //! - the guarded fetcher for addresses people supply, against servers on this machine;
+//! - people on DynamoDB: the session check in one request, time to live and no index on secret-holding items;
 //! - mail through SES on the emulator.
 //!
 //! The AWS tests need the emulator `scripts/test` starts (`AWS_ENDPOINT_URL`); without it they fail, saying so.
@@ -29,6 +30,7 @@ mod aws_conformance;
 mod aws_deletion;
 mod aws_faults;
 mod aws_logs;
+mod aws_people;
 mod aws_secrets;
 mod aws_template;
 mod bluesky;

@@ -494,11 +494,16 @@ impl PeopleStore for DynamoStore {
             return Ok(None);
         };
         let link: OneTimeLink = items::data(&item, "link")?;
-        self.delete(items::key(
-            keys::person_pk(&link.person_id),
-            keys::link_ref_sk(token_hash),
-        ))
-        .await?;
+        // The link is used up: a reference left behind (it expires with the link) must not fail its use.
+        if let Err(e) = self
+            .delete(items::key(
+                keys::person_pk(&link.person_id),
+                keys::link_ref_sk(token_hash),
+            ))
+            .await
+        {
+            tracing::warn!(error = %e, "a used link's reference could not be removed; it expires by itself");
+        }
         Ok(Some(link))
     }
 
@@ -567,11 +572,13 @@ impl PeopleStore for DynamoStore {
                 .update_item()
                 .table_name(&self.table)
                 .set_key(Some(attempt_key(key)))
-                .update_expression("SET #w = :w, #ttl = :ttl ADD #c :one")
+                .update_expression("SET #w = :w, #ttl = :ttl, #kind = :kind ADD #c :one")
                 .condition_expression("attribute_not_exists(pk) OR #w = :w")
                 .expression_attribute_names("#w", items::WINDOW)
                 .expression_attribute_names("#c", items::COUNT)
                 .expression_attribute_names("#ttl", TABLE.ttl_attribute)
+                .expression_attribute_names("#kind", items::KIND)
+                .expression_attribute_values(":kind", items::s("attempts"))
                 .expression_attribute_values(":w", items::n(window))
                 .expression_attribute_values(":ttl", items::n(ttl_secs))
                 .expression_attribute_values(":one", items::n(1))
@@ -783,11 +790,16 @@ impl MemberStore for DynamoStore {
             return Ok(None);
         };
         let invitation: Invitation = items::data(&item, "invitation")?;
-        self.delete(items::key(
-            keys::workspace_pk(&invitation.workspace_id),
-            keys::invitation_ref_sk(&invitation.id),
-        ))
-        .await?;
+        // The invitation is used up: its listing item left behind (it expires with it) must not fail its use.
+        if let Err(e) = self
+            .delete(items::key(
+                keys::workspace_pk(&invitation.workspace_id),
+                keys::invitation_ref_sk(&invitation.id),
+            ))
+            .await
+        {
+            tracing::warn!(error = %e, "a used invitation's listing item could not be removed; it expires by itself");
+        }
         Ok(Some(invitation))
     }
 
