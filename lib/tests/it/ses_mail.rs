@@ -2,12 +2,101 @@
 //! body (read back from what the emulator recorded), one from an identity SES does not know is refused, an
 //! unreachable SES is a failure to try again later, and a deployment without `POSTORA_MAIL_FROM` says so. The
 //! adapters built from the configuration send through SES.
+//!
+//! What the emulator recorded is read from its `/moto-api/data.json`, which dumps every service's state and fails once
+//! some other services hold state; the tests that read it therefore start an emulator of their own, holding SES alone.
+
+use std::process::{Child, Command, Stdio};
 
 use postora::adapters::aws::{AwsAdapters, AwsConfig, SesMailer, ENV_MAIL_FROM};
 use postora::domain::ids::random_token;
 use postora::domain::EmailAddress;
 use postora::ports::{Email, MailError, Mailer};
 use postora_test_support::aws::{emulator, fresh_resources};
+
+/// An emulator started for one test (`moto_server`, as `scripts/test` installs it), stopped when dropped.
+struct OwnEmulator {
+    child: Child,
+    endpoint: String,
+}
+
+impl OwnEmulator {
+    async fn start() -> OwnEmulator {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto_server is installed (scripts/test installs it)");
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let own = OwnEmulator { child, endpoint };
+        for _ in 0..300 {
+            if reqwest::get(format!("{}/moto-api/", own.endpoint))
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                return own;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("the emulator did not start at {}", own.endpoint);
+    }
+
+    async fn sdk(&self) -> aws_config::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(&self.endpoint)
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "test",
+                "test",
+                None,
+                None,
+                "postora-tests",
+            ))
+            .load()
+            .await
+    }
+
+    /// The messages the emulator recorded as sent to `to`: (source, subject, body).
+    async fn recorded(&self, to: &EmailAddress) -> Vec<(String, String, String)> {
+        let data: serde_json::Value = reqwest::get(format!("{}/moto-api/data.json", self.endpoint))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        data["ses"]["Message"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .filter(|m| {
+                m["destinations"]["ToAddresses"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|x| x.as_str() == Some(to.as_str())))
+            })
+            .map(|m| {
+                (
+                    m["source"].as_str().unwrap_or_default().to_owned(),
+                    m["subject"].as_str().unwrap_or_default().to_owned(),
+                    m["body"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    }
+}
+
+impl Drop for OwnEmulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
 
 fn message(to: &EmailAddress) -> Email {
     Email {
@@ -34,38 +123,10 @@ async fn verified(sdk: &aws_config::SdkConfig, from: &str) {
         .expect("create the identity");
 }
 
-/// The messages the emulator recorded as sent to `to`: (source, subject, body).
-async fn recorded(to: &EmailAddress) -> Vec<(String, String, String)> {
-    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap();
-    let data: serde_json::Value = reqwest::get(format!("{endpoint}/moto-api/data.json"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    data["ses"]["Message"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .filter(|m| {
-            m["destinations"]["ToAddresses"]
-                .as_array()
-                .is_some_and(|a| a.iter().any(|x| x.as_str() == Some(to.as_str())))
-        })
-        .map(|m| {
-            (
-                m["source"].as_str().unwrap_or_default().to_owned(),
-                m["subject"].as_str().unwrap_or_default().to_owned(),
-                m["body"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn a_message_from_a_verified_identity_is_sent_with_its_utf8_subject_and_body() {
-    let sdk = emulator().await;
+    let own = OwnEmulator::start().await;
+    let sdk = own.sdk().await;
     let from = format!("no-reply-{}@postora.example", random_token(4));
     verified(&sdk, &from).await;
     let mailer = SesMailer::new(
@@ -77,7 +138,7 @@ async fn a_message_from_a_verified_identity_is_sent_with_its_utf8_subject_and_bo
     let to = address("zoe");
     let email = message(&to);
     mailer.send(&email).await.expect("sent through SES");
-    let sent = recorded(&to).await;
+    let sent = own.recorded(&to).await;
     assert_eq!(sent.len(), 1, "one message to {to:?}");
     let (source, subject, body) = &sent[0];
     assert!(source.contains(&from), "{source}");
@@ -89,7 +150,8 @@ async fn a_message_from_a_verified_identity_is_sent_with_its_utf8_subject_and_bo
 
 #[tokio::test]
 async fn a_message_from_an_identity_ses_does_not_know_is_refused() {
-    let sdk = emulator().await;
+    let own = OwnEmulator::start().await;
+    let sdk = own.sdk().await;
     let mailer = SesMailer::new(
         aws_sdk_sesv2::Client::new(&sdk),
         Some(format!("nobody-{}@unverified.example", random_token(4))),
@@ -103,7 +165,7 @@ async fn a_message_from_an_identity_ses_does_not_know_is_refused() {
         }
         other => panic!("expected a refusal, got {other:?}"),
     }
-    assert!(recorded(&to).await.is_empty());
+    assert!(own.recorded(&to).await.is_empty());
 }
 
 #[tokio::test]
@@ -135,10 +197,10 @@ async fn without_a_from_address_every_message_fails_naming_the_variable() {
         Err(MailError::Unavailable(why)) => assert!(why.contains(ENV_MAIL_FROM), "{why}"),
         other => panic!("expected Unavailable, got {other:?}"),
     }
-    assert!(recorded(&to).await.is_empty());
 }
 
-/// The adapters a function builds from its environment send through SES, from `POSTORA_MAIL_FROM`, through the
+/// The adapters a function builds from its environment send through SES, from `POSTORA_MAIL_FROM` (an address SES
+/// knows: sent; one it does not: refused, so the message did reach SES from that address), through the
 /// configuration set named.
 #[tokio::test]
 async fn the_aws_backend_sends_mail_through_ses_from_the_configured_address() {
@@ -153,16 +215,20 @@ async fn the_aws_backend_sends_mail_through_ses_from_the_configured_address() {
         .send()
         .await
         .expect("create the configuration set");
-    let config = AwsConfig {
-        mail_from: Some(from.clone()),
-        ses_configuration_set: Some(set),
-        ..config
+    let with = |from: String| AwsConfig {
+        mail_from: Some(from),
+        ses_configuration_set: Some(set.clone()),
+        ..config.clone()
     };
-    let adapters = AwsAdapters::connect(&sdk, &config, None).await.unwrap();
-    let backend = adapters.backend();
     let to = address("bob");
-    backend.mailer.send(&message(&to)).await.unwrap();
-    let sent = recorded(&to).await;
-    assert_eq!(sent.len(), 1);
-    assert_eq!(sent[0].0, from);
+    let adapters = AwsAdapters::connect(&sdk, &with(from), None).await.unwrap();
+    adapters.backend().mailer.send(&message(&to)).await.unwrap();
+    let unknown = format!("stranger-{}@unverified.example", random_token(4));
+    let adapters = AwsAdapters::connect(&sdk, &with(unknown), None)
+        .await
+        .unwrap();
+    assert!(matches!(
+        adapters.backend().mailer.send(&message(&to)).await,
+        Err(MailError::Refused(_))
+    ));
 }
