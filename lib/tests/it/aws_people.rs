@@ -256,3 +256,46 @@ async fn expiring_items_carry_the_time_to_live_and_secret_holding_items_are_in_n
         }
     }
 }
+
+/// A used invitation whose listing item could not be removed (the second write after the conditional delete failed)
+/// is not listed as open.
+#[tokio::test]
+async fn a_listing_item_left_behind_by_a_used_invitation_is_not_listed() {
+    let f = fixture().await;
+    let store = f.env.adapters.store.clone();
+    let t = now();
+    let invitation = |hash: &str| Invitation {
+        id: InvitationId::generate(),
+        token_hash: hash_token(hash),
+        workspace_id: f.workspace.id.clone(),
+        email: EmailAddress::parse("bob@example.com").unwrap(),
+        role: Role::Viewer,
+        invited_by: f.ann.id.clone(),
+        created_at: t,
+        expires_at: t + Duration::days(7),
+    };
+    let (used, open) = (invitation("used"), invitation("open"));
+    store.put_invitation(&used).await.unwrap();
+    store.put_invitation(&open).await.unwrap();
+    // The invitation item alone goes, as a use does before removing the listing item.
+    f.env
+        .clients
+        .dynamodb
+        .delete_item()
+        .table_name(&f.env.config.table)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("INVITE#{}", used.token_hash)),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("INVITE".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        store.list_invitations(&f.workspace.id, t).await.unwrap(),
+        vec![open]
+    );
+}

@@ -819,6 +819,24 @@ impl MemberStore for DynamoStore {
             .filter(|item| !items::expired(item, now))
             .map(|item| items::data::<Invitation>(item, "invitation"))
             .collect::<StoreResult<Vec<_>>>()?;
+        // A listing item outlives its invitation only if removing it failed after the invitation was used: the
+        // invitations themselves, read in one request, say which are still open.
+        if !open.is_empty() {
+            let live: std::collections::HashSet<String> = self
+                .batch_get(
+                    open.iter()
+                        .map(|i| {
+                            items::key(keys::invitation_pk(&i.token_hash), keys::INVITATION_SK)
+                        })
+                        .collect(),
+                )
+                .await?
+                .iter()
+                .filter_map(|item| items::get_s(item, TABLE.partition_key.name))
+                .map(str::to_owned)
+                .collect();
+            open.retain(|i| live.contains(&keys::invitation_pk(&i.token_hash)));
+        }
         open.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         Ok(open)
     }
