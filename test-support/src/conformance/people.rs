@@ -439,6 +439,26 @@ pub async fn session_lookup(s: &Stores) {
             settings: Some(settings.clone()),
         }
     );
+    // Settings changed later are what the next check reads.
+    let relaxed = WorkspaceSettings {
+        two_factor_required: false,
+        ..settings.clone()
+    };
+    s.workspaces
+        .update_workspace(&Workspace {
+            settings: relaxed.clone(),
+            ..w.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        p.session_in_workspace(&anns.token_hash, &ann.id, Some(&w.id))
+            .await
+            .unwrap()
+            .settings,
+        Some(relaxed.clone())
+    );
+    let settings = relaxed;
     assert_eq!(
         p.session_in_workspace(&bobs.token_hash, &bob.id, Some(&w.id))
             .await
