@@ -19,32 +19,18 @@ use super::session::{has_session_cookie, session_token, CSRF_HEADER};
 use crate::app::sessions::SessionCheck;
 use crate::app::App;
 use crate::domain::{PersonId, Role, SessionToken, WorkspaceId};
+use super::access::{self, Access};
 use crate::error::Error;
 
 /// The header a signed-in person names the workspace they act in with.
 pub const WORKSPACE_HEADER: &str = "postora-workspace";
 
-/// Who acts: a key, or a person through one of their sessions.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Actor {
-    /// An API key, by its public id.
-    Key { id: String },
-    /// A person, and the public id of the session the request came with.
-    Person { id: PersonId, session_id: String },
-}
-
-impl Actor {
-    /// The person, if a person acts.
-    pub fn person(&self) -> Option<&PersonId> {
-        match self {
-            Actor::Person { id, .. } => Some(id),
-            Actor::Key { .. } => None,
-        }
-    }
-}
+pub use crate::domain::Actor;
 
 /// An authenticated caller acting in one workspace with a role. Every `/v1` route that reads or changes a
-/// workspace takes one, so none is reachable without a valid key or session.
+/// workspace takes one, so none is reachable without a valid key or session; and taking one checks the caller's role
+/// against the route's row in the [access table](super::access), so no handler can forget to: a route without a row
+/// is refused.
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub workspace: WorkspaceId,
@@ -59,6 +45,14 @@ impl FromRequestParts<Arc<App>> for Caller {
         parts: &mut Parts,
         app: &Arc<App>,
     ) -> Result<Self, Self::Rejection> {
+        let caller = authenticate(parts, app).await?;
+        authorize(parts, caller.role)?;
+        Ok(caller)
+    }
+}
+
+/// The caller a request's credentials name, before any role is checked.
+async fn authenticate(parts: &Parts, app: &App) -> Result<Caller, ApiError> {
         match credentials(&parts.headers)? {
             Credentials::Key(presented) => {
                 let key = app.authenticate_key(presented).await?;
@@ -84,6 +78,29 @@ impl FromRequestParts<Arc<App>> for Caller {
                     },
                 })
             }
+        }
+}
+
+/// Refuses the request unless `role` may do what the matched route's row in the access table names. A route with no
+/// row, or with a row that is not a workspace member's, is refused too: it is a mistake in Postora, logged as one.
+fn authorize(parts: &Parts, role: Role) -> Result<(), Error> {
+    let path = parts
+        .extensions
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str())
+        .unwrap_or_default();
+    match access::required(&parts.method, path) {
+        Some(Access::Member(action)) if role.may(action) => Ok(()),
+        Some(Access::Member(action)) => Err(Error::forbidden(
+            "forbidden",
+            format!("a {role} of this workspace may not {}", action.describe()),
+        )),
+        _ => {
+            tracing::error!(method = %parts.method, route = %path, "a workspace route has no row in the access table");
+            Err(Error::forbidden(
+                "forbidden",
+                "this route is not open to any role",
+            ))
         }
     }
 }

@@ -16,6 +16,7 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::app::App;
 
+pub mod access;
 pub mod api;
 pub mod auth;
 pub mod connect;
