@@ -229,7 +229,12 @@ impl Role {
             ),
             Role::Client => matches!(
                 action,
-                ReadPosts | ApprovePosts | ReadAccounts | ReadMedia | ReadWorkspace | LeaveWorkspace
+                ReadPosts
+                    | ApprovePosts
+                    | ReadAccounts
+                    | ReadMedia
+                    | ReadWorkspace
+                    | LeaveWorkspace
             ),
         }
     }
@@ -315,7 +320,12 @@ mod tests {
 
     #[test]
     fn editors_write_posts_and_media_and_nothing_of_the_workspace() {
-        for a in [Action::WritePosts, Action::WriteMedia, Action::ReadPosts, Action::ReadAudit] {
+        for a in [
+            Action::WritePosts,
+            Action::WriteMedia,
+            Action::ReadPosts,
+            Action::ReadAudit,
+        ] {
             assert!(Role::Editor.may(a), "{a:?}");
         }
         for a in [
@@ -352,7 +362,10 @@ mod tests {
 
     #[test]
     fn clients_read_posts_and_approve_them_and_nothing_else() {
-        let allowed: Vec<Action> = Action::ALL.into_iter().filter(|a| Role::Client.may(*a)).collect();
+        let allowed: Vec<Action> = Action::ALL
+            .into_iter()
+            .filter(|a| Role::Client.may(*a))
+            .collect();
         assert_eq!(
             allowed,
             vec![
@@ -379,7 +392,8 @@ mod tests {
     #[test]
     fn a_role_grants_nothing_above_itself_and_clients_come_from_owners_and_admins() {
         use Role::*;
-        let grants = |r: Role| -> Vec<Role> { Role::ALL.into_iter().filter(|o| r.may_grant(*o)).collect() };
+        let grants =
+            |r: Role| -> Vec<Role> { Role::ALL.into_iter().filter(|o| r.may_grant(*o)).collect() };
         assert_eq!(grants(Owner), vec![Owner, Admin, Editor, Viewer, Client]);
         assert_eq!(grants(Admin), vec![Admin, Editor, Viewer, Client]);
         assert_eq!(grants(Editor), vec![Editor, Viewer]);

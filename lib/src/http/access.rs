@@ -28,7 +28,11 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/v1/accounts/{id}", Member(ReadAccounts)),
     ("DELETE", "/v1/accounts/{id}", Member(DisconnectAccounts)),
     ("GET", "/v1/accounts/{id}/options", Member(ReadAccounts)),
-    ("POST", "/v1/accounts/connect/{platform}", Member(ConnectAccounts)),
+    (
+        "POST",
+        "/v1/accounts/connect/{platform}",
+        Member(ConnectAccounts),
+    ),
     (
         "POST",
         "/v1/accounts/connect/bluesky/app-password",
@@ -50,7 +54,11 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("POST", "/v1/media/uploads", Member(WriteMedia)),
     ("GET", "/v1/media/uploads/{id}", Member(WriteMedia)),
     ("DELETE", "/v1/media/uploads/{id}", Member(WriteMedia)),
-    ("POST", "/v1/media/uploads/{id}/complete", Member(WriteMedia)),
+    (
+        "POST",
+        "/v1/media/uploads/{id}/complete",
+        Member(WriteMedia),
+    ),
     ("GET", "/v1/media/{id}", Member(ReadMedia)),
     ("PATCH", "/v1/media/{id}", Member(WriteMedia)),
     ("DELETE", "/v1/media/{id}", Member(WriteMedia)),
@@ -133,7 +141,11 @@ pub fn document() -> String {
         match access {
             Access::Member(action) => {
                 for role in Role::ALL {
-                    out.push_str(if role.may(*action) { " yes |" } else { " — |" });
+                    out.push_str(if role.may(*action) {
+                        " yes |"
+                    } else {
+                        " — |"
+                    });
                 }
             }
             Access::Person => out.push_str(" person | person | person | person | person |"),

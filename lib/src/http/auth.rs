@@ -14,12 +14,12 @@ use axum::http::header::{AUTHORIZATION, ORIGIN, REFERER};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method};
 
+use super::access::{self, Access};
 use super::error::ApiError;
 use super::session::{has_session_cookie, session_token, CSRF_HEADER};
 use crate::app::sessions::SessionCheck;
 use crate::app::App;
 use crate::domain::{PersonId, Role, SessionToken, WorkspaceId};
-use super::access::{self, Access};
 use crate::error::Error;
 
 /// The header a signed-in person names the workspace they act in with.
@@ -53,32 +53,32 @@ impl FromRequestParts<Arc<App>> for Caller {
 
 /// The caller a request's credentials name, before any role is checked.
 async fn authenticate(parts: &Parts, app: &App) -> Result<Caller, ApiError> {
-        match credentials(&parts.headers)? {
-            Credentials::Key(presented) => {
-                let key = app.authenticate_key(presented).await?;
-                Ok(Caller {
-                    workspace: key.workspace_id,
-                    role: key.role,
-                    actor: Actor::Key { id: key.id },
-                })
-            }
-            Credentials::Session(token) => {
-                let workspace = named_workspace(&parts.headers)?;
-                let check = app.check_session(&token, Some(&workspace)).await?;
-                check_csrf(parts, &token, app)?;
-                let role = check.membership.as_ref().map(|m| m.role).ok_or_else(|| {
-                    Error::forbidden("not_a_member", "you are not a member of this workspace")
-                })?;
-                Ok(Caller {
-                    workspace,
-                    role,
-                    actor: Actor::Person {
-                        id: check.session.person_id.clone(),
-                        session_id: check.session.id.clone(),
-                    },
-                })
-            }
+    match credentials(&parts.headers)? {
+        Credentials::Key(presented) => {
+            let key = app.authenticate_key(presented).await?;
+            Ok(Caller {
+                workspace: key.workspace_id,
+                role: key.role,
+                actor: Actor::Key { id: key.id },
+            })
         }
+        Credentials::Session(token) => {
+            let workspace = named_workspace(&parts.headers)?;
+            let check = app.check_session(&token, Some(&workspace)).await?;
+            check_csrf(parts, &token, app)?;
+            let role = check.membership.as_ref().map(|m| m.role).ok_or_else(|| {
+                Error::forbidden("not_a_member", "you are not a member of this workspace")
+            })?;
+            Ok(Caller {
+                workspace,
+                role,
+                actor: Actor::Person {
+                    id: check.session.person_id.clone(),
+                    session_id: check.session.id.clone(),
+                },
+            })
+        }
+    }
 }
 
 /// Refuses the request unless `role` may do what the matched route's row in the access table names. A route with no
@@ -102,6 +102,27 @@ fn authorize(parts: &Parts, role: Role) -> Result<(), Error> {
                 "this route is not open to any role",
             ))
         }
+    }
+}
+
+impl Caller {
+    /// The caller as the application layer takes it: their role and who they are.
+    pub fn as_member(&self) -> crate::app::members::AsMember<'_> {
+        crate::app::members::AsMember {
+            role: self.role,
+            actor: &self.actor,
+        }
+    }
+
+    /// The person acting, or 401 `session_required` for an API key: some things only a person does (leaving,
+    /// transferring, inviting).
+    pub fn person(&self) -> Result<&PersonId, Error> {
+        self.actor.person().ok_or_else(|| {
+            Error::unauthenticated(
+                "session_required",
+                "only a signed-in person may do this: send the session cookie, not an API key",
+            )
+        })
     }
 }
 

@@ -24,6 +24,7 @@ pub mod error;
 pub mod extract;
 pub mod html;
 pub mod media;
+pub mod members;
 pub mod meta;
 pub mod oauth;
 pub mod openapi;
