@@ -45,6 +45,7 @@ mod media_storage;
 mod meta_platforms;
 mod platform_suite;
 mod refresh;
+mod roles;
 mod sandbox;
 mod ssrf;
 mod threads_of_posts;
