@@ -217,6 +217,14 @@ fn person_id(raw: &str) -> Result<PersonId, ApiError> {
     PersonId::parse(raw).ok_or_else(|| ApiError::from(Error::NotFound("member")).field("person_id"))
 }
 
+/// An unknown member names the path's `person_id`.
+fn member_error(e: Error) -> ApiError {
+    match e {
+        Error::NotFound(_) => ApiError::from(e).field("person_id"),
+        e => e.into(),
+    }
+}
+
 /// The workspaces the signed-in person belongs to, with their role in each.
 #[utoipa::path(get, path = "/v1/workspaces", tag = "members",
     responses((status = 200, body = WorkspaceList)), security(("session" = [])))]
@@ -314,7 +322,8 @@ pub(super) async fn change_member(
     let id = person_id(&id)?;
     let changed = app
         .change_role(&caller.workspace, caller.as_member(), &id, input.role)
-        .await?;
+        .await
+        .map_err(member_error)?;
     Ok(Json(MembershipView::from(&changed)))
 }
 
@@ -332,7 +341,8 @@ pub(super) async fn remove_member(
     let id = person_id(&id)?;
     let removed = app
         .remove_member(&caller.workspace, caller.as_member(), &id)
-        .await?;
+        .await
+        .map_err(member_error)?;
     Ok(Json(MembershipView::from(&removed)))
 }
 

@@ -42,6 +42,7 @@ mod local_conformance;
 mod mastodon;
 mod media;
 mod media_storage;
+mod members;
 mod meta_platforms;
 mod platform_suite;
 mod refresh;
