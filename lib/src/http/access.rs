@@ -118,6 +118,9 @@ pub fn document() -> String {
          Roles rank owner > admin > editor > viewer. Nobody hands out a role above their own (to an API key, an\n\
          invitation or a member); an admin may not make owners or touch an owner; client roles are handed out by owners\n\
          and admins only. A workspace always keeps an owner: its last owner cannot leave, be removed or be demoted.\n\n\
+         A few workspace routes are a person's act and take a session, not an API key (401 `session_required`):\n\
+         leaving, transferring ownership and inviting. An API key's role is chosen when it is made\n\
+         (`POST /v1/api-keys` `{\"role\"}`, `editor` when absent; `postora workspace add-key --role`).\n\n\
          ## What each role may do\n\n",
     );
     out.push_str("| Action | owner | admin | editor | viewer | client |\n");

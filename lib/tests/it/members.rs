@@ -458,8 +458,38 @@ async fn an_invitation_is_accepted_once_by_the_address_invited() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["error"]["field"], "token");
 
-    // The invited person (the address compared case folded) joins as a client, once.
-    let carla_p = person(&t, "carla@client.example", "Carla").await;
+    // The invited person must have verified their address first.
+    let mut carla_p = person(&t, "carla@client.example", "Carla").await;
+    carla_p.email_verified_at = None;
+    carla_p.version = 2;
+    t.app
+        .stores
+        .people
+        .update_person(&carla_p, 1)
+        .await
+        .unwrap();
+    let carla = sign_in(&t, &carla_p).await;
+    let (status, body) = call(
+        &t,
+        &carla,
+        Method::POST,
+        "/v1/invitations/accept",
+        None,
+        Some(accept(&token)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(body["error"]["code"], "email_not_verified");
+
+    // Verified, the invited person (the address compared case folded) joins as a client, once.
+    carla_p.email_verified_at = Some(chrono::Utc::now());
+    carla_p.version = 3;
+    t.app
+        .stores
+        .people
+        .update_person(&carla_p, 2)
+        .await
+        .unwrap();
     let carla = sign_in(&t, &carla_p).await;
     let (status, body) = call(
         &t,
