@@ -122,6 +122,12 @@ impl AuditEntry {
         self
     }
 
+    /// The same entry, saying who acted if that is known.
+    pub fn acted_by(mut self, actor: Option<super::roles::ActedBy>) -> Self {
+        self.actor = actor;
+        self
+    }
+
     pub fn account(mut self, id: impl ToString) -> Self {
         self.account_id = Some(id.to_string());
         self

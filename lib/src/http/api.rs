@@ -117,10 +117,16 @@ pub struct AccountOptionsView {
     responses((status = 200, body = AccountView), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 async fn disconnect(
     State(app): State<Arc<App>>,
-    Caller { workspace: ws, .. }: Caller,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<AccountView>, ApiError> {
-    let account = app.disconnect_account(&ws, &account_id(&id)?).await?;
+    let account = app
+        .disconnect_account(
+            &caller.workspace,
+            &account_id(&id)?,
+            Some(caller.actor.acted_by()),
+        )
+        .await?;
     Ok(Json(AccountView::from(&account)))
 }
 

@@ -556,3 +556,32 @@ fn the_table_names_an_action_for_every_workspace_route() {
         .iter()
         .any(|(_, _, a)| *a == Access::Member(Action::TransferOwnership)));
 }
+
+#[tokio::test]
+async fn the_audit_log_says_who_disconnected_an_account() {
+    let t = spawn_app().await;
+    let (ws, key) = t.workspace("audit").await;
+    let account = t.connect_sandbox(&key, "alice").await;
+    let ann = person(&t, "ann@audit.example", "Ann").await;
+    join(&t, &ws, &ann, Role::Admin).await;
+    let browser = sign_in(&t, &ann).await;
+    let resp = browser
+        .request(
+            &t,
+            Method::DELETE,
+            &format!("/v1/accounts/{account}"),
+            Some(&ws),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let audit: Value = t.get(&key, "/v1/audit").await.json().await.unwrap();
+    let entry = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "account.disconnected")
+        .unwrap();
+    assert_eq!(entry["actor"]["person"], ann.id.as_str(), "{entry}");
+}
