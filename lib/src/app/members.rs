@@ -204,33 +204,82 @@ impl App {
             .ok_or(Error::NotFound("member"))
     }
 
-    /// Refuses to take the last owner away: `leaving` is the owner about to stop being one.
-    async fn keep_an_owner(
+    /// When `leaving` is an owner about to stop being one: another owner, or 409 `last_owner` if there is none. The
+    /// change is then written together with that other owner's membership at its version (as a witness, its version
+    /// moved on), so two owners taking each other away at once cannot both succeed.
+    async fn other_owner(
         &self,
         ws: &WorkspaceId,
         leaving: &Membership,
         what: &str,
-    ) -> Result<()> {
+    ) -> Result<Option<Membership>> {
         if leaving.role != Role::Owner {
-            return Ok(());
+            return Ok(None);
         }
-        let owners = self
+        let other = self
             .stores
             .members
             .list_members(ws)
             .await?
-            .iter()
-            .filter(|m| m.role == Role::Owner)
-            .count();
-        if owners <= 1 {
-            return Err(Error::conflict(
+            .into_iter()
+            .find(|m| m.role == Role::Owner && m.person_id != leaving.person_id);
+        match other {
+            Some(owner) => Ok(Some(owner)),
+            None => Err(Error::conflict(
                 "last_owner",
                 format!(
                     "the workspace's last owner cannot {what}: make another member owner first (POST /v1/workspace/transfer)"
                 ),
+            )),
+        }
+    }
+
+    /// Writes `changed` (at `expected`) with the witness owner, if there is one, all or nothing.
+    async fn write_witnessed(
+        &self,
+        changed: &Membership,
+        expected: u64,
+        witness: Option<Membership>,
+    ) -> Result<()> {
+        let mut changes = vec![(changed.clone(), expected)];
+        if let Some(w) = witness {
+            let expected = w.version;
+            changes.push((
+                Membership {
+                    version: w.version + 1,
+                    ..w
+                },
+                expected,
             ));
         }
-        Ok(())
+        self.stores
+            .members
+            .update_memberships(&changes)
+            .await
+            .map_err(changed_meanwhile)
+    }
+
+    /// Takes `current` out of the workspace. An owner is first made an admin beside another owner (see
+    /// [`App::other_owner`]), so the workspace never loses its last owner however requests interleave.
+    async fn end_membership(&self, current: &Membership, what: &str) -> Result<()> {
+        let ws = &current.workspace_id;
+        if let Some(witness) = self.other_owner(ws, current, what).await? {
+            let demoted = Membership {
+                role: Role::Admin,
+                version: current.version + 1,
+                ..current.clone()
+            };
+            self.write_witnessed(&demoted, current.version, Some(witness))
+                .await?;
+        }
+        self.stores
+            .members
+            .delete_membership(ws, &current.person_id)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => Error::NotFound("member"),
+                e => e.into(),
+            })
     }
 
     /// Gives a member another role. Nobody gives a role above their own; an admin does not change an owner's role;
@@ -255,18 +304,17 @@ impl App {
         if current.role == role {
             return Ok(current);
         }
-        self.keep_an_owner(ws, &current, "be given another role")
+        // `current.role != role` here, so an owner is losing the role.
+        let witness = self
+            .other_owner(ws, &current, "be given another role")
             .await?;
         let changed = Membership {
             role,
             version: current.version + 1,
             ..current.clone()
         };
-        self.stores
-            .members
-            .update_membership(&changed, current.version)
-            .await
-            .map_err(changed_meanwhile)?;
+        self.write_witnessed(&changed, current.version, witness)
+            .await?;
         self.audit(
             AuditEntry::new(
                 ws.clone(),
@@ -294,15 +342,7 @@ impl App {
                 format!("a {} may not remove an owner", by.role),
             ));
         }
-        self.keep_an_owner(ws, &current, "be removed").await?;
-        self.stores
-            .members
-            .delete_membership(ws, person)
-            .await
-            .map_err(|e| match e {
-                StoreError::NotFound => Error::NotFound("member"),
-                e => e.into(),
-            })?;
+        self.end_membership(&current, "be removed").await?;
         self.audit(
             AuditEntry::new(
                 ws.clone(),
@@ -319,15 +359,7 @@ impl App {
     /// `person` leaves the workspace; its last owner cannot.
     pub async fn leave_workspace(&self, ws: &WorkspaceId, person: &PersonId) -> Result<Membership> {
         let current = self.membership(ws, person).await?;
-        self.keep_an_owner(ws, &current, "leave").await?;
-        self.stores
-            .members
-            .delete_membership(ws, person)
-            .await
-            .map_err(|e| match e {
-                StoreError::NotFound => Error::NotFound("member"),
-                e => e.into(),
-            })?;
+        self.end_membership(&current, "leave").await?;
         self.audit(
             AuditEntry::new(
                 ws.clone(),

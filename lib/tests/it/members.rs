@@ -603,3 +603,76 @@ async fn an_invitation_is_accepted_once_by_the_address_invited() {
     assert_eq!(created, 3);
     assert!(!audit.to_string().contains(&token));
 }
+
+#[tokio::test]
+async fn with_two_owners_one_may_step_down_and_the_other_then_stays() {
+    let t = spawn_app().await;
+    let (olive_p, olive, ws) = owner_of_new_workspace(&t, "olive@two.example").await;
+    let otto_p = person(&t, "otto@two.example", "Otto").await;
+    join(&t, &ws, &otto_p, Role::Admin).await;
+    let otto = sign_in(&t, &otto_p).await;
+    // An owner makes another owner.
+    let otto_path = format!("/v1/members/{}", otto_p.id);
+    let (status, body) = call(
+        &t,
+        &olive,
+        Method::PATCH,
+        &otto_path,
+        Some(&ws),
+        Some(json!({"role": "owner"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // Otto demotes Olive to editor: there is still an owner.
+    let olive_path = format!("/v1/members/{}", olive_p.id);
+    let (status, body) = call(
+        &t,
+        &otto,
+        Method::PATCH,
+        &olive_path,
+        Some(&ws),
+        Some(json!({"role": "editor"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // Make her owner again, and she leaves; Otto, the last owner, cannot.
+    call(
+        &t,
+        &otto,
+        Method::PATCH,
+        &olive_path,
+        Some(&ws),
+        Some(json!({"role": "owner"})),
+    )
+    .await;
+    let (status, body) = call(
+        &t,
+        &olive,
+        Method::POST,
+        "/v1/workspace/leave",
+        Some(&ws),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["role"], "owner");
+    let (status, body) = call(
+        &t,
+        &otto,
+        Method::POST,
+        "/v1/workspace/leave",
+        Some(&ws),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(body["error"]["code"], "last_owner");
+    let (_, list) = call(&t, &otto, Method::GET, "/v1/members", Some(&ws), None).await;
+    let roles: Vec<&str> = list["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, vec!["owner"]);
+}
