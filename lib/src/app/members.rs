@@ -11,8 +11,8 @@ use crate::domain::people::hash_token;
 use crate::domain::roles::INVITATION_TTL;
 use crate::domain::workspace::MAX_WORKSPACE_NAME;
 use crate::domain::{
-    ActedBy, Actor, AuditEntry, EmailAddress, Invitation, InvitationId, Membership, Person,
-    PersonId, Role, Workspace, WorkspaceId, WorkspaceSettings,
+    ActedBy, Actor, AuditEntry, EmailAddress, Event, EventKind, Invitation, InvitationId,
+    Membership, Person, PersonId, Role, Workspace, WorkspaceId, WorkspaceSettings,
 };
 use crate::error::{Error, Result};
 use crate::ports::StoreError;
@@ -325,6 +325,13 @@ impl App {
             .by(by.actor.acted_by()),
         )
         .await;
+        self.emit(member_event(
+            EventKind::MemberRoleChanged,
+            ws,
+            self.now(),
+            serde_json::json!({"person_id": person, "from": current.role, "to": role}),
+        ))
+        .await;
         Ok(changed)
     }
 
@@ -353,6 +360,13 @@ impl App {
             .by(by.actor.acted_by()),
         )
         .await;
+        self.emit(member_event(
+            EventKind::MemberRemoved,
+            ws,
+            self.now(),
+            serde_json::json!({"person_id": person, "role": current.role, "left": false}),
+        ))
+        .await;
         Ok(current)
     }
 
@@ -369,6 +383,13 @@ impl App {
             )
             .by(ActedBy::Person(person.clone())),
         )
+        .await;
+        self.emit(member_event(
+            EventKind::MemberRemoved,
+            ws,
+            self.now(),
+            serde_json::json!({"person_id": person, "role": current.role, "left": true}),
+        ))
         .await;
         Ok(current)
     }
@@ -428,6 +449,20 @@ impl App {
             .by(ActedBy::Person(from.clone())),
         )
         .await;
+        let now = self.now();
+        let mut events = member_event(
+            EventKind::MemberRoleChanged,
+            ws,
+            now,
+            serde_json::json!({"person_id": to, "from": taker.role, "to": Role::Owner}),
+        );
+        events.extend(member_event(
+            EventKind::MemberRoleChanged,
+            ws,
+            now,
+            serde_json::json!({"person_id": from, "from": Role::Owner, "to": Role::Admin}),
+        ));
+        self.emit(events).await;
         Ok((new_owner, new_admin))
     }
 
@@ -609,8 +644,24 @@ impl App {
             .by(ActedBy::Person(person.id.clone())),
         )
         .await;
+        self.emit(member_event(
+            EventKind::MemberJoined,
+            &invitation.workspace_id,
+            now,
+            serde_json::json!({"person_id": person.id, "role": invitation.role}),
+        ))
+        .await;
         Ok(membership)
     }
+}
+
+fn member_event(
+    kind: EventKind,
+    ws: &WorkspaceId,
+    at: chrono::DateTime<chrono::Utc>,
+    detail: serde_json::Value,
+) -> Vec<Event> {
+    vec![Event::new(kind, Some(ws.clone()), at, detail)]
 }
 
 fn changed_meanwhile(e: StoreError) -> Error {

@@ -602,6 +602,16 @@ async fn an_invitation_is_accepted_once_by_the_address_invited() {
         .count();
     assert_eq!(created, 3);
     assert!(!audit.to_string().contains(&token));
+
+    // Joining is an event too.
+    let events = t.local.bus.recent(100).await.unwrap();
+    let joined: Vec<_> = events
+        .iter()
+        .filter(|e| e.kind == postora::domain::EventKind::MemberJoined)
+        .collect();
+    assert_eq!(joined.len(), 1);
+    assert_eq!(joined[0].detail["person_id"], carla_p.id.as_str());
+    assert_eq!(joined[0].detail["role"], "client");
 }
 
 #[tokio::test]
@@ -675,4 +685,22 @@ async fn with_two_owners_one_may_step_down_and_the_other_then_stays() {
         .map(|m| m["role"].as_str().unwrap())
         .collect();
     assert_eq!(roles, vec!["owner"]);
+
+    // Each change was an event: two role changes (Otto up, Olive down), Olive back up, and her leaving.
+    let events = t.local.bus.recent(100).await.unwrap();
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e.kind.as_str())
+        .filter(|k| k.starts_with("member."))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            "member.role_changed",
+            "member.role_changed",
+            "member.role_changed",
+            "member.removed"
+        ]
+    );
+    assert_eq!(events.last().unwrap().detail["left"], true);
 }
