@@ -121,6 +121,10 @@ pub fn document() -> String {
          A few workspace routes are a person's act and take a session, not an API key (401 `session_required`):\n\
          leaving, transferring ownership and inviting. An API key's role is chosen when it is made\n\
          (`POST /v1/api-keys` `{\"role\"}`, `editor` when absent; `postora workspace add-key --role`).\n\n\
+         Invitations are mailed with a single-use link good for 7 days, accepted (`POST /v1/invitations/accept`) by a\n\
+         signed-in person whose verified address is the one invited. Every change to members, invitations, settings\n\
+         and API keys is in the audit log with who made it (`actor`), and joining, role changes and removals are\n\
+         events (`member.joined`, `member.role_changed`, `member.removed`).\n\n\
          ## What each role may do\n\n",
     );
     out.push_str("| Action | owner | admin | editor | viewer | client |\n");
