@@ -28,6 +28,11 @@ async fn call(
 
 /// The token of the newest invitation mailed to `to`, read from the outbox.
 fn invitation_token(t: &TestApp, to: &str) -> String {
+    invitation_mail(t, to).0
+}
+
+/// The token and the text of the newest invitation mailed to `to`.
+fn invitation_mail(t: &TestApp, to: &str) -> (String, String) {
     let dir = t.data_dir.path().join("outbox");
     let mut mails: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
@@ -40,10 +45,11 @@ fn invitation_token(t: &TestApp, to: &str) -> String {
         if text.starts_with(&format!("To: {to}\n")) {
             let at = text.find("/invitations/accept?token=").unwrap();
             let rest = &text[at + "/invitations/accept?token=".len()..];
-            return rest
+            let token = rest
                 .chars()
                 .take_while(|c| c.is_ascii_alphanumeric())
                 .collect();
+            return (token, text);
         }
     }
     panic!("no invitation mailed to {to}");
@@ -425,8 +431,12 @@ async fn an_invitation_is_accepted_once_by_the_address_invited() {
     .await;
     assert_eq!(status, StatusCode::CREATED, "{invited}");
     assert_eq!(invited["role"], "client");
-    let token = invitation_token(&t, "Carla@client.example");
+    let (token, mail) = invitation_mail(&t, "Carla@client.example");
     assert_eq!(token.len(), 64);
+    assert!(
+        mail.contains("Adam") && mail.contains("Agency") && mail.contains("client"),
+        "the mail names the inviter, the workspace and the role"
+    );
     let (_, open) = call(&t, &olive, Method::GET, "/v1/invitations", Some(&ws), None).await;
     assert_eq!(open["invitations"].as_array().unwrap().len(), 1);
     assert!(!open.to_string().contains(&token));
@@ -585,7 +595,38 @@ async fn an_invitation_is_accepted_once_by_the_address_invited() {
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 
-    // The mail names the inviter, the workspace and the role; the audit log says who invited and who joined.
+    // An expired invitation is refused like a used one, and joins nobody.
+    let now = chrono::Utc::now();
+    t.app
+        .stores
+        .members
+        .put_invitation(&postora::domain::Invitation {
+            id: postora::domain::InvitationId::generate(),
+            token_hash: postora::domain::people::hash_token(&"e".repeat(64)),
+            workspace_id: postora::domain::WorkspaceId::parse(&ws).unwrap(),
+            email: postora::domain::EmailAddress::parse("vic@viewer.example").unwrap(),
+            role: Role::Viewer,
+            invited_by: carla_p.id.clone(),
+            created_at: now - chrono::Duration::days(8),
+            expires_at: now - chrono::Duration::days(1),
+        })
+        .await
+        .unwrap();
+    let (status, body) = call(
+        &t,
+        &vic,
+        Method::POST,
+        "/v1/invitations/accept",
+        None,
+        Some(accept(&"e".repeat(64))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["error"]["field"], "token");
+    let (status, _) = call(&t, &vic, Method::GET, "/v1/posts", Some(&ws), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // The audit log says who invited and who joined, and never holds a link's token.
     let (_, audit) = call(&t, &olive, Method::GET, "/v1/audit", Some(&ws), None).await;
     let joined = audit["entries"]
         .as_array()
