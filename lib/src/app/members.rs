@@ -480,6 +480,18 @@ impl App {
             return Err(cannot_grant(by.role, role, "invite someone"));
         }
         let workspace = self.workspace(ws).await?;
+        let key = email.lookup_key();
+        let members = self.members(ws).await?;
+        if members.iter().any(|m| {
+            m.person
+                .as_ref()
+                .is_some_and(|p| p.email.lookup_key() == key)
+        }) {
+            return Err(Error::conflict(
+                "already_a_member",
+                "the person with this address is a member of the workspace already",
+            ));
+        }
         let inviter_name = self
             .stores
             .people

@@ -468,6 +468,18 @@ async fn an_invitation_is_accepted_once_by_the_address_invited() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["error"]["field"], "token");
 
+    // A second invitation to the same person, sent before she joins.
+    call(
+        &t,
+        &olive,
+        Method::POST,
+        "/v1/invitations",
+        Some(&ws),
+        Some(json!({"email": "carla@client.example", "role": "viewer"})),
+    )
+    .await;
+    let again = invitation_token(&t, "carla@client.example");
+
     // The invited person must have verified their address first.
     let mut carla_p = person(&t, "carla@client.example", "Carla").await;
     carla_p.email_verified_at = None;
@@ -527,17 +539,20 @@ async fn an_invitation_is_accepted_once_by_the_address_invited() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "single use");
     assert_eq!(body["error"]["field"], "token");
 
-    // A second invitation to a member: joining twice is a conflict.
-    call(
+    // Inviting a member again is a conflict, whatever the case of the address.
+    let (status, body) = call(
         &t,
         &olive,
         Method::POST,
         "/v1/invitations",
         Some(&ws),
-        Some(json!({"email": "carla@client.example", "role": "viewer"})),
+        Some(json!({"email": "CARLA@client.example", "role": "viewer"})),
     )
     .await;
-    let again = invitation_token(&t, "carla@client.example");
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(body["error"]["code"], "already_a_member");
+
+    // Accepting an invitation sent before she joined: joining twice is a conflict.
     let (status, body) = call(
         &t,
         &carla,
