@@ -395,6 +395,7 @@ pub(super) async fn list_invitations(
 /// mail holds a single-use link good for 7 days.
 #[utoipa::path(post, path = "/v1/invitations", tag = "members", request_body = NewInvitation,
     responses((status = 201, body = InvitationView), (status = 403, body = ErrorBody, description = "`role_not_grantable`"),
+        (status = 409, body = ErrorBody, description = "`already_a_member`"),
         (status = 422, body = ErrorBody, description = "`email` is not an address")),
     security(("session" = [])))]
 pub(super) async fn create_invitation(
