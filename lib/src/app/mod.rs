@@ -16,6 +16,7 @@ pub mod dispatch;
 pub mod lease;
 pub mod mail;
 pub mod media;
+pub mod members;
 pub mod posts;
 pub mod privacy;
 pub mod publish;
