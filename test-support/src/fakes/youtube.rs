@@ -842,9 +842,7 @@ async fn handle(State(world): State<Shared>, request: Request) -> Response {
         headers,
         form: HashMap::new(),
         json: None,
-        body_len: chunk
-            .as_ref()
-            .map_or(body.len() as u64, |(_, c)| c.len),
+        body_len: chunk.as_ref().map_or(body.len() as u64, |(_, c)| c.len),
     };
     if content_type.starts_with("application/x-www-form-urlencoded") {
         req.form = url::form_urlencoded::parse(&body).into_owned().collect();
