@@ -95,6 +95,8 @@ async fn run() -> Result<()> {
             lease,
         };
         reports.push(stage.run(kill).await?);
+        // The server's copy of the video goes before the next platform's.
+        std::fs::remove_dir_all(&stage.data)?;
     }
     print_reports(&reports, size);
     drop(work);
