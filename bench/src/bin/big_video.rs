@@ -3,7 +3,10 @@
 //! ```sh
 //! cargo build --release -p postora-cli -p postora-bench --bin big_video --bin postora
 //! target/release/big_video [--dir /tmp] [--gib 1] [--platform tiktok|youtube] [--no-kill] [--keep-movie]
+//!     [--lease-secs 30] [--postora PATH]
 //! ```
+//!
+//! Needs about twice the video's size free in `--dir` (the video, and the server's copy in its media library).
 //!
 //! 1. Writes (or reuses, in `--dir`) a 1 GiB MP4 with a realistic index (nine minutes of 1080p at 30 frames a second
 //!    with AAC sound: TikTok takes up to ten), and takes its SHA-256.
