@@ -17,6 +17,7 @@ pub mod lease;
 pub mod mail;
 pub mod media;
 pub mod people;
+pub mod members;
 pub mod posts;
 pub mod privacy;
 pub mod publish;

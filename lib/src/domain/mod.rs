@@ -34,5 +34,5 @@ pub use people::{
 pub use platform::{ContentLimits, PlatformKind, TextMeasure};
 pub use post::{Media, MediaKind, Post, ThreadPart};
 pub use records::{AuditEntry, DeletionRequest, DeletionStatus, IdempotencyRecord, OAuthState};
-pub use roles::{Invitation, Membership, Role};
+pub use roles::{ActedBy, Action, Actor, Invitation, Membership, Role};
 pub use workspace::{ApiKey, ApiKeyRecord, Workspace, WorkspaceSettings};

@@ -142,16 +142,16 @@ impl From<&Person> for PersonView {
 
 /// A person's place in a workspace.
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct MembershipView {
+pub struct PersonMembershipView {
     pub workspace_id: String,
     pub workspace_name: String,
     pub role: Role,
     pub joined_at: DateTime<Utc>,
 }
 
-impl From<&MembershipOf> for MembershipView {
+impl From<&MembershipOf> for PersonMembershipView {
     fn from(m: &MembershipOf) -> Self {
-        MembershipView {
+        PersonMembershipView {
             workspace_id: m.membership.workspace_id.to_string(),
             workspace_name: m.workspace_name.clone(),
             role: m.membership.role,
@@ -165,7 +165,7 @@ impl From<&MembershipOf> for MembershipView {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct MeView {
     pub person: PersonView,
-    pub memberships: Vec<MembershipView>,
+    pub memberships: Vec<PersonMembershipView>,
     pub csrf_token: String,
 }
 
@@ -266,7 +266,7 @@ pub struct RecoveryCodes {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct PersonExportView {
     pub person: PersonView,
-    pub memberships: Vec<MembershipView>,
+    pub memberships: Vec<PersonMembershipView>,
     pub sessions: Vec<SessionView>,
     pub sign_ins: Vec<SignInView>,
     pub exported_at: DateTime<Utc>,
@@ -586,7 +586,7 @@ async fn me(State(app): State<Arc<App>>, signed: SignedIn) -> Result<Json<MeView
     let memberships = app.memberships_with_names(signed.person()).await?;
     Ok(Json(MeView {
         person: PersonView::from(&person),
-        memberships: memberships.iter().map(MembershipView::from).collect(),
+        memberships: memberships.iter().map(PersonMembershipView::from).collect(),
         csrf_token: signed.token.csrf_token(),
     }))
 }
@@ -631,7 +631,7 @@ async fn export_me(State(app): State<Arc<App>>, signed: SignedIn) -> Result<Resp
         memberships: export
             .memberships
             .iter()
-            .map(MembershipView::from)
+            .map(PersonMembershipView::from)
             .collect(),
         sessions: export
             .sessions

@@ -14,7 +14,9 @@
 //! - the SAM template against the table definition in code, and secrets per function on the emulator;
 //! - the token vault's data-key cache on the embedded backend;
 //! - webhooks on the embedded backend: retries with backoff, the failed list, a restart in between;
-//! - the guarded fetcher for addresses people supply, against servers on this machine.
+//! - the guarded fetcher for addresses people supply, against servers on this machine;
+//! - people on DynamoDB: the session check in one request, time to live and no index on secret-holding items;
+//! - mail through SES on the emulator.
 //!
 //! The AWS tests need the emulator `scripts/test` starts (`AWS_ENDPOINT_URL`); without it they fail, saying so.
 
@@ -29,6 +31,7 @@ mod aws_deletion;
 mod aws_faults;
 mod aws_logs;
 mod aws_people;
+mod aws_two_factor;
 mod aws_secrets;
 mod aws_template;
 mod bluesky;
@@ -43,11 +46,14 @@ mod local_conformance;
 mod mastodon;
 mod media;
 mod media_storage;
+mod members;
 mod meta_platforms;
 mod people;
 mod platform_suite;
 mod refresh;
+mod roles;
 mod sandbox;
+mod ses_mail;
 mod ssrf;
 mod threads_of_posts;
 mod tiktok;
