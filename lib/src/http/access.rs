@@ -19,7 +19,7 @@ pub enum Access {
     Public,
 }
 
-use Access::{Member, Person};
+use Access::{Member, Person, Public};
 use Action::*;
 
 /// Every `/v1` route: method, path (as axum matches it), what it takes.
@@ -82,6 +82,28 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("DELETE", "/v1/api-keys/{id}", Member(ManageApiKeys)),
     ("GET", "/v1/audit", Member(ReadAudit)),
     ("GET", "/v1/export", Member(Export)),
+    // A person's own account (`http::people`).
+    ("POST", "/v1/signup", Public),
+    ("POST", "/v1/email/verify", Public),
+    ("POST", "/v1/email/verification", Person),
+    ("POST", "/v1/session", Public),
+    ("DELETE", "/v1/session", Person),
+    ("GET", "/v1/sessions", Person),
+    ("DELETE", "/v1/sessions", Person),
+    ("DELETE", "/v1/sessions/{id}", Person),
+    ("GET", "/v1/me", Person),
+    ("PATCH", "/v1/me", Person),
+    ("DELETE", "/v1/me", Person),
+    ("GET", "/v1/me/sign-ins", Person),
+    ("GET", "/v1/me/export", Person),
+    ("PUT", "/v1/me/password", Person),
+    ("PUT", "/v1/me/email", Person),
+    ("POST", "/v1/me/two-factor", Person),
+    ("DELETE", "/v1/me/two-factor", Person),
+    ("POST", "/v1/me/two-factor/confirm", Person),
+    ("POST", "/v1/me/two-factor/recovery-codes", Person),
+    ("POST", "/v1/password/forgot", Public),
+    ("POST", "/v1/password/reset", Public),
 ];
 
 /// What the route `method path` takes; `None` if it has no row. A HEAD request is a GET's.
