@@ -25,6 +25,7 @@
 mod api;
 mod api_document;
 mod api_keys;
+mod aws_accounts;
 mod aws_adapters;
 mod aws_conformance;
 mod aws_deletion;
@@ -33,7 +34,6 @@ mod aws_logs;
 mod aws_people;
 mod aws_secrets;
 mod aws_template;
-mod aws_two_factor;
 mod bluesky;
 mod deletion;
 mod deletion_scenarios;

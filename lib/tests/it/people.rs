@@ -11,24 +11,24 @@ use postora_test_support::logs::Capturing;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-const PASSWORD: &str = "correct horse battery staple";
+pub(crate) const PASSWORD: &str = "correct horse battery staple";
 
 /// One mail from the outbox.
 #[derive(Debug, Clone)]
-struct Mail {
-    to: String,
+pub(crate) struct Mail {
+    pub(crate) to: String,
     subject: String,
     body: String,
 }
 
 impl Mail {
-    fn token(&self) -> Option<String> {
+    pub(crate) fn token(&self) -> Option<String> {
         let at = self.body.find("token=")? + "token=".len();
         Some(self.body[at..at + 64].to_owned())
     }
 }
 
-fn outbox(dir: &Path) -> Vec<Mail> {
+pub(crate) fn outbox(dir: &Path) -> Vec<Mail> {
     let Ok(entries) = std::fs::read_dir(dir.join("outbox")) else {
         return Vec::new();
     };
@@ -75,10 +75,10 @@ fn last_token(t: &TestApp, to: &str, subject_has: &str) -> String {
 
 /// A browser: its cookies, and the CSRF token of its session.
 #[derive(Clone, Default)]
-struct Browser {
-    session: Option<String>,
-    device: Option<String>,
-    csrf: Option<String>,
+pub(crate) struct Browser {
+    pub(crate) session: Option<String>,
+    pub(crate) device: Option<String>,
+    pub(crate) csrf: Option<String>,
 }
 
 fn cookie_value(resp: &reqwest::Response, name: &str) -> Option<String> {
@@ -91,7 +91,7 @@ fn cookie_value(resp: &reqwest::Response, name: &str) -> Option<String> {
 }
 
 impl Browser {
-    async fn send(
+    pub(crate) async fn send(
         &self,
         t: &TestApp,
         method: Method,
@@ -122,16 +122,16 @@ impl Browser {
         req.send().await.unwrap()
     }
 
-    async fn get(&self, t: &TestApp, path: &str) -> reqwest::Response {
+    pub(crate) async fn get(&self, t: &TestApp, path: &str) -> reqwest::Response {
         self.send(t, Method::GET, path, None).await
     }
 
-    async fn post(&self, t: &TestApp, path: &str, body: Value) -> reqwest::Response {
+    pub(crate) async fn post(&self, t: &TestApp, path: &str, body: Value) -> reqwest::Response {
         self.send(t, Method::POST, path, Some(body)).await
     }
 
     /// Signs in; keeps the cookies and the CSRF token. Returns the response body.
-    async fn sign_in(&mut self, t: &TestApp, body: Value) -> (StatusCode, Value) {
+    pub(crate) async fn sign_in(&mut self, t: &TestApp, body: Value) -> (StatusCode, Value) {
         let resp = self.post(t, "/v1/session", body).await;
         let status = resp.status();
         if status == StatusCode::OK {
@@ -148,14 +148,14 @@ impl Browser {
     }
 }
 
-async fn expect(resp: reqwest::Response, status: StatusCode) -> Value {
+pub(crate) async fn expect(resp: reqwest::Response, status: StatusCode) -> Value {
     let got = resp.status();
     let body: Value = resp.json().await.unwrap_or(Value::Null);
     assert_eq!(got, status, "{body}");
     body
 }
 
-async fn expect_error(resp: reqwest::Response, status: StatusCode, code: &str) -> Value {
+pub(crate) async fn expect_error(resp: reqwest::Response, status: StatusCode, code: &str) -> Value {
     let body = expect(resp, status).await;
     assert_eq!(body["error"]["code"], code, "{body}");
     body
@@ -201,11 +201,11 @@ async fn away_from_a_window_edge() {
     }
 }
 
-fn current_step() -> u64 {
+pub(crate) fn current_step() -> u64 {
     postora::app::people::two_factor::step_at(chrono::Utc::now().timestamp() as u64)
 }
 
-fn totp_code(secret_b32: &str, step: u64) -> String {
+pub(crate) fn totp_code(secret_b32: &str, step: u64) -> String {
     let secret = totp_rs::Secret::Encoded(secret_b32.to_owned())
         .to_bytes()
         .unwrap();
