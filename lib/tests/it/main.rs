@@ -16,6 +16,8 @@
 //! - webhooks on the embedded backend: retries with backoff, the failed list, a restart in between;
 //! - the guarded fetcher for addresses people supply, against servers on this machine;
 //! - people on DynamoDB: the session check in one request, time to live and no index on secret-holding items;
+//! - people's accounts over HTTP (sign-up to deletion, every bad input, the limits, no secret in a log) on the local
+//!   backend, and end to end on DynamoDB and KMS;
 //! - mail through SES on the emulator.
 //!
 //! The AWS tests need the emulator `scripts/test` starts (`AWS_ENDPOINT_URL`); without it they fail, saying so.
