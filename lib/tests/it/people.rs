@@ -192,11 +192,11 @@ async fn person(t: &TestApp, email: &str) -> Browser {
     b
 }
 
-/// Limits count in fixed windows (15 minutes, or hours, from the epoch): a test that fills one starts at least a
-/// minute and a half before the next window, so its counters cannot start again in its middle.
+/// Limits count in fixed windows (15 minutes, or hours, from the epoch): a test that fills one starts at least half a
+/// minute before the next window (ten times what it takes), so its counters cannot start again in its middle.
 async fn away_from_a_window_edge() {
     let into = chrono::Utc::now().timestamp().rem_euclid(15 * 60);
-    if into > 15 * 60 - 90 {
+    if into > 15 * 60 - 30 {
         tokio::time::sleep(std::time::Duration::from_secs((15 * 60 - into + 1) as u64)).await;
     }
 }
