@@ -550,7 +550,7 @@ fn the_key_policy_lets_the_account_administer_three_functions_unwrap_and_the_oau
         yaml(at(api_secrets, &["Condition"])),
         format!(
             "StringEquals:\n  kms:EncryptionContext:workspace: {}\n",
-            postora::crypto::registrations::SERVICE_SCOPE
+            postora::app::people::two_factor::PEOPLE_SCOPE
         )
     );
     assert_eq!(

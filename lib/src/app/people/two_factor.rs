@@ -13,7 +13,6 @@ use sha2::{Digest, Sha256};
 use totp_rs::{Algorithm, TOTP};
 use zeroize::Zeroizing;
 
-use crate::crypto::registrations::SERVICE_SCOPE;
 use crate::crypto::vault::{open_with, seal_with};
 use crate::domain::{PersonId, WorkspaceId};
 use crate::error::{Error, Result};
@@ -125,8 +124,13 @@ pub fn use_recovery_code(stored: &mut Vec<String>, code: &str) -> bool {
     stored.len() < before
 }
 
+/// The key service scope two-factor secrets are sealed in, where a workspace id would be: a scope of their own, so a
+/// function that opens them can open nothing else (not the app registrations of `ws_service`, nor a workspace's
+/// tokens).
+pub const PEOPLE_SCOPE: &str = "ws_people";
+
 fn scope() -> WorkspaceId {
-    WorkspaceId::from_trusted(SERVICE_SCOPE)
+    WorkspaceId::from_trusted(PEOPLE_SCOPE)
 }
 
 fn aad(person: &PersonId) -> Vec<u8> {
