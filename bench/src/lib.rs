@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
+pub mod movie;
+
 /// The `postora` binary: `--postora PATH`, or the release build next to this benchmark.
 pub fn postora_binary(args: &[String]) -> PathBuf {
     if let Some(i) = args.iter().position(|a| a == "--postora") {
@@ -209,4 +211,14 @@ pub fn lags_ms(deliveries: &[Value]) -> Vec<f64> {
         .collect();
     lags.sort_by(f64::total_cmp);
     lags
+}
+
+/// Another process's peak resident set size so far, in KiB.
+pub fn vm_hwm_of(pid: u32) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .context("no VmHWM in the server's status")
 }

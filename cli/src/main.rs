@@ -101,6 +101,9 @@ enum WorkspaceCommand {
         /// What the key is for (1 to 100 characters).
         #[arg(long)]
         label: Option<String>,
+        /// The role the key acts in: owner, admin, editor, viewer or client.
+        #[arg(long, default_value = "owner", value_parser = role_arg)]
+        role: postora::domain::Role,
     },
     /// List a workspace's API keys: id, prefix, label, created, last used (never a key).
     Keys { workspace_id: String },
@@ -183,6 +186,12 @@ async fn open_app(
 ) -> anyhow::Result<Arc<App>> {
     let backend = open_backend(kind, data_dir, env).await?;
     Ok(runtime::build_app(backend, env, public_url)?)
+}
+
+/// A role named on the command line.
+fn role_arg(raw: &str) -> Result<postora::domain::Role, String> {
+    postora::domain::Role::parse(raw.trim())
+        .ok_or_else(|| "a role is one of owner, admin, editor, viewer, client".to_owned())
 }
 
 fn workspace_id_arg(raw: &str) -> anyhow::Result<postora::domain::WorkspaceId> {
@@ -288,11 +297,10 @@ async fn main() -> anyhow::Result<()> {
                 WorkspaceCommand::AddKey {
                     workspace_id,
                     label,
+                    role,
                 } => {
                     let id = workspace_id_arg(&workspace_id)?;
-                    let (record, key) = app
-                        .add_api_key(&id, label.as_deref(), postora::domain::Role::Owner)
-                        .await?;
+                    let (record, key) = app.add_api_key(&id, label.as_deref(), role).await?;
                     let mut shown = serde_json::to_value(ApiKeyView::from(&record))?;
                     shown["workspace_id"] = serde_json::json!(id);
                     shown["api_key"] = serde_json::json!(key.reveal());

@@ -66,10 +66,25 @@ pub async fn serve_http(
                     Ok::<_, Error>(router(app))
                 })
                 .await?;
+            let mut request = request;
+            if let Some(ip) = source_ip(&request) {
+                request
+                    .extensions_mut()
+                    .insert(postora::http::people::ClientAddress(ip));
+            }
             Ok::<_, Error>(routes.clone().oneshot(request).await?)
         },
     ))
     .await
+}
+
+/// The client's address as API Gateway saw the connection (`requestContext.http.sourceIp`), never a header the
+/// client wrote: what the sign-in limits count per address.
+fn source_ip(request: &lambda_http::Request) -> Option<String> {
+    match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context.http.source_ip.clone(),
+        _ => None,
+    }
 }
 
 /// The origin an HTTP function answers at, from the domain API Gateway says the API was called on.

@@ -18,6 +18,7 @@ use postora::ports::{
 };
 
 pub mod media;
+pub mod people;
 
 fn now() -> chrono::DateTime<Utc> {
     // Stores keep milliseconds.
@@ -127,6 +128,7 @@ pub async fn stores(s: &Stores) {
     deletion_and_audit(s).await;
     media::records(s).await;
     client_registrations(s).await;
+    people::people(s).await;
 }
 
 /// Client registrations: one per platform and server, the first kept, the loser of a race handed the winner's,

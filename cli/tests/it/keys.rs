@@ -43,7 +43,26 @@ fn keys_are_added_with_a_label_listed_without_the_key_and_revoked() {
     let second = added[0]["api_key"].as_str().unwrap().to_owned();
     let second_id = added[0]["id"].as_str().unwrap().to_owned();
     assert_eq!(added[0]["label"], "deploys");
+    assert_eq!(
+        added[0]["role"], "owner",
+        "the operator's keys are owners' unless told"
+    );
     assert!(second.starts_with(&format!("pk_{second_id}")));
+
+    // A key with a role; an unknown role is refused, naming the roles, and makes nothing.
+    let viewer = lines(&postora(
+        dir.path(),
+        &["workspace", "add-key", &ws, "--role", "viewer"],
+    ));
+    assert_eq!(viewer[0]["role"], "viewer");
+    let viewer_id = viewer[0]["id"].as_str().unwrap().to_owned();
+    let out = postora(dir.path(), &["workspace", "add-key", &ws, "--role", "root"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("owner, admin, editor, viewer, client"));
+    lines(&postora(
+        dir.path(),
+        &["workspace", "revoke-key", &ws, &viewer_id],
+    ));
 
     let out = postora(dir.path(), &["workspace", "keys", &ws]);
     let listed = lines(&out);

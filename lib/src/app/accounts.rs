@@ -64,8 +64,14 @@ impl App {
     }
 
     /// Disconnects an account at its owner's request: revoke at the platform where it offers an endpoint, delete the
-    /// tokens, cancel pending deliveries, and keep only a scrubbed record so past deliveries still make sense.
-    pub async fn disconnect_account(&self, ws: &WorkspaceId, id: &AccountId) -> Result<Account> {
+    /// tokens, cancel pending deliveries, and keep only a scrubbed record so past deliveries still make sense. `by` is
+    /// who asked, for the audit log (none when the workspace is being erased).
+    pub async fn disconnect_account(
+        &self,
+        ws: &WorkspaceId,
+        id: &AccountId,
+        by: Option<crate::domain::ActedBy>,
+    ) -> Result<Account> {
         let account = self.get_account(ws, id).await?;
         let mut revoked_at_platform = false;
         if let (Some(platform), Ok(Some(current))) = (
@@ -96,7 +102,8 @@ impl App {
                 "account.disconnected",
                 serde_json::json!({"platform": account.platform, "revoked_at_platform": revoked_at_platform, "deliveries_canceled": canceled}),
             )
-            .account(id),
+            .account(id)
+            .acted_by(by),
         )
         .await;
         Ok(scrubbed)

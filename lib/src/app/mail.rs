@@ -22,6 +22,9 @@ pub enum Message<'a> {
         name: &'a str,
         new_email: &'a EmailAddress,
     },
+    /// Tells the owner of an address that someone tried to sign up with it (or to move another account to it): nothing
+    /// changed, and `link` opens the page to reset their password if they forgot it.
+    AccountExists { name: &'a str, link: &'a str },
     /// Tells a person their password was changed.
     PasswordChanged { name: &'a str },
     /// Tells a person two-factor authentication was turned on or off.
@@ -108,6 +111,12 @@ templates!(
     "mail/two_factor_changed.html"
 );
 templates!(
+    ExistsText,
+    "mail/account_exists.txt",
+    ExistsHtml,
+    "mail/account_exists.html"
+);
+templates!(
     SignInText,
     "mail/new_sign_in.txt",
     SignInHtml,
@@ -139,6 +148,10 @@ impl Message<'_> {
             Message::EmailChanging { name, new_email } => {
                 (v.name, v.new_email) = (name, new_email.as_str());
                 "Your Postora email address is changing".into()
+            }
+            Message::AccountExists { name, link } => {
+                (v.name, v.link) = (name, link);
+                "Someone tried to use your address on Postora".into()
             }
             Message::PasswordChanged { name } => {
                 v.name = name;
@@ -190,6 +203,13 @@ impl Message<'_> {
             Message::EmailChanging { .. } => both(
                 ChangingText { v },
                 ChangingHtml {
+                    v,
+                    subject: subject_ref,
+                },
+            ),
+            Message::AccountExists { .. } => both(
+                ExistsText { v },
+                ExistsHtml {
                     v,
                     subject: subject_ref,
                 },

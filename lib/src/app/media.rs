@@ -613,7 +613,12 @@ impl App {
     }
 
     /// Deletes an item and its bytes, unless a delivery that has not finished uses it.
-    pub async fn delete_media(&self, ws: &WorkspaceId, id: &MediaId) -> Result<()> {
+    pub async fn delete_media(
+        &self,
+        ws: &WorkspaceId,
+        id: &MediaId,
+        by: Option<crate::domain::ActedBy>,
+    ) -> Result<()> {
         let item = self.get_media(ws, id).await?;
         for post_id in self.stores.media.posts_using(ws, id).await? {
             let Some(record) = self.stores.posts.get_post(ws, &post_id).await? else {
@@ -629,12 +634,15 @@ impl App {
             }
         }
         self.remove_item(&item).await?;
-        self.audit(AuditEntry::new(
-            ws.clone(),
-            self.now(),
-            "media.deleted",
-            serde_json::json!({"media_id": id}),
-        ))
+        self.audit(
+            AuditEntry::new(
+                ws.clone(),
+                self.now(),
+                "media.deleted",
+                serde_json::json!({"media_id": id}),
+            )
+            .acted_by(by),
+        )
         .await;
         Ok(())
     }

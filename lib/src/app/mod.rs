@@ -17,6 +17,8 @@ pub mod dispatch;
 pub mod lease;
 pub mod mail;
 pub mod media;
+pub mod members;
+pub mod people;
 pub mod posts;
 pub mod privacy;
 pub mod publish;

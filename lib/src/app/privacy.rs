@@ -323,7 +323,7 @@ impl App {
                 self.stores.accounts.delete_tokens(ws, &account.id).await?;
                 continue;
             }
-            match self.disconnect_account(ws, &account.id).await {
+            match self.disconnect_account(ws, &account.id, None).await {
                 Ok(_) => disconnected += 1,
                 // Deleted by someone else in the meantime: nothing left to disconnect.
                 Err(Error::NotFound(_)) => {}

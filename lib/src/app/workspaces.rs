@@ -1,12 +1,14 @@
 //! Workspaces and API keys.
 
+use super::members::AsMember;
 use super::App;
 use crate::domain::workspace::{
     hash_api_key, is_api_key_id, API_KEY_LAST_USED_EVERY_SECS, MAX_API_KEY_LABEL,
     MAX_WORKSPACE_NAME,
 };
 use crate::domain::{
-    ApiKey, ApiKeyRecord, AuditEntry, Role, Workspace, WorkspaceId, WorkspaceSettings,
+    ActedBy, Actor, ApiKey, ApiKeyRecord, AuditEntry, Role, Workspace, WorkspaceId,
+    WorkspaceSettings,
 };
 use crate::error::{Error, Result};
 use crate::ports::StoreError;
@@ -55,23 +57,57 @@ impl App {
                 &key.record(&workspace.id, None, Role::Owner, self.now()),
             )
             .await?;
-        self.audit(AuditEntry::new(
-            workspace.id.clone(),
-            self.now(),
-            "workspace.created",
-            serde_json::json!({"name": name}),
-        ))
+        self.audit(
+            AuditEntry::new(
+                workspace.id.clone(),
+                self.now(),
+                "workspace.created",
+                serde_json::json!({"name": name}),
+            )
+            .by(ActedBy::Operator),
+        )
         .await;
         Ok((workspace, key))
     }
 
-    /// Adds another API key to a workspace, with an optional label and the role it acts in. The key is returned once,
-    /// beside what is stored of it.
+    /// Adds another API key to a workspace from the command line, with an optional label and the role it acts in.
+    /// The key is returned once, beside what is stored of it.
     pub async fn add_api_key(
         &self,
         ws: &WorkspaceId,
         label: Option<&str>,
         role: Role,
+    ) -> Result<(ApiKeyRecord, ApiKey)> {
+        self.add_key(ws, label, role, ActedBy::Operator).await
+    }
+
+    /// Adds an API key for a caller in the workspace: a key with a role no higher than the caller's own
+    /// ([`Role::may_grant`]), else 403 `role_not_grantable`.
+    pub async fn add_api_key_as(
+        &self,
+        ws: &WorkspaceId,
+        label: Option<&str>,
+        role: Role,
+        by: AsMember<'_>,
+    ) -> Result<(ApiKeyRecord, ApiKey)> {
+        if !by.role.may_grant(role) {
+            return Err(Error::forbidden(
+                "role_not_grantable",
+                format!(
+                    "a {} may not create an API key with the role {role}: it is above their own",
+                    by.role
+                ),
+            ));
+        }
+        self.add_key(ws, label, role, by.actor.acted_by()).await
+    }
+
+    async fn add_key(
+        &self,
+        ws: &WorkspaceId,
+        label: Option<&str>,
+        role: Role,
+        acted_by: ActedBy,
     ) -> Result<(ApiKeyRecord, ApiKey)> {
         let label = check_label(label)?;
         let taken: Vec<String> = self
@@ -98,12 +134,15 @@ impl App {
                 StoreError::NotFound => Error::NotFound("workspace"),
                 e => e.into(),
             })?;
-        self.audit(AuditEntry::new(
-            ws.clone(),
-            self.now(),
-            "api_key.created",
-            serde_json::json!({"id": record.id, "label": record.label}),
-        ))
+        self.audit(
+            AuditEntry::new(
+                ws.clone(),
+                self.now(),
+                "api_key.created",
+                serde_json::json!({"id": record.id, "label": record.label, "role": record.role}),
+            )
+            .by(acted_by),
+        )
         .await;
         Ok((record, key))
     }
@@ -113,18 +152,41 @@ impl App {
         Ok(self.stores.workspaces.list_api_keys(ws).await?)
     }
 
-    /// Revokes the workspace's key `key_id`: from the next request on it is refused with a 401. `caller` is the id of
-    /// the key making the request, if it comes through the API: a key cannot revoke itself there, so a workspace
-    /// reached through the API always keeps a key. The CLI passes `None` and may revoke any key, the last one too
-    /// (`postora workspace add-key` makes a new one).
+    /// Revokes the workspace's key `key_id`: from the next request on it is refused with a 401. `by` is who asks
+    /// through the API: a key cannot revoke itself there, so a workspace reached through the API always keeps a key,
+    /// and nobody revokes a key whose role is above their own. The CLI passes `None` and may revoke any key, the last
+    /// one too (`postora workspace add-key` makes a new one).
     pub async fn revoke_api_key(
         &self,
         ws: &WorkspaceId,
         key_id: &str,
-        caller: Option<&str>,
+        by: Option<AsMember<'_>>,
     ) -> Result<ApiKeyRecord> {
         if !is_api_key_id(key_id) {
             return Err(Error::NotFound("api key"));
+        }
+        let caller = by.and_then(|b| match b.actor {
+            Actor::Key { id } => Some(id.as_str()),
+            Actor::Person { .. } => None,
+        });
+        if let Some(by) = by {
+            let key = self
+                .stores
+                .workspaces
+                .list_api_keys(ws)
+                .await?
+                .into_iter()
+                .find(|k| k.id == key_id)
+                .ok_or(Error::NotFound("api key"))?;
+            if !by.role.may_grant(key.role) {
+                return Err(Error::forbidden(
+                    "role_not_grantable",
+                    format!(
+                        "a {} may not revoke a key with the role {}: it is above their own",
+                        by.role, key.role
+                    ),
+                ));
+            }
         }
         if caller == Some(key_id) {
             return Err(Error::conflict(
@@ -142,12 +204,15 @@ impl App {
                 StoreError::NotFound => Error::NotFound("api key"),
                 e => e.into(),
             })?;
-        self.audit(AuditEntry::new(
-            ws.clone(),
-            self.now(),
-            "api_key.revoked",
-            serde_json::json!({"id": revoked.id, "label": revoked.label}),
-        ))
+        self.audit(
+            AuditEntry::new(
+                ws.clone(),
+                self.now(),
+                "api_key.revoked",
+                serde_json::json!({"id": revoked.id, "label": revoked.label}),
+            )
+            .by(by.map_or(ActedBy::Operator, |b| b.actor.acted_by())),
+        )
         .await;
         Ok(revoked)
     }

@@ -70,6 +70,11 @@ impl Vault {
         }
     }
 
+    /// The key service behind the vault, for secrets that belong to no workspace (sealed under the service scope).
+    pub(crate) fn key_service(&self) -> &dyn KeyService {
+        self.keys.as_ref()
+    }
+
     /// How many times a data key was unwrapped by the key service (cache misses).
     pub fn unwrap_count(&self) -> u64 {
         self.unwraps.load(Ordering::Relaxed)

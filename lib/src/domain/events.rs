@@ -28,6 +28,15 @@ pub enum EventKind {
     AccountGrantExpiring,
     #[serde(rename = "deletion.completed")]
     DeletionCompleted,
+    /// A person joined a workspace (accepting an invitation).
+    #[serde(rename = "member.joined")]
+    MemberJoined,
+    /// A member's role changed (by another member, or in a transfer of ownership).
+    #[serde(rename = "member.role_changed")]
+    MemberRoleChanged,
+    /// A member left or was removed.
+    #[serde(rename = "member.removed")]
+    MemberRemoved,
 }
 
 impl EventKind {
@@ -42,6 +51,9 @@ impl EventKind {
             EventKind::AccountNeedsReauth => "account.needs_reauth",
             EventKind::AccountGrantExpiring => "account.grant_expiring",
             EventKind::DeletionCompleted => "deletion.completed",
+            EventKind::MemberJoined => "member.joined",
+            EventKind::MemberRoleChanged => "member.role_changed",
+            EventKind::MemberRemoved => "member.removed",
         }
     }
 }

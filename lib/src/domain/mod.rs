@@ -38,5 +38,5 @@ pub use post::{Media, MediaKind, Post, ThreadPart};
 pub use records::{
     AuditEntry, ConnectStarter, DeletionRequest, DeletionStatus, IdempotencyRecord, OAuthState,
 };
-pub use roles::{Invitation, Membership, Role};
+pub use roles::{ActedBy, Action, Actor, Invitation, Membership, Role};
 pub use workspace::{ApiKey, ApiKeyRecord, Workspace, WorkspaceSettings};

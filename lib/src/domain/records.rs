@@ -121,6 +121,11 @@ pub struct AuditEntry {
     pub post_id: Option<String>,
     #[schema(value_type = Object)]
     pub detail: serde_json::Value,
+    /// Who acted, where a person or a key did: `{"person": "psn_…"}`, `{"key": "<key id>"}` or `"operator"` (the
+    /// command line).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub actor: Option<super::roles::ActedBy>,
 }
 
 impl AuditEntry {
@@ -138,7 +143,20 @@ impl AuditEntry {
             account_id: None,
             post_id: None,
             detail,
+            actor: None,
         }
+    }
+
+    /// The same entry, saying who acted.
+    pub fn by(mut self, actor: super::roles::ActedBy) -> Self {
+        self.actor = Some(actor);
+        self
+    }
+
+    /// The same entry, saying who acted if that is known.
+    pub fn acted_by(mut self, actor: Option<super::roles::ActedBy>) -> Self {
+        self.actor = actor;
+        self
     }
 
     pub fn account(mut self, id: impl ToString) -> Self {

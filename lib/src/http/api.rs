@@ -10,7 +10,7 @@ use axum::routing::{delete, get, post};
 use axum::Router;
 use serde::Deserialize;
 
-use super::auth::{Actor, Caller};
+use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{page_limit, query, Json};
 use super::views::{
@@ -20,7 +20,7 @@ use super::views::{
 use crate::app::approval::Author;
 use crate::app::posts::{NewPost, PostPatch};
 use crate::app::App;
-use crate::domain::{AccountId, By, DeliveryStatus, PostId, Role};
+use crate::domain::{AccountId, Actor, By, DeliveryStatus, PostId, Role};
 use crate::error::Error;
 use crate::ports::PostFilter;
 
@@ -41,11 +41,18 @@ pub fn router() -> Router<Arc<App>> {
         .route("/v1/posts/{id}/approve", post(approve_post))
         .route("/v1/posts/{id}/reject", post(reject_post))
         .route("/v1/export", get(export_workspace))
-        .route("/v1/workspace", delete(erase_workspace))
+        .route(
+            "/v1/workspace",
+            get(super::members::get_workspace)
+                .patch(super::members::update_workspace)
+                .delete(erase_workspace),
+        )
         .route("/v1/audit", get(list_audit))
         .route("/v1/api-keys", get(list_api_keys).post(create_api_key))
         .route("/v1/api-keys/{id}", delete(revoke_api_key))
         .merge(super::media::router())
+        .merge(super::people::router())
+        .merge(super::members::router())
 }
 
 /// Who writes or decides on a post: the caller, in their role.
@@ -123,10 +130,16 @@ pub struct AccountOptionsView {
     responses((status = 200, body = AccountView), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 async fn disconnect(
     State(app): State<Arc<App>>,
-    Caller { workspace: ws, .. }: Caller,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<AccountView>, ApiError> {
-    let account = app.disconnect_account(&ws, &account_id(&id)?).await?;
+    let account = app
+        .disconnect_account(
+            &caller.workspace,
+            &account_id(&id)?,
+            Some(caller.actor.acted_by()),
+        )
+        .await?;
     Ok(Json(AccountView::from(&account)))
 }
 
@@ -496,15 +509,21 @@ async fn list_api_keys(
 
 /// Adds an API key to the workspace. The answer holds the key, once: only its SHA-256 is stored.
 #[utoipa::path(post, path = "/v1/api-keys", tag = "workspace", request_body = NewApiKey,
-    responses((status = 201, body = ApiKeyCreated), (status = 422, body = ErrorBody, description = "`label` is empty, too long or holds control characters")),
+    responses((status = 201, body = ApiKeyCreated), (status = 403, body = ErrorBody, description = "`role_not_grantable`: the role is above the caller's own"),
+        (status = 422, body = ErrorBody, description = "`label` is empty, too long or holds control characters")),
     security(("api_key" = [])))]
 async fn create_api_key(
     State(app): State<Arc<App>>,
-    Caller { workspace: ws, .. }: Caller,
+    caller: Caller,
     Json(input): Json<NewApiKey>,
 ) -> Result<Response, ApiError> {
     let (record, key) = app
-        .add_api_key(&ws, input.label.as_deref(), Role::Owner)
+        .add_api_key_as(
+            &caller.workspace,
+            input.label.as_deref(),
+            input.role.unwrap_or(Role::Editor),
+            caller.as_member(),
+        )
         .await?;
     let body = ApiKeyCreated {
         key: ApiKeyView::from(&record),
@@ -532,12 +551,8 @@ async fn revoke_api_key(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<ApiKeyView>, ApiError> {
-    let own_key = match &caller.actor {
-        Actor::Key { id } => Some(id.as_str()),
-        Actor::Person { .. } => None,
-    };
     let revoked = app
-        .revoke_api_key(&caller.workspace, &id, own_key)
+        .revoke_api_key(&caller.workspace, &id, Some(caller.as_member()))
         .await
         .map_err(|e| match e {
             Error::NotFound(_) => ApiError::from(Error::NotFound("api key")).field("id"),

@@ -14,6 +14,7 @@ use axum::http::header::{AUTHORIZATION, ORIGIN, REFERER};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method};
 
+use super::access::{self, Access};
 use super::error::ApiError;
 use super::session::{has_session_cookie, session_token, CSRF_HEADER};
 use crate::app::sessions::SessionCheck;
@@ -24,27 +25,12 @@ use crate::error::Error;
 /// The header a signed-in person names the workspace they act in with.
 pub const WORKSPACE_HEADER: &str = "postora-workspace";
 
-/// Who acts: a key, or a person through one of their sessions.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Actor {
-    /// An API key, by its public id.
-    Key { id: String },
-    /// A person, and the public id of the session the request came with.
-    Person { id: PersonId, session_id: String },
-}
-
-impl Actor {
-    /// The person, if a person acts.
-    pub fn person(&self) -> Option<&PersonId> {
-        match self {
-            Actor::Person { id, .. } => Some(id),
-            Actor::Key { .. } => None,
-        }
-    }
-}
+pub use crate::domain::Actor;
 
 /// An authenticated caller acting in one workspace with a role. Every `/v1` route that reads or changes a
-/// workspace takes one, so none is reachable without a valid key or session.
+/// workspace takes one, so none is reachable without a valid key or session; and taking one checks the caller's role
+/// against the route's row in the [access table](super::access), so no handler can forget to: a route without a row
+/// is refused.
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub workspace: WorkspaceId,
@@ -59,32 +45,84 @@ impl FromRequestParts<Arc<App>> for Caller {
         parts: &mut Parts,
         app: &Arc<App>,
     ) -> Result<Self, Self::Rejection> {
-        match credentials(&parts.headers)? {
-            Credentials::Key(presented) => {
-                let key = app.authenticate_key(presented).await?;
-                Ok(Caller {
-                    workspace: key.workspace_id,
-                    role: key.role,
-                    actor: Actor::Key { id: key.id },
-                })
-            }
-            Credentials::Session(token) => {
-                let workspace = named_workspace(&parts.headers)?;
-                let check = app.check_session(&token, Some(&workspace)).await?;
-                check_csrf(parts, &token, app)?;
-                let role = check.membership.as_ref().map(|m| m.role).ok_or_else(|| {
-                    Error::forbidden("not_a_member", "you are not a member of this workspace")
-                })?;
-                Ok(Caller {
-                    workspace,
-                    role,
-                    actor: Actor::Person {
-                        id: check.session.person_id.clone(),
-                        session_id: check.session.id.clone(),
-                    },
-                })
-            }
+        let caller = authenticate(parts, app).await?;
+        authorize(parts, caller.role)?;
+        Ok(caller)
+    }
+}
+
+/// The caller a request's credentials name, before any role is checked.
+async fn authenticate(parts: &Parts, app: &App) -> Result<Caller, ApiError> {
+    match credentials(&parts.headers)? {
+        Credentials::Key(presented) => {
+            let key = app.authenticate_key(presented).await?;
+            Ok(Caller {
+                workspace: key.workspace_id,
+                role: key.role,
+                actor: Actor::Key { id: key.id },
+            })
         }
+        Credentials::Session(token) => {
+            let workspace = named_workspace(&parts.headers)?;
+            let check = app.check_session(&token, Some(&workspace)).await?;
+            check_csrf(parts, &token, app)?;
+            let role = check.membership.as_ref().map(|m| m.role).ok_or_else(|| {
+                Error::forbidden("not_a_member", "you are not a member of this workspace")
+            })?;
+            Ok(Caller {
+                workspace,
+                role,
+                actor: Actor::Person {
+                    id: check.session.person_id.clone(),
+                    session_id: check.session.id.clone(),
+                },
+            })
+        }
+    }
+}
+
+/// Refuses the request unless `role` may do what the matched route's row in the access table names. A route with no
+/// row, or with a row that is not a workspace member's, is refused too: it is a mistake in Postora, logged as one.
+fn authorize(parts: &Parts, role: Role) -> Result<(), Error> {
+    let path = parts
+        .extensions
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str())
+        .unwrap_or_default();
+    match access::required(&parts.method, path) {
+        Some(Access::Member(action)) if role.may(action) => Ok(()),
+        Some(Access::Member(action)) => Err(Error::forbidden(
+            "forbidden",
+            format!("a {role} of this workspace may not {}", action.describe()),
+        )),
+        _ => {
+            tracing::error!(method = %parts.method, route = %path, "a workspace route has no row in the access table");
+            Err(Error::forbidden(
+                "forbidden",
+                "this route is not open to any role",
+            ))
+        }
+    }
+}
+
+impl Caller {
+    /// The caller as the application layer takes it: their role and who they are.
+    pub fn as_member(&self) -> crate::app::members::AsMember<'_> {
+        crate::app::members::AsMember {
+            role: self.role,
+            actor: &self.actor,
+        }
+    }
+
+    /// The person acting, or 401 `session_required` for an API key: some things only a person does (leaving,
+    /// transferring, inviting).
+    pub fn person(&self) -> Result<&PersonId, Error> {
+        self.actor.person().ok_or_else(|| {
+            Error::unauthenticated(
+                "session_required",
+                "only a signed-in person may do this: send the session cookie, not an API key",
+            )
+        })
     }
 }
 

@@ -247,10 +247,15 @@ async fn update_media(
     security(("api_key" = [])))]
 async fn delete_media(
     State(app): State<Arc<App>>,
-    Caller { workspace: ws, .. }: Caller,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    app.delete_media(&ws, &media_id(&id)?).await?;
+    app.delete_media(
+        &caller.workspace,
+        &media_id(&id)?,
+        Some(caller.actor.acted_by()),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -16,6 +16,7 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::app::App;
 
+pub mod access;
 pub mod api;
 pub mod auth;
 pub mod connect;
@@ -23,10 +24,12 @@ pub mod error;
 pub mod extract;
 pub mod html;
 pub mod media;
+pub mod members;
 pub mod meta;
 pub mod oauth;
 pub mod openapi;
 pub mod pages;
+pub mod people;
 pub mod security;
 pub mod session;
 pub mod views;

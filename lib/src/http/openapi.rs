@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{api, connect, error, media, meta, pages, views};
+use super::{api, connect, error, media, members, meta, pages, people, views};
 use crate::app::posts;
 
 #[derive(OpenApi)]
@@ -21,8 +21,17 @@ use crate::app::posts;
         media::upload_media, media::import_media, media::start_upload, media::upload_status, media::abort_upload,
         media::complete_upload, media::list_media, media::get_media, media::update_media, media::delete_media,
         media::media_content,
+        members::list_workspaces, members::create_workspace, members::get_workspace, members::update_workspace,
+        members::list_members, members::change_member, members::remove_member, members::leave_workspace,
+        members::transfer_workspace, members::list_invitations, members::create_invitation,
+        members::withdraw_invitation, members::accept_invitation,
         meta::meta_data_deletion, meta::meta_deauthorize, meta::threads_data_deletion, meta::threads_deauthorize,
         pages::deletion_status,
+        people::sign_up, people::verify_email, people::resend_verification, people::sign_in, people::sign_out,
+        people::sign_out_everywhere, people::list_sessions, people::end_session, people::me, people::update_me,
+        people::delete_me, people::list_sign_ins, people::export_me, people::change_password, people::change_email,
+        people::start_two_factor, people::disable_two_factor, people::confirm_two_factor, people::new_recovery_codes,
+        people::forgot_password, people::reset_password,
         super::health,
     ),
     components(schemas(
@@ -44,10 +53,22 @@ use crate::app::posts;
         views::MediaPatch, views::MediaImport, views::NewUpload, views::UploadView, views::PartView,
         views::ReceivedPartView, views::CompleteUpload, views::CompletedPartInput,
         crate::domain::MediaFormat, crate::domain::MediaKind,
+        people::PersonView, people::PersonMembershipView, people::MeView, people::SignedInView, people::SessionView,
+        people::SessionList, people::SignInView, people::SignInList, people::StatusView, people::TwoFactorStarted,
+        people::RecoveryCodes, people::PersonExportView, people::AccountDeleted, people::SignUpRequest,
+        people::TokenRequest, people::SignInRequest, people::PersonPatch, people::ForgotRequest, people::ResetRequest,
+        people::PasswordChange, people::EmailChange, people::PasswordConfirm, people::CodeConfirm,
+        people::PasswordAndCode, people::DeleteAccount,
+        crate::domain::Role, members::SettingsView, members::WorkspaceView, members::WorkspaceList, members::NewWorkspace,
+        crate::app::members::WorkspacePatch, members::MemberView, members::MemberList, members::MembershipView,
+        members::RoleChange, members::Transfer, members::Transferred, members::NewInvitation, members::InvitationView,
+        members::InvitationList, members::AcceptInvitation,
     )),
     modifiers(&BearerAuth, &CommonErrors),
     tags((name = "accounts"), (name = "posts"), (name = "media", description = "The media library: images and videos, uploaded, imported, checked and fitted"), (name = "workspace", description = "The workspace's own data: export, erase, audit log, API keys"),
+        (name = "members", description = "Workspaces shared by people: settings, members and their roles, invitations; who may call what is in docs/roles.md"),
         (name = "privacy", description = "Meta's data-deletion and deauthorize callbacks, and the status of a deletion request"),
+        (name = "people", description = "A person's own account: signing up and in, sessions, password, address, two-factor authentication, export and deletion"),
         (name = "service"))
 )]
 pub struct ApiDoc;
@@ -60,6 +81,14 @@ impl Modify for BearerAuth {
         components.add_security_scheme(
             "api_key",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+        // A signed-in person: the session cookie, with `Postora-Workspace` naming the workspace on workspace routes,
+        // and `Origin` and `X-CSRF-Token` on requests that change something.
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(utoipa::openapi::security::ApiKey::Cookie(
+                utoipa::openapi::security::ApiKeyValue::new("postora_session"),
+            )),
         );
     }
 }
@@ -101,7 +130,10 @@ impl Modify for CommonErrors {
                 if secured {
                     responses
                         .entry("401".into())
-                        .or_insert_with(|| error("no valid API key").into());
+                        .or_insert_with(|| error("no valid API key or session").into());
+                    responses.entry("403".into()).or_insert_with(|| {
+                        error("`forbidden`: the caller's role may not call this route (see docs/roles.md); or a cookie request without Postora's Origin and CSRF token").into()
+                    });
                 }
                 if has_body {
                     responses

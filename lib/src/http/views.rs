@@ -285,6 +285,8 @@ pub struct ApiKeyView {
     /// How the key starts (`pk_` and the id), to recognise it; absent for a key made before keys had ids.
     pub prefix: Option<String>,
     pub label: Option<String>,
+    /// The role the key acts in (a key made before keys had roles is an owner's).
+    pub role: crate::domain::Role,
     /// Absent for a key made before this was recorded.
     pub created_at: Option<DateTime<Utc>>,
     /// When a request last used the key, to within 15 minutes; absent if it has not been used since.
@@ -297,6 +299,7 @@ impl From<&ApiKeyRecord> for ApiKeyView {
             id: k.id.clone(),
             prefix: k.prefix(),
             label: k.label.clone(),
+            role: k.role,
             created_at: k.created_at,
             last_used_at: k.last_used_at,
         }
@@ -335,6 +338,10 @@ pub struct NewApiKey {
         pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$"
     )]
     pub label: Option<String>,
+    /// The role the key acts in; `editor` when absent. No higher than the caller's own role (owner > admin > editor >
+    /// viewer; `client` keys only from owners and admins): 403 `role_not_grantable` otherwise.
+    #[serde(default)]
+    pub role: Option<crate::domain::Role>,
 }
 
 /// What connecting an account of a platform of many servers needs to know.

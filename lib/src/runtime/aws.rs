@@ -34,20 +34,8 @@ impl AwsAdapters {
             queue: self.queue.clone(),
             bus: self.bus.clone(),
             blobs: self.blobs.clone(),
-            mailer: Arc::new(NoMailYet),
+            mailer: self.mailer.clone(),
         }
-    }
-}
-
-/// Placeholder until the SES adapter lands: every message fails as undeliverable.
-struct NoMailYet;
-
-#[async_trait]
-impl crate::ports::Mailer for NoMailYet {
-    async fn send(&self, _: &crate::ports::Email) -> Result<(), crate::ports::MailError> {
-        Err(crate::ports::MailError::Unavailable(
-            "mail is not sent on AWS yet".into(),
-        ))
     }
 }
 

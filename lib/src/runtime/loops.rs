@@ -151,8 +151,12 @@ pub async fn serve(
         )),
     ];
     let mut http_shutdown = shutdown.clone();
-    let server = axum::serve(listener, router)
-        .with_graceful_shutdown(async move { http_shutdown.wait().await });
+    // The connection's address is what the sign-in limits count per client (see `http::people::ClientAddress`).
+    let server = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { http_shutdown.wait().await });
     let server = tokio::spawn(async move { server.await });
     signal.await;
     let _ = stop.send(true);

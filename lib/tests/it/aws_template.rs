@@ -449,8 +449,8 @@ fn the_key_policy_lets_the_account_administer_three_functions_unwrap_and_the_oau
     };
     assert_eq!(
         policy.len(),
-        4,
-        "administration, functions, registrations, operators"
+        6,
+        "administration, functions, registrations, the API's workspace keys and two-factor secrets, operators"
     );
     for s in &policy {
         assert_eq!(text(at(s, &["Effect"])), "Allow");
@@ -527,6 +527,35 @@ fn the_key_policy_lets_the_account_administer_three_functions_unwrap_and_the_oau
     assert_eq!(
         yaml(at(registrations, &["Principal", "AWS"])),
         "!GetAtt OAuthCallbackFunctionRole.Arn\n"
+    );
+
+    // The API function makes new workspaces' keys (sign-up) and seals and opens two-factor secrets in the service's
+    // scope; it unwraps no workspace's key.
+    let api_keys = by_sid("ApiCreatesWorkspaceKeys");
+    assert_eq!(
+        statement_actions(api_keys),
+        BTreeSet::from(["kms:GenerateDataKey".to_owned()])
+    );
+    assert_eq!(yaml(at(api_keys, &["Condition"])), ENCRYPTION_CONTEXT);
+    assert_eq!(
+        yaml(at(api_keys, &["Principal", "AWS"])),
+        "!GetAtt PostApiFunctionRole.Arn\n"
+    );
+    let api_secrets = by_sid("ApiSealsTwoFactorSecrets");
+    assert_eq!(
+        statement_actions(api_secrets),
+        BTreeSet::from(["kms:GenerateDataKey".to_owned(), "kms:Decrypt".to_owned()])
+    );
+    assert_eq!(
+        yaml(at(api_secrets, &["Condition"])),
+        format!(
+            "StringEquals:\n  kms:EncryptionContext:workspace: {}\n",
+            postora::app::people::two_factor::PEOPLE_SCOPE
+        )
+    );
+    assert_eq!(
+        yaml(at(api_secrets, &["Principal", "AWS"])),
+        "!GetAtt PostApiFunctionRole.Arn\n"
     );
 
     let operators = by_sid("OperatorsCreateWorkspaceKeys");

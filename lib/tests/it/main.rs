@@ -14,7 +14,11 @@
 //! - the SAM template against the table definition in code, and secrets per function on the emulator;
 //! - the token vault's data-key cache on the embedded backend;
 //! - webhooks on the embedded backend: retries with backoff, the failed list, a restart in between;
-//! - the guarded fetcher for addresses people supply, against servers on this machine.
+//! - the guarded fetcher for addresses people supply, against servers on this machine;
+//! - people on DynamoDB: the session check in one request, time to live and no index on secret-holding items;
+//! - people's accounts over HTTP (sign-up to deletion, every bad input, the limits, no secret in a log) on the local
+//!   backend, and end to end on DynamoDB and KMS;
+//! - mail through SES on the emulator.
 //!
 //! The AWS tests need the emulator `scripts/test` starts (`AWS_ENDPOINT_URL`); without it they fail, saying so.
 
@@ -24,11 +28,13 @@ mod api;
 mod api_document;
 mod api_keys;
 mod approval;
+mod aws_accounts;
 mod aws_adapters;
 mod aws_conformance;
 mod aws_deletion;
 mod aws_faults;
 mod aws_logs;
+mod aws_people;
 mod aws_secrets;
 mod aws_template;
 mod bluesky;
@@ -44,10 +50,14 @@ mod local_conformance;
 mod mastodon;
 mod media;
 mod media_storage;
+mod members;
 mod meta_platforms;
+mod people;
 mod platform_suite;
 mod refresh;
+mod roles;
 mod sandbox;
+mod ses_mail;
 mod smtp_mail;
 mod ssrf;
 mod threads_of_posts;

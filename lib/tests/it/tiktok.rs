@@ -566,3 +566,58 @@ async fn the_fake_refuses_chunks_as_tiktok_does() {
         .unwrap();
     assert_eq!(right.status(), 201);
 }
+
+#[tokio::test]
+async fn in_digest_mode_the_fake_keeps_the_count_and_sha256_not_the_bytes() {
+    let fake = FakeTiktok::start().await;
+    fake.keep_digests_only();
+    let t = adapter(&fake);
+    let c = connect(&t, &fake, "ada").await;
+    let media = [video(11 << 20)];
+    let o = options(json!({"privacy_level": "SELF_ONLY"}));
+    t.publish(&c.job("Big clip", &media, &o, None), &Recorder::default())
+        .await
+        .unwrap();
+    let digests = fake.digests();
+    assert_eq!(digests.len(), 1);
+    let (publish_id, r) = &digests[0];
+    assert_eq!(publish_id, &fake.publishes()[0].0);
+    assert_eq!((r.held, r.total), (media[0].bytes, media[0].bytes));
+    let sha: String = {
+        use sha2::Digest;
+        let bytes: Vec<u8> = (0..11usize << 20).map(|i| (i % 251) as u8).collect();
+        sha2::Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    assert_eq!(r.sha256, Some(sha));
+    assert_eq!((r.twice_bytes(), r.not_kept), (0, 0));
+    assert!(r.first_byte.is_some() && r.last_byte >= r.first_byte);
+    // The checks stay: a chunk out of order is refused, and counted as not kept.
+    let http = client(HttpTimeouts::default());
+    let init: Value = http
+        .post(format!("{}v2/post/publish/video/init/", fake.origin()))
+        .bearer_auth(fake.issue_token("ada"))
+        .json(&json!({"post_info": {"title": "t", "privacy_level": "SELF_ONLY"},
+            "source_info": {"source": "FILE_UPLOAD", "video_size": 10, "chunk_size": 10, "total_chunk_count": 1}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let upload_url = init["data"]["upload_url"].as_str().unwrap();
+    let wrong = http
+        .put(upload_url)
+        .header("Content-Type", "video/mp4")
+        .header("Content-Range", "bytes 0-8/10")
+        .body(vec![0u8; 9])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 416);
+    let id = init["data"]["publish_id"].as_str().unwrap();
+    let r = fake.digests().into_iter().find(|(p, _)| p == id).unwrap().1;
+    assert_eq!((r.held, r.not_kept), (0, 9));
+}

@@ -530,3 +530,82 @@ async fn a_custom_thumbnail_from_the_media_library_is_set_after_the_upload() {
     assert_eq!(kind, "image/jpeg");
     assert!(bytes > 0);
 }
+
+#[tokio::test]
+async fn in_digest_mode_the_fake_keeps_the_sha256_and_the_ranges_that_came_twice() {
+    use sha2::Digest;
+    let fake = FakeYoutube::start().await;
+    fake.keep_digests_only();
+    let yt = adapter(&fake);
+    let c = connect(&yt, &fake, "ada").await;
+    // Resumed from its session: nothing arrives twice.
+    let media = [video(700_000)];
+    let first = Recorder {
+        chunks_allowed: Some(1),
+        ..Recorder::default()
+    };
+    yt.publish(&c.job(&media, None), &first).await.unwrap_err();
+    let cp = first.last().unwrap();
+    yt.publish(&c.job(&media, Some(&cp)), &Recorder::default())
+        .await
+        .unwrap();
+    let digests = fake.digests();
+    assert_eq!(digests.len(), 1);
+    let r = &digests[0].1;
+    assert_eq!((r.held, r.total), (media[0].bytes, media[0].bytes));
+    assert_eq!(r.sha256.as_deref(), Some(media[0].sha256.as_str()));
+    assert!(r.twice.is_empty());
+    // A client that sends a range again: the fake says which, and the hash is the file's still.
+    let bytes: Vec<u8> = (0..600_000u32).map(|i| (i % 251) as u8).collect();
+    let token = fake.issue_token("ada");
+    let http = client(HttpTimeouts::default());
+    let open = http
+        .post(format!(
+            "{}upload/youtube/v3/videos?uploadType=resumable&part=snippet",
+            fake.origin()
+        ))
+        .bearer_auth(&token)
+        .header("x-upload-content-length", bytes.len().to_string())
+        .header("x-upload-content-type", "video/mp4")
+        .json(&json!({"snippet": {"title": "Twice"}}))
+        .send()
+        .await
+        .unwrap();
+    let session = open.headers()["location"].to_str().unwrap().to_owned();
+    let total = bytes.len();
+    for (from, to) in [(0, 262_144), (0, 524_288), (524_288, total)] {
+        let resp = http
+            .put(&session)
+            .bearer_auth(&token)
+            .header("content-range", format!("bytes {from}-{}/{total}", to - 1))
+            .body(bytes[from..to].to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            [308, 200, 201].contains(&resp.status().as_u16()),
+            "{}",
+            resp.status()
+        );
+    }
+    let id = url::Url::parse(&session)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "upload_id")
+        .unwrap()
+        .1
+        .into_owned();
+    let r = fake
+        .digests()
+        .into_iter()
+        .find(|(s, _)| *s == id)
+        .unwrap()
+        .1;
+    assert_eq!(r.twice, vec![(0, 262_144)]);
+    assert_eq!(r.twice_bytes(), 262_144);
+    let sha: String = sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(r.sha256, Some(sha));
+}

@@ -4,6 +4,7 @@
 pub mod linkedin;
 pub mod mastodon;
 pub mod meta;
+pub mod received;
 pub mod tiktok;
 pub mod x;
 pub mod youtube;

@@ -27,6 +27,7 @@ use rand::Rng;
 use secrecy::SecretString;
 use serde_json::{json, Value};
 
+use super::received::{first_of, read_chunk, Received};
 use crate::platform_suite::{
     Capabilities, LostAnswer, NeedsMedia, PeerMedia, PeerPost, PlatformPeer, Refresh,
 };
@@ -128,6 +129,9 @@ pub struct World {
     refreshes: HashMap<String, RefreshCount>,
     /// Every request's method and path, in order.
     pub calls: Vec<(Method, String)>,
+    /// In digest mode ([`FakeTiktok::keep_digests_only`]): what arrived of each upload, by publish id, instead of
+    /// the chunks' bytes.
+    pub digests: Option<HashMap<String, Received>>,
 }
 
 fn secret(prefix: &str) -> String {
@@ -178,6 +182,8 @@ pub struct Req {
     pub form: HashMap<String, String>,
     pub json: Option<Value>,
     pub body: Bytes,
+    /// The body's length (in digest mode an upload's chunk is counted as it streams in, and `body` stays empty).
+    pub body_len: u64,
 }
 
 impl Req {
@@ -811,7 +817,7 @@ impl World {
         let length: Option<u64> = r
             .header(header::CONTENT_LENGTH)
             .and_then(|l| l.parse().ok());
-        if length != Some(end - start) || r.body.len() as u64 != end - start {
+        if length != Some(end - start) || r.body_len != end - start {
             return error(
                 400,
                 "invalid_file_upload",
@@ -955,9 +961,45 @@ async fn handle(State(world): State<Shared>, request: Request) -> Response {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
-    let body: Bytes = axum::body::to_bytes(request.into_body(), 200 << 20)
-        .await
-        .unwrap_or_default();
+    // In digest mode a chunk is read as it streams in, never gathered.
+    let upload = if method == Method::PUT && uri.path() == "/upload/" {
+        let mut w = lock(&world);
+        let token = query.get("upload_token").cloned().unwrap_or_default();
+        let found = w
+            .publishes
+            .iter()
+            .find(|(_, p)| p.upload_token == token)
+            .map(|(id, p)| (id.clone(), p.video_size));
+        match (w.digests.as_mut(), found) {
+            (Some(digests), Some((id, total))) => {
+                let stand = digests
+                    .entry(id.clone())
+                    .or_insert_with(|| Received::new(total))
+                    .clone();
+                Some((id, stand))
+            }
+            _ => None,
+        }
+    } else {
+        None
+    };
+    let (body, chunk) = match upload {
+        Some((id, stand)) => {
+            let first = headers
+                .get(header::CONTENT_RANGE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(first_of)
+                .unwrap_or(0);
+            let chunk = read_chunk(request.into_body(), first, &stand).await;
+            (Bytes::new(), Some((id, chunk)))
+        }
+        None => (
+            axum::body::to_bytes(request.into_body(), 200 << 20)
+                .await
+                .unwrap_or_default(),
+            None,
+        ),
+    };
     let mut req = Req {
         method,
         path: uri.path().to_owned(),
@@ -966,6 +1008,7 @@ async fn handle(State(world): State<Shared>, request: Request) -> Response {
         form: HashMap::new(),
         json: None,
         body: body.clone(),
+        body_len: chunk.as_ref().map_or(body.len() as u64, |(_, c)| c.len),
     };
     if content_type.starts_with("application/x-www-form-urlencoded") {
         req.form = url::form_urlencoded::parse(&body).into_owned().collect();
@@ -1009,7 +1052,18 @@ async fn handle(State(world): State<Shared>, request: Request) -> Response {
                 c.in_flight -= 1;
             }
         }
-        serve(&mut w, &req)
+        let answer = serve(&mut w, &req);
+        if let Some((id, chunk)) = chunk {
+            let kept = matches!(answer, Answer::Json(201 | 206, _) | Answer::Drop);
+            if let Some(r) = w.digests.as_mut().and_then(|d| d.get_mut(&id)) {
+                if kept {
+                    r.keep(chunk);
+                } else {
+                    r.refuse(&chunk);
+                }
+            }
+        }
+        answer
     };
     match answer {
         Answer::Json(status, v) => (
@@ -1118,6 +1172,48 @@ impl FakeTiktok {
     /// Verifies a URL prefix for PULL_FROM_URL, as an app's owner does in TikTok's developer portal.
     pub fn verify_prefix(&self, prefix: &str) {
         self.world().verified_prefixes.push(prefix.to_owned());
+    }
+
+    /// Keeps only a digest of each upload ([`Received`]: the count, a running SHA-256, the ranges that arrived
+    /// twice) and reads chunks as they stream in, so that a video of any size costs the fake no memory. The
+    /// protocol's checks stay as they are.
+    pub fn keep_digests_only(&self) {
+        self.world().digests.get_or_insert_with(HashMap::new);
+    }
+
+    /// In digest mode, what arrived of each upload, by publish id.
+    pub fn digests(&self) -> Vec<(String, Received)> {
+        let mut all: Vec<_> = self
+            .world()
+            .digests
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+
+    /// An access token for `user` with the video scopes, as the token endpoint would answer after a consent (for a
+    /// client that calls the API directly).
+    pub fn issue_token(&self, user: &str) -> String {
+        let mut w = self.world();
+        let open_id = w.user(user).open_id;
+        let grant = w.next();
+        w.grants.insert(
+            grant,
+            Grant {
+                user: open_id,
+                dead: false,
+                scopes: ["user.info.basic", "video.publish", "video.upload"]
+                    .map(str::to_owned)
+                    .to_vec(),
+            },
+        );
+        w.issue(grant)["access_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     /// The privacy levels `user` offers.

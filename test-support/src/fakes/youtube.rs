@@ -31,6 +31,7 @@ use secrecy::SecretString;
 use serde_json::{json, Value};
 use sha2::Digest;
 
+use super::received::{first_of, read_chunk, Received};
 use crate::platform_suite::{
     Capabilities, LostAnswer, NeedsMedia, PeerMedia, PeerPost, PlatformPeer, Refresh,
 };
@@ -131,6 +132,9 @@ pub struct World {
     refreshes: HashMap<String, RefreshCount>,
     /// Every request's method and path (with the `upload_id` query dropped), in order.
     pub calls: Vec<(Method, String)>,
+    /// In digest mode ([`FakeYoutube::keep_digests_only`]): what arrived of each session, by its upload id, instead
+    /// of the chunks' bytes.
+    pub digests: Option<HashMap<String, Received>>,
 }
 
 fn secret(prefix: &str) -> String {
@@ -796,9 +800,41 @@ async fn handle(State(world): State<Shared>, request: Request) -> Response {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
-    let body: Bytes = axum::body::to_bytes(request.into_body(), 256 << 20)
-        .await
-        .unwrap_or_default();
+    // In digest mode a chunk (not a probe) is read as it streams in, never gathered.
+    let first = headers
+        .get(header::CONTENT_RANGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(first_of);
+    let upload = match first {
+        Some(first) if method == Method::PUT && uri.path() == "/upload/youtube/v3/videos" => {
+            let mut w = lock(&world);
+            let id = query.get("upload_id").cloned().unwrap_or_default();
+            let total = w.sessions.get(&id).map(|s| s.total);
+            match (w.digests.as_mut(), total) {
+                (Some(digests), Some(total)) => {
+                    let stand = digests
+                        .entry(id.clone())
+                        .or_insert_with(|| Received::new(total))
+                        .clone();
+                    Some((id, first, stand))
+                }
+                _ => None,
+            }
+        }
+        _ => None,
+    };
+    let (body, chunk) = match upload {
+        Some((id, first, stand)) => {
+            let chunk = read_chunk(request.into_body(), first, &stand).await;
+            (Bytes::new(), Some((id, chunk)))
+        }
+        None => (
+            axum::body::to_bytes(request.into_body(), 256 << 20)
+                .await
+                .unwrap_or_default(),
+            None,
+        ),
+    };
     let mut req = Req {
         method,
         path: uri.path().to_owned(),
@@ -806,7 +842,7 @@ async fn handle(State(world): State<Shared>, request: Request) -> Response {
         headers,
         form: HashMap::new(),
         json: None,
-        body_len: body.len() as u64,
+        body_len: chunk.as_ref().map_or(body.len() as u64, |(_, c)| c.len),
     };
     if content_type.starts_with("application/x-www-form-urlencoded") {
         req.form = url::form_urlencoded::parse(&body).into_owned().collect();
@@ -851,7 +887,21 @@ async fn handle(State(world): State<Shared>, request: Request) -> Response {
         } else {
             Duration::ZERO
         };
-        (serve(&mut w, &req), late)
+        let answer = serve(&mut w, &req);
+        if let Some((id, chunk)) = chunk {
+            let kept = matches!(
+                answer,
+                Answer::Incomplete(_) | Answer::Json(200 | 201, _, _) | Answer::Drop
+            );
+            if let Some(r) = w.digests.as_mut().and_then(|d| d.get_mut(&id)) {
+                if kept {
+                    r.keep(chunk);
+                } else {
+                    r.refuse(&chunk);
+                }
+            }
+        }
+        (answer, late)
     };
     // The work is done; the answer comes late.
     if !late.is_zero() {
@@ -966,6 +1016,46 @@ impl FakeYoutube {
         let mut w = self.world();
         w.slow_next_puts = n;
         w.slow = late;
+    }
+
+    /// Keeps only a digest of each upload session ([`Received`]: the count, a running SHA-256, the ranges that
+    /// arrived twice) and reads chunks as they stream in, so that a video of any size (even in one `PUT`) costs the
+    /// fake no memory. The protocol's checks stay as they are.
+    pub fn keep_digests_only(&self) {
+        self.world().digests.get_or_insert_with(HashMap::new);
+    }
+
+    /// In digest mode, what arrived of each session, by its upload id.
+    pub fn digests(&self) -> Vec<(String, Received)> {
+        let mut all: Vec<_> = self
+            .world()
+            .digests
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+
+    /// An access token for `user` with the upload and read scopes, as the token endpoint would answer after a
+    /// consent (for a client that calls the API directly).
+    pub fn issue_token(&self, user: &str) -> String {
+        let mut w = self.world();
+        let channel = w.channel_of(user);
+        let grant = w.next_id();
+        w.grants.insert(
+            grant,
+            Grant {
+                user: channel,
+                dead: false,
+                scopes: vec![UPLOAD_SCOPE.to_owned(), READ_SCOPE.to_owned()],
+            },
+        );
+        w.issue(grant, false)["access_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     /// The next upload is refused as over the channel's upload limit.

@@ -1,5 +1,5 @@
 //! The AWS adapters: DynamoDB for every store, KMS for data keys, SQS for the delivery queue, EventBridge for domain
-//! events, S3 for media objects. [`AwsAdapters::connect`] builds them all from one `SdkConfig`, which honours the standard AWS environment
+//! events, S3 for media objects, SES for mail. [`AwsAdapters::connect`] builds them all from one `SdkConfig`, which honours the standard AWS environment
 //! (`AWS_REGION`, credentials, and `AWS_ENDPOINT_URL` to point every client at an emulator).
 
 pub mod bootstrap;
@@ -8,6 +8,7 @@ pub mod eventbridge;
 pub mod kms;
 pub mod metrics;
 pub mod s3;
+pub mod ses;
 pub mod sqs;
 pub mod table;
 
@@ -20,6 +21,7 @@ pub use self::eventbridge::EventBridgeBus;
 pub use self::kms::KmsKeyService;
 pub use self::metrics::{RequestCounts, RequestMetrics};
 pub use self::s3::S3Blobs;
+pub use self::ses::SesMailer;
 pub use self::sqs::SqsQueue;
 use crate::ports::Stores;
 
@@ -29,6 +31,10 @@ pub const ENV_QUEUE_URL: &str = "POSTORA_QUEUE_URL";
 pub const ENV_DLQ_URL: &str = "POSTORA_DLQ_URL";
 pub const ENV_EVENT_BUS: &str = "POSTORA_EVENT_BUS";
 pub const ENV_MEDIA_BUCKET: &str = "POSTORA_MEDIA_BUCKET";
+/// The address Postora's mail is sent from (an identity verified in SES); required once people sign up.
+pub const ENV_MAIL_FROM: &str = "POSTORA_MAIL_FROM";
+/// An SES configuration set to send through (optional).
+pub const ENV_SES_CONFIGURATION_SET: &str = "POSTORA_SES_CONFIGURATION_SET";
 
 /// The name every resource is derived from unless configured otherwise.
 pub const DEFAULT_NAME: &str = "postora";
@@ -45,6 +51,10 @@ pub struct AwsConfig {
     pub event_bus: String,
     /// The S3 bucket media objects live in.
     pub media_bucket: String,
+    /// The address mail is sent from; without it every message fails, saying so.
+    pub mail_from: Option<String>,
+    /// The SES configuration set mail is sent through, if any.
+    pub ses_configuration_set: Option<String>,
 }
 
 impl Default for AwsConfig {
@@ -64,11 +74,14 @@ impl AwsConfig {
             dead_letter_queue: format!("{name}-deliveries-dlq"),
             event_bus: name.to_owned(),
             media_bucket: format!("{name}-media"),
+            mail_from: None,
+            ses_configuration_set: None,
         }
     }
 
-    /// Reads `POSTORA_TABLE`, `POSTORA_KMS_KEY`, `POSTORA_QUEUE_URL`, `POSTORA_DLQ_URL`, `POSTORA_EVENT_BUS` and
-    /// `POSTORA_MEDIA_BUCKET`; each one unset or empty keeps its default.
+    /// Reads `POSTORA_TABLE`, `POSTORA_KMS_KEY`, `POSTORA_QUEUE_URL`, `POSTORA_DLQ_URL`, `POSTORA_EVENT_BUS`,
+    /// `POSTORA_MEDIA_BUCKET`, `POSTORA_MAIL_FROM` and `POSTORA_SES_CONFIGURATION_SET`; each one unset or empty keeps
+    /// its default (none for the last two).
     pub fn from_env() -> Self {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -89,6 +102,12 @@ impl AwsConfig {
             dead_letter_queue: read(ENV_DLQ_URL, defaults.dead_letter_queue),
             event_bus: read(ENV_EVENT_BUS, defaults.event_bus),
             media_bucket: read(ENV_MEDIA_BUCKET, defaults.media_bucket),
+            mail_from: lookup(ENV_MAIL_FROM)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty()),
+            ses_configuration_set: lookup(ENV_SES_CONFIGURATION_SET)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty()),
         }
     }
 }
@@ -138,6 +157,7 @@ pub struct AwsClients {
     pub sqs: aws_sdk_sqs::Client,
     pub eventbridge: aws_sdk_eventbridge::Client,
     pub s3: aws_sdk_s3::Client,
+    pub ses: aws_sdk_sesv2::Client,
 }
 
 impl AwsClients {
@@ -147,7 +167,9 @@ impl AwsClients {
         let mut sqs = aws_sdk_sqs::config::Builder::from(sdk);
         let mut eventbridge = aws_sdk_eventbridge::config::Builder::from(sdk);
         let mut s3 = S3Blobs::client_config(sdk);
+        let mut ses = aws_sdk_sesv2::config::Builder::from(sdk);
         if let Some(m) = metrics {
+            ses = ses.interceptor(m.clone());
             dynamodb = dynamodb.interceptor(m.clone());
             kms = kms.interceptor(m.clone());
             sqs = sqs.interceptor(m.clone());
@@ -160,6 +182,7 @@ impl AwsClients {
             sqs: aws_sdk_sqs::Client::from_conf(sqs.build()),
             eventbridge: aws_sdk_eventbridge::Client::from_conf(eventbridge.build()),
             s3: aws_sdk_s3::Client::from_conf(s3.build()),
+            ses: aws_sdk_sesv2::Client::from_conf(ses.build()),
         }
     }
 
@@ -208,6 +231,7 @@ pub struct AwsAdapters {
     pub queue: Arc<SqsQueue>,
     pub bus: Arc<EventBridgeBus>,
     pub blobs: Arc<S3Blobs>,
+    pub mailer: Arc<SesMailer>,
 }
 
 impl AwsAdapters {
@@ -243,6 +267,11 @@ impl AwsAdapters {
             queue: Arc::new(SqsQueue::new(clients.sqs, queue_url, dead_letter_url)),
             bus: Arc::new(EventBridgeBus::new(clients.eventbridge, &config.event_bus)),
             blobs: Arc::new(S3Blobs::new(clients.s3, &config.media_bucket)),
+            mailer: Arc::new(SesMailer::new(
+                clients.ses,
+                config.mail_from.clone(),
+                config.ses_configuration_set.clone(),
+            )),
         }
     }
 
@@ -265,6 +294,7 @@ mod tests {
         assert_eq!(c.dead_letter_queue, "postora-deliveries-dlq");
         assert_eq!(c.event_bus, "postora");
         assert_eq!(c.media_bucket, "postora-media");
+        assert_eq!((c.mail_from, c.ses_configuration_set), (None, None));
     }
 
     #[test]
@@ -273,8 +303,15 @@ mod tests {
             ENV_TABLE => Some("t".into()),
             ENV_QUEUE_URL => Some("https://sqs.eu-west-1.amazonaws.com/1/q".into()),
             ENV_EVENT_BUS => Some("  ".into()),
+            ENV_MAIL_FROM => Some(" Postora <no-reply@example.com> ".into()),
+            ENV_SES_CONFIGURATION_SET => Some("".into()),
             _ => None,
         });
+        assert_eq!(
+            c.mail_from.as_deref(),
+            Some("Postora <no-reply@example.com>")
+        );
+        assert_eq!(c.ses_configuration_set, None);
         assert_eq!(c.table, "t");
         assert_eq!(queue_name(&c.queue), "q");
         assert_eq!(c.event_bus, "postora");

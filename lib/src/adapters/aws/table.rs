@@ -73,8 +73,8 @@ pub struct TableDefinition {
     pub partition_key: KeyAttribute,
     pub sort_key: KeyAttribute,
     pub indexes: [IndexDefinition; 2],
-    /// The attribute DynamoDB's time to live reads (epoch seconds). OAuth states, idempotency records and media
-    /// uploads set it.
+    /// The attribute DynamoDB's time to live reads (epoch seconds). OAuth states, idempotency records, media
+    /// uploads, people's sessions, single-use links, sign-ins and attempt counters, and invitations set it.
     pub ttl_attribute: &'static str,
     /// `PAY_PER_REQUEST`: traffic is spiky (a busy minute, then quiet), which on-demand capacity prices well.
     pub billing_mode: &'static str,

@@ -13,10 +13,12 @@ use serde::{Deserialize, Serialize};
 
 use super::keys;
 use crate::adapters::aws::table::{DATA, DUE_INDEX, LOOKUP_INDEX, TABLE};
+use crate::domain::people::SIGN_IN_RETENTION;
 use crate::domain::workspace::legacy_api_key_id;
 use crate::domain::{
-    Account, AccountStatus, ApiKeyRecord, Delivery, DeliveryStatus, IdempotencyRecord, MediaItem,
-    PostId, Role, SealedTokens, UploadSession, Workspace, WorkspaceId, WorkspaceSettings,
+    Account, AccountStatus, ApiKeyRecord, Delivery, DeliveryStatus, IdempotencyRecord, Invitation,
+    MediaItem, Membership, OneTimeLink, Person, PostId, Role, SealedTokens, Session, SessionFlags,
+    SignIn, UploadSession, Workspace, WorkspaceId, WorkspaceSettings,
 };
 use crate::ports::StoreError;
 
@@ -498,4 +500,168 @@ pub fn upload_item(u: &UploadSession) -> Result<Item, StoreError> {
         keys::upload_expiry_sk(u.expires_at, &u.workspace_id, &u.id),
     );
     Ok(item)
+}
+
+/// The person an address claim or a reference names.
+pub const REF_PERSON: &str = "person_id";
+/// The token hash an invitation's listing item names.
+pub const REF_TOKEN_HASH: &str = "token_hash";
+/// When a session last saw a request, epoch milliseconds: a plain number, so that the touch can be conditioned on it.
+pub const LAST_SEEN: &str = "last_seen_at";
+/// A session's copy of its person's state, as plain attributes rewritten without touching the record.
+pub const FLAG_EMAIL_VERIFIED: &str = "email_verified";
+pub const FLAG_TWO_FACTOR: &str = "two_factor";
+/// An attempt counter's window start (epoch milliseconds) and count.
+pub const WINDOW: &str = "window_start";
+pub const COUNT: &str = "attempts";
+
+/// A person. The record holds the password hash and the sealed second-factor secret, so the item carries no index
+/// keys: no index ever copies it.
+pub fn person_item(p: &Person) -> Result<Item, StoreError> {
+    let mut item = key(keys::person_pk(&p.id), keys::PERSON_SK);
+    item.insert(KIND.into(), s("person"));
+    item.insert(DATA.into(), json(p, "person")?);
+    item.insert(VERSION.into(), n(p.version));
+    Ok(item)
+}
+
+pub fn person_from(item: &Item) -> Result<Person, StoreError> {
+    let mut p: Person = data(item, "person")?;
+    p.version = get_n(item, VERSION).ok_or_else(|| unreadable("person"))?;
+    Ok(p)
+}
+
+/// The claim on a person's address.
+pub fn email_claim_item(p: &Person) -> Item {
+    let mut item = key(keys::email_pk(&p.email.lookup_key()), keys::EMAIL_SK);
+    item.insert(KIND.into(), s("email_claim"));
+    item.insert(REF_PERSON.into(), s(p.id.as_str()));
+    item
+}
+
+pub fn session_item(session: &Session) -> Result<Item, StoreError> {
+    let mut item = key(
+        keys::person_pk(&session.person_id),
+        keys::session_sk(&session.token_hash),
+    );
+    item.insert(KIND.into(), s("session"));
+    item.insert(DATA.into(), json(session, "session")?);
+    item.insert(LAST_SEEN.into(), n(session.last_seen_at.timestamp_millis()));
+    item.insert(
+        FLAG_EMAIL_VERIFIED.into(),
+        AttributeValue::Bool(session.flags.email_verified),
+    );
+    item.insert(
+        FLAG_TWO_FACTOR.into(),
+        AttributeValue::Bool(session.flags.two_factor),
+    );
+    expiring(&mut item, session.expires_at);
+    Ok(item)
+}
+
+/// A session read back: the record, with the last activity and flags kept beside it.
+pub fn session_from(item: &Item) -> Result<Session, StoreError> {
+    let mut session: Session = data(item, "session")?;
+    if let Some(at) = get_n::<i64>(item, LAST_SEEN).and_then(DateTime::from_timestamp_millis) {
+        session.last_seen_at = at;
+    }
+    let flag = |name: &str| item.get(name).and_then(|v| v.as_bool().ok()).copied();
+    session.flags = SessionFlags {
+        email_verified: flag(FLAG_EMAIL_VERIFIED).unwrap_or(session.flags.email_verified),
+        two_factor: flag(FLAG_TWO_FACTOR).unwrap_or(session.flags.two_factor),
+    };
+    Ok(session)
+}
+
+pub fn link_item(link: &OneTimeLink) -> Result<Item, StoreError> {
+    let mut item = key(keys::link_pk(&link.token_hash), keys::LINK_SK);
+    item.insert(KIND.into(), s("link"));
+    item.insert(DATA.into(), json(link, "link")?);
+    expiring(&mut item, link.expires_at);
+    Ok(item)
+}
+
+/// The reference to a link in its person's partition (expiring with it).
+pub fn link_ref_item(link: &OneTimeLink) -> Item {
+    let mut item = key(
+        keys::person_pk(&link.person_id),
+        keys::link_ref_sk(&link.token_hash),
+    );
+    item.insert(KIND.into(), s("link_ref"));
+    expiring(&mut item, link.expires_at);
+    item
+}
+
+/// A sign-in, removed by the time to live when its retention ends.
+pub fn sign_in_item(entry: &SignIn) -> Result<Item, StoreError> {
+    let mut item = key(
+        keys::person_pk(&entry.person_id),
+        keys::sign_in_sk(entry.at, &crate::domain::ids::random_token(6)),
+    );
+    item.insert(KIND.into(), s("sign_in"));
+    item.insert(DATA.into(), json(entry, "sign-in")?);
+    expiring(&mut item, entry.at + SIGN_IN_RETENTION);
+    Ok(item)
+}
+
+/// A membership in its workspace's partition; [`membership_mirror_item`] is its copy in the person's.
+pub fn membership_item(m: &Membership) -> Result<Item, StoreError> {
+    let mut item = key(
+        keys::workspace_pk(&m.workspace_id),
+        keys::member_sk(&m.person_id),
+    );
+    item.insert(KIND.into(), s("membership"));
+    item.insert(DATA.into(), json(m, "membership")?);
+    item.insert(VERSION.into(), n(m.version));
+    Ok(item)
+}
+
+pub fn membership_mirror_item(m: &Membership) -> Result<Item, StoreError> {
+    let mut item = key(
+        keys::person_pk(&m.person_id),
+        keys::membership_sk(&m.workspace_id),
+    );
+    item.insert(KIND.into(), s("membership_mirror"));
+    item.insert(DATA.into(), json(m, "membership")?);
+    item.insert(VERSION.into(), n(m.version));
+    Ok(item)
+}
+
+pub fn membership_from(item: &Item) -> Result<Membership, StoreError> {
+    let mut m: Membership = data(item, "membership")?;
+    m.version = get_n(item, VERSION).ok_or_else(|| unreadable("membership"))?;
+    Ok(m)
+}
+
+/// An invitation, found by the hash of its token.
+pub fn invitation_item(i: &Invitation) -> Result<Item, StoreError> {
+    let mut item = key(keys::invitation_pk(&i.token_hash), keys::INVITATION_SK);
+    item.insert(KIND.into(), s("invitation"));
+    item.insert(DATA.into(), json(i, "invitation")?);
+    expiring(&mut item, i.expires_at);
+    Ok(item)
+}
+
+/// An invitation's listing item in its workspace's partition: the record again, and the hash of its token.
+pub fn invitation_ref_item(i: &Invitation) -> Result<Item, StoreError> {
+    let mut item = key(
+        keys::workspace_pk(&i.workspace_id),
+        keys::invitation_ref_sk(&i.id),
+    );
+    item.insert(KIND.into(), s("invitation_ref"));
+    item.insert(DATA.into(), json(i, "invitation")?);
+    item.insert(REF_TOKEN_HASH.into(), s(i.token_hash.as_str()));
+    expiring(&mut item, i.expires_at);
+    Ok(item)
+}
+
+/// Whether an item with an exact expiry has expired at `now` (items without one never do).
+pub fn expired(item: &Item, now: DateTime<Utc>) -> bool {
+    get_n::<i64>(item, EXPIRES_NS).is_some_and(|exp| exp <= keys::nanos(now))
+}
+
+/// A workspace's settings, read from its item without its wrapped key.
+pub fn workspace_settings_from(item: &Item) -> Result<WorkspaceSettings, StoreError> {
+    let data: WorkspaceData = data(item, "workspace")?;
+    Ok(data.settings)
 }

@@ -7,7 +7,10 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::{AccountId, DeliveryKey, MediaId, PlatformKind, PostId, UploadId, WorkspaceId};
+use crate::domain::{
+    AccountId, DeliveryKey, InvitationId, MediaId, PersonId, PlatformKind, PostId, UploadId,
+    WorkspaceId,
+};
 
 /// How many partitions the due index spreads deliveries over. A busy minute writes to all of them; the dispatcher
 /// queries each and merges. Raising it is safe (old items keep their shard, queries cover all shards below the
@@ -189,6 +192,92 @@ pub fn live_index(ws: &WorkspaceId, acc: &AccountId) -> String {
 
 pub const WORKSPACES_INDEX: &str = "WORKSPACES";
 
+/// A person: `PERSON#<id>` / `PROFILE`. Their sessions, sign-ins, references to their links and the mirrors of their
+/// memberships share the partition, so one query lists each and deleting the person finds them all.
+pub fn person_pk(id: &PersonId) -> String {
+    format!("PERSON#{id}")
+}
+
+pub const PERSON_SK: &str = "PROFILE";
+
+/// The claim on an address, by its lookup key (a hash: a key never shows an address), naming the person who holds
+/// it. Written in the same transaction as the person, so two people cannot hold one address.
+pub fn email_pk(lookup_key: &str) -> String {
+    format!("EMAIL#{lookup_key}")
+}
+
+pub const EMAIL_SK: &str = "EMAIL";
+
+/// A session, in its person's partition, by the hash of its token.
+pub fn session_sk(token_hash: &str) -> String {
+    format!("SESSION#{token_hash}")
+}
+
+pub const SESSION_PREFIX: &str = "SESSION#";
+
+/// A single-use link, found by the hash of its token.
+pub fn link_pk(token_hash: &str) -> String {
+    format!("LINK#{token_hash}")
+}
+
+pub const LINK_SK: &str = "LINK";
+
+/// A reference to a link in its person's partition, so a new password can remove every link of the person.
+pub fn link_ref_sk(token_hash: &str) -> String {
+    format!("LINK#{token_hash}")
+}
+
+pub const LINK_REF_PREFIX: &str = "LINK#";
+
+/// A sign-in, in its person's partition, by time (then a random suffix, so two in one millisecond both stay).
+pub fn sign_in_sk(at: DateTime<Utc>, unique: &str) -> String {
+    format!("SIGNIN#{}#{unique}", padded_millis(at))
+}
+
+pub const SIGN_IN_PREFIX: &str = "SIGNIN#";
+
+/// An attempt counter (sign-in, reset, verification guesses), by its key.
+pub fn attempt_pk(key: &str) -> String {
+    format!("ATTEMPT#{key}")
+}
+
+pub const ATTEMPT_SK: &str = "ATTEMPT";
+
+/// A membership, in its workspace's partition (which erasing the workspace clears, and which the session check reads
+/// beside the workspace item).
+pub fn member_sk(person: &PersonId) -> String {
+    format!("MEMBER#{person}")
+}
+
+pub const MEMBER_PREFIX: &str = "MEMBER#";
+
+/// The mirror of a membership in its person's partition, written in the same transaction as the membership, so a
+/// person's workspaces are one strongly consistent query.
+pub fn membership_sk(ws: &WorkspaceId) -> String {
+    format!("MEMBERSHIP#{ws}")
+}
+
+pub const MEMBERSHIP_PREFIX: &str = "MEMBERSHIP#";
+
+/// An invitation, found by the hash of its token.
+pub fn invitation_pk(token_hash: &str) -> String {
+    format!("INVITE#{token_hash}")
+}
+
+pub const INVITATION_SK: &str = "INVITE";
+
+/// An invitation's listing item in its workspace's partition, by the invitation's public id.
+pub fn invitation_ref_sk(id: &InvitationId) -> String {
+    format!("INVITE#{id}")
+}
+
+pub const INVITATION_REF_PREFIX: &str = "INVITE#";
+
+/// The highest sort key that begins with `prefix` (every id and hash sorts below `~`).
+pub fn prefix_end(prefix: &str) -> String {
+    format!("{prefix}~")
+}
+
 /// An upper bound (exclusive) for time-ordered sort keys at or before `t`, to the millisecond.
 pub fn millis_upper_bound(t: DateTime<Utc>) -> String {
     format!("{:015}", millis(t).saturating_add(1))
@@ -272,12 +361,30 @@ mod tests {
             post_sk(&PostId::generate()),
             account_sk(&AccountId::generate()),
             WORKSPACE_SK.to_owned(),
+            member_sk(&PersonId::generate()),
+            invitation_ref_sk(&InvitationId::generate()),
         ] {
             assert!(
                 other.as_str() < MEDIA_FROM || other.as_str() > MEDIA_TO,
                 "{other}"
             );
         }
+    }
+
+    #[test]
+    fn a_workspaces_members_and_invitations_fall_outside_its_other_listings() {
+        for sk in [
+            member_sk(&PersonId::generate()),
+            invitation_ref_sk(&InvitationId::generate()),
+        ] {
+            assert!(sk.as_str() < POSTS_FROM || sk.as_str() > POSTS_TO, "{sk}");
+            assert!(!sk.starts_with(API_KEY_REF_PREFIX) && !sk.starts_with(ACCOUNT_PREFIX));
+        }
+        let session = session_sk(&"a".repeat(64));
+        assert!(SESSION_PREFIX < session.as_str() && session < prefix_end(SESSION_PREFIX));
+        let signin = sign_in_sk(Utc::now(), "x");
+        assert!(signin.as_str() > SIGN_IN_PREFIX && signin < prefix_end(SIGN_IN_PREFIX));
+        assert!(!signin.starts_with(SESSION_PREFIX) && !signin.starts_with(MEMBERSHIP_PREFIX));
     }
 
     #[test]

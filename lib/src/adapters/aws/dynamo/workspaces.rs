@@ -152,6 +152,8 @@ impl WorkspaceStore for DynamoStore {
     }
 
     async fn erase_workspace(&self, id: &WorkspaceId) -> StoreResult<()> {
+        // Memberships' mirrors and invitations live outside the partition: they go first, found by what is in it.
+        self.erase_people_of_workspace(id).await?;
         let partition = self
             .query_all(&Query::table(keys::workspace_pk(id)).keys_only())
             .await?;
