@@ -70,19 +70,9 @@ impl App {
         .await;
     }
 
-    /// The post that waits for approval, and its approval, for a decision by someone in `role`.
-    async fn pending_post(
-        &self,
-        ws: &WorkspaceId,
-        id: &PostId,
-        role: Role,
-    ) -> Result<(PostRecord, Approval)> {
-        if !approval::may_decide(role) {
-            return Err(Error::forbidden(
-                "role_not_allowed",
-                format!("an {role} cannot approve or reject posts; owners, admins and clients can"),
-            ));
-        }
+    /// The post that waits for approval, and its approval. Who may decide is the route's to check
+    /// (`Action::ApprovePosts` in `http::access`: owners, admins and clients).
+    async fn pending_post(&self, ws: &WorkspaceId, id: &PostId) -> Result<(PostRecord, Approval)> {
         let record = self.get_post(ws, id).await?;
         let current = record.post.approval.clone().ok_or_else(|| {
             Error::conflict(
@@ -101,7 +91,7 @@ impl App {
         id: &PostId,
         decider: &Author,
     ) -> Result<PostRecord> {
-        let (record, current) = self.pending_post(ws, id, decider.role).await?;
+        let (record, current) = self.pending_post(ws, id).await?;
         let now = self.now();
         let decided = current
             .approve(decider.by.clone(), now)
@@ -144,7 +134,7 @@ impl App {
                 "must be 1 to 2000 characters saying why the post is rejected",
             )
         })?;
-        let (record, current) = self.pending_post(ws, id, decider.role).await?;
+        let (record, current) = self.pending_post(ws, id).await?;
         let now = self.now();
         let decided = current
             .reject(decider.by.clone(), comment.clone(), now)

@@ -152,11 +152,6 @@ pub fn needs_approval(role: Role, settings: &WorkspaceSettings) -> bool {
     settings.approval_required && role == Role::Editor
 }
 
-/// Whether a caller in `role` may approve or reject posts: owners, admins and clients.
-pub fn may_decide(role: Role) -> bool {
-    matches!(role, Role::Owner | Role::Admin | Role::Client)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,7 +192,5 @@ mod tests {
         for r in [Role::Owner, Role::Admin] {
             assert!(!needs_approval(r, &settings));
         }
-        assert!(may_decide(Role::Client) && may_decide(Role::Admin) && may_decide(Role::Owner));
-        assert!(!may_decide(Role::Editor) && !may_decide(Role::Viewer));
     }
 }
