@@ -5,6 +5,9 @@
 
 use serde::Deserialize;
 
+/// The page an invitation's link opens.
+pub const INVITATION_PATH: &str = "/invitations/accept";
+
 use super::mail::Message;
 use super::App;
 use crate::domain::people::hash_token;
@@ -512,7 +515,7 @@ impl App {
             expires_at: now + INVITATION_TTL,
         };
         self.stores.members.put_invitation(&invitation).await?;
-        let link = self.token_link("/invitations/accept", &token);
+        let link = self.token_link(INVITATION_PATH, &token);
         let sent = self
             .send_mail(
                 email,

@@ -52,6 +52,7 @@ pub fn router() -> Router<Arc<App>> {
         .route("/v1/api-keys/{id}", delete(revoke_api_key))
         .merge(super::media::router())
         .merge(super::people::router())
+        .merge(super::link_pages::router())
         .merge(super::members::router())
 }
 

@@ -81,6 +81,11 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         self.status
     }
+
+    /// What went wrong, for a person (what the body's `message` says).
+    pub fn message(&self) -> &str {
+        &self.body.error.message
+    }
 }
 
 impl From<Error> for ApiError {

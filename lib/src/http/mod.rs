@@ -23,6 +23,7 @@ pub mod connect;
 pub mod error;
 pub mod extract;
 pub mod html;
+pub mod link_pages;
 pub mod media;
 pub mod members;
 pub mod meta;

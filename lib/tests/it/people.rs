@@ -1609,3 +1609,87 @@ async fn a_hash_with_lower_parameters_is_replaced_at_sign_in() {
         .await;
     assert_eq!(s, StatusCode::OK);
 }
+
+/// The pages the mailed links open: opening one changes nothing, its form does, once; a link cut short is a page that
+/// says so; a refused form answers a page with the reason, never a raw error.
+#[tokio::test]
+async fn the_pages_mail_links_open_confirm_and_reset_with_a_form() {
+    let t = spawn_app().await;
+    sign_up(&t, "ann@example.com", PASSWORD).await;
+    let token = last_token(&t, "ann@example.com", "Confirm");
+    let page = |path: String| {
+        let t = &t;
+        async move { t.http.get(t.url(&path)).send().await.unwrap() }
+    };
+    let form = |path: &'static str, fields: Vec<(&'static str, String)>| {
+        let t = &t;
+        async move { t.http.post(t.url(path)).form(&fields).send().await.unwrap() }
+    };
+
+    // Opening the link shows a form holding the token, and uses nothing up.
+    let opened = page(format!("/verify-email?token={token}")).await;
+    assert_eq!(opened.status(), StatusCode::OK);
+    let html = opened.text().await.unwrap();
+    assert!(
+        html.contains("<form method=\"post\" action=\"/verify-email\">") && html.contains(&token)
+    );
+    let again = page(format!("/verify-email?token={token}")).await;
+    assert_eq!(again.status(), StatusCode::OK);
+
+    let confirmed = form("/verify-email", vec![("token", token.clone())]).await;
+    assert_eq!(confirmed.status(), StatusCode::OK);
+    assert!(confirmed
+        .text()
+        .await
+        .unwrap()
+        .contains("ann@example.com is confirmed"));
+    let reused = form("/verify-email", vec![("token", token.clone())]).await;
+    assert_eq!(reused.status(), StatusCode::BAD_REQUEST);
+    let text = reused.text().await.unwrap();
+    assert!(
+        text.contains("<h1>Your address could not be confirmed</h1>"),
+        "{text}"
+    );
+
+    let cut = page("/verify-email?token=".into()).await;
+    assert_eq!(cut.status(), StatusCode::BAD_REQUEST);
+    assert!(cut
+        .text()
+        .await
+        .unwrap()
+        .contains("This link is incomplete"));
+
+    // Forgot, then reset through the pages: a weak password is refused on the page and spends no link.
+    let asked = form(
+        "/forgot-password",
+        vec![("email", "ann@example.com".into())],
+    )
+    .await;
+    assert_eq!(asked.status(), StatusCode::OK);
+    let reset = last_token(&t, "ann@example.com", "Reset");
+    let opened = page(format!("/reset-password?token={reset}")).await;
+    assert_eq!(opened.status(), StatusCode::OK);
+    assert!(opened.text().await.unwrap().contains("type=\"password\""));
+    let weak = form(
+        "/reset-password",
+        vec![("token", reset.clone()), ("password", "short".into())],
+    )
+    .await;
+    assert_eq!(weak.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let done = form(
+        "/reset-password",
+        vec![
+            ("token", reset.clone()),
+            ("password", "a brand new long phrase".into()),
+        ],
+    )
+    .await;
+    assert_eq!(done.status(), StatusCode::OK);
+    let (status, _) = Browser::default()
+        .sign_in(
+            &t,
+            json!({"email": "ann@example.com", "password": "a brand new long phrase"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}
