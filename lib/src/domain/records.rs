@@ -124,7 +124,7 @@ pub struct AuditEntry {
     /// Who acted, where a person or a key did: `{"person": "psn_…"}`, `{"key": "<key id>"}` or `"operator"` (the
     /// command line).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<serde_json::Value>)]
     pub actor: Option<super::roles::ActedBy>,
 }
 

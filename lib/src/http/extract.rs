@@ -68,6 +68,15 @@ fn is_json_content_type(value: &str) -> bool {
 
 /// Parses a JSON body, naming the field at fault: `targets[0].account_id`, or the unknown field itself.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Every body Postora takes is an object. serde would read a struct from an array too (`[null, null]` as its
+    // fields in order), so an array is refused before it gets the chance.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            "the body must be a JSON object, not an array",
+        ));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();

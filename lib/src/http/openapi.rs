@@ -128,6 +128,9 @@ impl Modify for CommonErrors {
                     .is_some_and(|b| b.content.contains_key("application/json"));
                 let responses = &mut op.responses.responses;
                 if secured {
+                    responses.entry("400".into()).or_insert_with(|| {
+                        error("`ambiguous_credentials`: an API key and a session cookie sent together; or `workspace_required`: a session request without `Postora-Workspace`").into()
+                    });
                     responses
                         .entry("401".into())
                         .or_insert_with(|| error("no valid API key or session").into());
