@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension};
 
-use super::SqliteStore;
-use crate::adapters::local::db::{from_json, from_ms, ms, to_json};
+use super::{take_once, SqliteStore};
+use crate::adapters::local::db::{from_ms, ms, to_json};
 use crate::domain::{IdempotencyRecord, OAuthState, PostId, WorkspaceId};
 use crate::ports::{EphemeralStore, StoreError, StoreResult};
 
@@ -32,25 +32,7 @@ impl EphemeralStore for SqliteStore {
     ) -> StoreResult<Option<OAuthState>> {
         let state = state.to_owned();
         self.db
-            .call(move |c| {
-                let tx = c.transaction()?;
-                let row: Option<(String, i64)> = tx
-                    .query_row(
-                        "SELECT data, expires_at FROM oauth_states WHERE state = ?1",
-                        [&state],
-                        |r| Ok((r.get(0)?, r.get(1)?)),
-                    )
-                    .optional()?;
-                tx.execute(
-                    "DELETE FROM oauth_states WHERE state = ?1 OR expires_at < ?2",
-                    params![state, ms(now)],
-                )?;
-                tx.commit()?;
-                match row {
-                    Some((data, exp)) if exp > ms(now) => Ok(Some(from_json(&data)?)),
-                    _ => Ok(None),
-                }
-            })
+            .call(move |c| take_once(c, "oauth_states", "state", &state, now))
             .await
     }
 

@@ -50,6 +50,36 @@ impl SqliteStore {
     }
 }
 
+/// Removes and returns the record (its JSON `data`) whose `key_column` is `key` in `table`, if it has not expired at
+/// `now` (its `expires_at`), and removes the table's expired rows with it, in one transaction: a single-use record
+/// (an OAuth state, a mailed link, an invitation) is taken once, however many ask at the same time.
+pub(super) fn take_once<T: serde::de::DeserializeOwned>(
+    c: &mut rusqlite::Connection,
+    table: &str,
+    key_column: &str,
+    key: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<Option<T>> {
+    use rusqlite::OptionalExtension;
+    let tx = c.transaction()?;
+    let row: Option<(String, i64)> = tx
+        .query_row(
+            &format!("SELECT data, expires_at FROM {table} WHERE {key_column} = ?1"),
+            [key],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    tx.execute(
+        &format!("DELETE FROM {table} WHERE {key_column} = ?1 OR expires_at <= ?2"),
+        params![key, ms(now)],
+    )?;
+    tx.commit()?;
+    match row {
+        Some((data, expires_at)) if expires_at > ms(now) => Ok(Some(from_json(&data)?)),
+        _ => Ok(None),
+    }
+}
+
 pub(super) fn encode_cursor(parts: &[&str]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(parts.join("\n"))
 }

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension};
 
 use super::workspaces::insert_workspace;
-use super::SqliteStore;
+use super::{take_once, SqliteStore};
 use crate::adapters::local::db::{from_json, ms, to_json};
 use crate::domain::people::SIGN_IN_RETENTION;
 use crate::domain::{
@@ -358,25 +358,7 @@ impl PeopleStore for SqliteStore {
     ) -> StoreResult<Option<OneTimeLink>> {
         let hash = token_hash.to_owned();
         self.db
-            .call(move |c| {
-                let tx = c.transaction()?;
-                let row: Option<(String, i64)> = tx
-                    .query_row(
-                        "SELECT data, expires_at FROM person_links WHERE token_hash = ?1",
-                        [&hash],
-                        |r| Ok((r.get(0)?, r.get(1)?)),
-                    )
-                    .optional()?;
-                tx.execute(
-                    "DELETE FROM person_links WHERE token_hash = ?1 OR expires_at <= ?2",
-                    params![hash, ms(now)],
-                )?;
-                tx.commit()?;
-                match row {
-                    Some((data, exp)) if exp > ms(now) => Ok(Some(from_json(&data)?)),
-                    _ => Ok(None),
-                }
-            })
+            .call(move |c| take_once(c, "person_links", "token_hash", &hash, now))
             .await
     }
 
@@ -628,22 +610,7 @@ impl MemberStore for SqliteStore {
     ) -> StoreResult<Option<Invitation>> {
         let hash = token_hash.to_owned();
         self.db
-            .call(move |c| {
-                let tx = c.transaction()?;
-                let row: Option<(String, i64)> = tx
-                    .query_row(
-                        "SELECT data, expires_at FROM invitations WHERE token_hash = ?1",
-                        [&hash],
-                        |r| Ok((r.get(0)?, r.get(1)?)),
-                    )
-                    .optional()?;
-                tx.execute("DELETE FROM invitations WHERE token_hash = ?1", [&hash])?;
-                tx.commit()?;
-                match row {
-                    Some((data, exp)) if exp > ms(now) => Ok(Some(from_json(&data)?)),
-                    _ => Ok(None),
-                }
-            })
+            .call(move |c| take_once(c, "invitations", "token_hash", &hash, now))
             .await
     }
 
