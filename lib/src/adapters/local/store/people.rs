@@ -7,7 +7,7 @@ use rusqlite::{params, OptionalExtension};
 
 use super::workspaces::insert_workspace;
 use super::{take_once, SqliteStore};
-use crate::adapters::local::db::{from_json, ms, to_json};
+use crate::adapters::local::db::{from_json, from_ms, ms, to_json};
 use crate::domain::people::SIGN_IN_RETENTION;
 use crate::domain::{
     EmailAddress, Invitation, InvitationId, Membership, OneTimeLink, Person, PersonId, Session,
@@ -21,6 +21,36 @@ fn conflict_on_constraint(e: rusqlite::Error) -> StoreError {
         Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::Conflict,
         _ => StoreError::from(e),
     }
+}
+
+/// What a conditional update that changed no row means: `Conflict` if the row exists (its version moved), `NotFound`
+/// if it does not (`exists` asks which).
+fn missed_write(
+    c: &rusqlite::Connection,
+    exists: &str,
+    params: impl rusqlite::Params,
+) -> StoreResult<StoreError> {
+    let exists: bool = c.query_row(exists, params, |r| r.get(0))?;
+    Ok(if exists {
+        StoreError::Conflict
+    } else {
+        StoreError::NotFound
+    })
+}
+
+/// A delete of one named row: `NotFound` if there was none.
+fn removed_one(rows: usize) -> StoreResult<()> {
+    match rows {
+        0 => Err(StoreError::NotFound),
+        _ => Ok(()),
+    }
+}
+
+/// A session row: its JSON, with `last_seen_at` from its own column (the touch writes the column alone).
+fn read_session(data: &str, last_seen: i64) -> StoreResult<Session> {
+    let mut session: Session = from_json(data)?;
+    session.last_seen_at = from_ms(last_seen);
+    Ok(session)
 }
 
 fn json_rows<T: serde::de::DeserializeOwned>(
@@ -67,16 +97,11 @@ fn update_membership_row(
     if n == 1 {
         return Ok(());
     }
-    let exists: bool = c.query_row(
+    Err(missed_write(
+        c,
         "SELECT EXISTS (SELECT 1 FROM memberships WHERE workspace_id = ?1 AND person_id = ?2)",
         params![m.workspace_id.as_str(), m.person_id.as_str()],
-        |r| r.get(0),
-    )?;
-    Err(if exists {
-        StoreError::Conflict
-    } else {
-        StoreError::NotFound
-    })
+    )?)
 }
 
 #[async_trait]
@@ -148,16 +173,11 @@ impl PeopleStore for SqliteStore {
                 if n == 1 {
                     return Ok(());
                 }
-                let exists: bool = c.query_row(
+                Err(missed_write(
+                    c,
                     "SELECT EXISTS (SELECT 1 FROM people WHERE id = ?1)",
                     [p.id.as_str()],
-                    |r| r.get(0),
-                )?;
-                Err(if exists {
-                    StoreError::Conflict
-                } else {
-                    StoreError::NotFound
-                })
+                )?)
             })
             .await
     }
@@ -228,10 +248,8 @@ impl PeopleStore for SqliteStore {
                 let Some((session, last_seen, membership, ws_id, settings)) = row else {
                     return Ok(SessionLookup::default());
                 };
-                let mut session: Session = from_json(&session)?;
-                session.last_seen_at = crate::adapters::local::db::from_ms(last_seen);
                 Ok(SessionLookup {
-                    session: Some(session),
+                    session: Some(read_session(&session, last_seen)?),
                     membership: membership.map(|m| from_json(&m)).transpose()?,
                     settings: ws_id.map(|_| {
                         settings
@@ -300,9 +318,7 @@ impl PeopleStore for SqliteStore {
                 })?;
                 rows.map(|r| {
                     let (data, last_seen) = r?;
-                    let mut s: Session = from_json(&data)?;
-                    s.last_seen_at = crate::adapters::local::db::from_ms(last_seen);
-                    Ok(s)
+                    read_session(&data, last_seen)
                 })
                 .collect()
             })
@@ -313,13 +329,10 @@ impl PeopleStore for SqliteStore {
         let (hash, person) = (token_hash.to_owned(), person.to_string());
         self.db
             .call(move |c| {
-                match c.execute(
+                removed_one(c.execute(
                     "DELETE FROM sessions WHERE token_hash = ?1 AND person_id = ?2",
                     params![hash, person],
-                )? {
-                    0 => Err(StoreError::NotFound),
-                    _ => Ok(()),
-                }
+                )?)
             })
             .await
     }
@@ -550,13 +563,10 @@ impl MemberStore for SqliteStore {
         let (ws, person) = (ws.to_string(), person.to_string());
         self.db
             .call(move |c| {
-                match c.execute(
+                removed_one(c.execute(
                     "DELETE FROM memberships WHERE workspace_id = ?1 AND person_id = ?2",
                     params![ws, person],
-                )? {
-                    0 => Err(StoreError::NotFound),
-                    _ => Ok(()),
-                }
+                )?)
             })
             .await
     }
@@ -635,13 +645,10 @@ impl MemberStore for SqliteStore {
         let (ws, id) = (ws.to_string(), id.to_string());
         self.db
             .call(move |c| {
-                match c.execute(
+                removed_one(c.execute(
                     "DELETE FROM invitations WHERE workspace_id = ?1 AND id = ?2",
                     params![ws, id],
-                )? {
-                    0 => Err(StoreError::NotFound),
-                    _ => Ok(()),
-                }
+                )?)
             })
             .await
     }
